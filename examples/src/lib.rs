@@ -1,0 +1,1 @@
+//! Examples of tofu: see the `examples/` folder; each runs with `cargo run --example NAME`.

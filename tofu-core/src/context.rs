@@ -1,0 +1,142 @@
+//! What a running phase can do besides setting measurements (OpenHTF's `TestApi`).
+
+use std::path::{Path, PathBuf};
+
+use crate::record::Attachment;
+
+/// The running phase's view of the test: the unit, attachments.
+///
+/// Phases take it as `test: &mut PhaseContext`. Log with `tracing`'s macros (`info!`, `warn!`…):
+/// events are recorded into the run's record.
+#[derive(Debug)]
+pub struct PhaseContext {
+    serial_number: String,
+    phase_name: String,
+    attempt: u32,
+    pub(crate) attachments: Vec<Attachment>,
+}
+
+/// An attachment could not be added.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum AttachError {
+    /// An attachment of that name was already added in this phase.
+    #[error("phase `{phase}` already has an attachment named `{name}`")]
+    Duplicate {
+        /// The phase.
+        phase: String,
+        /// The attachment's name.
+        name: String,
+    },
+    /// The file could not be read.
+    #[error("can't attach `{}`: {source}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        source: std::io::Error,
+    },
+}
+
+impl PhaseContext {
+    pub(crate) fn new(serial_number: &str, phase_name: &str, attempt: u32) -> Self {
+        PhaseContext {
+            serial_number: serial_number.to_owned(),
+            phase_name: phase_name.to_owned(),
+            attempt,
+            attachments: Vec::new(),
+        }
+    }
+
+    /// The serial number of the unit under test.
+    pub fn serial_number(&self) -> &str {
+        &self.serial_number
+    }
+
+    /// The running phase's name.
+    pub fn phase_name(&self) -> &str {
+        &self.phase_name
+    }
+
+    /// 1 on the first attempt, 2 after the first REPEAT, and so on.
+    pub fn attempt(&self) -> u32 {
+        self.attempt
+    }
+
+    /// Attaches bytes; the MIME type is guessed from the name (`rails.txt` → `text/plain`).
+    pub fn attach(&mut self, name: &str, data: impl Into<Vec<u8>>) -> Result<(), AttachError> {
+        let mimetype = mime_guess::from_path(name).first().map(|m| m.essence_str().to_owned());
+        self.push(Attachment::new(name, mimetype, data.into()))
+    }
+
+    /// Attaches bytes with an explicit MIME type.
+    pub fn attach_with_mimetype(&mut self, name: &str, data: impl Into<Vec<u8>>, mimetype: &str) -> Result<(), AttachError> {
+        self.push(Attachment::new(name, Some(mimetype.to_owned()), data.into()))
+    }
+
+    /// Attaches a file under its own name; the MIME type is guessed from the name.
+    pub fn attach_file(&mut self, path: impl AsRef<Path>) -> Result<(), AttachError> {
+        let path = path.as_ref();
+        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        self.attach_file_as(path, &name)
+    }
+
+    /// Attaches a file under another name; the MIME type is guessed from the path, then the name.
+    pub fn attach_file_as(&mut self, path: impl AsRef<Path>, name: &str) -> Result<(), AttachError> {
+        let path = path.as_ref();
+        let data = std::fs::read(path).map_err(|source| AttachError::Read { path: path.to_owned(), source })?;
+        let mimetype = mime_guess::from_path(path)
+            .first()
+            .or_else(|| mime_guess::from_path(name).first())
+            .map(|m| m.essence_str().to_owned());
+        self.push(Attachment::new(name, mimetype, data))
+    }
+
+    fn push(&mut self, attachment: Attachment) -> Result<(), AttachError> {
+        if self.attachments.iter().any(|a| a.name == attachment.name) {
+            return Err(AttachError::Duplicate { phase: self.phase_name.clone(), name: attachment.name });
+        }
+        tracing::debug!(name = %attachment.name, size = attachment.size(), "attached");
+        self.attachments.push(attachment);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn attachments_get_a_guessed_type_and_a_sha1() {
+        let mut ctx = PhaseContext::new("SN1", "p", 1);
+        ctx.attach("rails.txt", "VCC=5.02\nVDD=3.30\n").unwrap();
+        ctx.attach_with_mimetype("blob.bin", (0u8..16).collect::<Vec<_>>(), "application/octet-stream").unwrap();
+        let a = &ctx.attachments[0];
+        assert_eq!(a.mimetype.as_deref(), Some("text/plain"));
+        // The sha1 OpenHTF wrote for the same bytes in sample_record.json.
+        assert_eq!(a.sha1, "602184fac6c372eb0c552fed64897ec4835d729e");
+        assert_eq!(ctx.attachments[1].sha1, "56178b86a57fac22899a9964185c2cc96e7da589");
+    }
+
+    #[test]
+    fn duplicate_names_and_missing_files_are_errors_naming_them() {
+        let mut ctx = PhaseContext::new("SN1", "power_on", 1);
+        ctx.attach("a.txt", "1").unwrap();
+        let err = ctx.attach("a.txt", "2").unwrap_err();
+        assert_eq!(err.to_string(), "phase `power_on` already has an attachment named `a.txt`");
+        let err = ctx.attach_file("/nonexistent/trace.csv").unwrap_err();
+        assert!(err.to_string().starts_with("can't attach `/nonexistent/trace.csv`"), "{err}");
+    }
+
+    #[test]
+    fn files_keep_their_name_and_type() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("trace.csv");
+        std::fs::write(&path, "t,v\n0,1\n1,2\n").unwrap();
+        let mut ctx = PhaseContext::new("SN1", "p", 1);
+        ctx.attach_file(&path).unwrap();
+        let a = &ctx.attachments[0];
+        assert_eq!((a.name.as_str(), a.mimetype.as_deref(), a.size()), ("trace.csv", Some("text/csv"), 12));
+        assert_eq!(a.sha1, "1953bfb839f5e77d92c39b098c76c74f75004922");
+    }
+}

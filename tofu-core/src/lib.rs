@@ -1,0 +1,93 @@
+//! tofu: a test sequencer for hardware production testing, in the style of OpenHTF.
+//!
+//! A test is a list of phases. A phase is a function marked `#[phase]`, whose measurements are
+//! declared with `#[measures(...)]`: name, kind, limits, units, dimensions. The phase sets them
+//! through a typed handle, so a misspelt name or a value of the wrong type does not compile.
+//! The executor runs the phases against one unit under test, records everything (timing,
+//! outcomes, measurements, logs, attachments) and decides the outcome with OpenHTF's rules.
+//! The record goes to output callbacks; the default one writes OpenHTF-format JSON.
+//!
+//! ```no_run
+//! use tofu_core::prelude::*;
+//!
+//! #[phase(name = "Power on")]
+//! #[measures(
+//!     input_voltage: f64 = in_range(4.5, 5.5).units(VOLT).doc("Supply voltage at J1"),
+//!     firmware_version: String = equals("1.2.3"),
+//! )]
+//! fn power_on(test: &mut PhaseContext, m: &mut power_on::Measurements) -> Result<(), Box<dyn std::error::Error>> {
+//!     m.input_voltage.set(5.02);
+//!     m.firmware_version.set("1.2.3");
+//!     test.attach("rails.txt", "VCC=5.02\n")?;
+//!     tracing::info!("rails up");
+//!     Ok(())
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     Test::new("FVT1")
+//!         .part_number("PCB01")
+//!         .phases([power_on])
+//!         .execute(|| "SN-0001")
+//!         .exit_code()
+//! }
+//! ```
+//!
+//! See `ARCHITECTURE.md` for how the pieces fit.
+
+#![forbid(unsafe_code)]
+#![warn(missing_docs)]
+
+mod atomic;
+mod clock;
+pub mod context;
+pub mod declare;
+mod limit;
+pub mod logging;
+pub mod measurement;
+pub mod outcome;
+pub mod output;
+mod panic_capture;
+pub mod phase;
+pub mod record;
+pub mod si;
+mod summary;
+mod test;
+pub mod unit;
+pub mod validator;
+pub mod value;
+
+pub use context::{AttachError, PhaseContext};
+pub use limit::{Limit, python_float};
+pub use measurement::{ColumnLengthError, Json, Measurement, Sweep};
+pub use outcome::{MeasurementOutcome, Outcome, PhaseOutcome, PhaseResult};
+pub use output::{JsonOutput, OutputCallback, OutputError};
+pub use phase::Phase;
+pub use record::TestRecord;
+pub use si::Si;
+pub use test::{Execution, OutputStatus, Test, UNKNOWN_DUT};
+pub use tofu_macros::{measures, phase};
+pub use unit::Unit;
+pub use validator::Validator;
+pub use value::Value;
+
+/// Writes files atomically (temp file, fsync, link or rename), as the JSON record does.
+pub mod fs {
+    pub use crate::atomic::{replace_file, safe_file_name, write_new_file};
+}
+
+/// Everything a test script needs: `use tofu_core::prelude::*;`.
+pub mod prelude {
+    pub use crate::measurement::{Json, Sweep};
+    pub use crate::si::Si;
+    pub use crate::unit::*;
+    pub use crate::{JsonOutput, OutputCallback, PhaseContext, PhaseResult, Test, measures, phase};
+}
+
+/// What the macros' expansions use. Not a public API.
+#[doc(hidden)]
+pub mod __private {
+    pub use crate::declare::{__declare, __unspecified};
+    pub use crate::measurement::{Kind, Measurement, MeasurementDecl, Slot, ValueKind};
+    pub use crate::phase::{IntoPhaseReturn, PhaseDef, PhaseOptions, PhaseReturn, Registered};
+    pub use inventory;
+}

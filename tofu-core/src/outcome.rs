@@ -1,0 +1,365 @@
+//! Outcomes and the rules that decide them: OpenHTF 1.6.3's, as pure functions.
+//!
+//! The rules follow `semantics.md` §3.3–3.6, without OpenHTF's defects: a skipped measurement
+//! is recorded as `SKIPPED` (not a stale `UNSET`), and an attempt that was repeated is recorded
+//! as `SKIP` (not a stale `FAIL`).
+
+use serde::Serialize;
+
+use crate::measurement::MeasurementDecl;
+use crate::value::Value;
+
+/// What a phase returns (OpenHTF's `PhaseResult`). `()` means [`PhaseResult::Continue`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PhaseResult {
+    /// Measurements decide the phase outcome; the test goes on.
+    Continue,
+    /// The phase fails whatever its measurements say; the test goes on.
+    FailAndContinue,
+    /// Run the phase again (up to its repeat limit; each attempt is recorded).
+    Repeat,
+    /// Ignore the phase's measurements; the test goes on.
+    Skip,
+    /// Stop the test: the phase is ERROR and the test FAIL.
+    Stop,
+}
+
+/// How a phase ended, as written in its record's `result`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum PhaseExecution {
+    /// The phase returned this result.
+    Returned(PhaseResult),
+    /// The phase returned an error or panicked.
+    Error {
+        /// The error's type (`"Panic"` for a panic); becomes the test's outcome detail code.
+        exc_type: String,
+        /// The message.
+        exc_val: String,
+        /// Where it happened (the panic location) or the error's source chain.
+        exc_tb: String,
+    },
+    /// The phase ran out of time.
+    Timeout,
+    /// The operator aborted the test while the phase ran.
+    Aborted,
+}
+
+impl PhaseExecution {
+    /// Whether this ends the test (OpenHTF's "terminal" results).
+    pub fn is_terminal(&self) -> bool {
+        !matches!(
+            self,
+            PhaseExecution::Returned(PhaseResult::Continue | PhaseResult::FailAndContinue | PhaseResult::Repeat | PhaseResult::Skip)
+        )
+    }
+}
+
+/// A measurement's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum MeasurementOutcome {
+    /// Set, and every validator passed.
+    Pass,
+    /// Set, and a validator failed (or the value is NaN or infinite).
+    Fail,
+    /// Never set.
+    Unset,
+    /// Never set, in a phase that was skipped.
+    Skipped,
+}
+
+/// A phase's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum PhaseOutcome {
+    /// Every measurement passed.
+    Pass,
+    /// A measurement failed or was not set, or the phase asked to fail.
+    Fail,
+    /// The phase was skipped or repeated.
+    Skip,
+    /// The phase raised an error, panicked, timed out, stopped the test or hit its repeat limit.
+    Error,
+}
+
+/// The test's outcome.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum Outcome {
+    /// Every phase passed.
+    Pass,
+    /// A phase failed, or a phase stopped the test.
+    Fail,
+    /// A phase raised an error, or every phase was skipped.
+    Error,
+    /// A phase timed out.
+    Timeout,
+    /// The operator aborted the test.
+    Aborted,
+}
+
+/// One entry of the test's `outcome_details`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct OutcomeDetail {
+    /// An error type, `STOP`, `TIMEOUT`, `ABORTED`, `ALL_SKIPPED`…
+    pub code: String,
+    /// Human-readable explanation.
+    pub description: String,
+}
+
+impl OutcomeDetail {
+    /// A detail with this code and description.
+    pub fn new(code: impl Into<String>, description: impl Into<String>) -> Self {
+        OutcomeDetail { code: code.into(), description: description.into() }
+    }
+}
+
+/// Decides a scalar or multi-dimensional measurement's outcome and marginal flag from its value.
+///
+/// An unset value is `UNSET` (`SKIPPED` when `phase_skipped`). NaN and infinities fail. With no
+/// validators a set value passes.
+pub fn measurement_outcome(decl: &MeasurementDecl, value: Option<&Value>, phase_skipped: bool) -> (MeasurementOutcome, bool) {
+    let Some(value) = value else {
+        let outcome = if phase_skipped { MeasurementOutcome::Skipped } else { MeasurementOutcome::Unset };
+        return (outcome, false);
+    };
+    let non_finite = match value {
+        Value::Number(v) => !v.is_finite(),
+        Value::Columns(c) => c.values().iter().any(|v| !v.is_finite()),
+        _ => false,
+    };
+    if non_finite {
+        return (MeasurementOutcome::Fail, false);
+    }
+    let mut marginal = false;
+    for validator in &decl.validators {
+        let verdict = validator.check(value);
+        if !verdict.pass {
+            return (MeasurementOutcome::Fail, false);
+        }
+        marginal |= verdict.marginal;
+    }
+    (MeasurementOutcome::Pass, marginal)
+}
+
+/// What a phase's outcome depends on, for [`phase_outcome`].
+#[derive(Debug, Clone, Copy)]
+pub struct MeasurementSummary {
+    /// The measurement's outcome.
+    pub outcome: MeasurementOutcome,
+    /// It passed in a marginal band.
+    pub marginal: bool,
+    /// Its failure does not fail the phase.
+    pub allow_fail: bool,
+}
+
+/// Decides a phase's outcome (OpenHTF's `PhaseState.finalize`, steps 1–5) and its marginal flag
+/// (set only when the outcome is PASS).
+///
+/// `hit_repeat_limit` is true when the phase returned REPEAT on its last allowed attempt.
+pub fn phase_outcome(execution: &PhaseExecution, measurements: &[MeasurementSummary], hit_repeat_limit: bool) -> (PhaseOutcome, Option<bool>) {
+    if execution.is_terminal() || hit_repeat_limit {
+        return (PhaseOutcome::Error, None);
+    }
+    match execution {
+        PhaseExecution::Returned(PhaseResult::Repeat | PhaseResult::Skip) => return (PhaseOutcome::Skip, None),
+        PhaseExecution::Returned(PhaseResult::FailAndContinue) => return (PhaseOutcome::Fail, None),
+        _ => {}
+    }
+    let fails = measurements.iter().any(|m| match m.outcome {
+        MeasurementOutcome::Fail => !m.allow_fail,
+        MeasurementOutcome::Unset => true,
+        MeasurementOutcome::Pass | MeasurementOutcome::Skipped => false,
+    });
+    if fails {
+        return (PhaseOutcome::Fail, None);
+    }
+    (PhaseOutcome::Pass, Some(measurements.iter().any(|m| m.marginal)))
+}
+
+/// The first thing that ended the test early, for [`test_outcome`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Terminal {
+    /// A phase (or the serial-number source, or the declarations) raised an error.
+    Error {
+        /// Error type.
+        code: String,
+        /// Message.
+        description: String,
+    },
+    /// A phase timed out.
+    Timeout {
+        /// The phase's name.
+        phase: String,
+    },
+    /// A phase returned STOP (or hit its repeat limit).
+    Stop {
+        /// The phase's name.
+        phase: String,
+    },
+}
+
+/// What the test outcome depends on, per phase record.
+#[derive(Debug, Clone, Copy)]
+pub struct PhaseSummary {
+    /// The phase's outcome.
+    pub outcome: PhaseOutcome,
+    /// Its marginal flag.
+    pub marginal: Option<bool>,
+}
+
+/// Decides the test's outcome, details and marginal flag (OpenHTF's rules, §3.6).
+///
+/// `multidim_failures` names the failed multi-dimensional measurements (`"phase.measurement"`),
+/// each of which adds a `Multidim Measurement Failure` detail to a FAIL.
+pub fn test_outcome(
+    aborted: bool,
+    first_terminal: Option<&Terminal>,
+    phases: &[PhaseSummary],
+    multidim_failures: &[String],
+) -> (Outcome, Vec<OutcomeDetail>, Option<bool>) {
+    if aborted {
+        return (Outcome::Aborted, vec![OutcomeDetail::new("ABORTED", "Test aborted by operator.")], None);
+    }
+    match first_terminal {
+        Some(Terminal::Error { code, description }) => {
+            return (Outcome::Error, vec![OutcomeDetail::new(code.clone(), description.clone())], None);
+        }
+        Some(Terminal::Timeout { phase }) => {
+            return (Outcome::Timeout, vec![OutcomeDetail::new("TIMEOUT", format!("Phase {phase} hit its timeout."))], None);
+        }
+        Some(Terminal::Stop { phase }) => {
+            return (Outcome::Fail, vec![OutcomeDetail::new("STOP", format!("Phase {phase} stopped the test run."))], None);
+        }
+        None => {}
+    }
+    if phases.is_empty() {
+        return (Outcome::Pass, Vec::new(), Some(false));
+    }
+    if phases.iter().any(|p| p.outcome == PhaseOutcome::Fail) {
+        let details = multidim_failures
+            .iter()
+            .map(|m| OutcomeDetail::new("Multidim Measurement Failure", format!("Measurement {m} failed its validators.")))
+            .collect();
+        return (Outcome::Fail, details, None);
+    }
+    if phases.iter().all(|p| p.outcome == PhaseOutcome::Skip) {
+        return (Outcome::Error, vec![OutcomeDetail::new("ALL_SKIPPED", "All phases were skipped.")], None);
+    }
+    (Outcome::Pass, Vec::new(), Some(phases.iter().any(|p| p.marginal == Some(true))))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::declare::{__declare, equals, in_range};
+    use MeasurementOutcome as M;
+    use PhaseOutcome as P;
+
+    fn returned(r: PhaseResult) -> PhaseExecution {
+        PhaseExecution::Returned(r)
+    }
+
+    fn meas(outcome: MeasurementOutcome) -> MeasurementSummary {
+        MeasurementSummary { outcome, marginal: false, allow_fail: false }
+    }
+
+    #[test]
+    fn measurement_outcomes() {
+        let range = __declare::<f64, _>("v", in_range(0, 10)).decl;
+        let none = __declare::<f64, _>("n", crate::declare::__unspecified()).decl;
+        let text = __declare::<String, _>("s", equals("a")).decl;
+        let cases: [(&MeasurementDecl, Option<Value>, bool, MeasurementOutcome); 9] = [
+            (&range, Some(Value::Number(5.0)), false, M::Pass),
+            (&range, Some(Value::Number(11.0)), false, M::Fail),
+            (&range, None, false, M::Unset),
+            (&range, None, true, M::Skipped),
+            (&range, Some(Value::Number(f64::NAN)), false, M::Fail),
+            (&none, Some(Value::Number(f64::INFINITY)), false, M::Fail),
+            (&none, Some(Value::Number(1.0)), false, M::Pass),
+            (&text, Some(Value::Text("a".into())), false, M::Pass),
+            (&text, Some(Value::Text("b".into())), false, M::Fail),
+        ];
+        for (decl, value, skipped, want) in cases {
+            assert_eq!(measurement_outcome(decl, value.as_ref(), skipped).0, want, "{} = {value:?}", decl.name);
+        }
+    }
+
+    #[test]
+    fn phase_outcome_table() {
+        let error = PhaseExecution::Error { exc_type: "E".into(), exc_val: "boom".into(), exc_tb: String::new() };
+        let pass = [meas(M::Pass)];
+        let fail = [meas(M::Fail)];
+        let allowed = [MeasurementSummary { outcome: M::Fail, marginal: false, allow_fail: true }];
+        let unset = [meas(M::Unset)];
+        let skipped = [meas(M::Skipped)];
+        let marginal = [MeasurementSummary { outcome: M::Pass, marginal: true, allow_fail: false }];
+        let cases: Vec<(PhaseExecution, &[MeasurementSummary], bool, (PhaseOutcome, Option<bool>))> = vec![
+            (returned(PhaseResult::Continue), &pass, false, (P::Pass, Some(false))),
+            (returned(PhaseResult::Continue), &[], false, (P::Pass, Some(false))),
+            (returned(PhaseResult::Continue), &marginal, false, (P::Pass, Some(true))),
+            (returned(PhaseResult::Continue), &fail, false, (P::Fail, None)),
+            (returned(PhaseResult::Continue), &allowed, false, (P::Pass, Some(false))),
+            (returned(PhaseResult::Continue), &unset, false, (P::Fail, None)),
+            (returned(PhaseResult::Continue), &skipped, false, (P::Pass, Some(false))),
+            (returned(PhaseResult::FailAndContinue), &pass, false, (P::Fail, None)),
+            (returned(PhaseResult::Skip), &fail, false, (P::Skip, None)),
+            (returned(PhaseResult::Repeat), &fail, false, (P::Skip, None)),
+            (returned(PhaseResult::Repeat), &pass, true, (P::Error, None)),
+            (returned(PhaseResult::Stop), &pass, false, (P::Error, None)),
+            (error, &pass, false, (P::Error, None)),
+            (PhaseExecution::Timeout, &pass, false, (P::Error, None)),
+            (PhaseExecution::Aborted, &pass, false, (P::Error, None)),
+        ];
+        for (execution, measurements, limit, want) in cases {
+            assert_eq!(phase_outcome(&execution, measurements, limit), want, "{execution:?} {measurements:?} {limit}");
+        }
+    }
+
+    fn phase(outcome: PhaseOutcome, marginal: Option<bool>) -> PhaseSummary {
+        PhaseSummary { outcome, marginal }
+    }
+
+    #[test]
+    fn test_outcome_table() {
+        let stop = Terminal::Stop { phase: "p".into() };
+        let error = Terminal::Error { code: "IoError".into(), description: "gone".into() };
+        let timeout = Terminal::Timeout { phase: "p".into() };
+        let pass = phase(P::Pass, Some(false));
+        let fail = phase(P::Fail, None);
+        let skip = phase(P::Skip, None);
+        let cases: Vec<(bool, Option<&Terminal>, Vec<PhaseSummary>, Outcome, Option<&str>, Option<bool>)> = vec![
+            (true, Some(&error), vec![pass], Outcome::Aborted, Some("ABORTED"), None),
+            (false, Some(&error), vec![fail], Outcome::Error, Some("IoError"), None),
+            (false, Some(&timeout), vec![pass], Outcome::Timeout, Some("TIMEOUT"), None),
+            (false, Some(&stop), vec![pass], Outcome::Fail, Some("STOP"), None),
+            (false, None, vec![], Outcome::Pass, None, Some(false)),
+            (false, None, vec![pass, fail, skip], Outcome::Fail, None, None),
+            (false, None, vec![skip, skip], Outcome::Error, Some("ALL_SKIPPED"), None),
+            (false, None, vec![skip, pass], Outcome::Pass, None, Some(false)),
+            (false, None, vec![pass, phase(P::Pass, Some(true))], Outcome::Pass, None, Some(true)),
+        ];
+        for (aborted, terminal, phases, want, code, marginal) in cases {
+            let (outcome, details, m) = test_outcome(aborted, terminal, &phases, &[]);
+            assert_eq!(outcome, want, "{aborted} {terminal:?} {phases:?}");
+            assert_eq!(details.first().map(|d| d.code.as_str()), code);
+            assert_eq!(m, marginal);
+        }
+    }
+
+    #[test]
+    fn failed_sweeps_are_named_in_the_details() {
+        let fail = phase(P::Fail, None);
+        let (_, details, _) = test_outcome(false, None, &[fail], &["sweep.iv".into()]);
+        assert_eq!(details, vec![OutcomeDetail::new("Multidim Measurement Failure", "Measurement sweep.iv failed its validators.")]);
+    }
+
+    #[test]
+    fn stop_details_name_the_phase() {
+        let (_, details, _) = test_outcome(false, Some(&Terminal::Stop { phase: "flash".into() }), &[], &[]);
+        assert_eq!(details[0].description, "Phase flash stopped the test run.");
+    }
+}

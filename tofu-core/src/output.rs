@@ -1,0 +1,146 @@
+//! Output callbacks: where a finished record goes.
+
+use std::fmt;
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+
+use crate::atomic;
+use crate::record::TestRecord;
+
+/// Receives every finished record, in the order callbacks were added to the test.
+///
+/// A callback gets the record read-only: it can't change what others receive. An error or a
+/// panic in one is reported on the console and in the test's result, and the next callbacks
+/// still run.
+pub trait OutputCallback: Send {
+    /// A short name for messages, e.g. `"JSON record"`.
+    fn name(&self) -> &str;
+
+    /// Handles the record; on success, says where it went (shown in the console summary).
+    fn on_record(&mut self, record: &TestRecord) -> Result<Option<String>, OutputError>;
+}
+
+impl fmt::Debug for dyn OutputCallback {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "OutputCallback({})", self.name())
+    }
+}
+
+/// An output callback failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutputError {
+    /// Writing a file failed.
+    #[error("can't write the record into {}: {source}", dir.display())]
+    Write {
+        /// The folder.
+        dir: PathBuf,
+        /// Why.
+        source: io::Error,
+    },
+    /// Anything else.
+    #[error("{0}")]
+    Other(String),
+}
+
+/// The environment variable naming the folder records are written into.
+pub const OUTPUT_DIR_ENV: &str = "TOFU_OUTPUT_DIR";
+
+/// The folder records are written into when [`OUTPUT_DIR_ENV`] is not set: `tofu-records`
+/// under the current directory.
+pub const DEFAULT_OUTPUT_DIR: &str = "tofu-records";
+
+/// Writes the record as OpenHTF-format JSON (OpenHTF's `OutputToJSON`), atomically, into a
+/// folder: `$TOFU_OUTPUT_DIR`, else `./tofu-records`.
+///
+/// The file is named `<serial>.<procedure>.<start_time_millis>.json`, with anything unsafe in
+/// a file name replaced by `_` (a `/` or `..` in a serial number can't leave the folder) and a
+/// `-1`, `-2`… suffix where a file of that name already exists, so no run replaces another.
+/// If the folder can't be written, the record goes to the system's temporary folder instead,
+/// and the summary says where.
+#[derive(Debug, Clone)]
+pub struct JsonOutput {
+    dir: PathBuf,
+    indent: Option<usize>,
+}
+
+impl Default for JsonOutput {
+    fn default() -> Self {
+        JsonOutput::new()
+    }
+}
+
+impl JsonOutput {
+    /// Into `$TOFU_OUTPUT_DIR`, or `./tofu-records`.
+    pub fn new() -> Self {
+        let dir = std::env::var_os(OUTPUT_DIR_ENV).filter(|d| !d.is_empty()).map_or_else(|| PathBuf::from(DEFAULT_OUTPUT_DIR), PathBuf::from);
+        JsonOutput { dir, indent: None }
+    }
+
+    /// Into `dir`.
+    pub fn to_dir(dir: impl Into<PathBuf>) -> Self {
+        JsonOutput { dir: dir.into(), indent: None }
+    }
+
+    /// Indents the JSON by `spaces` (compact by default, as OpenHTF).
+    pub fn indent(mut self, spaces: usize) -> Self {
+        self.indent = Some(spaces);
+        self
+    }
+
+    /// The folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Writes `record` into `dir`; returns the file's path.
+    pub fn write(&self, record: &TestRecord, dir: &Path) -> io::Result<PathBuf> {
+        let stem = format!(
+            "{}.{}.{}",
+            atomic::safe_file_name(&record.dut_id),
+            atomic::safe_file_name(&record.metadata.procedure_id),
+            record.start_time_millis
+        );
+        atomic::write_new_file(dir, &stem, "json", |out| write_json(record, self.indent, out))
+    }
+}
+
+/// Writes `record` as JSON into `out`.
+pub fn write_json(record: &TestRecord, indent: Option<usize>, out: &mut dyn Write) -> io::Result<()> {
+    match indent {
+        None => serde_json::to_writer(&mut *out, record)?,
+        Some(n) => {
+            let spaces = vec![b' '; n];
+            let formatter = serde_json::ser::PrettyFormatter::with_indent(&spaces);
+            let mut serializer = serde_json::Serializer::with_formatter(&mut *out, formatter);
+            serde::Serialize::serialize(record, &mut serializer)?;
+        }
+    }
+    out.flush()
+}
+
+impl OutputCallback for JsonOutput {
+    fn name(&self) -> &str {
+        "JSON record"
+    }
+
+    fn on_record(&mut self, record: &TestRecord) -> Result<Option<String>, OutputError> {
+        match self.write(record, &self.dir) {
+            Ok(path) => Ok(Some(format!("record written to {}", path.display()))),
+            Err(first) => {
+                let fallback = std::env::temp_dir().join("tofu-records");
+                match self.write(record, &fallback) {
+                    Ok(path) => {
+                        tracing::error!("can't write the record into {}: {first}", self.dir.display());
+                        Ok(Some(format!(
+                            "record written to {} (the folder {} could not be written: {first})",
+                            path.display(),
+                            self.dir.display()
+                        )))
+                    }
+                    Err(_) => Err(OutputError::Write { dir: self.dir.clone(), source: first }),
+                }
+            }
+        }
+    }
+}

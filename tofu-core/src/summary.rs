@@ -1,0 +1,94 @@
+//! The console summary printed at the end of a run.
+
+use std::fmt::Write as _;
+
+use crate::outcome::{MeasurementOutcome, PhaseExecution, PhaseOutcome};
+use crate::record::{MeasurementRecord, TestRecord};
+use crate::test::OutputStatus;
+use crate::value::Value;
+
+/// Renders the summary: each phase and its outcome, each failed measurement with its value and
+/// limits, the run's outcome and where the record went.
+pub(crate) fn render(record: &TestRecord, outputs: &[OutputStatus]) -> String {
+    let mut out = String::new();
+    let _ = writeln!(out, "── {} · {} ──", record.metadata.procedure_id, record.dut_id);
+    for phase in &record.phases {
+        let attempt = if phase.attempt > 1 { format!(" (attempt {})", phase.attempt) } else { String::new() };
+        let _ = writeln!(
+            out,
+            "  {:<5}  {}{attempt}  {} ms",
+            outcome_word(phase.outcome),
+            phase.name,
+            phase.end_time_millis - phase.start_time_millis
+        );
+        if let PhaseExecution::Error { exc_type, exc_val, exc_tb } = &phase.result {
+            let at = if exc_tb.is_empty() { String::new() } else { format!(" at {exc_tb}") };
+            let _ = writeln!(out, "         {exc_type}: {exc_val}{at}");
+        }
+        for m in phase.measurements.iter().filter(|m| shows(m, phase.outcome)) {
+            let _ = writeln!(out, "         ✗ {}", measurement_line(m));
+        }
+    }
+    let marginal = if record.marginal == Some(true) { " (marginal)" } else { "" };
+    let _ = writeln!(
+        out,
+        "Outcome: {:?}{marginal} · {} phase records · {:.3} s",
+        record.outcome,
+        record.phases.len(),
+        record.duration_millis() as f64 / 1000.0
+    );
+    for detail in &record.outcome_details {
+        let _ = writeln!(out, "  {}: {}", detail.code, detail.description);
+    }
+    for status in outputs {
+        match &status.result {
+            Ok(Some(location)) => {
+                let _ = writeln!(out, "{}: {location}", status.name);
+            }
+            Ok(None) => {}
+            Err(e) => {
+                let _ = writeln!(out, "{} FAILED: {e}", status.name);
+            }
+        }
+    }
+    out
+}
+
+fn shows(m: &MeasurementRecord, phase: PhaseOutcome) -> bool {
+    match m.outcome {
+        MeasurementOutcome::Fail => true,
+        MeasurementOutcome::Unset => phase != PhaseOutcome::Skip,
+        _ => false,
+    }
+}
+
+fn outcome_word(outcome: PhaseOutcome) -> &'static str {
+    match outcome {
+        PhaseOutcome::Pass => "PASS",
+        PhaseOutcome::Fail => "FAIL",
+        PhaseOutcome::Skip => "SKIP",
+        PhaseOutcome::Error => "ERROR",
+    }
+}
+
+fn measurement_line(m: &MeasurementRecord) -> String {
+    let units = m.units().and_then(|u| u.suffix()).filter(|s| !s.is_empty()).map(|s| format!(" {s}")).unwrap_or_default();
+    let value = match &m.measured_value {
+        None => "not set".to_owned(),
+        Some(Value::Number(v)) => format!("{}{units}", crate::limit::python_float(*v)),
+        Some(Value::Text(s)) => format!("{s:?}"),
+        Some(Value::Bool(b)) => b.to_string(),
+        Some(Value::Json(j)) => j.to_string(),
+        Some(Value::Columns(c)) => {
+            let failing = c.values().iter().filter(|v| m.validators().iter().any(|val| !val.check(&Value::Number(**v)).pass)).count();
+            format!("{} points{units}, {failing} outside the limits", c.len())
+        }
+    };
+    let limits: Vec<String> = m.validators().iter().map(ToString::to_string).collect();
+    let allowed = if m.decl.allow_fail { ", failure allowed" } else { "" };
+    if limits.is_empty() {
+        format!("{} = {value}{allowed}", m.name())
+    } else {
+        format!("{} = {value}  (limits: {}){allowed}", m.name(), limits.join(", "))
+    }
+}

@@ -1,0 +1,561 @@
+//! The test: its metadata, its phases, its outputs, and the executor that runs it.
+
+use std::collections::BTreeMap;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use tracing::Level;
+
+use crate::clock::now_millis;
+use crate::context::PhaseContext;
+use crate::declare::Declared;
+use crate::logging;
+use crate::measurement::{MeasurementDecl, Slot, ValueKind};
+use crate::outcome::{
+    self, MeasurementOutcome, MeasurementSummary, Outcome, PhaseExecution, PhaseResult, PhaseSummary, Terminal,
+};
+use crate::output::{JsonOutput, OutputCallback};
+use crate::panic_capture::catch;
+use crate::phase::{Phase, PhaseOptions, PhaseReturn, Registered};
+use crate::record::{CodeInfo, MeasurementRecord, Metadata, PhaseOptionsRecord, PhaseRecord, TestRecord};
+use crate::summary;
+
+/// The serial number recorded when none could be had (OpenHTF's default).
+pub const UNKNOWN_DUT: &str = "UNKNOWN_DUT";
+
+/// A test: a procedure's phases, run against one unit at a time (OpenHTF's `Test`).
+///
+/// ```no_run
+/// use tofu_core::prelude::*;
+///
+/// #[phase]
+/// #[measures(input_voltage: f64 = in_range(3.1, 3.5).units(VOLT))]
+/// fn voltage(m: &mut voltage::Measurements) {
+///     m.input_voltage.set(3.3);
+/// }
+///
+/// fn main() -> std::process::ExitCode {
+///     Test::new("FVT1")
+///         .part_number("PCB01")
+///         .phases([voltage])
+///         .execute(|| "SN-0001")
+///         .exit_code()
+/// }
+/// ```
+#[derive(Debug)]
+pub struct Test {
+    metadata: TestMetadata,
+    phases: Vec<Phase>,
+    outputs: Vec<Box<dyn OutputCallback>>,
+    json_output: Option<JsonOutput>,
+    log_level: Level,
+    station_id: Option<String>,
+    console_summary: bool,
+}
+
+#[derive(Debug, Clone, Default)]
+struct TestMetadata {
+    procedure_id: String,
+    test_name: Option<String>,
+    procedure_version: Option<String>,
+    part_number: Option<String>,
+    revision: Option<String>,
+    batch_number: Option<String>,
+    sub_units: Vec<String>,
+    extra: BTreeMap<String, serde_json::Value>,
+}
+
+/// A finished run: its record and what each output callback did with it.
+#[derive(Debug)]
+#[must_use = "the exit code says whether the unit passed"]
+pub struct Execution {
+    /// The record.
+    pub record: TestRecord,
+    /// Each output callback's result, in order: where the record went, or why it didn't.
+    pub outputs: Vec<OutputStatus>,
+}
+
+/// What one output callback did with the record.
+#[derive(Debug, Clone)]
+pub struct OutputStatus {
+    /// The callback's name.
+    pub name: String,
+    /// Where the record went, or the error.
+    pub result: Result<Option<String>, String>,
+}
+
+impl Execution {
+    /// Whether the run passed.
+    pub fn passed(&self) -> bool {
+        self.record.outcome == Outcome::Pass
+    }
+
+    /// Whether every output callback succeeded.
+    pub fn outputs_ok(&self) -> bool {
+        self.outputs.iter().all(|o| o.result.is_ok())
+    }
+
+    /// 0 when the run passed and every output callback succeeded, 1 otherwise.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.passed() && self.outputs_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+    }
+}
+
+impl Test {
+    /// A test of the procedure `procedure_id` (TofuPilot's procedure, e.g. `"FVT1"`).
+    pub fn new(procedure_id: impl Into<String>) -> Self {
+        Test {
+            metadata: TestMetadata { procedure_id: procedure_id.into(), ..TestMetadata::default() },
+            phases: Vec::new(),
+            outputs: Vec::new(),
+            json_output: Some(JsonOutput::new()),
+            log_level: Level::DEBUG,
+            station_id: None,
+            console_summary: true,
+        }
+    }
+
+    /// The test's name in the record (`metadata.test_name`; the procedure id by default).
+    pub fn name(mut self, name: impl Into<String>) -> Self {
+        self.metadata.test_name = Some(name.into());
+        self
+    }
+
+    /// The procedure's version.
+    pub fn procedure_version(mut self, version: impl Into<String>) -> Self {
+        self.metadata.procedure_version = Some(version.into());
+        self
+    }
+
+    /// The part number of the units this test runs on.
+    pub fn part_number(mut self, part_number: impl Into<String>) -> Self {
+        self.metadata.part_number = Some(part_number.into());
+        self
+    }
+
+    /// The units' revision.
+    pub fn revision(mut self, revision: impl Into<String>) -> Self {
+        self.metadata.revision = Some(revision.into());
+        self
+    }
+
+    /// The units' batch.
+    pub fn batch_number(mut self, batch_number: impl Into<String>) -> Self {
+        self.metadata.batch_number = Some(batch_number.into());
+        self
+    }
+
+    /// A sub-unit assembled into the unit under test.
+    pub fn sub_unit(mut self, serial_number: impl Into<String>) -> Self {
+        self.metadata.sub_units.push(serial_number.into());
+        self
+    }
+
+    /// Any other metadata, written into the record's `metadata` (as OpenHTF's `**metadata`).
+    ///
+    /// The keys the record already has (`config`, `procedure_id`…) can't be replaced this way;
+    /// such an entry is ignored with a warning when the test runs.
+    pub fn metadata(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
+        self.metadata.extra.insert(key.into(), value.into());
+        self
+    }
+
+    /// The station's name in the record (default: `$TOFU_STATION_ID`, else the host name).
+    pub fn station_id(mut self, station_id: impl Into<String>) -> Self {
+        self.station_id = Some(station_id.into());
+        self
+    }
+
+    /// Adds phases, run in this order.
+    pub fn phases(mut self, phases: impl IntoIterator<Item = Phase>) -> Self {
+        self.phases.extend(phases);
+        self
+    }
+
+    /// Adds every phase made with `#[phase]` in the program, in source order (module path,
+    /// file, line). Phases in a library crate are only there if the program names the crate.
+    pub fn registered_phases(mut self) -> Self {
+        let mut registered: Vec<Phase> = inventory::iter::<Registered>().map(|r| r.0).collect();
+        registered.sort_by_key(|p| (p.def().module_path, p.def().file, p.def().line));
+        self.phases.extend(registered);
+        self
+    }
+
+    /// Adds an output callback; callbacks run in the order added, after the JSON record.
+    pub fn output(mut self, callback: impl OutputCallback + 'static) -> Self {
+        self.outputs.push(Box::new(callback));
+        self
+    }
+
+    /// Writes the JSON record with these settings instead of the default ones.
+    pub fn json_output(mut self, json: JsonOutput) -> Self {
+        self.json_output = Some(json);
+        self
+    }
+
+    /// Writes no JSON record (only the output callbacks added receive the record).
+    pub fn without_json_output(mut self) -> Self {
+        self.json_output = None;
+        self
+    }
+
+    /// The most detailed log level recorded (DEBUG by default).
+    pub fn log_level(mut self, level: Level) -> Self {
+        self.log_level = level;
+        self
+    }
+
+    /// Prints no summary on the console at the end of a run.
+    pub fn quiet(mut self) -> Self {
+        self.console_summary = false;
+        self
+    }
+
+    /// Runs the test on the unit whose serial number `serial_number` returns (OpenHTF's
+    /// `test.execute(test_start=lambda: "SN")`), hands the record to the output callbacks and
+    /// prints a summary.
+    ///
+    /// This never fails: whatever goes wrong (an invalid declaration, an empty serial number,
+    /// a phase that panics, an output that can't be written) is in the record and the result.
+    pub fn execute<S: Into<String>>(&mut self, serial_number: impl FnOnce() -> S) -> Execution {
+        let record = logging::with_capturing_subscriber(|capturing| {
+            if !capturing {
+                warn_not_capturing();
+            }
+            logging::start_capture(self.log_level);
+            let mut run = Run::new(self);
+            run.execute(serial_number);
+            let logs = logging::finish_capture();
+            run.finish(logs)
+        });
+        let outputs = self.deliver(&record);
+        if self.console_summary {
+            print!("{}", summary::render(&record, &outputs));
+        }
+        Execution { record, outputs }
+    }
+
+    fn deliver(&mut self, record: &TestRecord) -> Vec<OutputStatus> {
+        let json = self.json_output.as_mut().map(|j| j as &mut dyn OutputCallback);
+        let others = self.outputs.iter_mut().map(|o| &mut **o as &mut dyn OutputCallback);
+        json.into_iter()
+            .chain(others)
+            .map(|callback| {
+                let name = callback.name().to_owned();
+                let result = match catch(|| callback.on_record(record)) {
+                    Ok(Ok(location)) => Ok(location),
+                    Ok(Err(e)) => Err(e.to_string()),
+                    Err(panic) => Err(format!("panicked at {}: {}", panic.location, panic.message)),
+                };
+                if let Err(e) = &result {
+                    tracing::error!("output {name} failed: {e}");
+                }
+                OutputStatus { name, result }
+            })
+            .collect()
+    }
+}
+
+fn warn_not_capturing() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        tracing::warn!(
+            "a global tracing subscriber without tofu's capture layer is set: logs are not recorded; \
+             add tofu_core::logging::layer() to it"
+        );
+    });
+}
+
+/// The state of one execution.
+struct Run<'t> {
+    test: &'t Test,
+    dut_id: String,
+    start_time_millis: i64,
+    phases: Vec<PhaseRecord>,
+    terminal: Option<Terminal>,
+}
+
+/// A phase with its declarations built.
+struct Prepared {
+    phase: Phase,
+    decls: Vec<Arc<MeasurementDecl>>,
+}
+
+impl<'t> Run<'t> {
+    fn new(test: &'t Test) -> Self {
+        Run { test, dut_id: UNKNOWN_DUT.to_owned(), start_time_millis: now_millis(), phases: Vec::new(), terminal: None }
+    }
+
+    fn fail(&mut self, code: &str, description: String) {
+        tracing::error!("{description}");
+        self.terminal.get_or_insert(Terminal::Error { code: code.to_owned(), description });
+    }
+
+    fn execute<S: Into<String>>(&mut self, serial_number: impl FnOnce() -> S) {
+        let prepared = self.prepare();
+        match catch(|| serial_number().into()) {
+            Ok(serial) if serial.trim().is_empty() => {
+                self.fail("InvalidSerialNumber", format!("the serial number is empty ({serial:?}); no phase was run"));
+            }
+            Ok(serial) => self.dut_id = serial,
+            Err(panic) => {
+                self.fail("Panic", format!("getting the serial number panicked at {}: {}", panic.location, panic.message));
+            }
+        }
+        self.start_time_millis = now_millis();
+        let Some(prepared) = prepared.filter(|_| self.terminal.is_none()) else { return };
+        for p in &prepared {
+            self.run_phase(p);
+            if self.terminal.is_some() {
+                break;
+            }
+        }
+    }
+
+    /// Builds every phase's declarations, reporting every error found (not just the first).
+    fn prepare(&mut self) -> Option<Vec<Prepared>> {
+        let mut errors = Vec::new();
+        let mut prepared = Vec::new();
+        for &phase in &self.test.phases {
+            let declared = match catch(phase.def().measurements) {
+                Ok(d) => d,
+                Err(panic) => {
+                    errors.push(format!("phase `{}`: declaring its measurements panicked: {}", phase.name(), panic.message));
+                    continue;
+                }
+            };
+            let mut decls = Vec::with_capacity(declared.len());
+            for Declared { decl, errors: errs } in declared {
+                for e in errs {
+                    errors.push(format!("phase `{}`, measurement `{}`: {e}", phase.name(), decl.name));
+                }
+                if decls.iter().any(|d: &Arc<MeasurementDecl>| d.name == decl.name) {
+                    errors.push(format!("phase `{}`: measurement `{}` is declared twice", phase.name(), decl.name));
+                }
+                decls.push(Arc::new(decl));
+            }
+            prepared.push(Prepared { phase, decls });
+        }
+        if errors.is_empty() {
+            Some(prepared)
+        } else {
+            self.fail("InvalidDeclaration", format!("invalid measurement declarations; no phase was run: {}", errors.join("; ")));
+            None
+        }
+    }
+
+    fn run_phase(&mut self, p: &Prepared) {
+        let def = p.phase.def();
+        let name = p.phase.name();
+        let limit = def.options.repeat_limit.unwrap_or(PhaseOptions::DEFAULT_REPEAT_LIMIT).max(1);
+        logging::set_phase(Some(name));
+        for attempt in 1..=limit {
+            let mut ctx = PhaseContext::new(&self.dut_id, name, attempt);
+            let mut slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
+            tracing::debug!(attempt, "phase {name} started");
+            let start = now_millis();
+            let returned = catch(|| (def.run)(&mut ctx, &mut slots));
+            let end = now_millis();
+            let mut execution = match returned {
+                Ok(PhaseReturn::Result(r)) => PhaseExecution::Returned(r),
+                Ok(PhaseReturn::Error { type_name, message }) => {
+                    tracing::error!("phase {name} returned an error: {message}");
+                    PhaseExecution::Error { exc_type: type_name, exc_val: message, exc_tb: String::new() }
+                }
+                Err(panic) => {
+                    tracing::error!("phase {name} panicked at {}: {}", panic.location, panic.message);
+                    PhaseExecution::Error { exc_type: "Panic".into(), exc_val: panic.message, exc_tb: panic.location }
+                }
+            };
+            let repeat = execution == PhaseExecution::Returned(PhaseResult::Repeat);
+            let hit_repeat_limit = repeat && attempt == limit;
+            let skipped = matches!(execution, PhaseExecution::Returned(PhaseResult::Skip | PhaseResult::Repeat));
+            let measurements = measure(&p.decls, &mut slots, skipped);
+            let summaries: Vec<MeasurementSummary> = measurements
+                .iter()
+                .map(|m| MeasurementSummary { outcome: m.outcome, marginal: m.marginal, allow_fail: m.decl.allow_fail })
+                .collect();
+            let (phase_outcome, marginal) = outcome::phase_outcome(&execution, &summaries, hit_repeat_limit);
+            if hit_repeat_limit {
+                tracing::error!("phase {name} asked to repeat after its last allowed attempt ({limit})");
+                execution = PhaseExecution::Returned(PhaseResult::Stop);
+            }
+            match &execution {
+                PhaseExecution::Returned(PhaseResult::Stop) => {
+                    self.terminal.get_or_insert(Terminal::Stop { phase: name.to_owned() });
+                }
+                PhaseExecution::Error { exc_type, exc_val, .. } => {
+                    self.terminal.get_or_insert(Terminal::Error { code: exc_type.clone(), description: exc_val.clone() });
+                }
+                PhaseExecution::Timeout => {
+                    self.terminal.get_or_insert(Terminal::Timeout { phase: name.to_owned() });
+                }
+                _ => {}
+            }
+            self.phases.push(PhaseRecord {
+                measurements,
+                options: options_record(&def.options),
+                diagnosers: Vec::new(),
+                subtest_name: None,
+                start_time_millis: start,
+                end_time_millis: end,
+                attachments: ctx.attachments,
+                diagnosis_results: Vec::new(),
+                failure_diagnosis_results: Vec::new(),
+                result: execution,
+                outcome: phase_outcome,
+                marginal,
+                descriptor_id: descriptor_id(def.module_path, def.function),
+                name: name.to_owned(),
+                codeinfo: CodeInfo { name: def.function.to_owned(), docstring: def.doc.map(str::to_owned), sourcecode: String::new() },
+                attempt,
+            });
+            tracing::debug!("phase {name} outcome {phase_outcome:?}");
+            if !repeat || hit_repeat_limit {
+                break;
+            }
+        }
+        logging::set_phase(None);
+    }
+
+    fn finish(self, log_records: Vec<crate::record::LogRecord>) -> TestRecord {
+        let end_time_millis = now_millis();
+        let summaries: Vec<PhaseSummary> =
+            self.phases.iter().map(|p| PhaseSummary { outcome: p.outcome, marginal: p.marginal }).collect();
+        let multidim_failures: Vec<String> = self
+            .phases
+            .iter()
+            .flat_map(|p| {
+                p.measurements
+                    .iter()
+                    .filter(|m| m.decl.kind == ValueKind::MultiDim && m.outcome == MeasurementOutcome::Fail)
+                    .map(move |m| format!("{}.{}", p.name, m.name()))
+            })
+            .collect();
+        let (outcome, outcome_details, marginal) =
+            outcome::test_outcome(false, self.terminal.as_ref(), &summaries, &multidim_failures);
+        let station_id = self.test.station_id.clone().unwrap_or_else(default_station_id);
+        TestRecord {
+            dut_id: self.dut_id,
+            start_time_millis: self.start_time_millis,
+            end_time_millis,
+            outcome,
+            outcome_details,
+            marginal,
+            metadata: metadata_record(&self.test.metadata, &station_id),
+            phases: self.phases,
+            subtests: Vec::new(),
+            branches: Vec::new(),
+            diagnosers: Vec::new(),
+            diagnoses: Vec::new(),
+            log_records,
+            station_id,
+            code_info: CodeInfo::default(),
+        }
+    }
+}
+
+/// Validates the phase's measurements and moves their values into records.
+fn measure(decls: &[Arc<MeasurementDecl>], slots: &mut [Slot], phase_skipped: bool) -> Vec<MeasurementRecord> {
+    decls
+        .iter()
+        .zip(slots.iter_mut())
+        .map(|(decl, slot)| {
+            let value = slot.take();
+            let (outcome, marginal) = catch(|| outcome::measurement_outcome(decl, value.as_ref(), phase_skipped))
+                .unwrap_or((MeasurementOutcome::Fail, false));
+            MeasurementRecord { decl: Arc::clone(decl), outcome, marginal, measured_value: value }
+        })
+        .collect()
+}
+
+fn options_record(options: &PhaseOptions) -> PhaseOptionsRecord {
+    PhaseOptionsRecord {
+        name: options.name.map(str::to_owned),
+        timeout_s: None,
+        run_if: None,
+        requires_state: false,
+        force_repeat: false,
+        repeat_on_measurement_fail: false,
+        repeat_on_timeout: false,
+        repeat_limit: options.repeat_limit,
+        run_under_pdb: false,
+        phase_name_case: "KEEP",
+        stop_on_measurement_fail: false,
+    }
+}
+
+const RESERVED_METADATA: [&str; 10] = [
+    "test_name",
+    "procedure_id",
+    "procedure_version",
+    "part_number",
+    "revision",
+    "batch_number",
+    "sub_units",
+    "tofu_version",
+    "config",
+    "station_id",
+];
+
+fn metadata_record(m: &TestMetadata, station_id: &str) -> Metadata {
+    let mut extra = m.extra.clone();
+    extra.retain(|key, _| {
+        let reserved = RESERVED_METADATA.contains(&key.as_str());
+        if reserved {
+            tracing::warn!("metadata key `{key}` is reserved; the value given with Test::metadata is ignored");
+        }
+        !reserved
+    });
+    Metadata {
+        test_name: m.test_name.clone().unwrap_or_else(|| m.procedure_id.clone()),
+        procedure_id: m.procedure_id.clone(),
+        procedure_version: m.procedure_version.clone(),
+        part_number: m.part_number.clone(),
+        revision: m.revision.clone(),
+        batch_number: m.batch_number.clone(),
+        sub_units: m.sub_units.clone(),
+        extra,
+        tofu_version: env!("CARGO_PKG_VERSION").to_owned(),
+        config: serde_json::json!({
+            "station_id": station_id,
+            "allow_unset_measurements": false,
+            "stop_on_first_failure": false,
+            "capture_source": false,
+        }),
+    }
+}
+
+/// FNV-1a of the phase's path: the same in every process, below 2^53 so that JSON readers in
+/// any language read it exactly.
+fn descriptor_id(module_path: &str, function: &str) -> u64 {
+    let mut hash: u64 = 0xcbf2_9ce4_8422_2325;
+    for b in module_path.bytes().chain(*b"::").chain(function.bytes()) {
+        hash ^= u64::from(b);
+        hash = hash.wrapping_mul(0x0100_0000_01b3);
+    }
+    hash & ((1 << 53) - 1)
+}
+
+fn default_station_id() -> String {
+    std::env::var("TOFU_STATION_ID")
+        .ok()
+        .or_else(|| std::fs::read_to_string("/proc/sys/kernel/hostname").ok())
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|s| s.trim().to_owned())
+        .filter(|s| !s.is_empty())
+        .unwrap_or_else(|| "unknown-station".to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn descriptor_ids_are_stable_and_distinct() {
+        assert_eq!(descriptor_id("a::b", "f"), descriptor_id("a::b", "f"));
+        assert_ne!(descriptor_id("a::b", "f"), descriptor_id("a::b", "g"));
+        assert!(descriptor_id("x", "y") < 1 << 53);
+    }
+}

@@ -1,0 +1,410 @@
+//! Validators: the limits a measurement is checked against, as data.
+
+use std::fmt;
+use std::sync::Arc;
+
+use crate::limit::{Limit, python_float};
+use crate::value::Value;
+
+/// A check on a measured value.
+///
+/// Validators are data: their limits can be read back ([`Validator::lower_limit`],
+/// [`Validator::upper_limit`]) and each writes itself with [`Display`](fmt::Display) exactly as
+/// OpenHTF 1.6.3 writes it into the record (`"4.5 <= x <= 5.5"`).
+///
+/// Build them with the functions of [`crate::declare`] inside `#[measures(...)]`.
+#[derive(Clone)]
+#[non_exhaustive]
+pub enum Validator {
+    /// Inclusive bounds, either one optional, with optional marginal bounds inside them.
+    /// `minimum == maximum` is an equality check on a number (`equals(3)`).
+    InRange {
+        /// Lowest passing value.
+        minimum: Option<Limit>,
+        /// Highest passing value.
+        maximum: Option<Limit>,
+        /// Values from `minimum` up to this one pass but are marginal.
+        marginal_minimum: Option<Limit>,
+        /// Values from this one up to `maximum` pass but are marginal.
+        marginal_maximum: Option<Limit>,
+    },
+    /// The value equals this boolean or structured value.
+    Equals(Value),
+    /// The string equals this one (written as OpenHTF writes it: an anchored regex).
+    EqualsText(String),
+    /// The string matches this regular expression at its start (Python's `re.match`).
+    MatchesRegex(Regex),
+    /// The value is within `percent` % of `expected` (inclusive).
+    WithinPercent {
+        /// The expected value.
+        expected: Limit,
+        /// Allowed deviation, in percent of `expected`.
+        percent: Limit,
+        /// Values deviating more than this (but within `percent`) are marginal.
+        marginal_percent: Option<Limit>,
+    },
+    /// Every value of a multi-dimensional measurement passes the inner validator.
+    AllValues(Box<Validator>),
+    /// A user-defined check.
+    Custom(Custom),
+}
+
+/// A compiled regular expression with its source text.
+#[derive(Clone, Debug)]
+pub struct Regex {
+    source: String,
+    anchored: regex::Regex,
+}
+
+impl Regex {
+    /// Compiles `pattern`; matching is anchored at the start, as Python's `re.match`.
+    pub fn new(pattern: &str) -> Result<Self, regex::Error> {
+        let anchored = regex::Regex::new(&format!(r"\A(?:{pattern})"))?;
+        Ok(Regex { source: pattern.to_owned(), anchored })
+    }
+
+    /// The pattern as written.
+    pub fn as_str(&self) -> &str {
+        &self.source
+    }
+
+    fn matches(&self, text: &str) -> bool {
+        self.anchored.is_match(text)
+    }
+}
+
+/// A user-defined validator: a name (written into the record) and a check.
+#[derive(Clone)]
+pub struct Custom {
+    name: String,
+    check: Arc<dyn Fn(&Value) -> bool + Send + Sync>,
+}
+
+impl fmt::Debug for Custom {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Custom({:?})", self.name)
+    }
+}
+
+impl Custom {
+    /// A validator named `name` that passes when `check` returns true.
+    pub fn new(name: impl Into<String>, check: impl Fn(&Value) -> bool + Send + Sync + 'static) -> Self {
+        Custom { name: name.into(), check: Arc::new(check) }
+    }
+
+    /// The name written into the record.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+/// What a validator says of one value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Verdict {
+    /// The value passes.
+    pub pass: bool,
+    /// The value passes but lies in a marginal band.
+    pub marginal: bool,
+}
+
+impl Verdict {
+    const FAIL: Verdict = Verdict { pass: false, marginal: false };
+
+    fn pass(marginal: bool) -> Verdict {
+        Verdict { pass: true, marginal }
+    }
+}
+
+impl Validator {
+    /// Checks one value. A value of the wrong kind, NaN, or a panicking custom check fails.
+    pub fn check(&self, value: &Value) -> Verdict {
+        match self {
+            Validator::InRange { minimum, maximum, marginal_minimum, marginal_maximum } => {
+                let Some(v) = value.as_f64().filter(|v| !v.is_nan()) else { return Verdict::FAIL };
+                let below = minimum.is_some_and(|m| v < m.value());
+                let above = maximum.is_some_and(|m| v > m.value());
+                if below || above {
+                    return Verdict::FAIL;
+                }
+                let marginal = marginal_minimum.is_some_and(|m| v <= m.value())
+                    || marginal_maximum.is_some_and(|m| v >= m.value());
+                Verdict::pass(marginal)
+            }
+            Validator::Equals(expected) => Verdict { pass: value == expected, marginal: false },
+            Validator::EqualsText(expected) => Verdict { pass: value.as_str() == Some(expected.as_str()), marginal: false },
+            Validator::MatchesRegex(re) => Verdict { pass: value.as_str().is_some_and(|s| re.matches(s)), marginal: false },
+            Validator::WithinPercent { expected, percent, marginal_percent } => {
+                let Some(v) = value.as_f64().filter(|v| !v.is_nan()) else { return Verdict::FAIL };
+                let expected = expected.value();
+                let deviation = (v - expected).abs();
+                if deviation > (expected * percent.value() / 100.0).abs() {
+                    return Verdict::FAIL;
+                }
+                let marginal = marginal_percent.is_some_and(|m| deviation >= (expected * m.value() / 100.0).abs());
+                Verdict::pass(marginal)
+            }
+            Validator::AllValues(inner) => {
+                let Some(columns) = value.as_columns() else { return Verdict::FAIL };
+                let mut marginal = false;
+                for &v in columns.values() {
+                    let verdict = inner.check(&Value::Number(v));
+                    if !verdict.pass {
+                        return Verdict::FAIL;
+                    }
+                    marginal |= verdict.marginal;
+                }
+                Verdict::pass(marginal)
+            }
+            Validator::Custom(custom) => {
+                let check = std::panic::AssertUnwindSafe(|| (custom.check)(value));
+                Verdict { pass: std::panic::catch_unwind(check).unwrap_or(false), marginal: false }
+            }
+        }
+    }
+
+    /// The lowest passing value, where this validator has one (TofuPilot's `lower_limit`).
+    pub fn lower_limit(&self) -> Option<f64> {
+        match self {
+            Validator::InRange { minimum, .. } => minimum.map(Limit::value),
+            Validator::WithinPercent { expected, percent, .. } => {
+                Some(expected.value() - (expected.value() * percent.value() / 100.0).abs())
+            }
+            Validator::AllValues(inner) => inner.lower_limit(),
+            _ => None,
+        }
+    }
+
+    /// The highest passing value, where this validator has one (TofuPilot's `upper_limit`).
+    pub fn upper_limit(&self) -> Option<f64> {
+        match self {
+            Validator::InRange { maximum, .. } => maximum.map(Limit::value),
+            Validator::WithinPercent { expected, percent, .. } => {
+                Some(expected.value() + (expected.value() * percent.value() / 100.0).abs())
+            }
+            Validator::AllValues(inner) => inner.upper_limit(),
+            _ => None,
+        }
+    }
+
+    /// Checks the validator's own consistency: `minimum <= marginal_minimum <= marginal_maximum
+    /// <= maximum`, finite limits, a non-negative percentage.
+    pub(crate) fn check_limits(&self) -> Result<(), String> {
+        match self {
+            Validator::InRange { minimum, maximum, marginal_minimum, marginal_maximum } => {
+                let named = [
+                    ("minimum", minimum),
+                    ("marginal minimum", marginal_minimum),
+                    ("marginal maximum", marginal_maximum),
+                    ("maximum", maximum),
+                ];
+                if let Some((name, limit)) = named.iter().find(|(_, l)| l.is_some_and(|l| !l.value().is_finite())) {
+                    return Err(format!("{name} {} is not a finite number", limit.map(|l| l.to_string()).unwrap_or_default()));
+                }
+                if minimum.is_none() && maximum.is_none() {
+                    return Err("in_range needs a minimum or a maximum".into());
+                }
+                let present: Vec<(&str, Limit)> = named.iter().filter_map(|(n, l)| l.map(|l| (*n, l))).collect();
+                for pair in present.windows(2) {
+                    let ((lo_name, lo), (hi_name, hi)) = (pair[0], pair[1]);
+                    if lo.value() > hi.value() {
+                        return Err(format!("{lo_name} {lo} is greater than {hi_name} {hi}"));
+                    }
+                }
+                Ok(())
+            }
+            Validator::WithinPercent { expected, percent, marginal_percent } => {
+                if !expected.value().is_finite() {
+                    return Err(format!("expected value {expected} is not a finite number"));
+                }
+                if !(percent.value() >= 0.0) {
+                    return Err(format!("percent {percent} is negative or not a number"));
+                }
+                if let Some(m) = marginal_percent {
+                    if !(m.value() >= 0.0 && m.value() <= percent.value()) {
+                        return Err(format!("marginal percent {m} is not between 0 and percent {percent}"));
+                    }
+                }
+                Ok(())
+            }
+            Validator::AllValues(inner) => inner.check_limits(),
+            _ => Ok(()),
+        }
+    }
+}
+
+/// Escapes a string as Python's `re.escape` does (3.7 and later).
+fn python_re_escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '\t' => out.push_str("\\\t"),
+            '\n' => out.push_str("\\\n"),
+            '\r' => out.push_str("\\\r"),
+            '\x0b' => out.push_str("\\\x0b"),
+            '\x0c' => out.push_str("\\\x0c"),
+            '(' | ')' | '[' | ']' | '{' | '}' | '?' | '*' | '+' | '-' | '|' | '^' | '$' | '\\' | '.' | '&' | '~'
+            | '#' | ' ' => {
+                out.push('\\');
+                out.push(c);
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+/// Writes a value as Python's `str()` would for OpenHTF's `Equals` validator.
+fn python_str(value: &Value) -> String {
+    match value {
+        Value::Bool(true) => "True".into(),
+        Value::Bool(false) => "False".into(),
+        Value::Number(v) => python_float(*v),
+        Value::Text(s) => s.clone(),
+        Value::Json(j) => j.to_string(),
+        Value::Columns(c) => format!("<{} points>", c.len()),
+    }
+}
+
+impl fmt::Display for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Validator::InRange { minimum, maximum, marginal_minimum, marginal_maximum } => {
+                if let (Some(lo), Some(hi)) = (minimum, maximum) {
+                    if lo.value() == hi.value() {
+                        return write!(f, "x == {lo}");
+                    }
+                }
+                if let Some(lo) = minimum {
+                    write!(f, "{lo} <= ")?;
+                }
+                if let Some(lo) = marginal_minimum {
+                    write!(f, "Marginal:{lo} <= ")?;
+                }
+                f.write_str("x")?;
+                if let Some(hi) = marginal_maximum {
+                    write!(f, " <= Marginal:{hi}")?;
+                }
+                if let Some(hi) = maximum {
+                    write!(f, " <= {hi}")?;
+                }
+                Ok(())
+            }
+            Validator::Equals(Value::Bool(b)) => write!(f, "x == {}", if *b { "True" } else { "False" }),
+            Validator::Equals(v) => write!(f, "'x' is equal to '{}'", python_str(v)),
+            Validator::EqualsText(s) => write!(f, "'x' matches /^{}$/", python_re_escape(s)),
+            Validator::MatchesRegex(re) => write!(f, "'x' matches /{}/", re.as_str()),
+            Validator::WithinPercent { expected, percent, marginal_percent } => {
+                write!(f, "'x' is within {percent}% of {expected}.")?;
+                if let Some(m) = marginal_percent {
+                    write!(f, " Marginal: {m}% of {expected}")?;
+                }
+                Ok(())
+            }
+            Validator::AllValues(inner) => write!(f, "All values pass: {inner}"),
+            Validator::Custom(custom) => f.write_str(&custom.name),
+        }
+    }
+}
+
+impl fmt::Debug for Validator {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Validator({self})")
+    }
+}
+
+impl serde::Serialize for Validator {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.collect_str(self)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn in_range(min: Option<Limit>, max: Option<Limit>, mmin: Option<Limit>, mmax: Option<Limit>) -> Validator {
+        Validator::InRange { minimum: min, maximum: max, marginal_minimum: mmin, marginal_maximum: mmax }
+    }
+
+    #[test]
+    fn validators_are_written_as_openhtf_writes_them() {
+        let cases = [
+            (in_range(Some(4.5.into()), Some(5.5.into()), None, None), "4.5 <= x <= 5.5"),
+            (in_range(None, Some(1e-6.into()), None, None), "x <= 1e-06"),
+            (in_range(Some(1.into()), None, None, None), "1 <= x"),
+            (
+                in_range(Some(0.1.into()), Some(0.5.into()), Some(0.15.into()), Some(0.45.into())),
+                "0.1 <= Marginal:0.15 <= x <= Marginal:0.45 <= 0.5",
+            ),
+            (in_range(Some(3.into()), Some(3.into()), None, None), "x == 3"),
+            (Validator::Equals(Value::Bool(true)), "x == True"),
+            (Validator::EqualsText("1.2.3".into()), r"'x' matches /^1\.2\.3$/"),
+            (Validator::MatchesRegex(Regex::new(r"^SN\d{6}$").unwrap()), r"'x' matches /^SN\d{6}$/"),
+            (
+                Validator::WithinPercent { expected: 25.0.into(), percent: 10.into(), marginal_percent: None },
+                "'x' is within 10% of 25.0.",
+            ),
+            (
+                Validator::WithinPercent { expected: 25.0.into(), percent: 10.into(), marginal_percent: Some(5.into()) },
+                "'x' is within 10% of 25.0. Marginal: 5% of 25.0",
+            ),
+            (
+                Validator::AllValues(Box::new(in_range(Some(90.into()), Some(110.into()), None, None))),
+                "All values pass: 90 <= x <= 110",
+            ),
+            (Validator::Equals(Value::Json(serde_json::json!([1, 2]))), "'x' is equal to '[1,2]'"),
+        ];
+        for (validator, want) in cases {
+            assert_eq!(validator.to_string(), want);
+        }
+    }
+
+    #[test]
+    fn in_range_is_inclusive_and_marks_marginal_bands() {
+        let v = in_range(Some(0.1.into()), Some(0.5.into()), Some(0.15.into()), Some(0.45.into()));
+        let verdict = |x: f64| v.check(&Value::Number(x));
+        assert_eq!(verdict(0.1), Verdict { pass: true, marginal: true });
+        assert_eq!(verdict(0.3), Verdict { pass: true, marginal: false });
+        assert_eq!(verdict(0.47), Verdict { pass: true, marginal: true });
+        assert_eq!(verdict(0.5), Verdict { pass: true, marginal: true });
+        assert!(!verdict(0.51).pass);
+        assert!(!verdict(0.09).pass);
+        assert!(!verdict(f64::NAN).pass);
+        assert!(!v.check(&Value::Text("0.3".into())).pass);
+    }
+
+    #[test]
+    fn within_percent_bounds_and_limits() {
+        let v = Validator::WithinPercent { expected: 25.0.into(), percent: 10.into(), marginal_percent: Some(5.into()) };
+        assert!(v.check(&Value::Number(27.5)).pass);
+        assert!(!v.check(&Value::Number(27.6)).pass);
+        assert!(v.check(&Value::Number(26.5)).marginal);
+        assert!(!v.check(&Value::Number(25.5)).marginal);
+        assert_eq!((v.lower_limit(), v.upper_limit()), (Some(22.5), Some(27.5)));
+    }
+
+    #[test]
+    fn regex_matches_at_the_start_only_like_python() {
+        let v = Validator::MatchesRegex(Regex::new(r"SN\d").unwrap());
+        assert!(v.check(&Value::Text("SN1-extra".into())).pass);
+        assert!(!v.check(&Value::Text("xSN1".into())).pass);
+    }
+
+    #[test]
+    fn inconsistent_limits_are_reported_with_their_values() {
+        let err = in_range(Some(5.5.into()), Some(4.5.into()), None, None).check_limits().unwrap_err();
+        assert_eq!(err, "minimum 5.5 is greater than maximum 4.5");
+        let err = in_range(Some(0.into()), Some(1.into()), Some(0.5.into()), Some(0.2.into())).check_limits().unwrap_err();
+        assert_eq!(err, "marginal minimum 0.5 is greater than marginal maximum 0.2");
+        let err = in_range(Some(f64::NAN.into()), None, None, None).check_limits().unwrap_err();
+        assert_eq!(err, "minimum nan is not a finite number");
+        assert!(in_range(Some(1.into()), Some(1.into()), None, None).check_limits().is_ok());
+    }
+
+    #[test]
+    fn a_panicking_custom_validator_fails_the_value() {
+        let v = Validator::Custom(Custom::new("explodes", |_| panic!("boom")));
+        assert!(!v.check(&Value::Number(1.0)).pass);
+        assert_eq!(v.to_string(), "explodes");
+    }
+}

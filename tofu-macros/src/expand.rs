@@ -1,0 +1,199 @@
+//! Writing the code of a phase from its model.
+
+use proc_macro2::TokenStream;
+use quote::{format_ident, quote, quote_spanned};
+use syn::spanned::Spanned;
+use syn::{ItemFn, Type};
+
+use crate::parse::{ArgRole, Errors, PhaseFn, call_site, is_attr};
+
+/// `#[phase]`, possibly after `#[measures]` (whose tokens are then `first_measures`).
+pub(crate) fn phase(args: TokenStream, item: TokenStream, first_measures: Option<TokenStream>) -> TokenStream {
+    let mut errors = Errors::default();
+    let item: ItemFn = match syn::parse2(item.clone()) {
+        Ok(item) => item,
+        Err(_) => {
+            errors.push(syn::Error::new(item.span(), "#[phase] goes on a function"));
+            let errors = errors.into_compile_errors();
+            return quote!(#errors #item);
+        }
+    };
+    let model = PhaseFn::parse(args, item, first_measures, &mut errors);
+    let code = expand(&model);
+    let errors = errors.into_compile_errors();
+    quote!(#errors #code)
+}
+
+/// `#[measures]` written above `#[phase]`: hand everything to `#[phase]`.
+pub(crate) fn measures_first(args: TokenStream, item: TokenStream) -> TokenStream {
+    match syn::parse2::<ItemFn>(item.clone()) {
+        Ok(f) if f.attrs.iter().any(|a| is_attr(a, "phase")) => phase(TokenStream::new(), item, Some(args)),
+        Ok(mut f) => {
+            f.attrs.retain(|a| !is_attr(a, "measures"));
+            let e = syn::Error::new(call_site(), "#[measures] goes with #[phase] on the same function").into_compile_error();
+            quote!(#e #f)
+        }
+        Err(_) => {
+            let e = syn::Error::new(item.span(), "#[measures] goes on a function marked #[phase]").into_compile_error();
+            quote!(#e #item)
+        }
+    }
+}
+
+fn expand(model: &PhaseFn) -> TokenStream {
+    let item = &model.item;
+    let name = &item.sig.ident;
+    let vis = &item.vis;
+    let body_fn = format_ident!("__tofu_phase_body_{}", name);
+    let def_static = format_ident!("__TOFU_PHASE_DEF_{}", name);
+    let function_name = name.to_string();
+
+    let doc_lines: Vec<String> = item
+        .attrs
+        .iter()
+        .filter(|a| a.path().is_ident("doc"))
+        .filter_map(|a| match &a.meta {
+            syn::Meta::NameValue(nv) => match &nv.value {
+                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value().trim().to_owned()),
+                _ => None,
+            },
+            _ => None,
+        })
+        .collect();
+    let doc = if doc_lines.is_empty() {
+        quote!(::core::option::Option::None)
+    } else {
+        let text = doc_lines.join("\n");
+        quote!(::core::option::Option::Some(#text))
+    };
+    let display_name = match &model.args.name {
+        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+        None => quote!(::core::option::Option::None),
+    };
+    let repeat_limit = match &model.args.repeat_limit {
+        Some(lit) => quote!(::core::option::Option::Some(#lit)),
+        None => quote!(::core::option::Option::None),
+    };
+
+    // The measurements struct: one typed handle per declared measurement.
+    let fields = model.measures.iter().map(|m| {
+        let (field, kind) = (&m.name, &m.kind);
+        quote_spanned!(m.kind.span()=> pub #field: ::tofu_core::__private::Measurement<'a, #kind>)
+    });
+    let declarations = model.measures.iter().map(|m| {
+        let (field, kind) = (&m.name, &m.kind);
+        let text = field.to_string();
+        let spec = match &m.spec {
+            Some(expr) => quote!({
+                #[allow(unused_imports)]
+                use ::tofu_core::declare::*;
+                #expr
+            }),
+            None => quote!(::tofu_core::__private::__unspecified()),
+        };
+        quote_spanned!(kind_span(kind)=> ::tofu_core::__private::__declare::<#kind, _>(#text, #spec))
+    });
+    let slot_names: Vec<_> = model.measures.iter().map(|m| format_ident!("__slot_{}", m.name)).collect();
+    let field_names: Vec<_> = model.measures.iter().map(|m| &m.name).collect();
+    let struct_doc = format!("The measurements of phase `{name}`, as declared in its `#[measures]`.");
+
+    // The call of the user's function, arguments in the order written.
+    let all_understood = model.roles.iter().all(Option::is_some);
+    let call_args = model.roles.iter().map(|role| match role {
+        Some(ArgRole::Context) => quote!(&mut *__tofu_ctx),
+        Some(ArgRole::Measurements) => quote!(&mut __tofu_measurements),
+        None => quote!(),
+    });
+    let call = if all_understood {
+        quote!(::tofu_core::__private::IntoPhaseReturn::into_phase_return(#body_fn(#(#call_args),*)))
+    } else {
+        quote!(::tofu_core::__private::PhaseReturn::Result(::tofu_core::PhaseResult::Stop))
+    };
+
+    // The user's function, renamed, with `X::Measurements` given its lifetime.
+    let mut body = item.clone();
+    body.sig.ident = body_fn.clone();
+    body.vis = syn::Visibility::Inherited;
+    body.attrs.retain(|a| !a.path().is_ident("doc"));
+    for input in &mut body.sig.inputs {
+        if let syn::FnArg::Typed(arg) = input {
+            if let Type::Reference(r) = &mut *arg.ty {
+                if let Type::Path(p) = &mut *r.elem {
+                    if let Some(last) = p.path.segments.last_mut() {
+                        if last.ident == "Measurements" && last.arguments.is_empty() {
+                            last.arguments = syn::PathArguments::AngleBracketed(syn::parse_quote!(<'_>));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    let docs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));
+
+    quote! {
+        #[doc = #struct_doc]
+        #[allow(non_snake_case)]
+        #vis mod #name {
+            #[allow(unused_imports)]
+            use super::*;
+
+            #[doc = #struct_doc]
+            #[derive(Debug)]
+            pub struct Measurements<'a> {
+                #(#[allow(missing_docs)] #fields,)*
+                #[doc(hidden)]
+                pub __tofu_lifetime: ::core::marker::PhantomData<&'a mut ()>,
+            }
+        }
+
+        #[allow(clippy::needless_pass_by_ref_mut, clippy::unnecessary_wraps)]
+        #body
+
+        #[doc(hidden)]
+        #[allow(non_upper_case_globals)]
+        static #def_static: ::tofu_core::__private::PhaseDef = {
+            fn __tofu_measurements() -> ::std::vec::Vec<::tofu_core::declare::Declared> {
+                ::std::vec![#(#declarations),*]
+            }
+            #[allow(unused_variables, unused_mut)]
+            fn __tofu_run(
+                __tofu_ctx: &mut ::tofu_core::PhaseContext,
+                __tofu_slots: &mut [::tofu_core::__private::Slot],
+            ) -> ::tofu_core::__private::PhaseReturn {
+                let [#(#slot_names),*] = __tofu_slots else {
+                    return ::tofu_core::__private::PhaseReturn::Error {
+                        type_name: "InternalError".into(),
+                        message: "measurement slots do not match the declarations".into(),
+                    };
+                };
+                let mut __tofu_measurements = #name::Measurements {
+                    #(#field_names: ::tofu_core::__private::Measurement::__bind(#slot_names),)*
+                    __tofu_lifetime: ::core::marker::PhantomData,
+                };
+                #call
+            }
+            ::tofu_core::__private::PhaseDef {
+                function: #function_name,
+                module_path: ::core::module_path!(),
+                file: ::core::file!(),
+                line: ::core::line!(),
+                doc: #doc,
+                options: ::tofu_core::__private::PhaseOptions::__new(#display_name, #repeat_limit),
+                measurements: __tofu_measurements,
+                run: __tofu_run,
+            }
+        };
+
+        #(#docs)*
+        #[allow(non_upper_case_globals)]
+        #vis const #name: ::tofu_core::Phase = ::tofu_core::Phase::__new(&#def_static);
+
+        ::tofu_core::__private::inventory::submit! {
+            ::tofu_core::__private::Registered(::tofu_core::Phase::__new(&#def_static))
+        }
+    }
+}
+
+fn kind_span(kind: &Type) -> proc_macro2::Span {
+    kind.span()
+}

@@ -1,0 +1,44 @@
+//! The `#[phase]` and `#[measures]` attributes of tofu. Use them through `tofu_core`
+//! (`use tofu_core::prelude::*;`), which documents them.
+//!
+//! The crate is split as tokio-macros and tracing-attributes are: [`parse`] reads the
+//! attributes and the function into a model, collecting every error (with
+//! `syn::Error::combine`); [`expand`] writes the code. On errors the expansion still emits the
+//! phase (with what could be read), so a typo gives one clear error, not twenty.
+
+mod expand;
+mod parse;
+
+use proc_macro::TokenStream;
+
+/// Makes a function a phase of a test.
+///
+/// ```ignore
+/// #[phase(name = "Power on", repeat_limit = 5)]
+/// #[measures(input_voltage: f64 = in_range(4.5, 5.5).units(VOLT))]
+/// fn power_on(test: &mut PhaseContext, m: &mut power_on::Measurements) -> PhaseResult { … }
+/// ```
+///
+/// Options: `name` (the name shown in the record), `repeat_limit` (attempts allowed when the
+/// phase returns `PhaseResult::Repeat`; 3 by default).
+///
+/// The function may take, in any order, `&mut PhaseContext` and `&mut <its name>::Measurements`
+/// (the struct generated from `#[measures]`), and return `()`, `PhaseResult`, or a `Result` of
+/// either whose error implements `Display`. The function's name becomes a
+/// `tofu_core::Phase` constant to list in `Test::phases`.
+#[proc_macro_attribute]
+pub fn phase(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::phase(args.into(), item.into(), None).into()
+}
+
+/// Declares the measurements of a phase: `name: Kind = spec, …`.
+///
+/// `Kind` is `f64`, `String`, `bool`, `Json`, `Sweep<N>` (N coordinates per point) or
+/// `Si<unit>` (a `uom` unit). `spec` is an expression of `tofu_core::declare`'s words:
+/// `in_range(4.5, 5.5).units(VOLT).doc("…")`, `equals("1.2.3")`, `matches_regex(r"…")`,
+/// `within_percent(25.0, 10)`, `dimensions([SECOND, VOLT, AMPERE]).units(OHM)`… It goes
+/// together with `#[phase]`, above or below it.
+#[proc_macro_attribute]
+pub fn measures(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::measures_first(args.into(), item.into()).into()
+}
