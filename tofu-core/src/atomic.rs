@@ -9,7 +9,12 @@ use std::path::{Path, PathBuf};
 /// through a temporary file that is synced to disk, then linked into place. Returns the path.
 ///
 /// `write` receives a buffered writer.
-pub fn write_new_file(dir: &Path, stem: &str, extension: &str, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<PathBuf> {
+pub fn write_new_file(
+    dir: &Path,
+    stem: &str,
+    extension: &str,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<PathBuf> {
     fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(".{stem}.{}.tmp", std::process::id()));
     let result = write_synced(&tmp, write).and_then(|()| link_unique(&tmp, dir, stem, extension));
@@ -20,10 +25,19 @@ pub fn write_new_file(dir: &Path, stem: &str, extension: &str, write: impl FnOnc
 }
 
 /// Replaces `path` atomically with the bytes `write` writes (temp file, fsync, rename).
-pub fn replace_file(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
-    let dir = path.parent().filter(|p| !p.as_os_str().is_empty()).unwrap_or(Path::new("."));
+pub fn replace_file(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
+    let dir = path
+        .parent()
+        .filter(|p| !p.as_os_str().is_empty())
+        .unwrap_or(Path::new("."));
     fs::create_dir_all(dir)?;
-    let name = path.file_name().map(|n| n.to_string_lossy().into_owned()).unwrap_or_default();
+    let name = path
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
     let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
     let result = write_synced(&tmp, write).and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
@@ -34,7 +48,10 @@ pub fn replace_file(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Resul
     Ok(())
 }
 
-fn write_synced(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()>) -> io::Result<()> {
+fn write_synced(
+    path: &Path,
+    write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
+) -> io::Result<()> {
     let file = File::create(path)?;
     let mut out = BufWriter::with_capacity(1 << 16, file);
     write(&mut out)?;
@@ -46,7 +63,11 @@ fn write_synced(path: &Path, write: impl FnOnce(&mut dyn Write) -> io::Result<()
 /// rename where the file system has no hard links.
 fn link_unique(tmp: &Path, dir: &Path, stem: &str, extension: &str) -> io::Result<PathBuf> {
     for n in 0..10_000u32 {
-        let name = if n == 0 { format!("{stem}.{extension}") } else { format!("{stem}-{n}.{extension}") };
+        let name = if n == 0 {
+            format!("{stem}.{extension}")
+        } else {
+            format!("{stem}-{n}.{extension}")
+        };
         let target = dir.join(name);
         match fs::hard_link(tmp, &target) {
             Ok(()) => return Ok(target),
@@ -58,7 +79,13 @@ fn link_unique(tmp: &Path, dir: &Path, stem: &str, extension: &str) -> io::Resul
             Err(e) => return Err(e),
         }
     }
-    Err(io::Error::new(io::ErrorKind::AlreadyExists, format!("no free file name for {stem}.{extension} in {}", dir.display())))
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!(
+            "no free file name for {stem}.{extension} in {}",
+            dir.display()
+        ),
+    ))
 }
 
 fn sync_dir(dir: &Path) {
@@ -73,7 +100,10 @@ fn sync_dir(dir: &Path) {
 pub fn safe_file_name(text: &str) -> String {
     let mut out = String::with_capacity(text.len().min(100));
     for c in text.chars() {
-        let keep = c.is_ascii_alphanumeric() || c == '-' || c == '_' || (c == '.' && !out.is_empty() && !out.ends_with('.'));
+        let keep = c.is_ascii_alphanumeric()
+            || c == '-'
+            || c == '_'
+            || (c == '.' && !out.is_empty() && !out.ends_with('.'));
         out.push(if keep { c } else { '_' });
         if out.len() >= 100 {
             break;
@@ -98,7 +128,10 @@ mod tests {
             ("sp ace ünï", "sp_ace_ün_"),
         ] {
             let got = safe_file_name(input);
-            assert!(!got.contains('/') && !got.contains("..") && got != ".", "{input} -> {got}");
+            assert!(
+                !got.contains('/') && !got.contains("..") && got != ".",
+                "{input} -> {got}"
+            );
             if input != "sp ace ünï" {
                 assert_eq!(got, want, "{input}");
             }
@@ -115,14 +148,21 @@ mod tests {
         assert_eq!(b.file_name().unwrap(), "run-1.json");
         assert_eq!(fs::read_to_string(&a).unwrap(), "1");
         assert_eq!(fs::read_to_string(&b).unwrap(), "2");
-        let leftovers: Vec<_> = fs::read_dir(dir.path()).unwrap().filter_map(Result::ok).filter(|e| e.file_name().to_string_lossy().ends_with(".tmp")).collect();
+        let leftovers: Vec<_> = fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
         assert!(leftovers.is_empty());
     }
 
     #[test]
     fn a_failed_write_leaves_nothing_behind() {
         let dir = tempfile::tempdir().unwrap();
-        let err = write_new_file(dir.path(), "run", "json", |_| Err(io::Error::other("disk full"))).unwrap_err();
+        let err = write_new_file(dir.path(), "run", "json", |_| {
+            Err(io::Error::other("disk full"))
+        })
+        .unwrap_err();
         assert_eq!(err.to_string(), "disk full");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
     }

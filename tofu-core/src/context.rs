@@ -65,26 +65,47 @@ impl PhaseContext {
 
     /// Attaches bytes; the MIME type is guessed from the name (`rails.txt` → `text/plain`).
     pub fn attach(&mut self, name: &str, data: impl Into<Vec<u8>>) -> Result<(), AttachError> {
-        let mimetype = mime_guess::from_path(name).first().map(|m| m.essence_str().to_owned());
+        let mimetype = mime_guess::from_path(name)
+            .first()
+            .map(|m| m.essence_str().to_owned());
         self.push(Attachment::new(name, mimetype, data.into()))
     }
 
     /// Attaches bytes with an explicit MIME type.
-    pub fn attach_with_mimetype(&mut self, name: &str, data: impl Into<Vec<u8>>, mimetype: &str) -> Result<(), AttachError> {
-        self.push(Attachment::new(name, Some(mimetype.to_owned()), data.into()))
+    pub fn attach_with_mimetype(
+        &mut self,
+        name: &str,
+        data: impl Into<Vec<u8>>,
+        mimetype: &str,
+    ) -> Result<(), AttachError> {
+        self.push(Attachment::new(
+            name,
+            Some(mimetype.to_owned()),
+            data.into(),
+        ))
     }
 
     /// Attaches a file under its own name; the MIME type is guessed from the name.
     pub fn attach_file(&mut self, path: impl AsRef<Path>) -> Result<(), AttachError> {
         let path = path.as_ref();
-        let name = path.file_name().map_or_else(|| path.display().to_string(), |n| n.to_string_lossy().into_owned());
+        let name = path.file_name().map_or_else(
+            || path.display().to_string(),
+            |n| n.to_string_lossy().into_owned(),
+        );
         self.attach_file_as(path, &name)
     }
 
     /// Attaches a file under another name; the MIME type is guessed from the path, then the name.
-    pub fn attach_file_as(&mut self, path: impl AsRef<Path>, name: &str) -> Result<(), AttachError> {
+    pub fn attach_file_as(
+        &mut self,
+        path: impl AsRef<Path>,
+        name: &str,
+    ) -> Result<(), AttachError> {
         let path = path.as_ref();
-        let data = std::fs::read(path).map_err(|source| AttachError::Read { path: path.to_owned(), source })?;
+        let data = std::fs::read(path).map_err(|source| AttachError::Read {
+            path: path.to_owned(),
+            source,
+        })?;
         let mimetype = mime_guess::from_path(path)
             .first()
             .or_else(|| mime_guess::from_path(name).first())
@@ -94,9 +115,11 @@ impl PhaseContext {
 
     fn push(&mut self, attachment: Attachment) -> Result<(), AttachError> {
         if self.attachments.iter().any(|a| a.name == attachment.name) {
-            return Err(AttachError::Duplicate { phase: self.phase_name.clone(), name: attachment.name });
+            return Err(AttachError::Duplicate {
+                phase: self.phase_name.clone(),
+                name: attachment.name,
+            });
         }
-        tracing::debug!(name = %attachment.name, size = attachment.size(), "attached");
         self.attachments.push(attachment);
         Ok(())
     }
@@ -110,12 +133,20 @@ mod tests {
     fn attachments_get_a_guessed_type_and_a_sha1() {
         let mut ctx = PhaseContext::new("SN1", "p", 1);
         ctx.attach("rails.txt", "VCC=5.02\nVDD=3.30\n").unwrap();
-        ctx.attach_with_mimetype("blob.bin", (0u8..16).collect::<Vec<_>>(), "application/octet-stream").unwrap();
+        ctx.attach_with_mimetype(
+            "blob.bin",
+            (0u8..16).collect::<Vec<_>>(),
+            "application/octet-stream",
+        )
+        .unwrap();
         let a = &ctx.attachments[0];
         assert_eq!(a.mimetype.as_deref(), Some("text/plain"));
         // The sha1 OpenHTF wrote for the same bytes in sample_record.json.
         assert_eq!(a.sha1, "602184fac6c372eb0c552fed64897ec4835d729e");
-        assert_eq!(ctx.attachments[1].sha1, "56178b86a57fac22899a9964185c2cc96e7da589");
+        assert_eq!(
+            ctx.attachments[1].sha1,
+            "56178b86a57fac22899a9964185c2cc96e7da589"
+        );
     }
 
     #[test]
@@ -123,9 +154,16 @@ mod tests {
         let mut ctx = PhaseContext::new("SN1", "power_on", 1);
         ctx.attach("a.txt", "1").unwrap();
         let err = ctx.attach("a.txt", "2").unwrap_err();
-        assert_eq!(err.to_string(), "phase `power_on` already has an attachment named `a.txt`");
+        assert_eq!(
+            err.to_string(),
+            "phase `power_on` already has an attachment named `a.txt`"
+        );
         let err = ctx.attach_file("/nonexistent/trace.csv").unwrap_err();
-        assert!(err.to_string().starts_with("can't attach `/nonexistent/trace.csv`"), "{err}");
+        assert!(
+            err.to_string()
+                .starts_with("can't attach `/nonexistent/trace.csv`"),
+            "{err}"
+        );
     }
 
     #[test]
@@ -136,7 +174,10 @@ mod tests {
         let mut ctx = PhaseContext::new("SN1", "p", 1);
         ctx.attach_file(&path).unwrap();
         let a = &ctx.attachments[0];
-        assert_eq!((a.name.as_str(), a.mimetype.as_deref(), a.size()), ("trace.csv", Some("text/csv"), 12));
+        assert_eq!(
+            (a.name.as_str(), a.mimetype.as_deref(), a.size()),
+            ("trace.csv", Some("text/csv"), 12)
+        );
         assert_eq!(a.sha1, "1953bfb839f5e77d92c39b098c76c74f75004922");
     }
 }

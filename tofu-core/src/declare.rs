@@ -164,7 +164,11 @@ impl Spec<class::Number> {
 
     /// Adds marginal bounds to the last `in_range`: values between a bound and its marginal
     /// bound pass but are marked marginal.
-    pub fn marginal(mut self, marginal_minimum: impl Into<Limit>, marginal_maximum: impl Into<Limit>) -> Self {
+    pub fn marginal(
+        mut self,
+        marginal_minimum: impl Into<Limit>,
+        marginal_maximum: impl Into<Limit>,
+    ) -> Self {
         self.set_marginal(Some(marginal_minimum.into()), Some(marginal_maximum.into()));
         self
     }
@@ -183,7 +187,11 @@ impl Spec<class::Number> {
 
     fn set_marginal(&mut self, lo: Option<Limit>, hi: Option<Limit>) {
         let last = self.validators.iter_mut().rev().find_map(|v| match v {
-            Validator::InRange { marginal_minimum, marginal_maximum, .. } => Some((marginal_minimum, marginal_maximum)),
+            Validator::InRange {
+                marginal_minimum,
+                marginal_maximum,
+                ..
+            } => Some((marginal_minimum, marginal_maximum)),
             _ => None,
         });
         match last {
@@ -195,7 +203,9 @@ impl Spec<class::Number> {
                     *mmax = hi;
                 }
             }
-            None => self.errors.push("marginal bounds need an in_range validator before them".into()),
+            None => self
+                .errors
+                .push("marginal bounds need an in_range validator before them".into()),
         }
         self.recheck();
     }
@@ -203,12 +213,16 @@ impl Spec<class::Number> {
     /// Adds marginal deviation to the last `within_percent`.
     pub fn marginal_percent(mut self, percent: impl Into<Limit>) -> Self {
         let last = self.validators.iter_mut().rev().find_map(|v| match v {
-            Validator::WithinPercent { marginal_percent, .. } => Some(marginal_percent),
+            Validator::WithinPercent {
+                marginal_percent, ..
+            } => Some(marginal_percent),
             _ => None,
         });
         match last {
             Some(m) => *m = Some(percent.into()),
-            None => self.errors.push("marginal_percent needs a within_percent validator before it".into()),
+            None => self
+                .errors
+                .push("marginal_percent needs a within_percent validator before it".into()),
         }
         self.recheck();
         self
@@ -221,7 +235,11 @@ impl Spec<class::Number> {
     }
 
     fn recheck(&mut self) {
-        self.errors = self.validators.iter().filter_map(|v| v.check_limits().err()).collect();
+        self.errors = self
+            .validators
+            .iter()
+            .filter_map(|v| v.check_limits().err())
+            .collect();
     }
 }
 
@@ -235,7 +253,12 @@ impl<const N: usize> Spec<class::MultiDim<N>> {
     /// Every value (the last column) must pass `validator` (OpenHTF's `DimensionPivot`).
     pub fn each(mut self, validator: Spec<class::Number>) -> Self {
         self.errors.extend(validator.errors);
-        self.validators.extend(validator.validators.into_iter().map(|v| Validator::AllValues(Box::new(v))));
+        self.validators.extend(
+            validator
+                .validators
+                .into_iter()
+                .map(|v| Validator::AllValues(Box::new(v))),
+        );
         self
     }
 }
@@ -271,7 +294,10 @@ pub fn at_most(maximum: impl Into<Limit>) -> Spec<class::Number> {
 }
 
 /// The number is within `percent` % of `expected`, inclusive.
-pub fn within_percent(expected: impl Into<Limit>, percent: impl Into<Limit>) -> Spec<class::Number> {
+pub fn within_percent(
+    expected: impl Into<Limit>,
+    percent: impl Into<Limit>,
+) -> Spec<class::Number> {
     Spec::with_validator(Validator::WithinPercent {
         expected: expected.into(),
         percent: percent.into(),
@@ -285,7 +311,8 @@ pub fn matches_regex(pattern: &str) -> Spec<class::Text> {
         Ok(re) => Spec::with_validator(Validator::MatchesRegex(re)),
         Err(e) => {
             let mut spec = Spec::default();
-            spec.errors.push(format!("regex /{pattern}/ does not compile: {e}"));
+            spec.errors
+                .push(format!("regex /{pattern}/ does not compile: {e}"));
             spec
         }
     }
@@ -308,13 +335,21 @@ pub fn equals_json(expected: impl Into<serde_json::Value>) -> Spec<class::Json> 
 /// let even = custom("is even", |x: &f64| x % 2.0 == 0.0);
 /// # let _ = even;
 /// ```
-pub fn custom<T: CustomArg>(name: &str, check: impl Fn(&T) -> bool + Send + Sync + 'static) -> Spec<T::Class> {
-    Spec::with_validator(Validator::Custom(Custom::new(name, move |value| T::extract(value).is_some_and(&check))))
+pub fn custom<T: CustomArg>(
+    name: &str,
+    check: impl Fn(&T) -> bool + Send + Sync + 'static,
+) -> Spec<T::Class> {
+    Spec::with_validator(Validator::Custom(Custom::new(name, move |value| {
+        T::extract(value).is_some_and(&check)
+    })))
 }
 
 /// The unit of a number, without validators.
 pub fn units(unit: Unit) -> Spec<class::Number> {
-    Spec { units: Some(unit), ..Spec::default() }
+    Spec {
+        units: Some(unit),
+        ..Spec::default()
+    }
 }
 
 /// A description only.
@@ -324,12 +359,19 @@ pub fn doc(text: impl Into<String>) -> Spec<class::Any> {
 
 /// The coordinates of a multi-dimensional measurement: units ([`SECOND`], [`VOLT`]…) or
 /// free-text descriptions.
-pub fn dimensions<const N: usize, D: Into<Dimension>>(dimensions: [D; N]) -> Spec<class::MultiDim<N>> {
-    Spec { dimensions: dimensions.into_iter().map(Into::into).collect(), ..Spec::default() }
+pub fn dimensions<const N: usize, D: Into<Dimension>>(
+    dimensions: [D; N],
+) -> Spec<class::MultiDim<N>> {
+    Spec {
+        dimensions: dimensions.into_iter().map(Into::into).collect(),
+        ..Spec::default()
+    }
 }
 
 /// A value that [`equals`] accepts.
-#[diagnostic::on_unimplemented(message = "`equals` takes a number, a string or a boolean, not `{Self}`")]
+#[diagnostic::on_unimplemented(
+    message = "`equals` takes a number, a string or a boolean, not `{Self}`"
+)]
 pub trait EqualsArg {
     /// The class of measurement it applies to.
     type Class;
@@ -451,7 +493,10 @@ pub fn __declare<K: Kind + Accepts<C>, C>(name: &str, spec: Spec<C>) -> Declared
     decl.allow_fail = spec.allow_fail;
     decl.precision = spec.precision;
     K::complete(&mut decl);
-    Declared { decl, errors: spec.errors }
+    Declared {
+        decl,
+        errors: spec.errors,
+    }
 }
 
 /// A spec with nothing in it, for `name: Kind` declarations without `= …`.
@@ -479,18 +524,36 @@ mod tests {
     #[test]
     fn limits_out_of_order_are_declaration_errors() {
         let d = __declare::<f64, _>("v", in_range(5.5, 4.5));
-        assert_eq!(d.errors, vec!["minimum 5.5 is greater than maximum 4.5".to_owned()]);
+        assert_eq!(
+            d.errors,
+            vec!["minimum 5.5 is greater than maximum 4.5".to_owned()]
+        );
         let d = __declare::<f64, _>("v", in_range(0.1, 0.5).marginal(0.45, 0.15));
-        assert_eq!(d.errors, vec!["marginal minimum 0.45 is greater than marginal maximum 0.15".to_owned()]);
+        assert_eq!(
+            d.errors,
+            vec!["marginal minimum 0.45 is greater than marginal maximum 0.15".to_owned()]
+        );
         let d = __declare::<String, _>("s", matches_regex("(unclosed"));
-        assert!(d.errors[0].starts_with("regex /(unclosed/ does not compile"), "{:?}", d.errors);
+        assert!(
+            d.errors[0].starts_with("regex /(unclosed/ does not compile"),
+            "{:?}",
+            d.errors
+        );
     }
 
     #[test]
     fn sweeps_keep_dimensions_and_validate_each_value() {
-        let d = __declare::<Sweep<2>, _>("iv", dimensions([SECOND, VOLT]).units(OHM).each(in_range(90, 110)));
+        let d = __declare::<Sweep<2>, _>(
+            "iv",
+            dimensions([SECOND, VOLT])
+                .units(OHM)
+                .each(in_range(90, 110)),
+        );
         assert_eq!(d.decl.dimensions.len(), 2);
-        assert_eq!(d.decl.validators[0].to_string(), "All values pass: 90 <= x <= 110");
+        assert_eq!(
+            d.decl.validators[0].to_string(),
+            "All values pass: 90 <= x <= 110"
+        );
     }
 
     #[test]

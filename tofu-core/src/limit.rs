@@ -39,19 +39,26 @@ integer_limits!(i8, i16, i32, i64, u8, u16, u32, u64, isize, usize);
 
 impl From<f64> for Limit {
     fn from(value: f64) -> Limit {
-        Limit { value, integer: false }
+        Limit {
+            value,
+            integer: false,
+        }
     }
 }
 
 impl From<f32> for Limit {
     fn from(value: f32) -> Limit {
-        Limit { value: f64::from(value), integer: false }
+        Limit {
+            value: f64::from(value),
+            integer: false,
+        }
     }
 }
 
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        if self.integer && self.value.fract() == 0.0 && self.value.abs() < 9.007_199_254_740_992e15 {
+        if self.integer && self.value.fract() == 0.0 && self.value.abs() < 9.007_199_254_740_992e15
+        {
             write!(f, "{}", self.value as i64)
         } else {
             f.write_str(&python_float(self.value))
@@ -70,14 +77,22 @@ pub fn python_float(v: f64) -> String {
         return if v > 0.0 { "inf".into() } else { "-inf".into() };
     }
     if v == 0.0 {
-        return if v.is_sign_negative() { "-0.0".into() } else { "0.0".into() };
+        return if v.is_sign_negative() {
+            "-0.0".into()
+        } else {
+            "0.0".into()
+        };
     }
     let sci = format!("{v:e}");
     let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
     let exponent: i32 = exponent.parse().unwrap_or(0);
     if (-4..16).contains(&exponent) {
         let plain = format!("{v}");
-        if plain.contains('.') { plain } else { format!("{plain}.0") }
+        if plain.contains('.') {
+            plain
+        } else {
+            format!("{plain}.0")
+        }
     } else {
         let sign = if exponent < 0 { '-' } else { '+' };
         format!("{mantissa}e{sign}{:02}", exponent.abs())

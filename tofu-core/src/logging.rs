@@ -48,7 +48,9 @@ pub struct CaptureLayer {
 impl<S: Subscriber> Layer<S> for CaptureLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
         SINK.with(|sink| {
-            let Ok(mut sink) = sink.try_borrow_mut() else { return };
+            let Ok(mut sink) = sink.try_borrow_mut() else {
+                return;
+            };
             let Some(sink) = sink.as_mut() else { return };
             let meta = event.metadata();
             if *meta.level() > sink.max_level {
@@ -123,7 +125,13 @@ impl Visit for MessageVisitor {
 
 /// Starts capturing events on this thread, at `max_level` and below.
 pub(crate) fn start_capture(max_level: Level) {
-    SINK.with(|s| *s.borrow_mut() = Some(Sink { records: Vec::new(), phase: None, max_level }));
+    SINK.with(|s| {
+        *s.borrow_mut() = Some(Sink {
+            records: Vec::new(),
+            phase: None,
+            max_level,
+        })
+    });
 }
 
 /// Names the phase that events now belong to.
@@ -137,26 +145,38 @@ pub(crate) fn set_phase(phase: Option<&str>) {
 
 /// Stops capturing and returns what was captured.
 pub(crate) fn finish_capture() -> Vec<LogRecord> {
-    SINK.with(|s| s.borrow_mut().take().map(|sink| sink.records).unwrap_or_default())
+    SINK.with(|s| {
+        s.borrow_mut()
+            .take()
+            .map(|sink| sink.records)
+            .unwrap_or_default()
+    })
 }
 
 /// Runs `f` with a subscriber that captures events: the current one if it has the capture
 /// layer, else (when no global subscriber was set) a console + capture subscriber of our own.
 /// Returns whether capture is active.
 pub(crate) fn with_capturing_subscriber<R>(f: impl FnOnce(bool) -> R) -> R {
-    let has_layer = tracing::dispatcher::get_default(|d| d.downcast_ref::<CaptureLayer>().is_some());
+    let (has_layer, has_subscriber) = tracing::dispatcher::get_default(|d| {
+        (
+            d.downcast_ref::<CaptureLayer>().is_some(),
+            !d.is::<tracing::subscriber::NoSubscriber>(),
+        )
+    });
     if has_layer {
         return f(true);
     }
-    if tracing::dispatcher::has_been_set() {
+    if has_subscriber {
         return f(false);
     }
     use tracing_subscriber::prelude::*;
     let filter = tracing_subscriber::EnvFilter::try_from_default_env()
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let subscriber = tracing_subscriber::registry()
-        .with(layer())
-        .with(tracing_subscriber::fmt::layer().with_target(false).with_filter(filter));
+    let subscriber = tracing_subscriber::registry().with(layer()).with(
+        tracing_subscriber::fmt::layer()
+            .with_target(false)
+            .with_filter(filter),
+    );
     tracing::subscriber::with_default(subscriber, || f(true))
 }
 

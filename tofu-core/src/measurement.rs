@@ -71,7 +71,10 @@ pub struct Dimension {
 
 impl From<Unit> for Dimension {
     fn from(unit: Unit) -> Self {
-        Dimension { unit, description: String::new() }
+        Dimension {
+            unit,
+            description: String::new(),
+        }
     }
 }
 
@@ -79,8 +82,14 @@ impl From<&str> for Dimension {
     /// A unit's name or suffix gives that unit, as in OpenHTF; any other text is a description.
     fn from(text: &str) -> Self {
         match Unit::find(text) {
-            Some(unit) => Dimension { unit, description: String::new() },
-            None => Dimension { unit: unit::NO_DIMENSION, description: text.to_owned() },
+            Some(unit) => Dimension {
+                unit,
+                description: String::new(),
+            },
+            None => Dimension {
+                unit: unit::NO_DIMENSION,
+                description: text.to_owned(),
+            },
         }
     }
 }
@@ -102,12 +111,19 @@ impl Slot {
     }
 
     pub(crate) fn new(decl: &MeasurementDecl) -> Self {
-        let value = (decl.kind == ValueKind::MultiDim).then(|| Value::Columns(Columns::new(decl.dimensions.len())));
-        Slot { name: decl.name.clone(), precision: decl.precision, value }
+        let value = (decl.kind == ValueKind::MultiDim)
+            .then(|| Value::Columns(Columns::new(decl.dimensions.len())));
+        Slot {
+            name: decl.name.clone(),
+            precision: decl.precision,
+            value,
+        }
     }
 
     pub(crate) fn take(&mut self) -> Option<Value> {
-        self.value.take().filter(|v| !matches!(v, Value::Columns(c) if c.is_empty()))
+        self.value
+            .take()
+            .filter(|v| !matches!(v, Value::Columns(c) if c.is_empty()))
     }
 
     pub(crate) fn set(&mut self, value: Value) {
@@ -151,7 +167,10 @@ pub struct Measurement<'a, K> {
 impl<'a, K> Measurement<'a, K> {
     #[doc(hidden)]
     pub fn __bind(slot: &'a mut Slot) -> Self {
-        Measurement { slot, kind: PhantomData }
+        Measurement {
+            slot,
+            kind: PhantomData,
+        }
     }
 
     /// The measurement's name.
@@ -229,7 +248,10 @@ impl Measurement<'_, Json> {
     }
 
     /// Sets the value from anything serializable.
-    pub fn set_serialized<T: serde::Serialize + ?Sized>(&mut self, value: &T) -> Result<(), serde_json::Error> {
+    pub fn set_serialized<T: serde::Serialize + ?Sized>(
+        &mut self,
+        value: &T,
+    ) -> Result<(), serde_json::Error> {
         let value = serde_json::to_value(value)?;
         self.slot.set(Value::Json(value));
         Ok(())
@@ -243,7 +265,9 @@ pub enum Sweep<const N: usize> {}
 
 /// Columns of unequal length given to [`Measurement::extend`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("measurement `{measurement}`: dimension {dimension} has {got} coordinates but there are {values} values")]
+#[error(
+    "measurement `{measurement}`: dimension {dimension} has {got} coordinates but there are {values} values"
+)]
 #[non_exhaustive]
 pub struct ColumnLengthError {
     /// The measurement's name.
@@ -263,8 +287,16 @@ impl<const N: usize> Measurement<'_, Sweep<N>> {
     }
 
     /// Adds many points at once, one slice per dimension plus the values, all of one length.
-    pub fn extend(&mut self, coordinates: [&[f64]; N], values: &[f64]) -> Result<(), ColumnLengthError> {
-        if let Some((dimension, column)) = coordinates.iter().enumerate().find(|(_, c)| c.len() != values.len()) {
+    pub fn extend(
+        &mut self,
+        coordinates: [&[f64]; N],
+        values: &[f64],
+    ) -> Result<(), ColumnLengthError> {
+        if let Some((dimension, column)) = coordinates
+            .iter()
+            .enumerate()
+            .find(|(_, c)| c.len() != values.len())
+        {
             return Err(ColumnLengthError {
                 measurement: self.slot.name.clone(),
                 dimension,
@@ -283,7 +315,9 @@ impl<const N: usize> Measurement<'_, Sweep<N>> {
 
     /// How many points were added.
     pub fn len(&self) -> usize {
-        self.value().and_then(Value::as_columns).map_or(0, Columns::len)
+        self.value()
+            .and_then(Value::as_columns)
+            .map_or(0, Columns::len)
     }
 
     /// Whether no point was added.
@@ -354,11 +388,17 @@ mod tests {
         let mut m = Measurement::<Sweep<2>>::__bind(&mut slot);
         m.push([0.0, 1.0], 10.0);
         let err = m.extend([&[1.0, 2.0], &[1.0]], &[1.0, 2.0]).unwrap_err();
-        assert_eq!(err.to_string(), "measurement `iv`: dimension 1 has 1 coordinates but there are 2 values");
+        assert_eq!(
+            err.to_string(),
+            "measurement `iv`: dimension 1 has 1 coordinates but there are 2 values"
+        );
         m.extend([&[1.0, 2.0], &[3.0, 4.0]], &[5.0, 6.0]).unwrap();
         assert_eq!(m.len(), 3);
         let columns = slot.take().unwrap();
-        assert_eq!(columns.as_columns().unwrap().dimension(1), Some(&[1.0, 3.0, 4.0][..]));
+        assert_eq!(
+            columns.as_columns().unwrap().dimension(1),
+            Some(&[1.0, 3.0, 4.0][..])
+        );
     }
 
     #[test]
@@ -372,6 +412,9 @@ mod tests {
     fn text_dimensions_become_units_when_they_name_one() {
         assert_eq!(Dimension::from("V").unit, unit::VOLT);
         let d = Dimension::from("channel");
-        assert_eq!((d.unit, d.description.as_str()), (unit::NO_DIMENSION, "channel"));
+        assert_eq!(
+            (d.unit, d.description.as_str()),
+            (unit::NO_DIMENSION, "channel")
+        );
     }
 }

@@ -51,7 +51,12 @@ impl PhaseExecution {
     pub fn is_terminal(&self) -> bool {
         !matches!(
             self,
-            PhaseExecution::Returned(PhaseResult::Continue | PhaseResult::FailAndContinue | PhaseResult::Repeat | PhaseResult::Skip)
+            PhaseExecution::Returned(
+                PhaseResult::Continue
+                    | PhaseResult::FailAndContinue
+                    | PhaseResult::Repeat
+                    | PhaseResult::Skip
+            )
         )
     }
 }
@@ -112,7 +117,10 @@ pub struct OutcomeDetail {
 impl OutcomeDetail {
     /// A detail with this code and description.
     pub fn new(code: impl Into<String>, description: impl Into<String>) -> Self {
-        OutcomeDetail { code: code.into(), description: description.into() }
+        OutcomeDetail {
+            code: code.into(),
+            description: description.into(),
+        }
     }
 }
 
@@ -120,9 +128,17 @@ impl OutcomeDetail {
 ///
 /// An unset value is `UNSET` (`SKIPPED` when `phase_skipped`). NaN and infinities fail. With no
 /// validators a set value passes.
-pub fn measurement_outcome(decl: &MeasurementDecl, value: Option<&Value>, phase_skipped: bool) -> (MeasurementOutcome, bool) {
+pub fn measurement_outcome(
+    decl: &MeasurementDecl,
+    value: Option<&Value>,
+    phase_skipped: bool,
+) -> (MeasurementOutcome, bool) {
     let Some(value) = value else {
-        let outcome = if phase_skipped { MeasurementOutcome::Skipped } else { MeasurementOutcome::Unset };
+        let outcome = if phase_skipped {
+            MeasurementOutcome::Skipped
+        } else {
+            MeasurementOutcome::Unset
+        };
         return (outcome, false);
     };
     let non_finite = match value {
@@ -159,13 +175,21 @@ pub struct MeasurementSummary {
 /// (set only when the outcome is PASS).
 ///
 /// `hit_repeat_limit` is true when the phase returned REPEAT on its last allowed attempt.
-pub fn phase_outcome(execution: &PhaseExecution, measurements: &[MeasurementSummary], hit_repeat_limit: bool) -> (PhaseOutcome, Option<bool>) {
+pub fn phase_outcome(
+    execution: &PhaseExecution,
+    measurements: &[MeasurementSummary],
+    hit_repeat_limit: bool,
+) -> (PhaseOutcome, Option<bool>) {
     if execution.is_terminal() || hit_repeat_limit {
         return (PhaseOutcome::Error, None);
     }
     match execution {
-        PhaseExecution::Returned(PhaseResult::Repeat | PhaseResult::Skip) => return (PhaseOutcome::Skip, None),
-        PhaseExecution::Returned(PhaseResult::FailAndContinue) => return (PhaseOutcome::Fail, None),
+        PhaseExecution::Returned(PhaseResult::Repeat | PhaseResult::Skip) => {
+            return (PhaseOutcome::Skip, None);
+        }
+        PhaseExecution::Returned(PhaseResult::FailAndContinue) => {
+            return (PhaseOutcome::Fail, None);
+        }
         _ => {}
     }
     let fails = measurements.iter().any(|m| match m.outcome {
@@ -176,7 +200,10 @@ pub fn phase_outcome(execution: &PhaseExecution, measurements: &[MeasurementSumm
     if fails {
         return (PhaseOutcome::Fail, None);
     }
-    (PhaseOutcome::Pass, Some(measurements.iter().any(|m| m.marginal)))
+    (
+        PhaseOutcome::Pass,
+        Some(measurements.iter().any(|m| m.marginal)),
+    )
 }
 
 /// The first thing that ended the test early, for [`test_outcome`].
@@ -222,17 +249,39 @@ pub fn test_outcome(
     multidim_failures: &[String],
 ) -> (Outcome, Vec<OutcomeDetail>, Option<bool>) {
     if aborted {
-        return (Outcome::Aborted, vec![OutcomeDetail::new("ABORTED", "Test aborted by operator.")], None);
+        return (
+            Outcome::Aborted,
+            vec![OutcomeDetail::new("ABORTED", "Test aborted by operator.")],
+            None,
+        );
     }
     match first_terminal {
         Some(Terminal::Error { code, description }) => {
-            return (Outcome::Error, vec![OutcomeDetail::new(code.clone(), description.clone())], None);
+            return (
+                Outcome::Error,
+                vec![OutcomeDetail::new(code.clone(), description.clone())],
+                None,
+            );
         }
         Some(Terminal::Timeout { phase }) => {
-            return (Outcome::Timeout, vec![OutcomeDetail::new("TIMEOUT", format!("Phase {phase} hit its timeout."))], None);
+            return (
+                Outcome::Timeout,
+                vec![OutcomeDetail::new(
+                    "TIMEOUT",
+                    format!("Phase {phase} hit its timeout."),
+                )],
+                None,
+            );
         }
         Some(Terminal::Stop { phase }) => {
-            return (Outcome::Fail, vec![OutcomeDetail::new("STOP", format!("Phase {phase} stopped the test run."))], None);
+            return (
+                Outcome::Fail,
+                vec![OutcomeDetail::new(
+                    "STOP",
+                    format!("Phase {phase} stopped the test run."),
+                )],
+                None,
+            );
         }
         None => {}
     }
@@ -242,14 +291,30 @@ pub fn test_outcome(
     if phases.iter().any(|p| p.outcome == PhaseOutcome::Fail) {
         let details = multidim_failures
             .iter()
-            .map(|m| OutcomeDetail::new("Multidim Measurement Failure", format!("Measurement {m} failed its validators.")))
+            .map(|m| {
+                OutcomeDetail::new(
+                    "Multidim Measurement Failure",
+                    format!("Measurement {m} failed its validators."),
+                )
+            })
             .collect();
         return (Outcome::Fail, details, None);
     }
     if phases.iter().all(|p| p.outcome == PhaseOutcome::Skip) {
-        return (Outcome::Error, vec![OutcomeDetail::new("ALL_SKIPPED", "All phases were skipped.")], None);
+        return (
+            Outcome::Error,
+            vec![OutcomeDetail::new(
+                "ALL_SKIPPED",
+                "All phases were skipped.",
+            )],
+            None,
+        );
     }
-    (Outcome::Pass, Vec::new(), Some(phases.iter().any(|p| p.marginal == Some(true))))
+    (
+        Outcome::Pass,
+        Vec::new(),
+        Some(phases.iter().any(|p| p.marginal == Some(true))),
+    )
 }
 
 #[cfg(test)]
@@ -264,7 +329,11 @@ mod tests {
     }
 
     fn meas(outcome: MeasurementOutcome) -> MeasurementSummary {
-        MeasurementSummary { outcome, marginal: false, allow_fail: false }
+        MeasurementSummary {
+            outcome,
+            marginal: false,
+            allow_fail: false,
+        }
     }
 
     #[test]
@@ -284,28 +353,90 @@ mod tests {
             (&text, Some(Value::Text("b".into())), false, M::Fail),
         ];
         for (decl, value, skipped, want) in cases {
-            assert_eq!(measurement_outcome(decl, value.as_ref(), skipped).0, want, "{} = {value:?}", decl.name);
+            assert_eq!(
+                measurement_outcome(decl, value.as_ref(), skipped).0,
+                want,
+                "{} = {value:?}",
+                decl.name
+            );
         }
     }
 
     #[test]
     fn phase_outcome_table() {
-        let error = PhaseExecution::Error { exc_type: "E".into(), exc_val: "boom".into(), exc_tb: String::new() };
+        let error = PhaseExecution::Error {
+            exc_type: "E".into(),
+            exc_val: "boom".into(),
+            exc_tb: String::new(),
+        };
         let pass = [meas(M::Pass)];
         let fail = [meas(M::Fail)];
-        let allowed = [MeasurementSummary { outcome: M::Fail, marginal: false, allow_fail: true }];
+        let allowed = [MeasurementSummary {
+            outcome: M::Fail,
+            marginal: false,
+            allow_fail: true,
+        }];
         let unset = [meas(M::Unset)];
         let skipped = [meas(M::Skipped)];
-        let marginal = [MeasurementSummary { outcome: M::Pass, marginal: true, allow_fail: false }];
-        let cases: Vec<(PhaseExecution, &[MeasurementSummary], bool, (PhaseOutcome, Option<bool>))> = vec![
-            (returned(PhaseResult::Continue), &pass, false, (P::Pass, Some(false))),
-            (returned(PhaseResult::Continue), &[], false, (P::Pass, Some(false))),
-            (returned(PhaseResult::Continue), &marginal, false, (P::Pass, Some(true))),
-            (returned(PhaseResult::Continue), &fail, false, (P::Fail, None)),
-            (returned(PhaseResult::Continue), &allowed, false, (P::Pass, Some(false))),
-            (returned(PhaseResult::Continue), &unset, false, (P::Fail, None)),
-            (returned(PhaseResult::Continue), &skipped, false, (P::Pass, Some(false))),
-            (returned(PhaseResult::FailAndContinue), &pass, false, (P::Fail, None)),
+        let marginal = [MeasurementSummary {
+            outcome: M::Pass,
+            marginal: true,
+            allow_fail: false,
+        }];
+        let cases: Vec<(
+            PhaseExecution,
+            &[MeasurementSummary],
+            bool,
+            (PhaseOutcome, Option<bool>),
+        )> = vec![
+            (
+                returned(PhaseResult::Continue),
+                &pass,
+                false,
+                (P::Pass, Some(false)),
+            ),
+            (
+                returned(PhaseResult::Continue),
+                &[],
+                false,
+                (P::Pass, Some(false)),
+            ),
+            (
+                returned(PhaseResult::Continue),
+                &marginal,
+                false,
+                (P::Pass, Some(true)),
+            ),
+            (
+                returned(PhaseResult::Continue),
+                &fail,
+                false,
+                (P::Fail, None),
+            ),
+            (
+                returned(PhaseResult::Continue),
+                &allowed,
+                false,
+                (P::Pass, Some(false)),
+            ),
+            (
+                returned(PhaseResult::Continue),
+                &unset,
+                false,
+                (P::Fail, None),
+            ),
+            (
+                returned(PhaseResult::Continue),
+                &skipped,
+                false,
+                (P::Pass, Some(false)),
+            ),
+            (
+                returned(PhaseResult::FailAndContinue),
+                &pass,
+                false,
+                (P::Fail, None),
+            ),
             (returned(PhaseResult::Skip), &fail, false, (P::Skip, None)),
             (returned(PhaseResult::Repeat), &fail, false, (P::Skip, None)),
             (returned(PhaseResult::Repeat), &pass, true, (P::Error, None)),
@@ -315,7 +446,11 @@ mod tests {
             (PhaseExecution::Aborted, &pass, false, (P::Error, None)),
         ];
         for (execution, measurements, limit, want) in cases {
-            assert_eq!(phase_outcome(&execution, measurements, limit), want, "{execution:?} {measurements:?} {limit}");
+            assert_eq!(
+                phase_outcome(&execution, measurements, limit),
+                want,
+                "{execution:?} {measurements:?} {limit}"
+            );
         }
     }
 
@@ -326,21 +461,87 @@ mod tests {
     #[test]
     fn test_outcome_table() {
         let stop = Terminal::Stop { phase: "p".into() };
-        let error = Terminal::Error { code: "IoError".into(), description: "gone".into() };
+        let error = Terminal::Error {
+            code: "IoError".into(),
+            description: "gone".into(),
+        };
         let timeout = Terminal::Timeout { phase: "p".into() };
         let pass = phase(P::Pass, Some(false));
         let fail = phase(P::Fail, None);
         let skip = phase(P::Skip, None);
-        let cases: Vec<(bool, Option<&Terminal>, Vec<PhaseSummary>, Outcome, Option<&str>, Option<bool>)> = vec![
-            (true, Some(&error), vec![pass], Outcome::Aborted, Some("ABORTED"), None),
-            (false, Some(&error), vec![fail], Outcome::Error, Some("IoError"), None),
-            (false, Some(&timeout), vec![pass], Outcome::Timeout, Some("TIMEOUT"), None),
-            (false, Some(&stop), vec![pass], Outcome::Fail, Some("STOP"), None),
+        let cases: Vec<(
+            bool,
+            Option<&Terminal>,
+            Vec<PhaseSummary>,
+            Outcome,
+            Option<&str>,
+            Option<bool>,
+        )> = vec![
+            (
+                true,
+                Some(&error),
+                vec![pass],
+                Outcome::Aborted,
+                Some("ABORTED"),
+                None,
+            ),
+            (
+                false,
+                Some(&error),
+                vec![fail],
+                Outcome::Error,
+                Some("IoError"),
+                None,
+            ),
+            (
+                false,
+                Some(&timeout),
+                vec![pass],
+                Outcome::Timeout,
+                Some("TIMEOUT"),
+                None,
+            ),
+            (
+                false,
+                Some(&stop),
+                vec![pass],
+                Outcome::Fail,
+                Some("STOP"),
+                None,
+            ),
             (false, None, vec![], Outcome::Pass, None, Some(false)),
-            (false, None, vec![pass, fail, skip], Outcome::Fail, None, None),
-            (false, None, vec![skip, skip], Outcome::Error, Some("ALL_SKIPPED"), None),
-            (false, None, vec![skip, pass], Outcome::Pass, None, Some(false)),
-            (false, None, vec![pass, phase(P::Pass, Some(true))], Outcome::Pass, None, Some(true)),
+            (
+                false,
+                None,
+                vec![pass, fail, skip],
+                Outcome::Fail,
+                None,
+                None,
+            ),
+            (
+                false,
+                None,
+                vec![skip, skip],
+                Outcome::Error,
+                Some("ALL_SKIPPED"),
+                None,
+            ),
+            (
+                false,
+                None,
+                vec![skip, pass],
+                Outcome::Pass,
+                None,
+                Some(false),
+            ),
+            (
+                false,
+                None,
+                vec![pass, phase(P::Pass, Some(true))],
+                Outcome::Pass,
+                None,
+                Some(true),
+            ),
         ];
         for (aborted, terminal, phases, want, code, marginal) in cases {
             let (outcome, details, m) = test_outcome(aborted, terminal, &phases, &[]);
@@ -354,12 +555,25 @@ mod tests {
     fn failed_sweeps_are_named_in_the_details() {
         let fail = phase(P::Fail, None);
         let (_, details, _) = test_outcome(false, None, &[fail], &["sweep.iv".into()]);
-        assert_eq!(details, vec![OutcomeDetail::new("Multidim Measurement Failure", "Measurement sweep.iv failed its validators.")]);
+        assert_eq!(
+            details,
+            vec![OutcomeDetail::new(
+                "Multidim Measurement Failure",
+                "Measurement sweep.iv failed its validators."
+            )]
+        );
     }
 
     #[test]
     fn stop_details_name_the_phase() {
-        let (_, details, _) = test_outcome(false, Some(&Terminal::Stop { phase: "flash".into() }), &[], &[]);
+        let (_, details, _) = test_outcome(
+            false,
+            Some(&Terminal::Stop {
+                phase: "flash".into(),
+            }),
+            &[],
+            &[],
+        );
         assert_eq!(details[0].description, "Phase flash stopped the test run.");
     }
 }

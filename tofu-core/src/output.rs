@@ -73,13 +73,18 @@ impl Default for JsonOutput {
 impl JsonOutput {
     /// Into `$TOFU_OUTPUT_DIR`, or `./tofu-records`.
     pub fn new() -> Self {
-        let dir = std::env::var_os(OUTPUT_DIR_ENV).filter(|d| !d.is_empty()).map_or_else(|| PathBuf::from(DEFAULT_OUTPUT_DIR), PathBuf::from);
+        let dir = std::env::var_os(OUTPUT_DIR_ENV)
+            .filter(|d| !d.is_empty())
+            .map_or_else(|| PathBuf::from(DEFAULT_OUTPUT_DIR), PathBuf::from);
         JsonOutput { dir, indent: None }
     }
 
     /// Into `dir`.
     pub fn to_dir(dir: impl Into<PathBuf>) -> Self {
-        JsonOutput { dir: dir.into(), indent: None }
+        JsonOutput {
+            dir: dir.into(),
+            indent: None,
+        }
     }
 
     /// Indents the JSON by `spaces` (compact by default, as OpenHTF).
@@ -101,12 +106,18 @@ impl JsonOutput {
             atomic::safe_file_name(&record.metadata.procedure_id),
             record.start_time_millis
         );
-        atomic::write_new_file(dir, &stem, "json", |out| write_json(record, self.indent, out))
+        atomic::write_new_file(dir, &stem, "json", |out| {
+            write_json(record, self.indent, out)
+        })
     }
 }
 
 /// Writes `record` as JSON into `out`.
-pub fn write_json(record: &TestRecord, indent: Option<usize>, out: &mut dyn Write) -> io::Result<()> {
+pub fn write_json(
+    record: &TestRecord,
+    indent: Option<usize>,
+    out: &mut dyn Write,
+) -> io::Result<()> {
     match indent {
         None => serde_json::to_writer(&mut *out, record)?,
         Some(n) => {
@@ -131,14 +142,20 @@ impl OutputCallback for JsonOutput {
                 let fallback = std::env::temp_dir().join("tofu-records");
                 match self.write(record, &fallback) {
                     Ok(path) => {
-                        tracing::error!("can't write the record into {}: {first}", self.dir.display());
+                        tracing::error!(
+                            "can't write the record into {}: {first}",
+                            self.dir.display()
+                        );
                         Ok(Some(format!(
                             "record written to {} (the folder {} could not be written: {first})",
                             path.display(),
                             self.dir.display()
                         )))
                     }
-                    Err(_) => Err(OutputError::Write { dir: self.dir.clone(), source: first }),
+                    Err(_) => Err(OutputError::Write {
+                        dir: self.dir.clone(),
+                        source: first,
+                    }),
                 }
             }
         }

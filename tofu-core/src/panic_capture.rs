@@ -33,7 +33,10 @@ fn install_hook() {
                 .map(|s| (*s).to_owned())
                 .or_else(|| payload.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "panic with a non-string payload".to_owned());
-            let location = info.location().map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column())).unwrap_or_default();
+            let location = info
+                .location()
+                .map(|l| format!("{}:{}:{}", l.file(), l.line(), l.column()))
+                .unwrap_or_default();
             CAUGHT.with(|c| *c.borrow_mut() = Some(Panic { message, location }));
         }));
     });
@@ -46,14 +49,16 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Panic> {
     let result = panic::catch_unwind(AssertUnwindSafe(f));
     CATCHING.with(|c| c.set(was));
     result.map_err(|payload| {
-        CAUGHT.with(|c| c.borrow_mut().take()).unwrap_or_else(|| Panic {
-            message: payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
-                .unwrap_or_else(|| "panic".to_owned()),
-            location: String::new(),
-        })
+        CAUGHT
+            .with(|c| c.borrow_mut().take())
+            .unwrap_or_else(|| Panic {
+                message: payload
+                    .downcast_ref::<&str>()
+                    .map(|s| (*s).to_owned())
+                    .or_else(|| payload.downcast_ref::<String>().cloned())
+                    .unwrap_or_else(|| "panic".to_owned()),
+                location: String::new(),
+            })
     })
 }
 
@@ -66,7 +71,11 @@ mod tests {
         let line = line!() + 1;
         let err = catch(|| panic!("relay stuck at {}", 3)).unwrap_err();
         assert_eq!(err.message, "relay stuck at 3");
-        assert!(err.location.starts_with(&format!("{}:{line}:", file!())), "{}", err.location);
+        assert!(
+            err.location.starts_with(&format!("{}:{line}:", file!())),
+            "{}",
+            err.location
+        );
         assert_eq!(catch(|| 7), Ok(7));
     }
 

@@ -33,7 +33,13 @@ impl Phase {
 
 impl fmt::Debug for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Phase({} at {}:{})", self.name(), self.0.file, self.0.line)
+        write!(
+            f,
+            "Phase({} at {}:{})",
+            self.name(),
+            self.0.file,
+            self.0.line
+        )
     }
 }
 
@@ -122,7 +128,10 @@ impl<T: IntoPhaseReturn, E: fmt::Display> IntoPhaseReturn for Result<T, E> {
     fn into_phase_return(self) -> PhaseReturn {
         match self {
             Ok(v) => v.into_phase_return(),
-            Err(e) => PhaseReturn::Error { type_name: short_type_name::<E>(), message: e.to_string() },
+            Err(e) => PhaseReturn::Error {
+                type_name: short_type_name::<E>(),
+                message: e.to_string(),
+            },
         }
     }
 }
@@ -159,19 +168,31 @@ mod tests {
     #[test]
     fn error_type_names_are_short() {
         assert_eq!(short_type_name::<std::io::Error>(), "Error");
-        assert_eq!(short_type_name::<Box<dyn std::error::Error>>(), "Box<dyn Error>");
+        assert_eq!(
+            short_type_name::<Box<dyn std::error::Error>>(),
+            "Box<dyn Error>"
+        );
         assert_eq!(short_type_name::<String>(), "String");
     }
 
     #[test]
     fn results_convert() {
-        assert_eq!(().into_phase_return(), PhaseReturn::Result(PhaseResult::Continue));
+        assert_eq!(
+            ().into_phase_return(),
+            PhaseReturn::Result(PhaseResult::Continue)
+        );
         let err: Result<(), std::fmt::Error> = Err(std::fmt::Error);
         assert_eq!(
             err.into_phase_return(),
-            PhaseReturn::Error { type_name: "Error".into(), message: "an error occurred when formatting an argument".into() }
+            PhaseReturn::Error {
+                type_name: "Error".into(),
+                message: "an error occurred when formatting an argument".into()
+            }
         );
         let ok: Result<PhaseResult, String> = Ok(PhaseResult::Skip);
-        assert_eq!(ok.into_phase_return(), PhaseReturn::Result(PhaseResult::Skip));
+        assert_eq!(
+            ok.into_phase_return(),
+            PhaseReturn::Result(PhaseResult::Skip)
+        );
     }
 }

@@ -7,11 +7,13 @@
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-use serde::ser::{SerializeMap, Serializer};
 use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 
 use crate::measurement::{Dimension, MeasurementDecl};
-use crate::outcome::{MeasurementOutcome, Outcome, OutcomeDetail, PhaseExecution, PhaseOutcome, PhaseResult};
+use crate::outcome::{
+    MeasurementOutcome, Outcome, OutcomeDetail, PhaseExecution, PhaseOutcome, PhaseResult,
+};
 use crate::unit::Unit;
 use crate::validator::Validator;
 use crate::value::Value;
@@ -73,7 +75,10 @@ pub struct Metadata {
     #[serde(skip_serializing_if = "Option::is_none")]
     pub batch_number: Option<String>,
     /// Serial numbers of the sub-units assembled into this one.
-    #[serde(skip_serializing_if = "Vec::is_empty", serialize_with = "serialize_sub_units")]
+    #[serde(
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "serialize_sub_units"
+    )]
     pub sub_units: Vec<String>,
     /// Any other metadata given to the test.
     #[serde(flatten)]
@@ -264,11 +269,17 @@ impl Serialize for DimensionsJson<'_> {
     }
 }
 
-fn serialize_measurements<S: Serializer>(measurements: &[MeasurementRecord], serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_measurements<S: Serializer>(
+    measurements: &[MeasurementRecord],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     serializer.collect_map(measurements.iter().map(|m| (m.name(), m)))
 }
 
-fn serialize_result<S: Serializer>(result: &PhaseExecution, serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_result<S: Serializer>(
+    result: &PhaseExecution,
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     #[derive(Serialize)]
     struct Exception<'a> {
         exc_type: &'a str,
@@ -278,8 +289,19 @@ fn serialize_result<S: Serializer>(result: &PhaseExecution, serializer: S) -> Re
     let mut map = serializer.serialize_map(Some(1))?;
     match result {
         PhaseExecution::Returned(r) => map.serialize_entry("phase_result", r)?,
-        PhaseExecution::Error { exc_type, exc_val, exc_tb } => {
-            map.serialize_entry("phase_result", &Exception { exc_type, exc_val, exc_tb })?;
+        PhaseExecution::Error {
+            exc_type,
+            exc_val,
+            exc_tb,
+        } => {
+            map.serialize_entry(
+                "phase_result",
+                &Exception {
+                    exc_type,
+                    exc_val,
+                    exc_tb,
+                },
+            )?;
         }
         PhaseExecution::Timeout => map.serialize_entry("phase_result", &None::<PhaseResult>)?,
         PhaseExecution::Aborted => map.serialize_entry("phase_result", "")?,
@@ -303,12 +325,21 @@ pub struct Attachment {
 
 impl Attachment {
     /// An attachment of `data`, its SHA-1 computed here.
-    pub fn new(name: impl Into<String>, mimetype: Option<String>, data: impl Into<Arc<[u8]>>) -> Self {
+    pub fn new(
+        name: impl Into<String>,
+        mimetype: Option<String>,
+        data: impl Into<Arc<[u8]>>,
+    ) -> Self {
         use sha1::Digest;
         let data: Arc<[u8]> = data.into();
         let digest = sha1::Sha1::digest(&data);
         let sha1 = digest.iter().map(|b| format!("{b:02x}")).collect();
-        Attachment { name: name.into(), mimetype, data, sha1 }
+        Attachment {
+            name: name.into(),
+            mimetype,
+            data,
+            sha1,
+        }
     }
 
     /// Size in bytes.
@@ -317,7 +348,10 @@ impl Attachment {
     }
 }
 
-fn serialize_attachments<S: Serializer>(attachments: &[Attachment], serializer: S) -> Result<S::Ok, S::Error> {
+fn serialize_attachments<S: Serializer>(
+    attachments: &[Attachment],
+    serializer: S,
+) -> Result<S::Ok, S::Error> {
     struct Base64<'a>(&'a [u8]);
     impl Serialize for Base64<'_> {
         fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -333,7 +367,15 @@ fn serialize_attachments<S: Serializer>(attachments: &[Attachment], serializer: 
         size: usize,
     }
     serializer.collect_map(attachments.iter().map(|a| {
-        (&a.name, Entry { mimetype: a.mimetype.as_deref(), sha1: &a.sha1, data: Base64(&a.data), size: a.size() })
+        (
+            &a.name,
+            Entry {
+                mimetype: a.mimetype.as_deref(),
+                sha1: &a.sha1,
+                data: Base64(&a.data),
+                size: a.size(),
+            },
+        )
     }))
 }
 

@@ -31,14 +31,14 @@ use std::marker::PhantomData;
 use crate::measurement::{IntoNumber, Kind, Measurement, MeasurementDecl, ValueKind};
 use crate::unit::{self, Unit};
 
+pub use uom::si::capacitance::{farad, microfarad, nanofarad, picofarad};
 pub use uom::si::electric_current::{ampere, microampere, milliampere, nanoampere};
 pub use uom::si::electric_potential::{kilovolt, microvolt, millivolt, volt};
 pub use uom::si::electrical_resistance::{kiloohm, megaohm, ohm};
 pub use uom::si::f64::{
-    Capacitance, ElectricCurrent, ElectricPotential, ElectricalResistance, Frequency, Length, Mass, Power,
-    Pressure, ThermodynamicTemperature, Time,
+    Capacitance, ElectricCurrent, ElectricPotential, ElectricalResistance, Frequency, Length, Mass,
+    Power, Pressure, ThermodynamicTemperature, Time,
 };
-pub use uom::si::capacitance::{farad, microfarad, nanofarad, picofarad};
 pub use uom::si::frequency::{hertz, kilohertz, megahertz};
 pub use uom::si::length::{meter, millimeter};
 pub use uom::si::mass::{gram, kilogram};
@@ -59,7 +59,7 @@ pub trait SiUnit {
 
 /// A value that can be set into a measurement declared in the unit `U`.
 #[diagnostic::on_unimplemented(
-    message = "`{Self}` can't be the value of a measurement declared in `{U}`",
+    message = "this value can't be set into a measurement declared in `{U}`",
     label = "expected a number or a quantity of the same dimension as `{U}`"
 )]
 pub trait IntoSi<U> {
@@ -143,7 +143,8 @@ mod tests {
         assert_eq!(slot.take(), Some(Value::Number(3.3)));
         Measurement::<Si<millivolt>>::__bind(&mut slot).set(ElectricPotential::new::<volt>(1.5));
         assert_eq!(slot.take(), Some(Value::Number(1500.0)));
-        Measurement::<Si<degree_celsius>>::__bind(&mut slot).set(ThermodynamicTemperature::new::<kelvin>(300.0));
+        Measurement::<Si<degree_celsius>>::__bind(&mut slot)
+            .set(ThermodynamicTemperature::new::<kelvin>(300.0));
         let celsius = slot.take().and_then(|v| v.as_f64()).unwrap();
         assert!((celsius - 26.85).abs() < 1e-9, "{celsius}");
     }

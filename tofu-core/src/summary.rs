@@ -11,29 +11,66 @@ use crate::value::Value;
 /// limits, the run's outcome and where the record went.
 pub(crate) fn render(record: &TestRecord, outputs: &[OutputStatus]) -> String {
     let mut out = String::new();
-    let _ = writeln!(out, "── {} · {} ──", record.metadata.procedure_id, record.dut_id);
-    for phase in &record.phases {
-        let attempt = if phase.attempt > 1 { format!(" (attempt {})", phase.attempt) } else { String::new() };
+    let part = record
+        .metadata
+        .part_number
+        .as_deref()
+        .map(|p| format!(" · part {p}"))
+        .unwrap_or_default();
+    let _ = writeln!(
+        out,
+        "── {} · unit {}{part} ──",
+        record.metadata.procedure_id, record.dut_id
+    );
+    let labels: Vec<String> = record
+        .phases
+        .iter()
+        .map(|p| {
+            if p.attempt > 1 {
+                format!("{} (attempt {})", p.name, p.attempt)
+            } else {
+                p.name.clone()
+            }
+        })
+        .collect();
+    let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
+    for (phase, label) in record.phases.iter().zip(&labels) {
         let _ = writeln!(
             out,
-            "  {:<5}  {}{attempt}  {} ms",
+            "  {:<5}  {label:<width$}  {:>6} ms",
             outcome_word(phase.outcome),
-            phase.name,
             phase.end_time_millis - phase.start_time_millis
         );
-        if let PhaseExecution::Error { exc_type, exc_val, exc_tb } = &phase.result {
-            let at = if exc_tb.is_empty() { String::new() } else { format!(" at {exc_tb}") };
+        if let PhaseExecution::Error {
+            exc_type,
+            exc_val,
+            exc_tb,
+        } = &phase.result
+        {
+            let at = if exc_tb.is_empty() {
+                String::new()
+            } else {
+                format!(" at {exc_tb}")
+            };
             let _ = writeln!(out, "         {exc_type}: {exc_val}{at}");
         }
-        for m in phase.measurements.iter().filter(|m| shows(m, phase.outcome)) {
+        for m in phase
+            .measurements
+            .iter()
+            .filter(|m| shows(m, phase.outcome))
+        {
             let _ = writeln!(out, "         ✗ {}", measurement_line(m));
         }
     }
-    let marginal = if record.marginal == Some(true) { " (marginal)" } else { "" };
+    let marginal = if record.marginal == Some(true) {
+        " (marginal)"
+    } else {
+        ""
+    };
     let _ = writeln!(
         out,
-        "Outcome: {:?}{marginal} · {} phase records · {:.3} s",
-        record.outcome,
+        "Outcome: {}{marginal} · {} phase records · {:.3} s",
+        outcome_name(record.outcome),
         record.phases.len(),
         record.duration_millis() as f64 / 1000.0
     );
@@ -62,6 +99,16 @@ fn shows(m: &MeasurementRecord, phase: PhaseOutcome) -> bool {
     }
 }
 
+fn outcome_name(outcome: crate::Outcome) -> &'static str {
+    match outcome {
+        crate::Outcome::Pass => "PASS",
+        crate::Outcome::Fail => "FAIL",
+        crate::Outcome::Error => "ERROR",
+        crate::Outcome::Timeout => "TIMEOUT",
+        crate::Outcome::Aborted => "ABORTED",
+    }
+}
+
 fn outcome_word(outcome: PhaseOutcome) -> &'static str {
     match outcome {
         PhaseOutcome::Pass => "PASS",
@@ -72,7 +119,12 @@ fn outcome_word(outcome: PhaseOutcome) -> &'static str {
 }
 
 fn measurement_line(m: &MeasurementRecord) -> String {
-    let units = m.units().and_then(|u| u.suffix()).filter(|s| !s.is_empty()).map(|s| format!(" {s}")).unwrap_or_default();
+    let units = m
+        .units()
+        .and_then(|u| u.suffix())
+        .filter(|s| !s.is_empty())
+        .map(|s| format!(" {s}"))
+        .unwrap_or_default();
     let value = match &m.measured_value {
         None => "not set".to_owned(),
         Some(Value::Number(v)) => format!("{}{units}", crate::limit::python_float(*v)),
@@ -80,15 +132,31 @@ fn measurement_line(m: &MeasurementRecord) -> String {
         Some(Value::Bool(b)) => b.to_string(),
         Some(Value::Json(j)) => j.to_string(),
         Some(Value::Columns(c)) => {
-            let failing = c.values().iter().filter(|v| m.validators().iter().any(|val| !val.check(&Value::Number(**v)).pass)).count();
+            let failing = c
+                .values()
+                .iter()
+                .filter(|v| {
+                    m.validators()
+                        .iter()
+                        .any(|val| !val.check(&Value::Number(**v)).pass)
+                })
+                .count();
             format!("{} points{units}, {failing} outside the limits", c.len())
         }
     };
     let limits: Vec<String> = m.validators().iter().map(ToString::to_string).collect();
-    let allowed = if m.decl.allow_fail { ", failure allowed" } else { "" };
+    let allowed = if m.decl.allow_fail {
+        ", failure allowed"
+    } else {
+        ""
+    };
     if limits.is_empty() {
         format!("{} = {value}{allowed}", m.name())
     } else {
-        format!("{} = {value}  (limits: {}){allowed}", m.name(), limits.join(", "))
+        format!(
+            "{} = {value}  (limits: {}){allowed}",
+            m.name(),
+            limits.join(", ")
+        )
     }
 }

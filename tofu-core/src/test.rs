@@ -12,12 +12,15 @@ use crate::declare::Declared;
 use crate::logging;
 use crate::measurement::{MeasurementDecl, Slot, ValueKind};
 use crate::outcome::{
-    self, MeasurementOutcome, MeasurementSummary, Outcome, PhaseExecution, PhaseResult, PhaseSummary, Terminal,
+    self, MeasurementOutcome, MeasurementSummary, Outcome, PhaseExecution, PhaseResult,
+    PhaseSummary, Terminal,
 };
 use crate::output::{JsonOutput, OutputCallback};
 use crate::panic_capture::catch;
 use crate::phase::{Phase, PhaseOptions, PhaseReturn, Registered};
-use crate::record::{CodeInfo, MeasurementRecord, Metadata, PhaseOptionsRecord, PhaseRecord, TestRecord};
+use crate::record::{
+    CodeInfo, MeasurementRecord, Metadata, PhaseOptionsRecord, PhaseRecord, TestRecord,
+};
 use crate::summary;
 
 /// The serial number recorded when none could be had (OpenHTF's default).
@@ -97,7 +100,11 @@ impl Execution {
 
     /// 0 when the run passed and every output callback succeeded, 1 otherwise.
     pub fn exit_code(&self) -> ExitCode {
-        if self.passed() && self.outputs_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE }
+        if self.passed() && self.outputs_ok() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
     }
 }
 
@@ -105,7 +112,10 @@ impl Test {
     /// A test of the procedure `procedure_id` (TofuPilot's procedure, e.g. `"FVT1"`).
     pub fn new(procedure_id: impl Into<String>) -> Self {
         Test {
-            metadata: TestMetadata { procedure_id: procedure_id.into(), ..TestMetadata::default() },
+            metadata: TestMetadata {
+                procedure_id: procedure_id.into(),
+                ..TestMetadata::default()
+            },
             phases: Vec::new(),
             outputs: Vec::new(),
             json_output: Some(JsonOutput::new()),
@@ -181,6 +191,11 @@ impl Test {
         self
     }
 
+    /// The phases, in the order they run.
+    pub fn phase_list(&self) -> &[Phase] {
+        &self.phases
+    }
+
     /// Adds an output callback; callbacks run in the order added, after the JSON record.
     pub fn output(mut self, callback: impl OutputCallback + 'static) -> Self {
         self.outputs.push(Box::new(callback));
@@ -236,8 +251,14 @@ impl Test {
     }
 
     fn deliver(&mut self, record: &TestRecord) -> Vec<OutputStatus> {
-        let json = self.json_output.as_mut().map(|j| j as &mut dyn OutputCallback);
-        let others = self.outputs.iter_mut().map(|o| &mut **o as &mut dyn OutputCallback);
+        let json = self
+            .json_output
+            .as_mut()
+            .map(|j| j as &mut dyn OutputCallback);
+        let others = self
+            .outputs
+            .iter_mut()
+            .map(|o| &mut **o as &mut dyn OutputCallback);
         json.into_iter()
             .chain(others)
             .map(|callback| {
@@ -283,27 +304,47 @@ struct Prepared {
 
 impl<'t> Run<'t> {
     fn new(test: &'t Test) -> Self {
-        Run { test, dut_id: UNKNOWN_DUT.to_owned(), start_time_millis: now_millis(), phases: Vec::new(), terminal: None }
+        Run {
+            test,
+            dut_id: UNKNOWN_DUT.to_owned(),
+            start_time_millis: now_millis(),
+            phases: Vec::new(),
+            terminal: None,
+        }
     }
 
     fn fail(&mut self, code: &str, description: String) {
         tracing::error!("{description}");
-        self.terminal.get_or_insert(Terminal::Error { code: code.to_owned(), description });
+        self.terminal.get_or_insert(Terminal::Error {
+            code: code.to_owned(),
+            description,
+        });
     }
 
     fn execute<S: Into<String>>(&mut self, serial_number: impl FnOnce() -> S) {
         let prepared = self.prepare();
         match catch(|| serial_number().into()) {
             Ok(serial) if serial.trim().is_empty() => {
-                self.fail("InvalidSerialNumber", format!("the serial number is empty ({serial:?}); no phase was run"));
+                self.fail(
+                    "InvalidSerialNumber",
+                    format!("the serial number is empty ({serial:?}); no phase was run"),
+                );
             }
             Ok(serial) => self.dut_id = serial,
             Err(panic) => {
-                self.fail("Panic", format!("getting the serial number panicked at {}: {}", panic.location, panic.message));
+                self.fail(
+                    "Panic",
+                    format!(
+                        "getting the serial number panicked at {}: {}",
+                        panic.location, panic.message
+                    ),
+                );
             }
         }
         self.start_time_millis = now_millis();
-        let Some(prepared) = prepared.filter(|_| self.terminal.is_none()) else { return };
+        let Some(prepared) = prepared.filter(|_| self.terminal.is_none()) else {
+            return;
+        };
         for p in &prepared {
             self.run_phase(p);
             if self.terminal.is_some() {
@@ -320,17 +361,32 @@ impl<'t> Run<'t> {
             let declared = match catch(phase.def().measurements) {
                 Ok(d) => d,
                 Err(panic) => {
-                    errors.push(format!("phase `{}`: declaring its measurements panicked: {}", phase.name(), panic.message));
+                    errors.push(format!(
+                        "phase `{}`: declaring its measurements panicked: {}",
+                        phase.name(),
+                        panic.message
+                    ));
                     continue;
                 }
             };
             let mut decls = Vec::with_capacity(declared.len());
             for Declared { decl, errors: errs } in declared {
                 for e in errs {
-                    errors.push(format!("phase `{}`, measurement `{}`: {e}", phase.name(), decl.name));
+                    errors.push(format!(
+                        "phase `{}`, measurement `{}`: {e}",
+                        phase.name(),
+                        decl.name
+                    ));
                 }
-                if decls.iter().any(|d: &Arc<MeasurementDecl>| d.name == decl.name) {
-                    errors.push(format!("phase `{}`: measurement `{}` is declared twice", phase.name(), decl.name));
+                if decls
+                    .iter()
+                    .any(|d: &Arc<MeasurementDecl>| d.name == decl.name)
+                {
+                    errors.push(format!(
+                        "phase `{}`: measurement `{}` is declared twice",
+                        phase.name(),
+                        decl.name
+                    ));
                 }
                 decls.push(Arc::new(decl));
             }
@@ -339,7 +395,13 @@ impl<'t> Run<'t> {
         if errors.is_empty() {
             Some(prepared)
         } else {
-            self.fail("InvalidDeclaration", format!("invalid measurement declarations; no phase was run: {}", errors.join("; ")));
+            self.fail(
+                "InvalidDeclaration",
+                format!(
+                    "invalid measurement declarations; no phase was run: {}",
+                    errors.join("; ")
+                ),
+            );
             None
         }
     }
@@ -347,12 +409,15 @@ impl<'t> Run<'t> {
     fn run_phase(&mut self, p: &Prepared) {
         let def = p.phase.def();
         let name = p.phase.name();
-        let limit = def.options.repeat_limit.unwrap_or(PhaseOptions::DEFAULT_REPEAT_LIMIT).max(1);
+        let limit = def
+            .options
+            .repeat_limit
+            .unwrap_or(PhaseOptions::DEFAULT_REPEAT_LIMIT)
+            .max(1);
         logging::set_phase(Some(name));
         for attempt in 1..=limit {
             let mut ctx = PhaseContext::new(&self.dut_id, name, attempt);
             let mut slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
-            tracing::debug!(attempt, "phase {name} started");
             let start = now_millis();
             let returned = catch(|| (def.run)(&mut ctx, &mut slots));
             let end = now_millis();
@@ -360,35 +425,66 @@ impl<'t> Run<'t> {
                 Ok(PhaseReturn::Result(r)) => PhaseExecution::Returned(r),
                 Ok(PhaseReturn::Error { type_name, message }) => {
                     tracing::error!("phase {name} returned an error: {message}");
-                    PhaseExecution::Error { exc_type: type_name, exc_val: message, exc_tb: String::new() }
+                    PhaseExecution::Error {
+                        exc_type: type_name,
+                        exc_val: message,
+                        exc_tb: String::new(),
+                    }
                 }
                 Err(panic) => {
-                    tracing::error!("phase {name} panicked at {}: {}", panic.location, panic.message);
-                    PhaseExecution::Error { exc_type: "Panic".into(), exc_val: panic.message, exc_tb: panic.location }
+                    tracing::error!(
+                        "phase {name} panicked at {}: {}",
+                        panic.location,
+                        panic.message
+                    );
+                    PhaseExecution::Error {
+                        exc_type: "Panic".into(),
+                        exc_val: panic.message,
+                        exc_tb: panic.location,
+                    }
                 }
             };
             let repeat = execution == PhaseExecution::Returned(PhaseResult::Repeat);
             let hit_repeat_limit = repeat && attempt == limit;
-            let skipped = matches!(execution, PhaseExecution::Returned(PhaseResult::Skip | PhaseResult::Repeat));
+            let skipped = matches!(
+                execution,
+                PhaseExecution::Returned(PhaseResult::Skip | PhaseResult::Repeat)
+            );
             let measurements = measure(&p.decls, &mut slots, skipped);
             let summaries: Vec<MeasurementSummary> = measurements
                 .iter()
-                .map(|m| MeasurementSummary { outcome: m.outcome, marginal: m.marginal, allow_fail: m.decl.allow_fail })
+                .map(|m| MeasurementSummary {
+                    outcome: m.outcome,
+                    marginal: m.marginal,
+                    allow_fail: m.decl.allow_fail,
+                })
                 .collect();
-            let (phase_outcome, marginal) = outcome::phase_outcome(&execution, &summaries, hit_repeat_limit);
+            let (phase_outcome, marginal) =
+                outcome::phase_outcome(&execution, &summaries, hit_repeat_limit);
             if hit_repeat_limit {
-                tracing::error!("phase {name} asked to repeat after its last allowed attempt ({limit})");
+                tracing::error!(
+                    "phase {name} asked to repeat after its last allowed attempt ({limit})"
+                );
                 execution = PhaseExecution::Returned(PhaseResult::Stop);
             }
             match &execution {
                 PhaseExecution::Returned(PhaseResult::Stop) => {
-                    self.terminal.get_or_insert(Terminal::Stop { phase: name.to_owned() });
+                    self.terminal.get_or_insert(Terminal::Stop {
+                        phase: name.to_owned(),
+                    });
                 }
-                PhaseExecution::Error { exc_type, exc_val, .. } => {
-                    self.terminal.get_or_insert(Terminal::Error { code: exc_type.clone(), description: exc_val.clone() });
+                PhaseExecution::Error {
+                    exc_type, exc_val, ..
+                } => {
+                    self.terminal.get_or_insert(Terminal::Error {
+                        code: exc_type.clone(),
+                        description: exc_val.clone(),
+                    });
                 }
                 PhaseExecution::Timeout => {
-                    self.terminal.get_or_insert(Terminal::Timeout { phase: name.to_owned() });
+                    self.terminal.get_or_insert(Terminal::Timeout {
+                        phase: name.to_owned(),
+                    });
                 }
                 _ => {}
             }
@@ -407,10 +503,13 @@ impl<'t> Run<'t> {
                 marginal,
                 descriptor_id: descriptor_id(def.module_path, def.function),
                 name: name.to_owned(),
-                codeinfo: CodeInfo { name: def.function.to_owned(), docstring: def.doc.map(str::to_owned), sourcecode: String::new() },
+                codeinfo: CodeInfo {
+                    name: def.function.to_owned(),
+                    docstring: def.doc.map(str::to_owned),
+                    sourcecode: String::new(),
+                },
                 attempt,
             });
-            tracing::debug!("phase {name} outcome {phase_outcome:?}");
             if !repeat || hit_repeat_limit {
                 break;
             }
@@ -420,21 +519,37 @@ impl<'t> Run<'t> {
 
     fn finish(self, log_records: Vec<crate::record::LogRecord>) -> TestRecord {
         let end_time_millis = now_millis();
-        let summaries: Vec<PhaseSummary> =
-            self.phases.iter().map(|p| PhaseSummary { outcome: p.outcome, marginal: p.marginal }).collect();
+        let summaries: Vec<PhaseSummary> = self
+            .phases
+            .iter()
+            .map(|p| PhaseSummary {
+                outcome: p.outcome,
+                marginal: p.marginal,
+            })
+            .collect();
         let multidim_failures: Vec<String> = self
             .phases
             .iter()
             .flat_map(|p| {
                 p.measurements
                     .iter()
-                    .filter(|m| m.decl.kind == ValueKind::MultiDim && m.outcome == MeasurementOutcome::Fail)
+                    .filter(|m| {
+                        m.decl.kind == ValueKind::MultiDim && m.outcome == MeasurementOutcome::Fail
+                    })
                     .map(move |m| format!("{}.{}", p.name, m.name()))
             })
             .collect();
-        let (outcome, outcome_details, marginal) =
-            outcome::test_outcome(false, self.terminal.as_ref(), &summaries, &multidim_failures);
-        let station_id = self.test.station_id.clone().unwrap_or_else(default_station_id);
+        let (outcome, outcome_details, marginal) = outcome::test_outcome(
+            false,
+            self.terminal.as_ref(),
+            &summaries,
+            &multidim_failures,
+        );
+        let station_id = self
+            .test
+            .station_id
+            .clone()
+            .unwrap_or_else(default_station_id);
         TestRecord {
             dut_id: self.dut_id,
             start_time_millis: self.start_time_millis,
@@ -456,15 +571,25 @@ impl<'t> Run<'t> {
 }
 
 /// Validates the phase's measurements and moves their values into records.
-fn measure(decls: &[Arc<MeasurementDecl>], slots: &mut [Slot], phase_skipped: bool) -> Vec<MeasurementRecord> {
+fn measure(
+    decls: &[Arc<MeasurementDecl>],
+    slots: &mut [Slot],
+    phase_skipped: bool,
+) -> Vec<MeasurementRecord> {
     decls
         .iter()
         .zip(slots.iter_mut())
         .map(|(decl, slot)| {
             let value = slot.take();
-            let (outcome, marginal) = catch(|| outcome::measurement_outcome(decl, value.as_ref(), phase_skipped))
-                .unwrap_or((MeasurementOutcome::Fail, false));
-            MeasurementRecord { decl: Arc::clone(decl), outcome, marginal, measured_value: value }
+            let (outcome, marginal) =
+                catch(|| outcome::measurement_outcome(decl, value.as_ref(), phase_skipped))
+                    .unwrap_or((MeasurementOutcome::Fail, false));
+            MeasurementRecord {
+                decl: Arc::clone(decl),
+                outcome,
+                marginal,
+                measured_value: value,
+            }
         })
         .collect()
 }
@@ -503,12 +628,17 @@ fn metadata_record(m: &TestMetadata, station_id: &str) -> Metadata {
     extra.retain(|key, _| {
         let reserved = RESERVED_METADATA.contains(&key.as_str());
         if reserved {
-            tracing::warn!("metadata key `{key}` is reserved; the value given with Test::metadata is ignored");
+            tracing::warn!(
+                "metadata key `{key}` is reserved; the value given with Test::metadata is ignored"
+            );
         }
         !reserved
     });
     Metadata {
-        test_name: m.test_name.clone().unwrap_or_else(|| m.procedure_id.clone()),
+        test_name: m
+            .test_name
+            .clone()
+            .unwrap_or_else(|| m.procedure_id.clone()),
         procedure_id: m.procedure_id.clone(),
         procedure_version: m.procedure_version.clone(),
         part_number: m.part_number.clone(),

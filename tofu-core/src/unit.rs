@@ -28,7 +28,11 @@ pub struct Unit {
 
 impl Unit {
     /// A unit from the table (used by the generated constants).
-    pub const fn new(name: &'static str, code: Option<&'static str>, suffix: Option<&'static str>) -> Self {
+    pub const fn new(
+        name: &'static str,
+        code: Option<&'static str>,
+        suffix: Option<&'static str>,
+    ) -> Self {
         Unit {
             name: Cow::Borrowed(name),
             code: match code {
@@ -46,7 +50,11 @@ impl Unit {
     ///
     /// It has no UNECE code; the record writes `"code": null`.
     pub fn custom(name: impl Into<String>, suffix: impl Into<String>) -> Self {
-        Unit { name: Cow::Owned(name.into()), code: None, suffix: Some(Cow::Owned(suffix.into())) }
+        Unit {
+            name: Cow::Owned(name.into()),
+            code: None,
+            suffix: Some(Cow::Owned(suffix.into())),
+        }
     }
 
     /// The unit's name, e.g. `"volt"`.
@@ -81,7 +89,13 @@ impl Unit {
 
 impl fmt::Debug for Unit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "Unit({:?}, {:?}, {:?})", self.name(), self.code(), self.suffix())
+        write!(
+            f,
+            "Unit({:?}, {:?}, {:?})",
+            self.name(),
+            self.code(),
+            self.suffix()
+        )
     }
 }
 

@@ -60,7 +60,10 @@ impl Regex {
     /// Compiles `pattern`; matching is anchored at the start, as Python's `re.match`.
     pub fn new(pattern: &str) -> Result<Self, regex::Error> {
         let anchored = regex::Regex::new(&format!(r"\A(?:{pattern})"))?;
-        Ok(Regex { source: pattern.to_owned(), anchored })
+        Ok(Regex {
+            source: pattern.to_owned(),
+            anchored,
+        })
     }
 
     /// The pattern as written.
@@ -88,8 +91,14 @@ impl fmt::Debug for Custom {
 
 impl Custom {
     /// A validator named `name` that passes when `check` returns true.
-    pub fn new(name: impl Into<String>, check: impl Fn(&Value) -> bool + Send + Sync + 'static) -> Self {
-        Custom { name: name.into(), check: Arc::new(check) }
+    pub fn new(
+        name: impl Into<String>,
+        check: impl Fn(&Value) -> bool + Send + Sync + 'static,
+    ) -> Self {
+        Custom {
+            name: name.into(),
+            check: Arc::new(check),
+        }
     }
 
     /// The name written into the record.
@@ -108,10 +117,16 @@ pub struct Verdict {
 }
 
 impl Verdict {
-    const FAIL: Verdict = Verdict { pass: false, marginal: false };
+    const FAIL: Verdict = Verdict {
+        pass: false,
+        marginal: false,
+    };
 
     fn pass(marginal: bool) -> Verdict {
-        Verdict { pass: true, marginal }
+        Verdict {
+            pass: true,
+            marginal,
+        }
     }
 }
 
@@ -119,8 +134,15 @@ impl Validator {
     /// Checks one value. A value of the wrong kind, NaN, or a panicking custom check fails.
     pub fn check(&self, value: &Value) -> Verdict {
         match self {
-            Validator::InRange { minimum, maximum, marginal_minimum, marginal_maximum } => {
-                let Some(v) = value.as_f64().filter(|v| !v.is_nan()) else { return Verdict::FAIL };
+            Validator::InRange {
+                minimum,
+                maximum,
+                marginal_minimum,
+                marginal_maximum,
+            } => {
+                let Some(v) = value.as_f64().filter(|v| !v.is_nan()) else {
+                    return Verdict::FAIL;
+                };
                 let below = minimum.is_some_and(|m| v < m.value());
                 let above = maximum.is_some_and(|m| v > m.value());
                 if below || above {
@@ -130,21 +152,39 @@ impl Validator {
                     || marginal_maximum.is_some_and(|m| v >= m.value());
                 Verdict::pass(marginal)
             }
-            Validator::Equals(expected) => Verdict { pass: value == expected, marginal: false },
-            Validator::EqualsText(expected) => Verdict { pass: value.as_str() == Some(expected.as_str()), marginal: false },
-            Validator::MatchesRegex(re) => Verdict { pass: value.as_str().is_some_and(|s| re.matches(s)), marginal: false },
-            Validator::WithinPercent { expected, percent, marginal_percent } => {
-                let Some(v) = value.as_f64().filter(|v| !v.is_nan()) else { return Verdict::FAIL };
+            Validator::Equals(expected) => Verdict {
+                pass: value == expected,
+                marginal: false,
+            },
+            Validator::EqualsText(expected) => Verdict {
+                pass: value.as_str() == Some(expected.as_str()),
+                marginal: false,
+            },
+            Validator::MatchesRegex(re) => Verdict {
+                pass: value.as_str().is_some_and(|s| re.matches(s)),
+                marginal: false,
+            },
+            Validator::WithinPercent {
+                expected,
+                percent,
+                marginal_percent,
+            } => {
+                let Some(v) = value.as_f64().filter(|v| !v.is_nan()) else {
+                    return Verdict::FAIL;
+                };
                 let expected = expected.value();
                 let deviation = (v - expected).abs();
                 if deviation > (expected * percent.value() / 100.0).abs() {
                     return Verdict::FAIL;
                 }
-                let marginal = marginal_percent.is_some_and(|m| deviation >= (expected * m.value() / 100.0).abs());
+                let marginal = marginal_percent
+                    .is_some_and(|m| deviation >= (expected * m.value() / 100.0).abs());
                 Verdict::pass(marginal)
             }
             Validator::AllValues(inner) => {
-                let Some(columns) = value.as_columns() else { return Verdict::FAIL };
+                let Some(columns) = value.as_columns() else {
+                    return Verdict::FAIL;
+                };
                 let mut marginal = false;
                 for &v in columns.values() {
                     let verdict = inner.check(&Value::Number(v));
@@ -157,7 +197,10 @@ impl Validator {
             }
             Validator::Custom(custom) => {
                 let check = std::panic::AssertUnwindSafe(|| (custom.check)(value));
-                Verdict { pass: std::panic::catch_unwind(check).unwrap_or(false), marginal: false }
+                Verdict {
+                    pass: std::panic::catch_unwind(check).unwrap_or(false),
+                    marginal: false,
+                }
             }
         }
     }
@@ -166,9 +209,9 @@ impl Validator {
     pub fn lower_limit(&self) -> Option<f64> {
         match self {
             Validator::InRange { minimum, .. } => minimum.map(Limit::value),
-            Validator::WithinPercent { expected, percent, .. } => {
-                Some(expected.value() - (expected.value() * percent.value() / 100.0).abs())
-            }
+            Validator::WithinPercent {
+                expected, percent, ..
+            } => Some(expected.value() - (expected.value() * percent.value() / 100.0).abs()),
             Validator::AllValues(inner) => inner.lower_limit(),
             _ => None,
         }
@@ -178,9 +221,9 @@ impl Validator {
     pub fn upper_limit(&self) -> Option<f64> {
         match self {
             Validator::InRange { maximum, .. } => maximum.map(Limit::value),
-            Validator::WithinPercent { expected, percent, .. } => {
-                Some(expected.value() + (expected.value() * percent.value() / 100.0).abs())
-            }
+            Validator::WithinPercent {
+                expected, percent, ..
+            } => Some(expected.value() + (expected.value() * percent.value() / 100.0).abs()),
             Validator::AllValues(inner) => inner.upper_limit(),
             _ => None,
         }
@@ -190,20 +233,34 @@ impl Validator {
     /// <= maximum`, finite limits, a non-negative percentage.
     pub(crate) fn check_limits(&self) -> Result<(), String> {
         match self {
-            Validator::InRange { minimum, maximum, marginal_minimum, marginal_maximum } => {
+            Validator::InRange {
+                minimum,
+                maximum,
+                marginal_minimum,
+                marginal_maximum,
+            } => {
                 let named = [
                     ("minimum", minimum),
                     ("marginal minimum", marginal_minimum),
                     ("marginal maximum", marginal_maximum),
                     ("maximum", maximum),
                 ];
-                if let Some((name, limit)) = named.iter().find(|(_, l)| l.is_some_and(|l| !l.value().is_finite())) {
-                    return Err(format!("{name} {} is not a finite number", limit.map(|l| l.to_string()).unwrap_or_default()));
+                if let Some((name, limit)) = named
+                    .iter()
+                    .find(|(_, l)| l.is_some_and(|l| !l.value().is_finite()))
+                {
+                    return Err(format!(
+                        "{name} {} is not a finite number",
+                        limit.map(|l| l.to_string()).unwrap_or_default()
+                    ));
                 }
                 if minimum.is_none() && maximum.is_none() {
                     return Err("in_range needs a minimum or a maximum".into());
                 }
-                let present: Vec<(&str, Limit)> = named.iter().filter_map(|(n, l)| l.map(|l| (*n, l))).collect();
+                let present: Vec<(&str, Limit)> = named
+                    .iter()
+                    .filter_map(|(n, l)| l.map(|l| (*n, l)))
+                    .collect();
                 for pair in present.windows(2) {
                     let ((lo_name, lo), (hi_name, hi)) = (pair[0], pair[1]);
                     if lo.value() > hi.value() {
@@ -212,7 +269,11 @@ impl Validator {
                 }
                 Ok(())
             }
-            Validator::WithinPercent { expected, percent, marginal_percent } => {
+            Validator::WithinPercent {
+                expected,
+                percent,
+                marginal_percent,
+            } => {
                 if !expected.value().is_finite() {
                     return Err(format!("expected value {expected} is not a finite number"));
                 }
@@ -221,7 +282,9 @@ impl Validator {
                 }
                 if let Some(m) = marginal_percent {
                     if !(m.value() >= 0.0 && m.value() <= percent.value()) {
-                        return Err(format!("marginal percent {m} is not between 0 and percent {percent}"));
+                        return Err(format!(
+                            "marginal percent {m} is not between 0 and percent {percent}"
+                        ));
                     }
                 }
                 Ok(())
@@ -242,8 +305,8 @@ fn python_re_escape(s: &str) -> String {
             '\r' => out.push_str("\\\r"),
             '\x0b' => out.push_str("\\\x0b"),
             '\x0c' => out.push_str("\\\x0c"),
-            '(' | ')' | '[' | ']' | '{' | '}' | '?' | '*' | '+' | '-' | '|' | '^' | '$' | '\\' | '.' | '&' | '~'
-            | '#' | ' ' => {
+            '(' | ')' | '[' | ']' | '{' | '}' | '?' | '*' | '+' | '-' | '|' | '^' | '$' | '\\'
+            | '.' | '&' | '~' | '#' | ' ' => {
                 out.push('\\');
                 out.push(c);
             }
@@ -268,7 +331,12 @@ fn python_str(value: &Value) -> String {
 impl fmt::Display for Validator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Validator::InRange { minimum, maximum, marginal_minimum, marginal_maximum } => {
+            Validator::InRange {
+                minimum,
+                maximum,
+                marginal_minimum,
+                marginal_maximum,
+            } => {
                 if let (Some(lo), Some(hi)) = (minimum, maximum) {
                     if lo.value() == hi.value() {
                         return write!(f, "x == {lo}");
@@ -289,11 +357,17 @@ impl fmt::Display for Validator {
                 }
                 Ok(())
             }
-            Validator::Equals(Value::Bool(b)) => write!(f, "x == {}", if *b { "True" } else { "False" }),
+            Validator::Equals(Value::Bool(b)) => {
+                write!(f, "x == {}", if *b { "True" } else { "False" })
+            }
             Validator::Equals(v) => write!(f, "'x' is equal to '{}'", python_str(v)),
             Validator::EqualsText(s) => write!(f, "'x' matches /^{}$/", python_re_escape(s)),
             Validator::MatchesRegex(re) => write!(f, "'x' matches /{}/", re.as_str()),
-            Validator::WithinPercent { expected, percent, marginal_percent } => {
+            Validator::WithinPercent {
+                expected,
+                percent,
+                marginal_percent,
+            } => {
                 write!(f, "'x' is within {percent}% of {expected}.")?;
                 if let Some(m) = marginal_percent {
                     write!(f, " Marginal: {m}% of {expected}")?;
@@ -322,37 +396,80 @@ impl serde::Serialize for Validator {
 mod tests {
     use super::*;
 
-    fn in_range(min: Option<Limit>, max: Option<Limit>, mmin: Option<Limit>, mmax: Option<Limit>) -> Validator {
-        Validator::InRange { minimum: min, maximum: max, marginal_minimum: mmin, marginal_maximum: mmax }
+    fn in_range(
+        min: Option<Limit>,
+        max: Option<Limit>,
+        mmin: Option<Limit>,
+        mmax: Option<Limit>,
+    ) -> Validator {
+        Validator::InRange {
+            minimum: min,
+            maximum: max,
+            marginal_minimum: mmin,
+            marginal_maximum: mmax,
+        }
     }
 
     #[test]
     fn validators_are_written_as_openhtf_writes_them() {
         let cases = [
-            (in_range(Some(4.5.into()), Some(5.5.into()), None, None), "4.5 <= x <= 5.5"),
+            (
+                in_range(Some(4.5.into()), Some(5.5.into()), None, None),
+                "4.5 <= x <= 5.5",
+            ),
             (in_range(None, Some(1e-6.into()), None, None), "x <= 1e-06"),
             (in_range(Some(1.into()), None, None, None), "1 <= x"),
             (
-                in_range(Some(0.1.into()), Some(0.5.into()), Some(0.15.into()), Some(0.45.into())),
+                in_range(
+                    Some(0.1.into()),
+                    Some(0.5.into()),
+                    Some(0.15.into()),
+                    Some(0.45.into()),
+                ),
                 "0.1 <= Marginal:0.15 <= x <= Marginal:0.45 <= 0.5",
             ),
-            (in_range(Some(3.into()), Some(3.into()), None, None), "x == 3"),
-            (Validator::Equals(Value::Bool(true)), "x == True"),
-            (Validator::EqualsText("1.2.3".into()), r"'x' matches /^1\.2\.3$/"),
-            (Validator::MatchesRegex(Regex::new(r"^SN\d{6}$").unwrap()), r"'x' matches /^SN\d{6}$/"),
             (
-                Validator::WithinPercent { expected: 25.0.into(), percent: 10.into(), marginal_percent: None },
+                in_range(Some(3.into()), Some(3.into()), None, None),
+                "x == 3",
+            ),
+            (Validator::Equals(Value::Bool(true)), "x == True"),
+            (
+                Validator::EqualsText("1.2.3".into()),
+                r"'x' matches /^1\.2\.3$/",
+            ),
+            (
+                Validator::MatchesRegex(Regex::new(r"^SN\d{6}$").unwrap()),
+                r"'x' matches /^SN\d{6}$/",
+            ),
+            (
+                Validator::WithinPercent {
+                    expected: 25.0.into(),
+                    percent: 10.into(),
+                    marginal_percent: None,
+                },
                 "'x' is within 10% of 25.0.",
             ),
             (
-                Validator::WithinPercent { expected: 25.0.into(), percent: 10.into(), marginal_percent: Some(5.into()) },
+                Validator::WithinPercent {
+                    expected: 25.0.into(),
+                    percent: 10.into(),
+                    marginal_percent: Some(5.into()),
+                },
                 "'x' is within 10% of 25.0. Marginal: 5% of 25.0",
             ),
             (
-                Validator::AllValues(Box::new(in_range(Some(90.into()), Some(110.into()), None, None))),
+                Validator::AllValues(Box::new(in_range(
+                    Some(90.into()),
+                    Some(110.into()),
+                    None,
+                    None,
+                ))),
                 "All values pass: 90 <= x <= 110",
             ),
-            (Validator::Equals(Value::Json(serde_json::json!([1, 2]))), "'x' is equal to '[1,2]'"),
+            (
+                Validator::Equals(Value::Json(serde_json::json!([1, 2]))),
+                "'x' is equal to '[1,2]'",
+            ),
         ];
         for (validator, want) in cases {
             assert_eq!(validator.to_string(), want);
@@ -361,12 +478,41 @@ mod tests {
 
     #[test]
     fn in_range_is_inclusive_and_marks_marginal_bands() {
-        let v = in_range(Some(0.1.into()), Some(0.5.into()), Some(0.15.into()), Some(0.45.into()));
+        let v = in_range(
+            Some(0.1.into()),
+            Some(0.5.into()),
+            Some(0.15.into()),
+            Some(0.45.into()),
+        );
         let verdict = |x: f64| v.check(&Value::Number(x));
-        assert_eq!(verdict(0.1), Verdict { pass: true, marginal: true });
-        assert_eq!(verdict(0.3), Verdict { pass: true, marginal: false });
-        assert_eq!(verdict(0.47), Verdict { pass: true, marginal: true });
-        assert_eq!(verdict(0.5), Verdict { pass: true, marginal: true });
+        assert_eq!(
+            verdict(0.1),
+            Verdict {
+                pass: true,
+                marginal: true
+            }
+        );
+        assert_eq!(
+            verdict(0.3),
+            Verdict {
+                pass: true,
+                marginal: false
+            }
+        );
+        assert_eq!(
+            verdict(0.47),
+            Verdict {
+                pass: true,
+                marginal: true
+            }
+        );
+        assert_eq!(
+            verdict(0.5),
+            Verdict {
+                pass: true,
+                marginal: true
+            }
+        );
         assert!(!verdict(0.51).pass);
         assert!(!verdict(0.09).pass);
         assert!(!verdict(f64::NAN).pass);
@@ -375,7 +521,11 @@ mod tests {
 
     #[test]
     fn within_percent_bounds_and_limits() {
-        let v = Validator::WithinPercent { expected: 25.0.into(), percent: 10.into(), marginal_percent: Some(5.into()) };
+        let v = Validator::WithinPercent {
+            expected: 25.0.into(),
+            percent: 10.into(),
+            marginal_percent: Some(5.into()),
+        };
         assert!(v.check(&Value::Number(27.5)).pass);
         assert!(!v.check(&Value::Number(27.6)).pass);
         assert!(v.check(&Value::Number(26.5)).marginal);
@@ -392,13 +542,31 @@ mod tests {
 
     #[test]
     fn inconsistent_limits_are_reported_with_their_values() {
-        let err = in_range(Some(5.5.into()), Some(4.5.into()), None, None).check_limits().unwrap_err();
+        let err = in_range(Some(5.5.into()), Some(4.5.into()), None, None)
+            .check_limits()
+            .unwrap_err();
         assert_eq!(err, "minimum 5.5 is greater than maximum 4.5");
-        let err = in_range(Some(0.into()), Some(1.into()), Some(0.5.into()), Some(0.2.into())).check_limits().unwrap_err();
-        assert_eq!(err, "marginal minimum 0.5 is greater than marginal maximum 0.2");
-        let err = in_range(Some(f64::NAN.into()), None, None, None).check_limits().unwrap_err();
+        let err = in_range(
+            Some(0.into()),
+            Some(1.into()),
+            Some(0.5.into()),
+            Some(0.2.into()),
+        )
+        .check_limits()
+        .unwrap_err();
+        assert_eq!(
+            err,
+            "marginal minimum 0.5 is greater than marginal maximum 0.2"
+        );
+        let err = in_range(Some(f64::NAN.into()), None, None, None)
+            .check_limits()
+            .unwrap_err();
         assert_eq!(err, "minimum nan is not a finite number");
-        assert!(in_range(Some(1.into()), Some(1.into()), None, None).check_limits().is_ok());
+        assert!(
+            in_range(Some(1.into()), Some(1.into()), None, None)
+                .check_limits()
+                .is_ok()
+        );
     }
 
     #[test]

@@ -66,11 +66,17 @@ pub struct Columns {
 impl Columns {
     /// Empty columns for `dimension_count` dimensions.
     pub fn new(dimension_count: usize) -> Self {
-        Columns { dimensions: vec![Vec::new(); dimension_count], values: Vec::new() }
+        Columns {
+            dimensions: vec![Vec::new(); dimension_count],
+            values: Vec::new(),
+        }
     }
 
     /// Builds columns from whole arrays; every column must have as many entries as `values`.
-    pub fn from_columns(dimensions: Vec<Vec<f64>>, values: Vec<f64>) -> Result<Self, (usize, usize)> {
+    pub fn from_columns(
+        dimensions: Vec<Vec<f64>>,
+        values: Vec<f64>,
+    ) -> Result<Self, (usize, usize)> {
         match dimensions.iter().find(|c| c.len() != values.len()) {
             Some(bad) => Err((bad.len(), values.len())),
             None => Ok(Columns { dimensions, values }),
@@ -204,14 +210,21 @@ mod tests {
 
     #[test]
     fn from_columns_rejects_unequal_lengths() {
-        assert_eq!(Columns::from_columns(vec![vec![1.0, 2.0]], vec![1.0]), Err((2, 1)));
+        assert_eq!(
+            Columns::from_columns(vec![vec![1.0, 2.0]], vec![1.0]),
+            Err((2, 1))
+        );
         let ok = Columns::from_columns(vec![vec![1.0], vec![2.0]], vec![3.0]).unwrap();
         assert_eq!(ok.rows().collect::<Vec<_>>(), vec![vec![1.0, 2.0, 3.0]]);
     }
 
     #[test]
     fn infinities_are_written_as_strings() {
-        let json = serde_json::to_string(&[Value::Number(f64::INFINITY), Value::Number(f64::NEG_INFINITY)]).unwrap();
+        let json = serde_json::to_string(&[
+            Value::Number(f64::INFINITY),
+            Value::Number(f64::NEG_INFINITY),
+        ])
+        .unwrap();
         assert_eq!(json, r#"["inf","-inf"]"#);
     }
 }

@@ -8,7 +8,11 @@ use syn::{ItemFn, Type};
 use crate::parse::{ArgRole, Errors, PhaseFn, call_site, is_attr};
 
 /// `#[phase]`, possibly after `#[measures]` (whose tokens are then `first_measures`).
-pub(crate) fn phase(args: TokenStream, item: TokenStream, first_measures: Option<TokenStream>) -> TokenStream {
+pub(crate) fn phase(
+    args: TokenStream,
+    item: TokenStream,
+    first_measures: Option<TokenStream>,
+) -> TokenStream {
     let mut errors = Errors::default();
     let item: ItemFn = match syn::parse2(item.clone()) {
         Ok(item) => item,
@@ -27,14 +31,24 @@ pub(crate) fn phase(args: TokenStream, item: TokenStream, first_measures: Option
 /// `#[measures]` written above `#[phase]`: hand everything to `#[phase]`.
 pub(crate) fn measures_first(args: TokenStream, item: TokenStream) -> TokenStream {
     match syn::parse2::<ItemFn>(item.clone()) {
-        Ok(f) if f.attrs.iter().any(|a| is_attr(a, "phase")) => phase(TokenStream::new(), item, Some(args)),
+        Ok(f) if f.attrs.iter().any(|a| is_attr(a, "phase")) => {
+            phase(TokenStream::new(), item, Some(args))
+        }
         Ok(mut f) => {
             f.attrs.retain(|a| !is_attr(a, "measures"));
-            let e = syn::Error::new(call_site(), "#[measures] goes with #[phase] on the same function").into_compile_error();
+            let e = syn::Error::new(
+                call_site(),
+                "#[measures] goes with #[phase] on the same function",
+            )
+            .into_compile_error();
             quote!(#e #f)
         }
         Err(_) => {
-            let e = syn::Error::new(item.span(), "#[measures] goes on a function marked #[phase]").into_compile_error();
+            let e = syn::Error::new(
+                item.span(),
+                "#[measures] goes on a function marked #[phase]",
+            )
+            .into_compile_error();
             quote!(#e #item)
         }
     }
@@ -54,7 +68,10 @@ fn expand(model: &PhaseFn) -> TokenStream {
         .filter(|a| a.path().is_ident("doc"))
         .filter_map(|a| match &a.meta {
             syn::Meta::NameValue(nv) => match &nv.value {
-                syn::Expr::Lit(syn::ExprLit { lit: syn::Lit::Str(s), .. }) => Some(s.value().trim().to_owned()),
+                syn::Expr::Lit(syn::ExprLit {
+                    lit: syn::Lit::Str(s),
+                    ..
+                }) => Some(s.value().trim().to_owned()),
                 _ => None,
             },
             _ => None,
@@ -93,9 +110,14 @@ fn expand(model: &PhaseFn) -> TokenStream {
         };
         quote_spanned!(kind_span(kind)=> ::tofu_core::__private::__declare::<#kind, _>(#text, #spec))
     });
-    let slot_names: Vec<_> = model.measures.iter().map(|m| format_ident!("__slot_{}", m.name)).collect();
+    let slot_names: Vec<_> = model
+        .measures
+        .iter()
+        .map(|m| format_ident!("__slot_{}", m.name))
+        .collect();
     let field_names: Vec<_> = model.measures.iter().map(|m| &m.name).collect();
-    let struct_doc = format!("The measurements of phase `{name}`, as declared in its `#[measures]`.");
+    let struct_doc =
+        format!("The measurements of phase `{name}`, as declared in its `#[measures]`.");
 
     // The call of the user's function, arguments in the order written.
     let all_understood = model.roles.iter().all(Option::is_some);
@@ -107,7 +129,9 @@ fn expand(model: &PhaseFn) -> TokenStream {
     let call = if all_understood {
         quote!(::tofu_core::__private::IntoPhaseReturn::into_phase_return(#body_fn(#(#call_args),*)))
     } else {
-        quote!(::tofu_core::__private::PhaseReturn::Result(::tofu_core::PhaseResult::Stop))
+        quote!(::tofu_core::__private::PhaseReturn::Result(
+            ::tofu_core::PhaseResult::Stop
+        ))
     };
 
     // The user's function, renamed, with `X::Measurements` given its lifetime.
@@ -121,7 +145,8 @@ fn expand(model: &PhaseFn) -> TokenStream {
                 if let Type::Path(p) = &mut *r.elem {
                     if let Some(last) = p.path.segments.last_mut() {
                         if last.ident == "Measurements" && last.arguments.is_empty() {
-                            last.arguments = syn::PathArguments::AngleBracketed(syn::parse_quote!(<'_>));
+                            last.arguments =
+                                syn::PathArguments::AngleBracketed(syn::parse_quote!(<'_>));
                         }
                     }
                 }
@@ -139,6 +164,7 @@ fn expand(model: &PhaseFn) -> TokenStream {
 
             #[doc = #struct_doc]
             #[derive(Debug)]
+            #[allow(dead_code)]
             pub struct Measurements<'a> {
                 #(#[allow(missing_docs)] #fields,)*
                 #[doc(hidden)]

@@ -33,7 +33,8 @@ pub(crate) struct PhaseArgs {
 impl PhaseArgs {
     pub(crate) fn parse(tokens: TokenStream, errors: &mut Errors) -> PhaseArgs {
         let mut args = PhaseArgs::default();
-        let parsed = syn::parse::Parser::parse2(Punctuated::<PhaseArg, Token![,]>::parse_terminated, tokens);
+        let parsed =
+            syn::parse::Parser::parse2(Punctuated::<PhaseArg, Token![,]>::parse_terminated, tokens);
         let list = match parsed {
             Ok(list) => list,
             Err(e) => {
@@ -45,11 +46,18 @@ impl PhaseArgs {
             match arg.key.to_string().as_str() {
                 "name" => match syn::parse2::<LitStr>(arg.value.clone()) {
                     Ok(lit) if !lit.value().trim().is_empty() => args.name = Some(lit),
-                    Ok(lit) => errors.push(syn::Error::new(lit.span(), "a phase name can't be empty")),
-                    Err(_) => errors.push(syn::Error::new(arg.value.span(), "`name` takes a string, e.g. name = \"Power on\"")),
+                    Ok(lit) => {
+                        errors.push(syn::Error::new(lit.span(), "a phase name can't be empty"))
+                    }
+                    Err(_) => errors.push(syn::Error::new(
+                        arg.value.span(),
+                        "`name` takes a string, e.g. name = \"Power on\"",
+                    )),
                 },
                 "repeat_limit" => match syn::parse2::<LitInt>(arg.value.clone()) {
-                    Ok(lit) if lit.base10_parse::<u32>().is_ok_and(|n| n >= 1) => args.repeat_limit = Some(lit),
+                    Ok(lit) if lit.base10_parse::<u32>().is_ok_and(|n| n >= 1) => {
+                        args.repeat_limit = Some(lit)
+                    }
                     _ => errors.push(syn::Error::new(
                         arg.value.span(),
                         "`repeat_limit` takes a whole number of attempts, at least 1",
@@ -57,7 +65,9 @@ impl PhaseArgs {
                 },
                 other => errors.push(syn::Error::new(
                     arg.key.span(),
-                    format!("unknown phase option `{other}`; the options are `name` and `repeat_limit`"),
+                    format!(
+                        "unknown phase option `{other}`; the options are `name` and `repeat_limit`"
+                    ),
                 )),
             }
         }
@@ -75,7 +85,10 @@ impl Parse for PhaseArg {
         let key: Ident = input.parse()?;
         input.parse::<Token![=]>()?;
         let value: Expr = input.parse()?;
-        Ok(PhaseArg { key, value: quote::ToTokens::into_token_stream(value) })
+        Ok(PhaseArg {
+            key,
+            value: quote::ToTokens::into_token_stream(value),
+        })
     }
 }
 
@@ -92,7 +105,9 @@ impl Parse for MeasureDecl {
         if !input.peek(Token![:]) {
             return Err(syn::Error::new(
                 name.span(),
-                format!("give `{name}` a kind: `{name}: f64`, `String`, `bool`, `Json`, `Sweep<N>` or `Si<unit>`"),
+                format!(
+                    "give `{name}` a kind: `{name}: f64`, `String`, `bool`, `Json`, `Sweep<N>` or `Si<unit>`"
+                ),
             ));
         }
         input.parse::<Token![:]>()?;
@@ -108,22 +123,48 @@ impl Parse for MeasureDecl {
 }
 
 /// Parses the arguments of one `#[measures(...)]`, appending to `out`.
+///
+/// Each declaration is read on its own (split at top-level commas), so one bad declaration
+/// gives one error and the others still exist.
 pub(crate) fn parse_measures(tokens: TokenStream, out: &mut Vec<MeasureDecl>, errors: &mut Errors) {
-    let parsed = syn::parse::Parser::parse2(Punctuated::<MeasureDecl, Token![,]>::parse_terminated, tokens);
-    match parsed {
-        Ok(list) => {
-            for decl in list {
+    for chunk in split_top_level_commas(tokens) {
+        match syn::parse2::<MeasureDecl>(chunk) {
+            Ok(decl) => {
                 if let Some(first) = out.iter().find(|d| d.name == decl.name) {
-                    let mut e = syn::Error::new(decl.name.span(), format!("measurement `{}` is declared twice in this phase", decl.name));
+                    let mut e = syn::Error::new(
+                        decl.name.span(),
+                        format!(
+                            "measurement `{}` is declared twice in this phase",
+                            decl.name
+                        ),
+                    );
                     e.combine(syn::Error::new(first.name.span(), "first declared here"));
                     errors.push(e);
                 } else {
                     out.push(decl);
                 }
             }
+            Err(e) => errors.push(e),
         }
-        Err(e) => errors.push(e),
     }
+}
+
+fn split_top_level_commas(tokens: TokenStream) -> Vec<TokenStream> {
+    let mut chunks = vec![TokenStream::new()];
+    for tree in tokens {
+        match &tree {
+            proc_macro2::TokenTree::Punct(p) if p.as_char() == ',' => {
+                chunks.push(TokenStream::new())
+            }
+            _ => {
+                if let Some(last) = chunks.last_mut() {
+                    last.extend(std::iter::once(tree));
+                }
+            }
+        }
+    }
+    chunks.retain(|c| !c.is_empty());
+    chunks
 }
 
 /// What a phase function's argument is.
@@ -149,7 +190,12 @@ pub(crate) fn is_attr(attr: &Attribute, name: &str) -> bool {
 impl PhaseFn {
     /// Reads the function, taking `#[measures]` (and, when `#[measures]` came first, `#[phase]`)
     /// out of its attributes.
-    pub(crate) fn parse(args: TokenStream, mut item: ItemFn, first_measures: Option<TokenStream>, errors: &mut Errors) -> PhaseFn {
+    pub(crate) fn parse(
+        args: TokenStream,
+        mut item: ItemFn,
+        first_measures: Option<TokenStream>,
+        errors: &mut Errors,
+    ) -> PhaseFn {
         let mut measures = Vec::new();
         let mut phase_args = None;
         if let Some(tokens) = first_measures {
@@ -159,8 +205,13 @@ impl PhaseFn {
         for attr in std::mem::take(&mut item.attrs) {
             if is_attr(&attr, "measures") {
                 match &attr.meta {
-                    syn::Meta::List(list) => parse_measures(list.tokens.clone(), &mut measures, errors),
-                    other => errors.push(syn::Error::new(other.span(), "write `#[measures(name: Kind = spec, …)]`")),
+                    syn::Meta::List(list) => {
+                        parse_measures(list.tokens.clone(), &mut measures, errors)
+                    }
+                    other => errors.push(syn::Error::new(
+                        other.span(),
+                        "write `#[measures(name: Kind = spec, …)]`",
+                    )),
                 }
             } else if is_attr(&attr, "phase") {
                 let tokens = match &attr.meta {
@@ -178,7 +229,12 @@ impl PhaseFn {
             None => PhaseArgs::parse(args, errors),
         };
         let roles = check_signature(&item, !measures.is_empty(), errors);
-        PhaseFn { item, args, measures, roles }
+        PhaseFn {
+            item,
+            args,
+            measures,
+            roles,
+        }
     }
 }
 
@@ -186,13 +242,20 @@ fn check_signature(item: &ItemFn, has_measures: bool, errors: &mut Errors) -> Ve
     let sig = &item.sig;
     let name = &sig.ident;
     if let Some(a) = &sig.asyncness {
-        errors.push(syn::Error::new(a.span(), "a phase can't be async; it runs on the test's thread"));
+        errors.push(syn::Error::new(
+            a.span(),
+            "a phase can't be async; it runs on the test's thread",
+        ));
     }
     if !sig.generics.params.is_empty() {
-        errors.push(syn::Error::new(sig.generics.span(), "a phase can't be generic"));
+        errors.push(syn::Error::new(
+            sig.generics.span(),
+            "a phase can't be generic",
+        ));
     }
     let mut seen_context = false;
     let mut seen_measurements = false;
+    let mut measurements_taken = false;
     let roles = sig
         .inputs
         .iter()
@@ -217,6 +280,7 @@ fn check_signature(item: &ItemFn, has_measures: bool, errors: &mut Errors) -> Ve
                     Some(ArgRole::Context)
                 }
                 "Measurements" => {
+                    seen_measurements = true;
                     let owner = segments.iter().rev().nth(1).map(|s| &s.ident);
                     if owner != Some(name) {
                         let shown = owner.map_or_else(|| "Measurements".to_owned(), |o| format!("{o}::Measurements"));
@@ -230,11 +294,11 @@ fn check_signature(item: &ItemFn, has_measures: bool, errors: &mut Errors) -> Ve
                         errors.push(syn::Error::new(arg.ty.span(), format!("take `&mut {name}::Measurements` to set them")));
                         return None;
                     }
-                    if seen_measurements {
+                    if measurements_taken {
                         errors.push(syn::Error::new(arg.ty.span(), "the measurements are taken twice"));
                         return None;
                     }
-                    seen_measurements = true;
+                    measurements_taken = true;
                     Some(ArgRole::Measurements)
                 }
                 _ => {
@@ -256,7 +320,9 @@ fn check_signature(item: &ItemFn, has_measures: bool, errors: &mut Errors) -> Ve
 fn unknown_arg(ty: &Type, name: &Ident) -> syn::Error {
     syn::Error::new(
         ty.span(),
-        format!("a phase takes `&mut PhaseContext` and `&mut {name}::Measurements`; this argument is neither"),
+        format!(
+            "a phase takes `&mut PhaseContext` and `&mut {name}::Measurements`; this argument is neither"
+        ),
     )
 }
 

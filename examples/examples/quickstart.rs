@@ -1,0 +1,120 @@
+//! A realistic bench test of a power board, on a simulated instrument: the README's first
+//! command. `cargo run --example quickstart` writes the record into `./tofu-records` (or
+//! `$TOFU_OUTPUT_DIR`) and exits 0 when the board passes.
+
+use std::process::ExitCode;
+use std::sync::Mutex;
+
+use tofu_core::prelude::*;
+use tofu_core::si::{ElectricPotential, millivolt, volt};
+
+/// A simulated bench instrument: a supply with a DMM, reading a healthy board.
+struct SimulatedBench {
+    supply_volts: f64,
+    seed: u64,
+}
+
+impl SimulatedBench {
+    /// Small deterministic noise, so the run is the same every time.
+    fn noise(&mut self, scale: f64) -> f64 {
+        self.seed = self.seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        ((self.seed >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * scale
+    }
+
+    fn set_supply(&mut self, volts: f64) {
+        self.supply_volts = volts;
+        tracing::info!(volts, "supply set");
+    }
+
+    /// The 3.3 V rail, read by the DMM in millivolts.
+    fn read_rail_mv(&mut self) -> f64 {
+        3300.0 * (self.supply_volts / 5.0) + self.noise(8.0)
+    }
+
+    fn read_current_a(&mut self) -> f64 {
+        0.21 + self.noise(0.01)
+    }
+
+    fn read_temperature_c(&mut self) -> f64 {
+        24.6 + self.noise(0.4)
+    }
+}
+
+static BENCH: Mutex<SimulatedBench> = Mutex::new(SimulatedBench { supply_volts: 0.0, seed: 42 });
+
+fn bench() -> std::sync::MutexGuard<'static, SimulatedBench> {
+    BENCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+/// Checks the board identifies itself and passes its self test.
+#[phase(name = "Connect")]
+#[measures(
+    firmware_version: String = equals("1.2.7").doc("Firmware reported over UART"),
+    self_test_ok: bool = equals(true),
+    board_serial: String = matches_regex(r"^PCB\d{2}A\d{4}$"),
+)]
+fn connect(test: &mut PhaseContext, m: &mut connect::Measurements) {
+    tracing::info!("connecting to the board");
+    m.firmware_version.set("1.2.7");
+    m.self_test_ok.set(true);
+    m.board_serial.set(test.serial_number());
+}
+
+/// Powers the board and checks its rails and consumption.
+#[phase(name = "Power rails")]
+#[measures(
+    input_voltage: Si<volt> = in_range(4.75, 5.25).doc("Supply voltage at J1"),
+    rail_3v3: Si<volt> = in_range(3.2, 3.4).marginal(3.22, 3.38),
+    input_current: f64 = at_most(0.5).units(AMPERE),
+    board_temperature: f64 = within_percent(25.0, 10).units(DEGREE_CELSIUS).precision(2),
+)]
+fn power_rails(m: &mut power_rails::Measurements) {
+    let mut bench = bench();
+    bench.set_supply(5.0);
+    m.input_voltage.set(5.0);
+    // The DMM reads millivolts; the measurement is declared in volts and converts.
+    let rail = ElectricPotential::new::<millivolt>(bench.read_rail_mv());
+    m.rail_3v3.set(rail);
+    m.input_current.set(bench.read_current_a());
+    m.board_temperature.set(bench.read_temperature_c());
+}
+
+/// Sweeps the load and checks the sense resistor stays at 100 Ω.
+#[phase(name = "IV sweep")]
+#[measures(
+    iv_sweep: Sweep<3> = dimensions([SECOND, VOLT, AMPERE]).units(OHM).each(in_range(95, 105))
+        .doc("R = V / I over time"),
+    sweep_points: f64 = equals(100),
+)]
+fn iv_sweep(test: &mut PhaseContext, m: &mut iv_sweep::Measurements) -> Result<(), tofu_core::AttachError> {
+    let mut bench = bench();
+    let mut csv = String::from("t_s,v_V,i_A,r_ohm\n");
+    for i in 0..100 {
+        let t = f64::from(i) * 0.01;
+        let v = 0.05 * f64::from(i + 1);
+        let a = v / (100.0 + bench.noise(1.0));
+        m.iv_sweep.push([t, v, a], v / a);
+        csv.push_str(&format!("{t},{v},{a},{}\n", v / a));
+    }
+    m.sweep_points.set(m.iv_sweep.len());
+    test.attach("iv_sweep.csv", csv)?;
+    Ok(())
+}
+
+/// Reads the calibration the board stores, recorded as structured data.
+#[phase]
+#[measures(calibration: Json = doc("Calibration table read from EEPROM"))]
+fn calibration(m: &mut calibration::Measurements) {
+    m.calibration.set(serde_json::json!({"gain": 1.002, "offset_mv": -1.5, "points": [0, 1650, 3300]}));
+    tracing::debug!("calibration read");
+}
+
+fn main() -> ExitCode {
+    Test::new("FVT1")
+        .part_number("PCB01")
+        .revision("A")
+        .procedure_version("1.0.0")
+        .phases([connect, power_rails, iv_sweep, calibration])
+        .execute(|| "PCB01A0001")
+        .exit_code()
+}
