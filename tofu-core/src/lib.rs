@@ -91,3 +91,8 @@ pub mod __private {
     pub use crate::phase::{IntoPhaseReturn, PhaseDef, PhaseOptions, PhaseReturn, Registered};
     pub use inventory;
 }
+
+/// The README's example compiles.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;

@@ -363,6 +363,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn phase_outcome_table() {
         let error = PhaseExecution::Error {
             exc_type: "E".into(),
@@ -459,6 +460,7 @@ mod tests {
     }
 
     #[test]
+    #[allow(clippy::type_complexity)]
     fn test_outcome_table() {
         let stop = Terminal::Stop { phase: "p".into() };
         let error = Terminal::Error {

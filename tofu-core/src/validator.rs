@@ -277,15 +277,15 @@ impl Validator {
                 if !expected.value().is_finite() {
                     return Err(format!("expected value {expected} is not a finite number"));
                 }
-                if !(percent.value() >= 0.0) {
+                if percent.value().is_nan() || percent.value() < 0.0 {
                     return Err(format!("percent {percent} is negative or not a number"));
                 }
-                if let Some(m) = marginal_percent {
-                    if !(m.value() >= 0.0 && m.value() <= percent.value()) {
-                        return Err(format!(
-                            "marginal percent {m} is not between 0 and percent {percent}"
-                        ));
-                    }
+                if let Some(m) = marginal_percent
+                    && !(0.0..=percent.value()).contains(&m.value())
+                {
+                    return Err(format!(
+                        "marginal percent {m} is not between 0 and percent {percent}"
+                    ));
                 }
                 Ok(())
             }
@@ -337,10 +337,10 @@ impl fmt::Display for Validator {
                 marginal_minimum,
                 marginal_maximum,
             } => {
-                if let (Some(lo), Some(hi)) = (minimum, maximum) {
-                    if lo.value() == hi.value() {
-                        return write!(f, "x == {lo}");
-                    }
+                if let (Some(lo), Some(hi)) = (minimum, maximum)
+                    && lo.value() == hi.value()
+                {
+                    return write!(f, "x == {lo}");
                 }
                 if let Some(lo) = minimum {
                     write!(f, "{lo} <= ")?;

@@ -140,17 +140,14 @@ fn expand(model: &PhaseFn) -> TokenStream {
     body.vis = syn::Visibility::Inherited;
     body.attrs.retain(|a| !a.path().is_ident("doc"));
     for input in &mut body.sig.inputs {
-        if let syn::FnArg::Typed(arg) = input {
-            if let Type::Reference(r) = &mut *arg.ty {
-                if let Type::Path(p) = &mut *r.elem {
-                    if let Some(last) = p.path.segments.last_mut() {
-                        if last.ident == "Measurements" && last.arguments.is_empty() {
-                            last.arguments =
-                                syn::PathArguments::AngleBracketed(syn::parse_quote!(<'_>));
-                        }
-                    }
-                }
-            }
+        if let syn::FnArg::Typed(arg) = input
+            && let Type::Reference(r) = &mut *arg.ty
+            && let Type::Path(p) = &mut *r.elem
+            && let Some(last) = p.path.segments.last_mut()
+            && last.ident == "Measurements"
+            && last.arguments.is_empty()
+        {
+            last.arguments = syn::PathArguments::AngleBracketed(syn::parse_quote!(<'_>));
         }
     }
     let docs = item.attrs.iter().filter(|a| a.path().is_ident("doc"));

@@ -1,9 +1,9 @@
 //! The `#[phase]` and `#[measures]` attributes of tofu. Use them through `tofu_core`
 //! (`use tofu_core::prelude::*;`), which documents them.
 //!
-//! The crate is split as tokio-macros and tracing-attributes are: [`parse`] reads the
+//! The crate is split as tokio-macros and tracing-attributes are: `parse` reads the
 //! attributes and the function into a model, collecting every error (with
-//! `syn::Error::combine`); [`expand`] writes the code. On errors the expansion still emits the
+//! `syn::Error::combine`); `expand` writes the code. On errors the expansion still emits the
 //! phase (with what could be read), so a typo gives one clear error, not twenty.
 
 mod expand;
@@ -16,7 +16,9 @@ use proc_macro::TokenStream;
 /// ```ignore
 /// #[phase(name = "Power on", repeat_limit = 5)]
 /// #[measures(input_voltage: f64 = in_range(4.5, 5.5).units(VOLT))]
-/// fn power_on(test: &mut PhaseContext, m: &mut power_on::Measurements) -> PhaseResult { … }
+/// fn power_on(test: &mut PhaseContext, m: &mut power_on::Measurements) -> PhaseResult {
+///     PhaseResult::Continue
+/// }
 /// ```
 ///
 /// Options: `name` (the name shown in the record), `repeat_limit` (attempts allowed when the

@@ -19,7 +19,11 @@ fn run(test: Test, serial: &str) -> (Execution, Json, tempfile::TempDir) {
 }
 
 fn record_files(dir: &Path) -> Vec<PathBuf> {
-    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().path()).filter(|p| p.extension().is_some_and(|e| e == "json")).collect()
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect()
 }
 
 fn read_only_record(dir: &Path) -> Json {
@@ -29,7 +33,12 @@ fn read_only_record(dir: &Path) -> Json {
 }
 
 fn phase<'a>(record: &'a Json, name: &str) -> &'a Json {
-    record["phases"].as_array().unwrap().iter().find(|p| p["name"] == name).unwrap_or_else(|| panic!("no phase {name}"))
+    record["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|p| p["name"] == name)
+        .unwrap_or_else(|| panic!("no phase {name}"))
 }
 
 #[phase]
@@ -47,11 +56,19 @@ fn never_reached(test: &mut PhaseContext) {
 
 #[test]
 fn a_panicking_phase_is_an_error_and_keeps_what_it_measured() {
-    let (execution, record, _dir) = run(Test::new("FVT1").phases([sets_then_panics, never_reached]), "SN-1");
+    let (execution, record, _dir) = run(
+        Test::new("FVT1").phases([sets_then_panics, never_reached]),
+        "SN-1",
+    );
     assert_eq!(execution.exit_code(), ExitCode::FAILURE);
     assert_eq!(record["outcome"], "ERROR");
     assert_eq!(record["outcome_details"][0]["code"], "Panic");
-    assert!(record["outcome_details"][0]["description"].as_str().unwrap().contains("index out of bounds"));
+    assert!(
+        record["outcome_details"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("index out of bounds")
+    );
     let p = phase(&record, "sets_then_panics");
     assert_eq!(p["outcome"], "ERROR");
     assert_eq!(p["result"]["phase_result"]["exc_type"], "Panic");
@@ -60,7 +77,11 @@ fn a_panicking_phase_is_an_error_and_keeps_what_it_measured() {
     assert_eq!(p["measurements"]["voltage"]["measured_value"], 3.3);
     assert_eq!(p["measurements"]["voltage"]["outcome"], "PASS");
     assert_eq!(p["measurements"]["note"]["outcome"], "UNSET");
-    assert_eq!(record["phases"].as_array().unwrap().len(), 1, "the run stops at the error");
+    assert_eq!(
+        record["phases"].as_array().unwrap().len(),
+        1,
+        "the run stops at the error"
+    );
 }
 
 #[derive(Debug)]
@@ -82,9 +103,15 @@ fn a_returned_error_is_recorded_with_its_type_and_message() {
     let (execution, record, _dir) = run(Test::new("FVT1").phases([returns_an_error]), "SN-1");
     assert!(!execution.passed());
     assert_eq!(record["outcome"], "ERROR");
-    assert_eq!(record["outcome_details"], serde_json::json!([{"code": "InstrumentError", "description": "instrument did not respond"}]));
+    assert_eq!(
+        record["outcome_details"],
+        serde_json::json!([{"code": "InstrumentError", "description": "instrument did not respond"}])
+    );
     let result = &phase(&record, "returns_an_error")["result"]["phase_result"];
-    assert_eq!((result["exc_type"].as_str(), result["exc_val"].as_str()), (Some("InstrumentError"), Some("instrument did not respond")));
+    assert_eq!(
+        (result["exc_type"].as_str(), result["exc_val"].as_str()),
+        (Some("InstrumentError"), Some("instrument did not respond"))
+    );
 }
 
 #[phase]
@@ -96,7 +123,10 @@ fn stops() -> PhaseResult {
 fn stop_fails_the_test_and_skips_the_rest() {
     let (_, record, _dir) = run(Test::new("FVT1").phases([stops, never_reached]), "SN-1");
     assert_eq!(record["outcome"], "FAIL");
-    assert_eq!(record["outcome_details"], serde_json::json!([{"code": "STOP", "description": "Phase stops stopped the test run."}]));
+    assert_eq!(
+        record["outcome_details"],
+        serde_json::json!([{"code": "STOP", "description": "Phase stops stopped the test run."}])
+    );
     assert_eq!(phase(&record, "stops")["outcome"], "ERROR");
     assert_eq!(record["phases"].as_array().unwrap().len(), 1);
 }
@@ -110,9 +140,16 @@ fn always_repeats(test: &mut PhaseContext, m: &mut always_repeats::Measurements)
 
 #[phase]
 #[measures(attempt: f64 = equals(2))]
-fn passes_second_time(test: &mut PhaseContext, m: &mut passes_second_time::Measurements) -> PhaseResult {
+fn passes_second_time(
+    test: &mut PhaseContext,
+    m: &mut passes_second_time::Measurements,
+) -> PhaseResult {
     m.attempt.set(test.attempt());
-    if test.attempt() < 2 { PhaseResult::Repeat } else { PhaseResult::Continue }
+    if test.attempt() < 2 {
+        PhaseResult::Repeat
+    } else {
+        PhaseResult::Continue
+    }
 }
 
 #[test]
@@ -122,7 +159,13 @@ fn repeats_are_each_recorded_and_earlier_attempts_are_skip() {
     let phases = record["phases"].as_array().unwrap();
     let seen: Vec<(&str, i64, &str)> = phases
         .iter()
-        .map(|p| (p["outcome"].as_str().unwrap(), p["attempt"].as_i64().unwrap(), p["result"]["phase_result"].as_str().unwrap()))
+        .map(|p| {
+            (
+                p["outcome"].as_str().unwrap(),
+                p["attempt"].as_i64().unwrap(),
+                p["result"]["phase_result"].as_str().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(seen, [("SKIP", 1, "REPEAT"), ("PASS", 2, "CONTINUE")]);
     assert_eq!(phases[0]["descriptor_id"], phases[1]["descriptor_id"]);
@@ -132,7 +175,10 @@ fn repeats_are_each_recorded_and_earlier_attempts_are_skip() {
 
 #[test]
 fn hitting_the_repeat_limit_is_an_error_and_stops_the_test() {
-    let (_, record, _dir) = run(Test::new("FVT1").phases([always_repeats, never_reached]), "SN-1");
+    let (_, record, _dir) = run(
+        Test::new("FVT1").phases([always_repeats, never_reached]),
+        "SN-1",
+    );
     let phases = record["phases"].as_array().unwrap();
     assert_eq!(phases.len(), 2, "repeat_limit = 2 attempts");
     assert_eq!(phases[0]["outcome"], "SKIP");
@@ -155,8 +201,20 @@ fn unset_and_non_finite_values_fail() {
     let m = &phase(&record, "bad_values")["measurements"];
     assert_eq!(m["forgotten"]["outcome"], "UNSET");
     assert!(m["forgotten"].get("measured_value").is_none());
-    assert_eq!((m["nan"]["outcome"].as_str(), m["nan"]["measured_value"].as_str()), (Some("FAIL"), Some("nan")));
-    assert_eq!((m["inf"]["outcome"].as_str(), m["inf"]["measured_value"].as_str()), (Some("FAIL"), Some("inf")));
+    assert_eq!(
+        (
+            m["nan"]["outcome"].as_str(),
+            m["nan"]["measured_value"].as_str()
+        ),
+        (Some("FAIL"), Some("nan"))
+    );
+    assert_eq!(
+        (
+            m["inf"]["outcome"].as_str(),
+            m["inf"]["measured_value"].as_str()
+        ),
+        (Some("FAIL"), Some("inf"))
+    );
     assert_eq!(record["outcome"], "FAIL");
 }
 
@@ -177,11 +235,14 @@ fn bad_margins(m: &mut bad_margins::Measurements) {
 
 #[test]
 fn invalid_declarations_are_reported_with_phase_measurement_and_values_and_nothing_runs() {
-    let (execution, record, _dir) = run(Test::new("FVT1").phases([bad_limits, bad_margins]), "SN-1");
+    let (execution, record, _dir) =
+        run(Test::new("FVT1").phases([bad_limits, bad_margins]), "SN-1");
     assert!(!execution.passed());
     assert_eq!(record["outcome"], "ERROR");
     assert_eq!(record["outcome_details"][0]["code"], "InvalidDeclaration");
-    let text = record["outcome_details"][0]["description"].as_str().unwrap();
+    let text = record["outcome_details"][0]["description"]
+        .as_str()
+        .unwrap();
     for part in [
         "phase `bad_limits`, measurement `reversed`: minimum 5.5 is greater than maximum 4.5",
         "phase `bad_limits`, measurement `regex`: regex /(unclosed/ does not compile",
@@ -210,18 +271,35 @@ fn an_empty_serial_number_is_an_error_and_the_run_is_still_saved() {
 #[test]
 fn a_serial_number_source_that_panics_is_an_error() {
     let dir = tempfile::tempdir().unwrap();
-    let mut test = Test::new("FVT1").phases([simple]).json_output(JsonOutput::to_dir(dir.path())).quiet();
+    let mut test = Test::new("FVT1")
+        .phases([simple])
+        .json_output(JsonOutput::to_dir(dir.path()))
+        .quiet();
     let execution = test.execute(|| -> String { panic!("scanner unplugged") });
     assert_eq!(execution.record.outcome, Outcome::Error);
-    assert!(execution.record.outcome_details[0].description.contains("scanner unplugged"));
+    assert!(
+        execution.record.outcome_details[0]
+            .description
+            .contains("scanner unplugged")
+    );
     assert_eq!(read_only_record(dir.path())["dut_id"], "UNKNOWN_DUT");
 }
 
 #[test]
 fn hostile_serial_numbers_stay_in_the_folder_and_no_run_replaces_another() {
     let dir = tempfile::tempdir().unwrap();
-    let mut test = Test::new("FVT1").phases([simple]).json_output(JsonOutput::to_dir(dir.path())).quiet();
-    for serial in ["../../escape", "a/b", "..", "a/b", "ünï côdé 1", &"L".repeat(1000)] {
+    let mut test = Test::new("FVT1")
+        .phases([simple])
+        .json_output(JsonOutput::to_dir(dir.path()))
+        .quiet();
+    for serial in [
+        "../../escape",
+        "a/b",
+        "..",
+        "a/b",
+        "ünï côdé 1",
+        &"L".repeat(1000),
+    ] {
         let execution = test.execute(|| serial);
         assert!(execution.passed());
     }
@@ -229,10 +307,18 @@ fn hostile_serial_numbers_stay_in_the_folder_and_no_run_replaces_another() {
     assert_eq!(files.len(), 6, "{files:?}");
     let mut serials: Vec<String> = files
         .iter()
-        .map(|f| serde_json::from_str::<Json>(&std::fs::read_to_string(f).unwrap()).unwrap()["dut_id"].as_str().unwrap().to_owned())
+        .map(|f| {
+            serde_json::from_str::<Json>(&std::fs::read_to_string(f).unwrap()).unwrap()["dut_id"]
+                .as_str()
+                .unwrap()
+                .to_owned()
+        })
         .collect();
     serials.sort();
-    assert!(serials.contains(&"../../escape".to_owned()) && serials.iter().filter(|s| *s == "a/b").count() == 2);
+    assert!(
+        serials.contains(&"../../escape".to_owned())
+            && serials.iter().filter(|s| *s == "a/b").count() == 2
+    );
     assert!(!dir.path().parent().unwrap().join("escape.FVT1").exists());
 }
 
@@ -264,7 +350,8 @@ fn a_test_with_no_phases_passes() {
 )]
 fn sweeps(m: &mut sweeps::Measurements) -> Result<(), tofu_core::ColumnLengthError> {
     m.sweep.push([0.0, 1.0], 100.0);
-    m.sweep.extend([&[0.1, 0.2], &[1.1, 1.2]], &[101.0, 150.0])?;
+    m.sweep
+        .extend([&[0.1, 0.2], &[1.1, 1.2]], &[101.0, 150.0])?;
     m.partial.extend([&[1.0, 2.0]], &[1.0])
 }
 
@@ -274,13 +361,25 @@ fn sweeps_are_validated_at_the_end_and_bad_columns_are_errors() {
     let p = phase(&record, "sweeps");
     let sweep = &p["measurements"]["sweep"];
     assert_eq!(sweep["outcome"], "FAIL");
-    assert_eq!(sweep["measured_value"], serde_json::json!([[0.0, 1.0, 100.0], [0.1, 1.1, 101.0], [0.2, 1.2, 150.0]]));
-    assert_eq!(sweep["validators"], serde_json::json!(["All values pass: 90 <= x <= 110"]));
+    assert_eq!(
+        sweep["measured_value"],
+        serde_json::json!([[0.0, 1.0, 100.0], [0.1, 1.1, 101.0], [0.2, 1.2, 150.0]])
+    );
+    assert_eq!(
+        sweep["validators"],
+        serde_json::json!(["All values pass: 90 <= x <= 110"])
+    );
     assert_eq!(p["measurements"]["partial"]["dimensions"][0]["code"], "NDL");
-    assert_eq!(p["measurements"]["partial"]["dimensions"][0]["description"], "channel");
+    assert_eq!(
+        p["measurements"]["partial"]["dimensions"][0]["description"],
+        "channel"
+    );
     assert_eq!(p["outcome"], "ERROR");
     let error = p["result"]["phase_result"]["exc_val"].as_str().unwrap();
-    assert_eq!(error, "measurement `partial`: dimension 0 has 2 coordinates but there are 1 values");
+    assert_eq!(
+        error,
+        "measurement `partial`: dimension 0 has 2 coordinates but there are 1 values"
+    );
 }
 
 #[phase]
@@ -293,8 +392,16 @@ fn failing_sweep(m: &mut failing_sweep::Measurements) {
 fn a_failed_sweep_is_named_in_the_outcome_details() {
     let (_, record, _dir) = run(Test::new("FVT1").phases([failing_sweep]), "SN-1");
     assert_eq!(record["outcome"], "FAIL");
-    assert_eq!(record["outcome_details"][0]["code"], "Multidim Measurement Failure");
-    assert!(record["outcome_details"][0]["description"].as_str().unwrap().contains("failing_sweep.sweep"));
+    assert_eq!(
+        record["outcome_details"][0]["code"],
+        "Multidim Measurement Failure"
+    );
+    assert!(
+        record["outcome_details"][0]["description"]
+            .as_str()
+            .unwrap()
+            .contains("failing_sweep.sweep")
+    );
 }
 
 #[phase]
@@ -307,16 +414,35 @@ fn logs(test: &mut PhaseContext) {
 #[test]
 fn tracing_events_are_recorded_with_level_source_and_line() {
     let (_, record, _dir) = run(Test::new("FVT1").phases([logs]), "SN-9");
-    let captured: Vec<&Json> =
-        record["log_records"].as_array().unwrap().iter().filter(|l| l["logger_name"] == "it::execution").collect();
+    let captured: Vec<&Json> = record["log_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|l| l["logger_name"] == "it::execution")
+        .collect();
     assert_eq!(captured.len(), 2, "{captured:?}");
-    assert_eq!((captured[0]["level"].as_i64(), captured[0]["message"].as_str()), (Some(20), Some("supply on volts=5.0")));
-    assert_eq!((captured[1]["level"].as_i64(), captured[1]["message"].as_str()), (Some(30), Some("leakage above spec serial=SN-9")));
+    assert_eq!(
+        (
+            captured[0]["level"].as_i64(),
+            captured[0]["message"].as_str()
+        ),
+        (Some(20), Some("supply on volts=5.0"))
+    );
+    assert_eq!(
+        (
+            captured[1]["level"].as_i64(),
+            captured[1]["message"].as_str()
+        ),
+        (Some(30), Some("leakage above spec serial=SN-9"))
+    );
     assert_eq!(captured[0]["source"], "execution.rs");
     assert!(captured[0]["lineno"].as_i64().unwrap() > 0);
     assert_eq!(captured[0]["phase"], "logs");
     let t = captured[0]["timestamp_millis"].as_i64().unwrap();
-    assert!(t >= record["start_time_millis"].as_i64().unwrap() && t <= record["end_time_millis"].as_i64().unwrap());
+    assert!(
+        t >= record["start_time_millis"].as_i64().unwrap()
+            && t <= record["end_time_millis"].as_i64().unwrap()
+    );
 }
 
 struct Recorder(Arc<Mutex<Vec<String>>>);
@@ -345,13 +471,26 @@ impl OutputCallback for Exploding {
 #[test]
 fn a_panicking_output_callback_does_not_stop_the_others_and_fails_the_exit_code() {
     let seen = Arc::new(Mutex::new(Vec::new()));
-    let test = Test::new("FVT1").phases([simple]).output(Exploding).output(Recorder(Arc::clone(&seen)));
+    let test = Test::new("FVT1")
+        .phases([simple])
+        .output(Exploding)
+        .output(Recorder(Arc::clone(&seen)));
     let (execution, record, _dir) = run(test, "SN-7");
     assert_eq!(record["outcome"], "PASS");
     assert!(execution.passed());
     assert_eq!(*seen.lock().unwrap(), ["SN-7"]);
-    let exploded = execution.outputs.iter().find(|o| o.name == "exploding").unwrap();
-    assert!(exploded.result.as_ref().unwrap_err().contains("callback bug"));
+    let exploded = execution
+        .outputs
+        .iter()
+        .find(|o| o.name == "exploding")
+        .unwrap();
+    assert!(
+        exploded
+            .result
+            .as_ref()
+            .unwrap_err()
+            .contains("callback bug")
+    );
     assert_eq!(execution.exit_code(), ExitCode::FAILURE);
 }
 
@@ -360,13 +499,21 @@ fn an_unwritable_record_folder_falls_back_to_the_temp_folder() {
     let dir = tempfile::tempdir().unwrap();
     let blocker = dir.path().join("not-a-folder");
     std::fs::write(&blocker, "a file where the folder should be").unwrap();
-    let mut test = Test::new("FVT1").phases([simple]).json_output(JsonOutput::to_dir(&blocker)).quiet();
+    let mut test = Test::new("FVT1")
+        .phases([simple])
+        .json_output(JsonOutput::to_dir(&blocker))
+        .quiet();
     let serial = format!("FALLBACK-{}", std::process::id());
     let execution = test.execute(|| serial.clone());
     let status = &execution.outputs[0];
     let message = status.result.as_ref().unwrap().as_deref().unwrap();
     assert!(message.contains("could not be written"), "{message}");
-    let path = message.strip_prefix("record written to ").unwrap().split(" (").next().unwrap();
+    let path = message
+        .strip_prefix("record written to ")
+        .unwrap()
+        .split(" (")
+        .next()
+        .unwrap();
     let written: Json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     assert_eq!(written["dut_id"], serial.as_str());
     std::fs::remove_file(path).unwrap();
@@ -388,8 +535,18 @@ fn metadata_reaches_the_record() {
     assert_eq!(m["procedure_id"], "FVT1");
     assert_eq!(m["test_name"], "FVT1");
     assert_eq!(m["procedure_version"], "1.2.3");
-    assert_eq!((m["part_number"].as_str(), m["revision"].as_str(), m["batch_number"].as_str()), (Some("PCB1"), Some("A"), Some("12-24")));
-    assert_eq!(m["sub_units"], serde_json::json!([{"serial_number": "PSU-1"}]));
+    assert_eq!(
+        (
+            m["part_number"].as_str(),
+            m["revision"].as_str(),
+            m["batch_number"].as_str()
+        ),
+        (Some("PCB1"), Some("A"), Some("12-24"))
+    );
+    assert_eq!(
+        m["sub_units"],
+        serde_json::json!([{"serial_number": "PSU-1"}])
+    );
     assert_eq!(m["operator"], "alice");
     assert_eq!(m["config"]["station_id"], "bench-3");
     assert_eq!(record["station_id"], "bench-3");
@@ -403,7 +560,8 @@ fn marginal_current(m: &mut marginal_current::Measurements) {
 
 #[test]
 fn marginal_values_pass_and_mark_measurement_phase_and_run() {
-    let (execution, record, _dir) = run(Test::new("FVT1").phases([marginal_current, simple]), "SN-1");
+    let (execution, record, _dir) =
+        run(Test::new("FVT1").phases([marginal_current, simple]), "SN-1");
     assert!(execution.passed());
     assert_eq!(record["marginal"], true);
     let p = phase(&record, "marginal_current");
@@ -416,7 +574,12 @@ fn marginal_values_pass_and_mark_measurement_phase_and_run() {
 fn registered_phases_come_in_source_order() {
     let test = Test::new("FVT1").registered_phases();
     let names: Vec<&str> = test.phase_list().iter().map(|p| p.def().function).collect();
-    let position = |name: &str| names.iter().position(|n| *n == name).unwrap_or_else(|| panic!("{name} not in {names:?}"));
+    let position = |name: &str| {
+        names
+            .iter()
+            .position(|n| *n == name)
+            .unwrap_or_else(|| panic!("{name} not in {names:?}"))
+    };
     // Source order within a file, and module order between files (`execution` < `openhtf_compat`).
     assert!(position("sets_then_panics") < position("never_reached"));
     assert!(position("never_reached") < position("marginal_current"));

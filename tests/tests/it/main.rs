@@ -1,5 +1,7 @@
 //! End-to-end tests of tofu: real executions, real files, real processes.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
 mod compile_fail;
 mod examples;
 mod execution;

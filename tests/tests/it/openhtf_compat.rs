@@ -5,7 +5,10 @@ use serde_json::Value as Json;
 use tofu_core::prelude::*;
 
 fn sample_record() -> Json {
-    let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../shared/reference/openhtf/sample_record.json");
+    let path = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../shared/reference/openhtf/sample_record.json"
+    );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()
 }
@@ -19,7 +22,10 @@ fn sample_record() -> Json {
     serial_number: String = matches_regex(r"^SN\d{6}$"),
     temperature: f64 = within_percent(25.0, 10).units(DEGREE_CELSIUS).precision(2),
 )]
-fn power_on(test: &mut PhaseContext, m: &mut power_on::Measurements) -> Result<(), Box<dyn std::error::Error>> {
+fn power_on(
+    test: &mut PhaseContext,
+    m: &mut power_on::Measurements,
+) -> Result<(), Box<dyn std::error::Error>> {
     tracing::info!("Powering DUT, measuring rails");
     m.input_voltage.set(5.02);
     m.input_current.set(0.47);
@@ -28,7 +34,11 @@ fn power_on(test: &mut PhaseContext, m: &mut power_on::Measurements) -> Result<(
     m.serial_number.set("SN123456");
     m.temperature.set(25.123456);
     test.attach("rails.txt", "VCC=5.02\nVDD=3.30\n")?;
-    test.attach_with_mimetype("blob.bin", (0u8..16).collect::<Vec<u8>>(), "application/octet-stream")?;
+    test.attach_with_mimetype(
+        "blob.bin",
+        (0u8..16).collect::<Vec<u8>>(),
+        "application/octet-stream",
+    )?;
     let dir = tempfile::tempdir()?;
     let file = dir.path().join("upload.csv");
     std::fs::write(&file, "t,v\n0,1\n1,2\n")?;
@@ -78,7 +88,11 @@ fn skipped_phase(_m: &mut skipped_phase::Measurements) -> PhaseResult {
 #[measures(attempt_value: f64 = at_least(1))]
 fn flaky(test: &mut PhaseContext, m: &mut flaky::Measurements) -> PhaseResult {
     m.attempt_value.set(test.attempt());
-    if test.attempt() < 2 { PhaseResult::Repeat } else { PhaseResult::Continue }
+    if test.attempt() < 2 {
+        PhaseResult::Repeat
+    } else {
+        PhaseResult::Continue
+    }
 }
 
 #[phase]
@@ -125,7 +139,9 @@ fn as_number(v: &Json) -> Option<f64> {
 /// Compares a measured value: numbers by value (OpenHTF writes `3`, we write `3.0`).
 fn same_value(ours: &Json, theirs: &Json) -> bool {
     match (ours, theirs) {
-        (Json::Array(a), Json::Array(b)) => a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, y)),
+        (Json::Array(a), Json::Array(b)) => {
+            a.len() == b.len() && a.iter().zip(b).all(|(x, y)| same_value(x, y))
+        }
         _ => match (as_number(ours), as_number(theirs)) {
             (Some(x), Some(y)) => (x - y).abs() <= 1e-12 * y.abs().max(1.0),
             _ => ours == theirs,
@@ -139,9 +155,15 @@ fn the_sample_test_gives_openhtfs_record() {
     let mut test = Test::new("sample_test")
         .name("sample_test")
         .part_number("PN-42")
-        .metadata("test_description", "Reference record for a Rust re-implementation")
+        .metadata(
+            "test_description",
+            "Reference record for a Rust re-implementation",
+        )
         .metadata("test_version", "0.1.0")
-        .metadata("custom_meta", serde_json::json!({"operator": "alice", "lot": 17}))
+        .metadata(
+            "custom_meta",
+            serde_json::json!({"operator": "alice", "lot": 17}),
+        )
         .station_id("station-01")
         .phases([
             power_on,
@@ -159,7 +181,12 @@ fn the_sample_test_gives_openhtfs_record() {
         .json_output(JsonOutput::to_dir(dir.path()).indent(2))
         .quiet();
     let execution = test.execute(|| "DUT-0001");
-    let path = std::fs::read_dir(dir.path()).unwrap().next().unwrap().unwrap().path();
+    let path = std::fs::read_dir(dir.path())
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path();
     let ours: Json = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
     let theirs = sample_record();
     assert!(!execution.passed());
@@ -168,11 +195,26 @@ fn the_sample_test_gives_openhtfs_record() {
     let ours_keys: Vec<&String> = ours.as_object().unwrap().keys().collect();
     let theirs_keys: Vec<&String> = theirs.as_object().unwrap().keys().collect();
     assert_eq!(ours_keys, theirs_keys);
-    for key in ["dut_id", "outcome", "outcome_details", "marginal", "station_id"] {
+    for key in [
+        "dut_id",
+        "outcome",
+        "outcome_details",
+        "marginal",
+        "station_id",
+    ] {
         assert_eq!(ours[key], theirs[key], "{key}");
     }
-    for key in ["test_name", "part_number", "test_description", "test_version", "custom_meta"] {
-        assert_eq!(ours["metadata"][key], theirs["metadata"][key], "metadata.{key}");
+    for key in [
+        "test_name",
+        "part_number",
+        "test_description",
+        "test_version",
+        "custom_meta",
+    ] {
+        assert_eq!(
+            ours["metadata"][key], theirs["metadata"][key],
+            "metadata.{key}"
+        );
     }
 
     // Phases: OpenHTF records its trigger as a phase, and runs the group teardown (groups are
@@ -194,31 +236,48 @@ fn the_sample_test_gives_openhtfs_record() {
             assert_eq!(o[key], t[key], "phase {name}: {key}");
         }
         if t["result"]["phase_result"].is_object() {
-            for key in ["exc_val"] {
-                assert_eq!(o["result"]["phase_result"][key], t["result"]["phase_result"][key], "{name}");
-            }
+            assert_eq!(
+                o["result"]["phase_result"]["exc_val"], t["result"]["phase_result"]["exc_val"],
+                "{name}"
+            );
             assert_eq!(o["result"]["phase_result"]["exc_type"], "RuntimeError");
         } else {
             assert_eq!(o["result"], t["result"], "phase {name}: result");
         }
         let om = o["measurements"].as_object().unwrap();
         let tm = t["measurements"].as_object().unwrap();
-        assert_eq!(om.keys().collect::<Vec<_>>(), tm.keys().collect::<Vec<_>>(), "phase {name}: measurement names");
+        assert_eq!(
+            om.keys().collect::<Vec<_>>(),
+            tm.keys().collect::<Vec<_>>(),
+            "phase {name}: measurement names"
+        );
         for (mname, tmeas) in tm {
             let omeas = &om[mname];
             for key in ["name", "validators", "units", "dimensions", "docstring"] {
                 assert_eq!(omeas.get(key), tmeas.get(key), "{name}.{mname}.{key}");
             }
-            let want_outcome = if tmeas["outcome"] == "UNSET" && t["outcome"] == "SKIP" { "SKIPPED" } else { tmeas["outcome"].as_str().unwrap() };
+            let want_outcome = if tmeas["outcome"] == "UNSET" && t["outcome"] == "SKIP" {
+                "SKIPPED"
+            } else {
+                tmeas["outcome"].as_str().unwrap()
+            };
             assert_eq!(omeas["outcome"], want_outcome, "{name}.{mname}.outcome");
             match tmeas.get("measured_value") {
-                Some(v) => assert!(same_value(&omeas["measured_value"], v), "{name}.{mname}: {} vs {v}", omeas["measured_value"]),
+                Some(v) => assert!(
+                    same_value(&omeas["measured_value"], v),
+                    "{name}.{mname}: {} vs {v}",
+                    omeas["measured_value"]
+                ),
                 None => assert!(omeas.get("measured_value").is_none(), "{name}.{mname}"),
             }
         }
         let oa = o["attachments"].as_object().unwrap();
         let ta = t["attachments"].as_object().unwrap();
-        assert_eq!(oa.keys().collect::<Vec<_>>(), ta.keys().collect::<Vec<_>>(), "phase {name}: attachments");
+        assert_eq!(
+            oa.keys().collect::<Vec<_>>(),
+            ta.keys().collect::<Vec<_>>(),
+            "phase {name}: attachments"
+        );
         for (aname, tatt) in ta {
             for key in ["mimetype", "sha1", "data"] {
                 assert_eq!(oa[aname][key], tatt[key], "{name}.{aname}.{key}");
@@ -227,9 +286,17 @@ fn the_sample_test_gives_openhtfs_record() {
     }
 
     // The logs the phases wrote are there, with OpenHTF's level numbers.
-    let messages: Vec<(i64, &str)> =
-        ours["log_records"].as_array().unwrap().iter().map(|l| (l["level"].as_i64().unwrap(), l["message"].as_str().unwrap())).collect();
-    for want in [(20, "Powering DUT, measuring rails"), (30, "Leakage above spec"), (40, "Scratch on enclosure; failing phase explicitly")] {
+    let messages: Vec<(i64, &str)> = ours["log_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| (l["level"].as_i64().unwrap(), l["message"].as_str().unwrap()))
+        .collect();
+    for want in [
+        (20, "Powering DUT, measuring rails"),
+        (30, "Leakage above spec"),
+        (40, "Scratch on enclosure; failing phase explicitly"),
+    ] {
         assert!(messages.contains(&want), "{want:?} not in {messages:?}");
     }
 }
