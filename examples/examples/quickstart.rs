@@ -17,7 +17,10 @@ struct SimulatedBench {
 impl SimulatedBench {
     /// Small deterministic noise, so the run is the same every time.
     fn noise(&mut self, scale: f64) -> f64 {
-        self.seed = self.seed.wrapping_mul(6_364_136_223_846_793_005).wrapping_add(1_442_695_040_888_963_407);
+        self.seed = self
+            .seed
+            .wrapping_mul(6_364_136_223_846_793_005)
+            .wrapping_add(1_442_695_040_888_963_407);
         ((self.seed >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * scale
     }
 
@@ -40,10 +43,15 @@ impl SimulatedBench {
     }
 }
 
-static BENCH: Mutex<SimulatedBench> = Mutex::new(SimulatedBench { supply_volts: 0.0, seed: 42 });
+static BENCH: Mutex<SimulatedBench> = Mutex::new(SimulatedBench {
+    supply_volts: 0.0,
+    seed: 42,
+});
 
 fn bench() -> std::sync::MutexGuard<'static, SimulatedBench> {
-    BENCH.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+    BENCH
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 /// Checks the board identifies itself and passes its self test.
@@ -86,7 +94,10 @@ fn power_rails(m: &mut power_rails::Measurements) {
         .doc("R = V / I over time"),
     sweep_points: f64 = equals(100),
 )]
-fn iv_sweep(test: &mut PhaseContext, m: &mut iv_sweep::Measurements) -> Result<(), tofu_core::AttachError> {
+fn iv_sweep(
+    test: &mut PhaseContext,
+    m: &mut iv_sweep::Measurements,
+) -> Result<(), tofu_core::AttachError> {
     let mut bench = bench();
     let mut csv = String::from("t_s,v_V,i_A,r_ohm\n");
     for i in 0..100 {
@@ -105,7 +116,8 @@ fn iv_sweep(test: &mut PhaseContext, m: &mut iv_sweep::Measurements) -> Result<(
 #[phase]
 #[measures(calibration: Json = doc("Calibration table read from EEPROM"))]
 fn calibration(m: &mut calibration::Measurements) {
-    m.calibration.set(serde_json::json!({"gain": 1.002, "offset_mv": -1.5, "points": [0, 1650, 3300]}));
+    m.calibration
+        .set(serde_json::json!({"gain": 1.002, "offset_mv": -1.5, "points": [0, 1650, 3300]}));
     tracing::debug!("calibration read");
 }
 

@@ -492,11 +492,11 @@ pub fn __declare<K: Kind + Accepts<C>, C>(name: &str, spec: Spec<C>) -> Declared
     decl.docstring = spec.docstring;
     decl.allow_fail = spec.allow_fail;
     decl.precision = spec.precision;
-    K::complete(&mut decl);
-    Declared {
-        decl,
-        errors: spec.errors,
+    let mut errors = spec.errors;
+    if let Err(e) = K::complete(&mut decl) {
+        errors.push(e);
     }
+    Declared { decl, errors }
 }
 
 /// A spec with nothing in it, for `name: Kind` declarations without `= …`.

@@ -2,7 +2,7 @@
 //!
 //! The executor records the events emitted on the thread that runs the phases, through a
 //! [`layer`] in the subscriber. When no global subscriber is set, the executor uses its own for
-//! the duration of the run (console output through `tracing-subscriber`'s `fmt`, filtered by
+//! the duration of the run (console output on stderr through `tracing-subscriber`'s `fmt`, filtered by
 //! `RUST_LOG`, `info` by default, plus capture), so nothing global is taken from the user. A
 //! user with a subscriber of their own adds [`layer`] to it:
 //!
@@ -175,6 +175,8 @@ pub(crate) fn with_capturing_subscriber<R>(f: impl FnOnce(bool) -> R) -> R {
     let subscriber = tracing_subscriber::registry().with(layer()).with(
         tracing_subscriber::fmt::layer()
             .with_target(false)
+            .with_writer(std::io::stderr)
+            .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
             .with_filter(filter),
     );
     tracing::subscriber::with_default(subscriber, || f(true))

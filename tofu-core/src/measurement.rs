@@ -334,8 +334,10 @@ impl<const N: usize> Measurement<'_, Sweep<N>> {
 pub trait Kind {
     /// The kind of value.
     const KIND: ValueKind;
-    /// Fills in what the kind implies (a `uom` unit's UNECE unit).
-    fn complete(_decl: &mut MeasurementDecl) {}
+    /// Fills in what the kind implies (a `uom` unit's UNECE unit); says what contradicts it.
+    fn complete(_decl: &mut MeasurementDecl) -> Result<(), String> {
+        Ok(())
+    }
 }
 
 impl Kind for f64 {

@@ -76,8 +76,19 @@ impl<U: SiUnit, T: IntoNumber> IntoSi<U> for T {
 impl<U: SiUnit> Kind for Si<U> {
     const KIND: ValueKind = ValueKind::Number;
 
-    fn complete(decl: &mut MeasurementDecl) {
-        decl.units.get_or_insert(U::UNIT);
+    fn complete(decl: &mut MeasurementDecl) -> Result<(), String> {
+        match &decl.units {
+            Some(given) if *given != U::UNIT => Err(format!(
+                "the unit comes from the kind `Si<{}>` ({}); remove `.units({})`",
+                U::UNIT.name(),
+                U::UNIT,
+                given
+            )),
+            _ => {
+                decl.units = Some(U::UNIT);
+                Ok(())
+            }
+        }
     }
 }
 
@@ -134,9 +145,23 @@ mod tests {
     use crate::value::Value;
 
     #[test]
+    fn an_explicit_unit_must_agree_with_the_kind() {
+        let d = crate::declare::__declare::<Si<volt>, _>(
+            "v",
+            crate::declare::in_range(3.1, 3.5).units(unit::MILLIVOLT),
+        );
+        assert_eq!(
+            d.errors,
+            ["the unit comes from the kind `Si<volt>` (V); remove `.units(mV)`"]
+        );
+        let d = crate::declare::__declare::<Si<volt>, _>("v", crate::declare::units(unit::VOLT));
+        assert!(d.errors.is_empty());
+    }
+
+    #[test]
     fn quantities_are_converted_to_the_declared_unit() {
         let mut decl = MeasurementDecl::new("rail", ValueKind::Number);
-        <Si<volt> as Kind>::complete(&mut decl);
+        <Si<volt> as Kind>::complete(&mut decl).unwrap();
         assert_eq!(decl.units, Some(unit::VOLT));
         let mut slot = Slot::new(&decl);
         Measurement::<Si<volt>>::__bind(&mut slot).set(ElectricPotential::new::<millivolt>(3300.0));

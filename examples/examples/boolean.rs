@@ -1,0 +1,22 @@
+//! A boolean measurement: it passes when it equals the expected value.
+//!
+//! Run it with `cargo run --example boolean`; the record is written into `./tofu-records`
+//! (or `$TOFU_OUTPUT_DIR`).
+
+use std::process::ExitCode;
+
+use tofu_core::prelude::*;
+
+#[phase]
+#[measures(is_led_switch_on: bool = equals(true))]
+fn phase_led(m: &mut phase_led::Measurements) {
+    m.is_led_switch_on.set(true);
+}
+
+fn main() -> ExitCode {
+    Test::new("FVT1")
+        .part_number("PCB1")
+        .phases([phase_led])
+        .execute(|| "PCB001")
+        .exit_code()
+}

@@ -1,0 +1,27 @@
+//! String measurements: an exact value, and a regular expression (matched from the start of
+//! the string, as Python's `re.match`).
+//!
+//! Run it with `cargo run --example string`; the record is written into `./tofu-records`
+//! (or `$TOFU_OUTPUT_DIR`).
+
+use std::process::ExitCode;
+
+use tofu_core::prelude::*;
+
+#[phase]
+#[measures(
+    firmware_version: String = equals("1.2.4"),
+    bootloader_version: String = matches_regex(r"^\d+\.\d+\.\d+$"),
+)]
+fn phase_firmware(m: &mut phase_firmware::Measurements) {
+    m.firmware_version.set("1.2.4");
+    m.bootloader_version.set("0.9.12");
+}
+
+fn main() -> ExitCode {
+    Test::new("FVT1")
+        .part_number("PCB1")
+        .phases([phase_firmware])
+        .execute(|| "PCB001")
+        .exit_code()
+}
