@@ -476,7 +476,7 @@ impl<const N: usize> Accepts<class::MultiDim<N>> for Sweep<N> {}
 
 /// A declaration with the errors found in it (limits out of order, a bad regex…).
 #[doc(hidden)]
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct Declared {
     pub decl: MeasurementDecl,
     pub errors: Vec<String>,

@@ -100,6 +100,8 @@ impl From<&str> for Dimension {
 #[derive(Debug)]
 pub struct Slot {
     name: String,
+    kind: ValueKind,
+    dimensions: usize,
     precision: Option<i32>,
     value: Option<Value>,
 }
@@ -115,9 +117,19 @@ impl Slot {
             .then(|| Value::Columns(Columns::new(decl.dimensions.len())));
         Slot {
             name: decl.name.clone(),
+            kind: decl.kind,
+            dimensions: decl.dimensions.len(),
             precision: decl.precision,
             value,
         }
+    }
+
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    pub(crate) fn kind(&self) -> (ValueKind, usize) {
+        (self.kind, self.dimensions)
     }
 
     pub(crate) fn take(&mut self) -> Option<Value> {
@@ -334,6 +346,8 @@ impl<const N: usize> Measurement<'_, Sweep<N>> {
 pub trait Kind {
     /// The kind of value.
     const KIND: ValueKind;
+    /// For multi-dimensional kinds, the number of coordinates per point.
+    const DIMENSIONS: usize = 0;
     /// Fills in what the kind implies (a `uom` unit's UNECE unit); says what contradicts it.
     fn complete(_decl: &mut MeasurementDecl) -> Result<(), String> {
         Ok(())
@@ -354,6 +368,7 @@ impl Kind for Json {
 }
 impl<const N: usize> Kind for Sweep<N> {
     const KIND: ValueKind = ValueKind::MultiDim;
+    const DIMENSIONS: usize = N;
 }
 
 #[cfg(test)]

@@ -1,45 +1,232 @@
 //! Phases: what `#[phase]` makes of a function.
 
 use std::fmt;
+use std::sync::Arc;
 
 use crate::context::PhaseContext;
-use crate::declare::Declared;
-use crate::measurement::Slot;
+use crate::declare::{__declare, Accepts, Declared, Spec};
+use crate::measurement::{Kind, Measurement, Slot, ValueKind};
 use crate::outcome::PhaseResult;
 
-/// A phase of a test, made by `#[phase]` from a function of the same name.
+/// A phase of a test: made by `#[phase]` from a function of the same name, or built at run time
+/// with [`Phase::dynamic`].
 ///
-/// It is a cheap `Copy` handle; list phases in [`Test::phases`](crate::Test::phases) in the
-/// order they run.
-#[derive(Clone, Copy)]
-pub struct Phase(&'static PhaseDef);
+/// A cheap handle to clone; list phases in [`Test::phases`](crate::Test::phases) in the order
+/// they run.
+#[derive(Clone)]
+pub struct Phase(Source);
+
+#[derive(Clone)]
+enum Source {
+    Static(&'static PhaseDef),
+    Dynamic(Arc<DynamicPhase>),
+}
 
 impl Phase {
     #[doc(hidden)]
     pub const fn __new(def: &'static PhaseDef) -> Self {
-        Phase(def)
+        Phase(Source::Static(def))
+    }
+
+    pub(crate) fn from_dynamic(phase: DynamicPhase) -> Self {
+        Phase(Source::Dynamic(Arc::new(phase)))
+    }
+
+    /// Builds a phase at run time, for phases generated from data (one per channel, per
+    /// configuration entry…). Its measurements are reached by name.
+    ///
+    /// ```
+    /// use tofu_core::declare::in_range;
+    /// use tofu_core::{Phase, unit::VOLT};
+    ///
+    /// let channel = 3;
+    /// let phase = Phase::dynamic(format!("channel_{channel}"))
+    ///     .measure::<f64, _>("offset", in_range(-0.01, 0.01).units(VOLT))
+    ///     .run(move |_test, m| {
+    ///         m.get::<f64>("offset")?.set(0.002 * f64::from(channel));
+    ///         Ok::<(), tofu_core::phase::MeasurementAccessError>(())
+    ///     });
+    /// assert_eq!(phase.name(), "channel_3");
+    /// ```
+    pub fn dynamic(name: impl Into<String>) -> DynamicPhaseBuilder {
+        DynamicPhaseBuilder::new(name.into())
     }
 
     /// The name shown in the record: the display name, or the function's name.
-    pub fn name(&self) -> &'static str {
-        self.0.options.name.unwrap_or(self.0.function)
+    pub fn name(&self) -> &str {
+        match &self.0 {
+            Source::Static(def) => def.options.name.unwrap_or(def.function),
+            Source::Dynamic(d) => &d.name,
+        }
     }
 
-    /// The phase's definition.
-    pub fn def(&self) -> &'static PhaseDef {
-        self.0
+    /// The function's name (the phase's name for a dynamic phase).
+    pub fn function(&self) -> &str {
+        match &self.0 {
+            Source::Static(def) => def.function,
+            Source::Dynamic(d) => &d.name,
+        }
+    }
+
+    /// Where the phase was written: module path, file, line.
+    pub fn location(&self) -> (&str, &str, u32) {
+        match &self.0 {
+            Source::Static(def) => (def.module_path, def.file, def.line),
+            Source::Dynamic(d) => (d.module_path, d.file, d.line),
+        }
+    }
+
+    /// The phase's options.
+    pub fn options(&self) -> PhaseOptions {
+        match &self.0 {
+            Source::Static(def) => def.options,
+            Source::Dynamic(d) => d.options,
+        }
+    }
+
+    /// The phase's doc comment.
+    pub fn doc(&self) -> Option<&str> {
+        match &self.0 {
+            Source::Static(def) => def.doc,
+            Source::Dynamic(_) => None,
+        }
+    }
+
+    pub(crate) fn declare(&self) -> Vec<Declared> {
+        match &self.0 {
+            Source::Static(def) => (def.measurements)(),
+            Source::Dynamic(d) => d.measurements.clone(),
+        }
+    }
+
+    pub(crate) fn run(&self, ctx: &mut PhaseContext, slots: &mut [Slot]) -> PhaseReturn {
+        match &self.0 {
+            Source::Static(def) => (def.run)(ctx, slots),
+            Source::Dynamic(d) => (d.run)(ctx, &mut DynamicMeasurements { slots }),
+        }
     }
 }
 
 impl fmt::Debug for Phase {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "Phase({} at {}:{})",
-            self.name(),
-            self.0.file,
-            self.0.line
-        )
+        let (_, file, line) = self.location();
+        write!(f, "Phase({} at {file}:{line})", self.name())
+    }
+}
+
+type DynamicRun = dyn Fn(&mut PhaseContext, &mut DynamicMeasurements<'_>) -> PhaseReturn + Send + Sync;
+
+/// A phase built at run time.
+pub(crate) struct DynamicPhase {
+    name: String,
+    module_path: &'static str,
+    file: &'static str,
+    line: u32,
+    options: PhaseOptions,
+    measurements: Vec<Declared>,
+    run: Box<DynamicRun>,
+}
+
+/// Builds a phase at run time; see [`Phase::dynamic`].
+#[must_use]
+pub struct DynamicPhaseBuilder {
+    name: String,
+    options: PhaseOptions,
+    measurements: Vec<Declared>,
+    location: &'static std::panic::Location<'static>,
+}
+
+impl fmt::Debug for DynamicPhaseBuilder {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "DynamicPhaseBuilder({})", self.name)
+    }
+}
+
+impl DynamicPhaseBuilder {
+    #[track_caller]
+    fn new(name: String) -> Self {
+        DynamicPhaseBuilder {
+            name,
+            options: PhaseOptions::__new(None, None),
+            measurements: Vec::new(),
+            location: std::panic::Location::caller(),
+        }
+    }
+
+    /// Declares a measurement of kind `K` (`f64`, `String`, `bool`, `Json`, `Sweep<N>`, `Si<unit>`)
+    /// with a spec of [`crate::declare`]'s words.
+    pub fn measure<K: Kind + Accepts<C>, C>(mut self, name: &str, spec: Spec<C>) -> Self {
+        self.measurements.push(__declare::<K, C>(name, spec));
+        self
+    }
+
+    /// The maximum number of attempts when the phase returns REPEAT (3 by default).
+    pub fn repeat_limit(mut self, attempts: u32) -> Self {
+        self.options.repeat_limit = Some(attempts);
+        self
+    }
+
+    /// The phase's body.
+    pub fn run<F, R>(self, body: F) -> Phase
+    where
+        F: Fn(&mut PhaseContext, &mut DynamicMeasurements<'_>) -> R + Send + Sync + 'static,
+        R: IntoPhaseReturn,
+    {
+        Phase::from_dynamic(DynamicPhase {
+            name: self.name,
+            module_path: "",
+            file: self.location.file(),
+            line: self.location.line(),
+            options: self.options,
+            measurements: self.measurements,
+            run: Box::new(move |ctx, m| body(ctx, m).into_phase_return()),
+        })
+    }
+}
+
+/// The measurements of a dynamic phase, reached by name.
+#[derive(Debug)]
+pub struct DynamicMeasurements<'a> {
+    slots: &'a mut [Slot],
+}
+
+/// A dynamic phase asked for a measurement it does not have, or as the wrong kind.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum MeasurementAccessError {
+    /// No measurement of that name was declared.
+    #[error("no measurement named `{0}` is declared in this phase")]
+    Unknown(String),
+    /// It was declared as another kind.
+    #[error("measurement `{name}` is declared as {declared}, not {asked}")]
+    WrongKind {
+        /// The measurement.
+        name: String,
+        /// Its declared kind.
+        declared: String,
+        /// The kind asked for.
+        asked: String,
+    },
+}
+
+impl DynamicMeasurements<'_> {
+    /// The typed handle of measurement `name`, which must have been declared as kind `K`.
+    pub fn get<K: Kind>(&mut self, name: &str) -> Result<Measurement<'_, K>, MeasurementAccessError> {
+        let slot = self
+            .slots
+            .iter_mut()
+            .find(|s| s.name() == name)
+            .ok_or_else(|| MeasurementAccessError::Unknown(name.to_owned()))?;
+        let (kind, dimensions) = slot.kind();
+        if kind != K::KIND || (kind == ValueKind::MultiDim && dimensions != K::DIMENSIONS) {
+            let show = |k: ValueKind, n: usize| if k == ValueKind::MultiDim { format!("{k:?} with {n} dimensions") } else { format!("{k:?}") };
+            return Err(MeasurementAccessError::WrongKind {
+                name: name.to_owned(),
+                declared: show(kind, dimensions),
+                asked: show(K::KIND, K::DIMENSIONS),
+            });
+        }
+        Ok(Measurement::__bind(slot))
     }
 }
 
@@ -67,7 +254,7 @@ pub struct PhaseDef {
 }
 
 /// Options given in `#[phase(...)]`.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 #[non_exhaustive]
 pub struct PhaseOptions {
     /// The name shown in the record instead of the function's name.

@@ -185,8 +185,8 @@ impl Test {
     /// Adds every phase made with `#[phase]` in the program, in source order (module path,
     /// file, line). Phases in a library crate are only there if the program names the crate.
     pub fn registered_phases(mut self) -> Self {
-        let mut registered: Vec<Phase> = inventory::iter::<Registered>().map(|r| r.0).collect();
-        registered.sort_by_key(|p| (p.def().module_path, p.def().file, p.def().line));
+        let mut registered: Vec<Phase> = inventory::iter::<Registered>().map(|r| r.0.clone()).collect();
+        registered.sort_by(|a, b| a.location().cmp(&b.location()));
         self.phases.extend(registered);
         self
     }
@@ -357,8 +357,8 @@ impl<'t> Run<'t> {
     fn prepare(&mut self) -> Option<Vec<Prepared>> {
         let mut errors = Vec::new();
         let mut prepared = Vec::new();
-        for &phase in &self.test.phases {
-            let declared = match catch(phase.def().measurements) {
+        for phase in &self.test.phases {
+            let declared = match catch(|| phase.declare()) {
                 Ok(d) => d,
                 Err(panic) => {
                     errors.push(format!(
@@ -390,7 +390,7 @@ impl<'t> Run<'t> {
                 }
                 decls.push(Arc::new(decl));
             }
-            prepared.push(Prepared { phase, decls });
+            prepared.push(Prepared { phase: phase.clone(), decls });
         }
         if errors.is_empty() {
             Some(prepared)
@@ -407,10 +407,10 @@ impl<'t> Run<'t> {
     }
 
     fn run_phase(&mut self, p: &Prepared) {
-        let def = p.phase.def();
+        let phase = &p.phase;
+        let options = phase.options();
         let name = p.phase.name();
-        let limit = def
-            .options
+        let limit = options
             .repeat_limit
             .unwrap_or(PhaseOptions::DEFAULT_REPEAT_LIMIT)
             .max(1);
@@ -419,7 +419,7 @@ impl<'t> Run<'t> {
             let mut ctx = PhaseContext::new(&self.dut_id, name, attempt);
             let mut slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
             let start = now_millis();
-            let returned = catch(|| (def.run)(&mut ctx, &mut slots));
+            let returned = catch(|| phase.run(&mut ctx, &mut slots));
             let end = now_millis();
             let mut execution = match returned {
                 Ok(PhaseReturn::Result(r)) => PhaseExecution::Returned(r),
@@ -490,7 +490,7 @@ impl<'t> Run<'t> {
             }
             self.phases.push(PhaseRecord {
                 measurements,
-                options: options_record(&def.options),
+                options: options_record(&options),
                 diagnosers: Vec::new(),
                 subtest_name: None,
                 start_time_millis: start,
@@ -501,11 +501,11 @@ impl<'t> Run<'t> {
                 result: execution,
                 outcome: phase_outcome,
                 marginal,
-                descriptor_id: descriptor_id(def.module_path, def.function),
+                descriptor_id: descriptor_id(phase.location().0, phase.function()),
                 name: name.to_owned(),
                 codeinfo: CodeInfo {
-                    name: def.function.to_owned(),
-                    docstring: def.doc.map(str::to_owned),
+                    name: phase.function().to_owned(),
+                    docstring: phase.doc().map(str::to_owned),
                     sourcecode: String::new(),
                 },
                 attempt,

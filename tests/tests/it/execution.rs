@@ -573,7 +573,7 @@ fn marginal_values_pass_and_mark_measurement_phase_and_run() {
 #[test]
 fn registered_phases_come_in_source_order() {
     let test = Test::new("FVT1").registered_phases();
-    let names: Vec<&str> = test.phase_list().iter().map(|p| p.def().function).collect();
+    let names: Vec<&str> = test.phase_list().iter().map(|p| p.function()).collect();
     let position = |name: &str| {
         names
             .iter()
@@ -586,3 +586,49 @@ fn registered_phases_come_in_source_order() {
     assert!(position("marginal_current") < position("power_on"));
     assert!(position("power_on") < position("crashing_phase"));
 }
+
+#[test]
+fn dynamic_phases_are_built_at_run_time_and_reach_measurements_by_name() {
+    use tofu_core::declare::{dimensions, in_range};
+    use tofu_core::phase::MeasurementAccessError;
+    let channels: Vec<Phase> = (0..3)
+        .map(|ch| {
+            Phase::dynamic(format!("channel_{ch}"))
+                .measure::<f64, _>("offset", in_range(-1, 1).units(VOLT))
+                .measure::<Sweep<1>, _>("trace", dimensions([SECOND]))
+                .run(move |_test, m| -> Result<(), MeasurementAccessError> {
+                    m.get::<f64>("offset")?.set(0.1 * f64::from(ch));
+                    m.get::<Sweep<1>>("trace")?.push([0.0], 1.0);
+                    if ch == 2 {
+                        m.get::<String>("offset")?.set("wrong kind");
+                    }
+                    Ok(())
+                })
+        })
+        .collect();
+    let (_, record, _dir) = run(Test::new("FVT1").phases(channels), "SN-1");
+    let names: Vec<&str> = record["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| p["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["channel_0", "channel_1", "channel_2"]);
+    assert_eq!(
+        phase(&record, "channel_1")["measurements"]["offset"]["measured_value"],
+        0.1
+    );
+    assert_eq!(phase(&record, "channel_1")["outcome"], "PASS");
+    let failed = phase(&record, "channel_2");
+    assert_eq!(failed["outcome"], "ERROR");
+    assert_eq!(
+        failed["result"]["phase_result"]["exc_type"],
+        "MeasurementAccessError"
+    );
+    assert_eq!(
+        failed["result"]["phase_result"]["exc_val"],
+        "measurement `offset` is declared as Number, not Text"
+    );
+}
+
+use tofu_core::Phase;
