@@ -1,0 +1,1004 @@
+//! The async client for TofuPilot's v1 API.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use base64::Engine as _;
+use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
+use reqwest::{Method, StatusCode, Url};
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+use tokio::io::AsyncWriteExt as _;
+
+use crate::config::{ClientBuilder, Config};
+use crate::error::{AttachmentFailure, Error};
+use crate::openhtf;
+use crate::types::{
+    CLIENT_NAME, CLIENT_VERSION, CreateRun, ImportedRun, Run, RunAttachment, RunCreated,
+    UploadedAttachment,
+};
+
+/// At most this many attachments per run (the official client's limit).
+pub const MAX_ATTACHMENTS: usize = 100;
+/// At most this many bytes per attachment or report file: 10 MiB.
+pub const MAX_FILE_SIZE: u64 = 10 * 1024 * 1024;
+
+const JSON: &str = "application/json";
+const OCTET_STREAM: &str = "application/octet-stream";
+const USER_AGENT: &str = concat!("tofu-upload/", env!("CARGO_PKG_VERSION"));
+/// How much of an unexpected body an error quotes.
+const SNIPPET: usize = 300;
+
+/// Installs rustls' `ring` crypto provider as the process default, which reqwest's
+/// `rustls-no-provider` backend needs before a client is built. Idempotent: if a
+/// provider is already installed (by us or by the application), it is kept. Every
+/// builder of this crate calls it.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// Async client for TofuPilot's v1 REST API, speaking it like the official Python
+/// client 2.26.1 (`TofuPilotClient`).
+///
+/// Every request carries `Authorization: Bearer <key>` and `Content-Type:
+/// application/json`; uploads to presigned storage URLs carry only their
+/// `Content-Type`. There are no retries: [`Error::is_retryable`] tells the caller
+/// whether trying again later makes sense. For scripts without an async runtime, use
+/// [`blocking::TofuPilotClient`](crate::blocking::TofuPilotClient).
+///
+/// ```no_run
+/// use tofu_upload::{CreateRun, TofuPilotClient, UnitUnderTest};
+///
+/// # async fn demo() -> Result<(), tofu_upload::Error> {
+/// let client = TofuPilotClient::from_env()?; // TOFUPILOT_API_KEY, TOFUPILOT_URL
+/// let run = CreateRun::new(UnitUnderTest::new("00102").part_number("PCB01"), true)
+///     .procedure_id("FVT1");
+/// let created = client.create_run(&run).await?;
+/// println!("run {} at {:?}", created.id, created.url);
+/// # Ok(())
+/// # }
+/// ```
+#[derive(Clone)]
+pub struct TofuPilotClient {
+    http: reqwest::Client,
+    config: Arc<Config>,
+    api_url: String,
+    auth: HeaderValue,
+}
+
+impl fmt::Debug for TofuPilotClient {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TofuPilotClient")
+            .field("config", &self.config)
+            .finish_non_exhaustive()
+    }
+}
+
+#[derive(Serialize)]
+struct InitializeUpload<'a> {
+    name: &'a str,
+    #[serde(rename = "mimeType")]
+    mime_type: &'a str,
+    #[serde(rename = "sizeBytes", skip_serializing_if = "is_zero")]
+    size_bytes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+#[derive(Deserialize)]
+struct UploadGrant {
+    #[serde(default)]
+    id: Option<String>,
+    #[serde(default, rename = "uploadUrl")]
+    upload_url: Option<String>,
+}
+
+#[derive(Serialize)]
+struct SyncUpload<'a> {
+    upload_id: &'a str,
+    run_id: &'a str,
+}
+
+#[derive(Serialize)]
+struct ImportRequest<'a> {
+    upload_id: &'a str,
+    importer: &'a str,
+    client: &'a str,
+    client_version: &'a str,
+}
+
+/// A request's description for errors: method and endpoint without query.
+struct Target {
+    method: &'static str,
+    endpoint: String,
+}
+
+impl TofuPilotClient {
+    /// A builder for explicit settings (anything unset comes from the environment).
+    pub fn builder() -> ClientBuilder {
+        ClientBuilder::new()
+    }
+
+    /// A client configured from `TOFUPILOT_API_KEY` and `TOFUPILOT_URL`.
+    pub fn from_env() -> Result<Self, Error> {
+        ClientBuilder::new().build()
+    }
+
+    /// A client for a resolved configuration.
+    pub fn from_config(config: Config) -> Result<Self, Error> {
+        install_crypto_provider();
+        let mut builder = reqwest::Client::builder()
+            .timeout(config.timeout())
+            .user_agent(USER_AGENT);
+        if let Some(path) = config.ca_certificate() {
+            let pem = std::fs::read(path).map_err(|e| Error::CaCertificate {
+                path: path.to_owned(),
+                reason: e.to_string(),
+            })?;
+            let certs =
+                reqwest::Certificate::from_pem_bundle(&pem).map_err(|e| Error::CaCertificate {
+                    path: path.to_owned(),
+                    reason: e.to_string(),
+                })?;
+            if certs.is_empty() {
+                return Err(Error::CaCertificate {
+                    path: path.to_owned(),
+                    reason: "no PEM certificate in the file".to_owned(),
+                });
+            }
+            builder = builder.tls_certs_merge(certs);
+        }
+        let http = builder.build().map_err(Error::ClientBuild)?;
+        let mut auth =
+            HeaderValue::from_str(&format!("Bearer {}", config.api_key().expose_secret()))
+                .map_err(|_| {
+                    Error::InvalidInput(
+                        "the API key holds characters not allowed in a header".into(),
+                    )
+                })?;
+        auth.set_sensitive(true);
+        Ok(Self {
+            http,
+            api_url: config.api_url(),
+            config: Arc::new(config),
+            auth,
+        })
+    }
+
+    /// The configuration in use.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// Creates a run (`POST /api/v1/runs`), then uploads its
+    /// [`attachments`](CreateRun::attachments) one by one (initialize → PUT → sync).
+    ///
+    /// Before anything is sent, the attachments are checked as the official client
+    /// does: at most [`MAX_ATTACHMENTS`] files, each an existing file of at most
+    /// [`MAX_FILE_SIZE`] bytes ([`Error::TooManyAttachments`],
+    /// [`Error::FileNotFound`], [`Error::FileTooLarge`]), and the body is encoded
+    /// ([`Error::Encode`]).
+    ///
+    /// If the run is created but an attachment fails, the others are still tried and
+    /// the result is [`Error::Attachments`], which carries the run id.
+    ///
+    /// ```no_run
+    /// use std::time::Duration;
+    /// use tofu_upload::{CreateRun, Measurement, MeasurementOutcome, Phase, PhaseOutcome, UnitUnderTest};
+    ///
+    /// # async fn demo(client: &tofu_upload::TofuPilotClient) -> Result<(), tofu_upload::Error> {
+    /// let run = CreateRun::new(UnitUnderTest::new("PCB1A001").part_number("PCB1"), true)
+    ///     .procedure_id("FVT1")
+    ///     .started_at(chrono::Utc::now())
+    ///     .duration(Duration::from_secs(5))
+    ///     .phase(
+    ///         Phase::new("phase_connect", PhaseOutcome::Pass, 1_737_387_126_058, 1_737_387_131_070)
+    ///             .measurement(Measurement::new("is_connected", MeasurementOutcome::Pass).value(true)),
+    ///     )
+    ///     .attachment("data/temperature-map.png");
+    /// let created = client.create_run(&run).await?;
+    /// assert_eq!(created.attachments.len(), 1);
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn create_run(&self, run: &CreateRun) -> Result<RunCreated, Error> {
+        check_attachments(&run.attachments).await?;
+        let body = serde_json::to_vec(run).map_err(Error::Encode)?;
+        tracing::debug!(target: "tofu_upload", serial_number = %run.unit_under_test.serial_number, "creating run");
+        let mut created: RunCreated = self
+            .api_json(Method::POST, "/runs", &[], Some(body))
+            .await?;
+        report_created("Run created", &created);
+
+        let mut failures = Vec::new();
+        for path in &run.attachments {
+            match self.upload_attachment(&created.id, path).await {
+                Ok(uploaded) => created.attachments.push(uploaded),
+                Err(error) => {
+                    tracing::error!(target: "tofu_upload", path = %path.display(), %error, "attachment upload failed");
+                    failures.push(AttachmentFailure {
+                        name: file_name(path),
+                        path: Some(path.clone()),
+                        phase: None,
+                        error: Box::new(error),
+                    });
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(created)
+        } else {
+            Err(Error::Attachments {
+                run_id: created.id,
+                run_url: created.url,
+                uploaded: created.attachments,
+                failures,
+            })
+        }
+    }
+
+    /// Uploads one file and links it to an existing run: `POST /uploads/initialize`
+    /// `{name, mimeType, sizeBytes}`, `PUT` of the bytes to the returned URL (no
+    /// `Authorization`), `POST /uploads/sync` `{upload_id, run_id}`. The MIME type is
+    /// guessed from the file name (`application/octet-stream` when unknown).
+    pub async fn upload_attachment(
+        &self,
+        run_id: &str,
+        path: impl AsRef<Path>,
+    ) -> Result<UploadedAttachment, Error> {
+        let path = path.as_ref();
+        check_file(path).await?;
+        let data = read_file(path).await?;
+        check_size(path, data.len() as u64)?;
+        let name = file_name(path);
+        let mime = guess_mime(path);
+        let mut uploaded = self
+            .upload_attachment_bytes(run_id, &name, Some(mime), data)
+            .await?;
+        uploaded.path = Some(path.to_owned());
+        Ok(uploaded)
+    }
+
+    /// Uploads bytes as an attachment named `name` and links it to an existing run
+    /// (`mime` defaults to `application/octet-stream`).
+    pub async fn upload_attachment_bytes(
+        &self,
+        run_id: &str,
+        name: &str,
+        mime: Option<&str>,
+        data: Vec<u8>,
+    ) -> Result<UploadedAttachment, Error> {
+        if run_id.is_empty() {
+            return Err(Error::InvalidInput(
+                "a run id is required to attach a file".into(),
+            ));
+        }
+        check_size(Path::new(name), data.len() as u64)?;
+        let mime = mime.filter(|m| !m.is_empty()).unwrap_or(OCTET_STREAM);
+        let upload_id = self.upload(name, mime, data).await?;
+        let body = to_json(&SyncUpload {
+            upload_id: &upload_id,
+            run_id,
+        })?;
+        self.api_raw(Method::POST, "/uploads/sync", &[], Some(body))
+            .await?;
+        tracing::info!(target: "tofu_upload", name, "uploaded attachment");
+        Ok(UploadedAttachment {
+            name: name.to_owned(),
+            upload_id,
+            path: None,
+        })
+    }
+
+    /// Fetches the runs of a unit: `GET /api/v1/runs?serial_number=...`.
+    ///
+    /// The answer is the bare array of runs (older servers wrap it as
+    /// `{"data": [...]}`, also accepted). An empty serial number is refused without a
+    /// request, as the official client does.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &tofu_upload::TofuPilotClient) -> Result<(), tofu_upload::Error> {
+    /// for run in client.get_runs("00102").await? {
+    ///     for attachment in &run.attachments {
+    ///         if let Some(name) = &attachment.filename {
+    ///             client.download_attachment(attachment, format!("downloads/{name}")).await?;
+    ///         }
+    ///     }
+    /// }
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn get_runs(&self, serial_number: &str) -> Result<Vec<Run>, Error> {
+        if serial_number.is_empty() {
+            return Err(Error::InvalidInput(
+                "A 'serial_number' is required to fetch runs.".into(),
+            ));
+        }
+        let (target, status, bytes) = self
+            .api_raw(
+                Method::GET,
+                "/runs",
+                &[("serial_number", serial_number)],
+                None,
+            )
+            .await?;
+        #[derive(Deserialize)]
+        #[serde(untagged)]
+        enum Runs {
+            Bare(Vec<Run>),
+            Wrapped { data: Vec<Run> },
+        }
+        match serde_json::from_slice::<Runs>(&bytes) {
+            Ok(Runs::Bare(runs) | Runs::Wrapped { data: runs }) => Ok(runs),
+            Err(e) => Err(malformed(
+                &target,
+                status,
+                &format!("expected a list of runs ({e})"),
+                &bytes,
+            )),
+        }
+    }
+
+    /// Downloads a run's attachment to `dest` (written to `dest.part`, then renamed).
+    /// Returns the number of bytes written.
+    pub async fn download_attachment(
+        &self,
+        attachment: &RunAttachment,
+        dest: impl AsRef<Path>,
+    ) -> Result<u64, Error> {
+        let url = attachment.download_url().ok_or_else(|| {
+            Error::InvalidInput(format!(
+                "attachment {} has no download URL",
+                attachment
+                    .filename
+                    .as_deref()
+                    .or(attachment.id.as_deref())
+                    .unwrap_or("?")
+            ))
+        })?;
+        self.download(url, dest).await
+    }
+
+    /// Downloads `url` to `dest`. A relative URL is taken relative to the base URL.
+    /// The API key is sent only to the TofuPilot instance itself (same scheme, host
+    /// and port as the base URL), never to presigned storage URLs elsewhere.
+    pub async fn download(&self, url: &str, dest: impl AsRef<Path>) -> Result<u64, Error> {
+        let dest = dest.as_ref();
+        let base = parse_url(self.config.base_url())?;
+        let url = base.join(url).map_err(|e| Error::InvalidUrl {
+            url: strip_query(url),
+            reason: e.to_string(),
+        })?;
+        let target = Target {
+            method: "GET",
+            endpoint: endpoint_of(&url),
+        };
+        let mut request = self.http.get(url.clone());
+        if url.origin() == base.origin() {
+            request = request.header(AUTHORIZATION, self.auth.clone());
+        }
+        let mut response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e, &target))?;
+        let status = response.status();
+        if !status.is_success() {
+            let content_type = header_str(response.headers().get(CONTENT_TYPE));
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(api_error(&target, status, content_type.as_deref(), &body));
+        }
+        let part = part_path(dest);
+        let io_err = |action: &'static str, path: &Path| {
+            let path = path.to_owned();
+            move |source| Error::Io {
+                action,
+                path,
+                source,
+            }
+        };
+        let mut file = tokio::fs::File::create(&part)
+            .await
+            .map_err(io_err("cannot write", &part))?;
+        let mut written = 0u64;
+        let result: Result<(), Error> = async {
+            while let Some(chunk) = response
+                .chunk()
+                .await
+                .map_err(|e| self.transport_error(e, &target))?
+            {
+                file.write_all(&chunk)
+                    .await
+                    .map_err(io_err("cannot write", &part))?;
+                written += chunk.len() as u64;
+            }
+            file.flush().await.map_err(io_err("cannot write", &part))?;
+            file.sync_all()
+                .await
+                .map_err(io_err("cannot write", &part))?;
+            Ok(())
+        }
+        .await;
+        drop(file);
+        if let Err(e) = result {
+            let _ = tokio::fs::remove_file(&part).await;
+            return Err(e);
+        }
+        tokio::fs::rename(&part, dest)
+            .await
+            .map_err(io_err("cannot write", dest))?;
+        Ok(written)
+    }
+
+    /// Creates a run from a saved OpenHTF JSON report, as the official client's
+    /// `create_run_from_openhtf_report`: the file is uploaded (initialize → PUT), then
+    /// `POST /api/v1/import {"upload_id", "importer": "OPENHTF", "client",
+    /// "client_version"}` makes the server parse it into a run; then every phase
+    /// attachment inlined in the report (base64 `data`) is uploaded and linked to the
+    /// run, in file order, at most [`MAX_ATTACHMENTS`].
+    ///
+    /// Checked before anything is sent: the file exists and is at most
+    /// [`MAX_FILE_SIZE`] bytes, it is a JSON object, and the API key has at least 10
+    /// characters ([`Error::InvalidApiKey`]). Attachments that cannot be uploaded
+    /// (no inline data, too large, over the limit, or a failed request) make the
+    /// result [`Error::Attachments`], which carries the run id.
+    ///
+    /// ```no_run
+    /// # async fn demo(client: &tofu_upload::TofuPilotClient) -> Result<(), tofu_upload::Error> {
+    /// let imported = client
+    ///     .create_run_from_openhtf_report("records/PCB01A69658.openhtf_test.json")
+    ///     .await?;
+    /// println!("run {} with {} attachments", imported.id, imported.attachments.len());
+    /// # Ok(())
+    /// # }
+    /// ```
+    pub async fn create_run_from_openhtf_report(
+        &self,
+        path: impl AsRef<Path>,
+    ) -> Result<ImportedRun, Error> {
+        let path = path.as_ref();
+        check_file(path).await?;
+        self.check_key_format()?;
+        let bytes = read_file(path).await?;
+        check_size(path, bytes.len() as u64)?;
+        self.import_openhtf(&file_name(path), Some(path), bytes)
+            .await
+    }
+
+    /// Same as [`create_run_from_openhtf_report`](Self::create_run_from_openhtf_report)
+    /// for a report held in memory, uploaded under `file_name`.
+    pub async fn create_run_from_openhtf_json(
+        &self,
+        file_name: &str,
+        report: Vec<u8>,
+    ) -> Result<ImportedRun, Error> {
+        check_size(Path::new(file_name), report.len() as u64)?;
+        self.check_key_format()?;
+        self.import_openhtf(file_name, None, report).await
+    }
+
+    fn check_key_format(&self) -> Result<(), Error> {
+        if self.config.api_key().len() < 10 {
+            return Err(Error::InvalidApiKey);
+        }
+        Ok(())
+    }
+
+    async fn import_openhtf(
+        &self,
+        name: &str,
+        path: Option<&Path>,
+        report: Vec<u8>,
+    ) -> Result<ImportedRun, Error> {
+        let attachments =
+            openhtf::report_attachments(&report).map_err(|reason| Error::InvalidReport {
+                path: path.map_or_else(|| PathBuf::from(name), Path::to_owned),
+                reason,
+            })?;
+        tracing::debug!(target: "tofu_upload", name, "importing OpenHTF report");
+        let mime = guess_mime(Path::new(name));
+        let report_upload_id = self.upload(name, mime, report).await?;
+        let body = to_json(&ImportRequest {
+            upload_id: &report_upload_id,
+            importer: "OPENHTF",
+            client: CLIENT_NAME,
+            client_version: CLIENT_VERSION,
+        })?;
+        let created: RunCreated = self
+            .api_json(Method::POST, "/import", &[], Some(body))
+            .await?;
+        report_created("Run imported", &created);
+
+        let mut imported = ImportedRun {
+            id: created.id,
+            url: created.url,
+            message: created.message,
+            warnings: created.warnings,
+            report_upload_id,
+            attachments: Vec::new(),
+        };
+        let mut failures = Vec::new();
+        for (index, item) in attachments.into_iter().enumerate() {
+            let fail = |error: Error| AttachmentFailure {
+                name: item.name.clone(),
+                path: None,
+                phase: Some(item.phase.clone()),
+                error: Box::new(error),
+            };
+            if index >= MAX_ATTACHMENTS {
+                failures.push(fail(Error::TooManyAttachments {
+                    count: index + 1,
+                    max: MAX_ATTACHMENTS,
+                }));
+                continue;
+            }
+            let Some(data) = &item.data else {
+                failures.push(fail(Error::InvalidInput(
+                    "the report holds no data for it (written without inline attachments)".into(),
+                )));
+                continue;
+            };
+            let bytes = match base64::engine::general_purpose::STANDARD.decode(data.trim()) {
+                Ok(bytes) => bytes,
+                Err(e) => {
+                    failures.push(fail(Error::InvalidInput(format!(
+                        "its data is not base64: {e}"
+                    ))));
+                    continue;
+                }
+            };
+            match self
+                .upload_attachment_bytes(&imported.id, &item.name, item.mimetype.as_deref(), bytes)
+                .await
+            {
+                Ok(uploaded) => imported.attachments.push(uploaded),
+                Err(error) => {
+                    tracing::error!(target: "tofu_upload", name = %item.name, %error, "attachment upload failed");
+                    failures.push(fail(error));
+                }
+            }
+        }
+        if failures.is_empty() {
+            Ok(imported)
+        } else {
+            Err(Error::Attachments {
+                run_id: imported.id,
+                run_url: imported.url,
+                uploaded: imported.attachments,
+                failures,
+            })
+        }
+    }
+
+    /// `POST /uploads/initialize` then `PUT` to the returned URL; returns the upload id.
+    async fn upload(&self, name: &str, mime: &str, data: Vec<u8>) -> Result<String, Error> {
+        let body = to_json(&InitializeUpload {
+            name,
+            mime_type: mime,
+            size_bytes: data.len() as u64,
+        })?;
+        let (target, status, bytes) = self
+            .api_raw(Method::POST, "/uploads/initialize", &[], Some(body))
+            .await?;
+        let grant: UploadGrant = parse_json(&target, status, &bytes)?;
+        let (Some(id), Some(upload_url)) = (
+            grant.id.filter(|s| !s.is_empty()),
+            grant.upload_url.filter(|s| !s.is_empty()),
+        ) else {
+            return Err(malformed(
+                &target,
+                status,
+                "missing 'id' or 'uploadUrl'",
+                &bytes,
+            ));
+        };
+        let url = parse_url(&upload_url)?;
+        let put = Target {
+            method: "PUT",
+            endpoint: endpoint_of(&url),
+        };
+        let response = self
+            .http
+            .put(url)
+            .header(CONTENT_TYPE, mime)
+            .body(data)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e, &put))?;
+        let status = response.status();
+        if !status.is_success() {
+            let content_type = header_str(response.headers().get(CONTENT_TYPE));
+            let body = response.bytes().await.unwrap_or_default();
+            return Err(api_error(&put, status, content_type.as_deref(), &body));
+        }
+        Ok(id)
+    }
+
+    async fn api_json<T: DeserializeOwned>(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<T, Error> {
+        let (target, status, bytes) = self.api_raw(method, path, query, body).await?;
+        parse_json(&target, status, &bytes)
+    }
+
+    /// One API request; a non-2xx answer is an [`Error::Api`].
+    async fn api_raw(
+        &self,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<(Target, StatusCode, bytes::Bytes), Error> {
+        let mut url = parse_url(&format!("{}{path}", self.api_url))?;
+        if !query.is_empty() {
+            url.query_pairs_mut().extend_pairs(query);
+        }
+        let target = Target {
+            method: method_name(&method),
+            endpoint: endpoint_of(&url),
+        };
+        let mut request = self
+            .http
+            .request(method, url)
+            .header(CONTENT_TYPE, JSON)
+            .header(AUTHORIZATION, self.auth.clone());
+        if let Some(body) = body {
+            request = request.body(body);
+        }
+        let response = request
+            .send()
+            .await
+            .map_err(|e| self.transport_error(e, &target))?;
+        let status = response.status();
+        let content_type = header_str(response.headers().get(CONTENT_TYPE));
+        let bytes = response
+            .bytes()
+            .await
+            .map_err(|e| self.transport_error(e, &target))?;
+        if !status.is_success() {
+            let error = api_error(&target, status, content_type.as_deref(), &bytes);
+            if let Error::Api {
+                message, warnings, ..
+            } = &error
+            {
+                for warning in warnings {
+                    tracing::warn!(target: "tofu_upload", "{warning}");
+                }
+                tracing::error!(target: "tofu_upload", status = status.as_u16(), "{message}");
+            }
+            return Err(error);
+        }
+        Ok((target, status, bytes))
+    }
+
+    fn transport_error(&self, error: reqwest::Error, target: &Target) -> Error {
+        let error = error.without_url();
+        if error.is_timeout() {
+            Error::Timeout {
+                method: target.method,
+                endpoint: target.endpoint.clone(),
+                timeout: self.config.timeout(),
+            }
+        } else {
+            Error::Network {
+                method: target.method,
+                endpoint: target.endpoint.clone(),
+                reason: error_chain(&error),
+                source: error,
+            }
+        }
+    }
+}
+
+fn report_created(what: &str, created: &RunCreated) {
+    for warning in &created.warnings {
+        tracing::warn!(target: "tofu_upload", "{warning}");
+    }
+    match &created.url {
+        Some(url) => tracing::info!(target: "tofu_upload", id = %created.id, "{what}: {url}"),
+        None => tracing::info!(target: "tofu_upload", id = %created.id, "{what}"),
+    }
+}
+
+fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+    serde_json::to_vec(value).map_err(Error::Encode)
+}
+
+fn parse_json<T: DeserializeOwned>(
+    target: &Target,
+    status: StatusCode,
+    bytes: &[u8],
+) -> Result<T, Error> {
+    serde_json::from_slice(bytes).map_err(|e| malformed(target, status, &e.to_string(), bytes))
+}
+
+fn malformed(target: &Target, status: StatusCode, reason: &str, body: &[u8]) -> Error {
+    Error::MalformedResponse {
+        method: target.method,
+        endpoint: target.endpoint.clone(),
+        status: status.as_u16(),
+        reason: format!("{reason}; body: {}", snippet(body)),
+    }
+}
+
+/// The server's error: `error.message` (v1), else `message` (v2, with `issues`), else
+/// a string `error`, else the start of the body, else the reason phrase.
+fn api_error(
+    target: &Target,
+    status: StatusCode,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Error {
+    let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
+    let text = |v: Option<&serde_json::Value>| {
+        v.and_then(serde_json::Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(str::to_owned)
+    };
+    let mut message = json.as_ref().and_then(|j| {
+        text(j.pointer("/error/message"))
+            .or_else(|| text(j.get("message")))
+            .or_else(|| text(j.get("error")))
+    });
+    if let (Some(message), Some(issues)) = (
+        message.as_mut(),
+        json.as_ref()
+            .and_then(|j| j.get("issues"))
+            .and_then(serde_json::Value::as_array),
+    ) {
+        let issues: Vec<&str> = issues
+            .iter()
+            .filter_map(|i| i.get("message").and_then(serde_json::Value::as_str))
+            .collect();
+        if !issues.is_empty() {
+            message.push_str(": ");
+            message.push_str(&issues.join("; "));
+        }
+    }
+    let warnings = json
+        .as_ref()
+        .and_then(|j| j.get("warnings"))
+        .and_then(serde_json::Value::as_array)
+        .map(|w| {
+            w.iter()
+                .filter_map(|s| s.as_str().map(str::to_owned))
+                .collect()
+        })
+        .unwrap_or_default();
+    let message = message.unwrap_or_else(|| {
+        let body = snippet(body);
+        if body.is_empty() || content_type.is_some_and(|c| c.contains("html")) {
+            status.canonical_reason().unwrap_or("error").to_owned()
+        } else {
+            body
+        }
+    });
+    Error::Api {
+        status: status.as_u16(),
+        method: target.method,
+        endpoint: target.endpoint.clone(),
+        message,
+        warnings,
+    }
+}
+
+fn snippet(body: &[u8]) -> String {
+    let text = String::from_utf8_lossy(body);
+    let text = text.trim();
+    match text.char_indices().nth(SNIPPET) {
+        Some((cut, _)) => format!("{}…", &text[..cut]),
+        None => text.to_owned(),
+    }
+}
+
+fn error_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut parts = vec![error.to_string()];
+    let mut source = error.source();
+    while let Some(e) = source {
+        let s = e.to_string();
+        if !parts.iter().any(|p| p.contains(&s)) {
+            parts.push(s);
+        }
+        source = e.source();
+    }
+    parts.join(": ")
+}
+
+fn method_name(method: &Method) -> &'static str {
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        _ => "HTTP",
+    }
+}
+
+fn header_str(value: Option<&HeaderValue>) -> Option<String> {
+    value.and_then(|v| v.to_str().ok()).map(str::to_owned)
+}
+
+fn parse_url(url: &str) -> Result<Url, Error> {
+    Url::parse(url).map_err(|e| Error::InvalidUrl {
+        url: strip_query(url),
+        reason: e.to_string(),
+    })
+}
+
+/// Scheme, host, port and path: what errors show of a URL (a presigned URL's query
+/// holds its signature).
+fn endpoint_of(url: &Url) -> String {
+    let mut shown = url.clone();
+    shown.set_query(None);
+    shown.set_fragment(None);
+    let _ = shown.set_password(None);
+    let _ = shown.set_username("");
+    shown.to_string()
+}
+
+fn strip_query(url: &str) -> String {
+    url.split(['?', '#']).next().unwrap_or_default().to_owned()
+}
+
+fn part_path(dest: &Path) -> PathBuf {
+    let mut name = dest.file_name().unwrap_or_default().to_os_string();
+    name.push(".part");
+    dest.with_file_name(name)
+}
+
+fn file_name(path: &Path) -> String {
+    path.file_name().map_or_else(
+        || path.display().to_string(),
+        |n| n.to_string_lossy().into_owned(),
+    )
+}
+
+fn guess_mime(path: &Path) -> &'static str {
+    mime_guess::from_path(path)
+        .first_raw()
+        .unwrap_or(OCTET_STREAM)
+}
+
+fn check_size(path: &Path, size: u64) -> Result<(), Error> {
+    if size > MAX_FILE_SIZE {
+        return Err(Error::FileTooLarge {
+            path: path.to_owned(),
+            size,
+            max: MAX_FILE_SIZE,
+        });
+    }
+    Ok(())
+}
+
+/// The official client's checks on a file to upload: it exists, it is a file, it is
+/// not over the limit.
+async fn check_file(path: &Path) -> Result<u64, Error> {
+    match tokio::fs::metadata(path).await {
+        Ok(meta) if meta.is_file() => {
+            check_size(path, meta.len())?;
+            Ok(meta.len())
+        }
+        _ => Err(Error::FileNotFound {
+            path: path.to_owned(),
+        }),
+    }
+}
+
+async fn check_attachments(paths: &[PathBuf]) -> Result<(), Error> {
+    if paths.len() > MAX_ATTACHMENTS {
+        return Err(Error::TooManyAttachments {
+            count: paths.len(),
+            max: MAX_ATTACHMENTS,
+        });
+    }
+    for path in paths {
+        check_file(path).await?;
+    }
+    Ok(())
+}
+
+async fn read_file(path: &Path) -> Result<Vec<u8>, Error> {
+    tokio::fs::read(path).await.map_err(|source| Error::Io {
+        action: "cannot read",
+        path: path.to_owned(),
+        source,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clients_and_errors_cross_threads() {
+        fn send_sync<T: Send + Sync + 'static>() {}
+        send_sync::<TofuPilotClient>();
+        send_sync::<crate::blocking::TofuPilotClient>();
+        send_sync::<Error>();
+        send_sync::<crate::LogCollector>();
+    }
+
+    #[test]
+    fn initialize_body_matches_the_python_client() {
+        let body = InitializeUpload {
+            name: "temperature-map.png",
+            mime_type: "image/png",
+            size_bytes: 66,
+        };
+        assert_eq!(
+            serde_json::to_string(&body).unwrap(),
+            r#"{"name":"temperature-map.png","mimeType":"image/png","sizeBytes":66}"#
+        );
+        let empty = InitializeUpload {
+            size_bytes: 0,
+            ..body
+        };
+        assert_eq!(
+            serde_json::to_string(&empty).unwrap(),
+            r#"{"name":"temperature-map.png","mimeType":"image/png"}"#
+        );
+    }
+
+    #[test]
+    fn mime_guesses_like_python_mimetypes() {
+        assert_eq!(guess_mime(Path::new("a/temperature-map.png")), "image/png");
+        assert_eq!(guess_mime(Path::new("measurement-notes.txt")), "text/plain");
+        assert_eq!(guess_mime(Path::new("raw_capture")), OCTET_STREAM);
+        assert_eq!(guess_mime(Path::new("r.json")), JSON);
+    }
+
+    #[test]
+    fn errors_quote_the_server() {
+        let target = Target {
+            method: "POST",
+            endpoint: "http://h/api/v1/runs".into(),
+        };
+        let e = api_error(
+            &target,
+            StatusCode::BAD_REQUEST,
+            Some(JSON),
+            br#"{"success":false,"error":{"message":"Procedure 'NOPE' not found"},"warnings":["part_number was ignored"]}"#,
+        );
+        assert_eq!(
+            e.to_string(),
+            "TofuPilot answered HTTP 400 Bad Request to POST http://h/api/v1/runs: Procedure 'NOPE' not found"
+        );
+        let Error::Api { warnings, .. } = &e else {
+            panic!("{e:?}")
+        };
+        assert_eq!(warnings, &["part_number was ignored"]);
+        let e = api_error(
+            &target,
+            StatusCode::UNPROCESSABLE_ENTITY,
+            Some(JSON),
+            br#"{"message":"Invalid input","code":"BAD","issues":[{"message":"phases.0.outcome: bad"}]}"#,
+        );
+        assert!(
+            e.to_string()
+                .ends_with("Invalid input: phases.0.outcome: bad"),
+            "{e}"
+        );
+        let e = api_error(
+            &target,
+            StatusCode::BAD_GATEWAY,
+            Some("text/html"),
+            b"<html>",
+        );
+        assert!(e.to_string().ends_with(": Bad Gateway"), "{e}");
+        assert!(e.is_retryable());
+    }
+
+    #[test]
+    fn endpoints_hide_presigned_queries() {
+        let url = Url::parse("https://storage.example/b/k?X-Amz-Signature=secret").unwrap();
+        assert_eq!(endpoint_of(&url), "https://storage.example/b/k");
+        assert_eq!(strip_query("https://s/x?sig=1"), "https://s/x");
+    }
+}

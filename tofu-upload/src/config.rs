@@ -1,0 +1,307 @@
+//! Client configuration: API key, base URL, timeout and an optional extra CA.
+//!
+//! Resolved like the official Python client: an explicit value from the builder wins,
+//! else the environment (`TOFUPILOT_API_KEY`, `TOFUPILOT_URL`), else the default base
+//! URL `https://www.tofupilot.app`. The API base is the base URL with `/api/v1`
+//! appended.
+
+use std::fmt;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::Error;
+
+/// TofuPilot's public instance, the official client's default.
+pub const DEFAULT_BASE_URL: &str = "https://www.tofupilot.app";
+/// Per-request timeout (connect and answer), as the official client's 60 s.
+pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
+/// Environment variable holding the API key.
+pub const ENV_API_KEY: &str = "TOFUPILOT_API_KEY";
+/// Environment variable holding the base URL (without `/api/v1`).
+pub const ENV_URL: &str = "TOFUPILOT_URL";
+
+/// A TofuPilot API key. Its `Debug` output is redacted and it has no `Display`, so it
+/// cannot end up in logs or error messages by accident.
+///
+/// ```
+/// let key = tofu_upload::ApiKey::new("tp_live_0123456789abcdef");
+/// assert_eq!(format!("{key:?}"), "ApiKey(<redacted>)");
+/// ```
+#[derive(Clone, PartialEq, Eq)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+
+    /// The key itself, for the `Authorization` header.
+    pub fn expose_secret(&self) -> &str {
+        &self.0
+    }
+
+    /// Length in characters (the OpenHTF import path refuses keys under 10).
+    pub fn len(&self) -> usize {
+        self.0.chars().count()
+    }
+
+    /// Whether the key is empty.
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+impl From<String> for ApiKey {
+    fn from(s: String) -> Self {
+        Self(s)
+    }
+}
+
+impl From<&str> for ApiKey {
+    fn from(s: &str) -> Self {
+        Self(s.to_owned())
+    }
+}
+
+/// A resolved configuration. Build one with [`ClientBuilder`].
+#[derive(Clone, Debug)]
+pub struct Config {
+    api_key: ApiKey,
+    base_url: String,
+    timeout: Duration,
+    ca_certificate: Option<PathBuf>,
+}
+
+impl Config {
+    /// The configuration from the environment alone.
+    pub fn from_env() -> Result<Self, Error> {
+        ClientBuilder::new().config()
+    }
+
+    /// The API key.
+    pub fn api_key(&self) -> &ApiKey {
+        &self.api_key
+    }
+
+    /// The base URL, without `/api/v1` and without a trailing slash.
+    pub fn base_url(&self) -> &str {
+        &self.base_url
+    }
+
+    /// The v1 API base: `{base_url}/api/v1`.
+    pub fn api_url(&self) -> String {
+        format!("{}/api/v1", self.base_url)
+    }
+
+    /// The per-request timeout.
+    pub fn timeout(&self) -> Duration {
+        self.timeout
+    }
+
+    /// The extra CA certificate (PEM) trusted besides the system's roots.
+    pub fn ca_certificate(&self) -> Option<&Path> {
+        self.ca_certificate.as_deref()
+    }
+}
+
+/// Builds a [`TofuPilotClient`](crate::TofuPilotClient) or a
+/// [`blocking::TofuPilotClient`](crate::blocking::TofuPilotClient).
+///
+/// Anything not set here comes from the environment (`TOFUPILOT_API_KEY`,
+/// `TOFUPILOT_URL`) or the defaults ([`DEFAULT_BASE_URL`], [`DEFAULT_TIMEOUT`]).
+/// TLS certificates are always verified; [`ca_certificate`](Self::ca_certificate) adds
+/// a CA (for a self-hosted instance) to the system's roots, it does not replace them.
+///
+/// ```no_run
+/// use std::time::Duration;
+///
+/// let client = tofu_upload::ClientBuilder::new()
+///     .base_url("https://tofupilot.example.com")
+///     .timeout(Duration::from_secs(20))
+///     .ca_certificate("/etc/ssl/private-ca.pem")
+///     .build_blocking()?;
+/// # Ok::<(), tofu_upload::Error>(())
+/// ```
+#[derive(Clone, Debug, Default)]
+pub struct ClientBuilder {
+    api_key: Option<ApiKey>,
+    base_url: Option<String>,
+    timeout: Option<Duration>,
+    ca_certificate: Option<PathBuf>,
+}
+
+impl ClientBuilder {
+    /// A builder with nothing set.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// The API key (else `TOFUPILOT_API_KEY`).
+    pub fn api_key(mut self, key: impl Into<ApiKey>) -> Self {
+        self.api_key = Some(key.into());
+        self
+    }
+
+    /// The base URL without `/api/v1` (else `TOFUPILOT_URL`, else
+    /// [`DEFAULT_BASE_URL`]).
+    pub fn base_url(mut self, url: impl Into<String>) -> Self {
+        self.base_url = Some(url.into());
+        self
+    }
+
+    /// The per-request timeout (default [`DEFAULT_TIMEOUT`]).
+    pub fn timeout(mut self, timeout: Duration) -> Self {
+        self.timeout = Some(timeout);
+        self
+    }
+
+    /// A PEM file with one or more CA certificates to trust besides the system's roots.
+    pub fn ca_certificate(mut self, pem_path: impl Into<PathBuf>) -> Self {
+        self.ca_certificate = Some(pem_path.into());
+        self
+    }
+
+    /// Resolves the configuration without building a client.
+    pub fn config(self) -> Result<Config, Error> {
+        self.config_with_env(|name| std::env::var(name).ok())
+    }
+
+    fn config_with_env(self, env: impl Fn(&str) -> Option<String>) -> Result<Config, Error> {
+        let from_env = |name: &str| {
+            env(name)
+                .map(|v| v.trim().to_owned())
+                .filter(|v| !v.is_empty())
+        };
+        let api_key = match self.api_key {
+            Some(key) if !key.is_empty() => key,
+            _ => from_env(ENV_API_KEY)
+                .map(ApiKey::new)
+                .ok_or(Error::MissingApiKey)?,
+        };
+        let base_url = match self.base_url {
+            Some(url) => url,
+            None => from_env(ENV_URL).unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
+        };
+        let base_url = validate_base_url(&base_url)?;
+        let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
+        if timeout.is_zero() {
+            return Err(Error::InvalidInput("the timeout must be above zero".into()));
+        }
+        Ok(Config {
+            api_key,
+            base_url,
+            timeout,
+            ca_certificate: self.ca_certificate,
+        })
+    }
+
+    /// Builds the async client.
+    pub fn build(self) -> Result<crate::TofuPilotClient, Error> {
+        crate::TofuPilotClient::from_config(self.config()?)
+    }
+
+    /// Builds the blocking client.
+    pub fn build_blocking(self) -> Result<crate::blocking::TofuPilotClient, Error> {
+        crate::blocking::TofuPilotClient::from_config(self.config()?)
+    }
+}
+
+fn validate_base_url(url: &str) -> Result<String, Error> {
+    let trimmed = url.trim_end_matches('/');
+    let parsed = reqwest::Url::parse(trimmed).map_err(|e| Error::InvalidUrl {
+        url: url.to_owned(),
+        reason: e.to_string(),
+    })?;
+    // Never echo a password given in the URL.
+    let shown = if parsed.password().is_some() {
+        "<URL with credentials>".to_owned()
+    } else {
+        url.to_owned()
+    };
+    let invalid = |reason: &str| Error::InvalidUrl {
+        url: shown.clone(),
+        reason: reason.to_owned(),
+    };
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err(invalid("the scheme must be http or https"));
+    }
+    if parsed.host_str().is_none() {
+        return Err(invalid("no host"));
+    }
+    if parsed.query().is_some() || parsed.fragment().is_some() {
+        return Err(invalid("a base URL has no query or fragment"));
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err(invalid("credentials do not belong in the URL"));
+    }
+    Ok(trimmed.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn explicit_values_win_and_trailing_slash_is_dropped() {
+        let c = ClientBuilder::new()
+            .api_key("0123456789")
+            .base_url("http://127.0.0.1:1234/")
+            .config()
+            .unwrap();
+        assert_eq!(c.api_url(), "http://127.0.0.1:1234/api/v1");
+        assert_eq!(c.timeout(), DEFAULT_TIMEOUT);
+        assert!(!format!("{c:?}").contains("0123456789"));
+    }
+
+    #[test]
+    fn bad_urls_are_refused() {
+        for url in [
+            "ftp://x",
+            "not a url",
+            "http://user:pw@host",
+            "http://h/?q=1",
+        ] {
+            let err = ClientBuilder::new()
+                .api_key("k")
+                .base_url(url)
+                .config()
+                .unwrap_err();
+            assert!(matches!(err, Error::InvalidUrl { .. }), "{url}: {err}");
+            assert!(!err.to_string().contains("pw"), "{err}");
+        }
+    }
+
+    #[test]
+    fn environment_fills_what_the_builder_leaves_unset() {
+        let env = |name: &str| match name {
+            ENV_API_KEY => Some(" tp_env_key_123 \n".to_owned()),
+            ENV_URL => Some("https://tofupilot.example.com/".to_owned()),
+            _ => None,
+        };
+        let c = ClientBuilder::new().config_with_env(env).unwrap();
+        assert_eq!(c.api_key().expose_secret(), "tp_env_key_123");
+        assert_eq!(c.api_url(), "https://tofupilot.example.com/api/v1");
+        let c = ClientBuilder::new()
+            .api_key("explicit_key")
+            .base_url("http://127.0.0.1:9")
+            .config_with_env(env)
+            .unwrap();
+        assert_eq!(c.api_key().expose_secret(), "explicit_key");
+        assert_eq!(c.base_url(), "http://127.0.0.1:9");
+        let c = ClientBuilder::new()
+            .config_with_env(|name| (name == ENV_API_KEY).then(|| "k".to_owned()))
+            .unwrap();
+        assert_eq!(c.base_url(), DEFAULT_BASE_URL);
+        let err = ClientBuilder::new()
+            .config_with_env(|name| (name == ENV_API_KEY).then(String::new))
+            .unwrap_err();
+        assert!(matches!(err, Error::MissingApiKey));
+    }
+}

@@ -1,0 +1,15 @@
+//! Integration tests of tofu-upload against a loopback server that answers like
+//! TofuPilot, comparing every request with the captures of the official Python client
+//! 2.26.1 in `shared/reference/tofupilot/captured/`.
+
+#![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
+
+mod attachments;
+mod client;
+mod comparison;
+mod create_run;
+mod faults;
+mod get_runs;
+mod logs;
+mod openhtf;
+mod support;

@@ -1,0 +1,560 @@
+//! A loopback HTTP server that answers like TofuPilot's v1 API (as the capture server
+//! of the reference did) and records every request.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, to_bytes};
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::sync::oneshot;
+
+/// The API key every test client uses (long enough for the OpenHTF path's check).
+pub const TEST_KEY: &str = "tp_test_key_0123456789_SECRET";
+
+/// One request as the server saw it.
+#[derive(Debug, Clone)]
+pub struct Recorded {
+    pub method: String,
+    pub path: String,
+    pub query: Vec<(String, String)>,
+    /// Lower-case names, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl Recorded {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap()
+    }
+}
+
+/// An answer forced for matching requests, like the reference's `SERVER.fail(...)`.
+#[derive(Debug, Clone)]
+pub struct Fault {
+    pub method: &'static str,
+    pub path_prefix: String,
+    pub status: u16,
+    pub body: String,
+    pub content_type: &'static str,
+    pub remaining: usize,
+}
+
+#[derive(Debug, Clone)]
+struct StoredRun {
+    id: String,
+    body: Value,
+    created_at: String,
+}
+
+#[derive(Debug, Clone)]
+struct Upload {
+    name: String,
+    mime: String,
+    size: Option<u64>,
+    data: Option<(String, Vec<u8>)>,
+    run_id: Option<String>,
+}
+
+#[derive(Default)]
+struct Inner {
+    requests: Vec<Recorded>,
+    faults: Vec<Fault>,
+    runs: Vec<StoredRun>,
+    uploads: HashMap<String, Upload>,
+    upload_order: Vec<String>,
+}
+
+struct Shared {
+    inner: Mutex<Inner>,
+    base: String,
+    counter: AtomicU64,
+}
+
+impl Shared {
+    fn new_id(&self) -> String {
+        let n = self.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        format!("{:08x}-7e57-4000-8000-{n:012x}", 0x5eed_0000u32 + n as u32)
+    }
+}
+
+/// The server; stops when dropped.
+pub struct TestServer {
+    shared: Arc<Shared>,
+    shutdown: Option<oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+/// A TLS listener for axum, with a certificate chain and key in PEM.
+struct TlsListener {
+    tcp: tokio::net::TcpListener,
+    acceptor: tokio_rustls::TlsAcceptor,
+}
+
+impl axum::serve::Listener for TlsListener {
+    type Io = tokio_rustls::server::TlsStream<tokio::net::TcpStream>;
+    type Addr = SocketAddr;
+
+    async fn accept(&mut self) -> (Self::Io, Self::Addr) {
+        loop {
+            let Ok((stream, addr)) = self.tcp.accept().await else {
+                continue;
+            };
+            // A client that does not trust us fails the handshake: wait for the next.
+            if let Ok(tls) = self.acceptor.accept(stream).await {
+                return (tls, addr);
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<Self::Addr> {
+        self.tcp.local_addr()
+    }
+}
+
+fn tls_acceptor(cert_pem: &[u8], key_pem: &[u8]) -> tokio_rustls::TlsAcceptor {
+    use tokio_rustls::rustls::pki_types::pem::PemObject as _;
+    use tokio_rustls::rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    tofu_upload::install_crypto_provider();
+    let certs: Vec<CertificateDer<'static>> = CertificateDer::pem_slice_iter(cert_pem)
+        .collect::<Result<_, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_slice(key_pem).unwrap();
+    let config = tokio_rustls::rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
+    tokio_rustls::TlsAcceptor::from(Arc::new(config))
+}
+
+impl TestServer {
+    pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// The same server over HTTPS with this certificate and key.
+    pub fn start_tls(cert_pem: &[u8], key_pem: &[u8]) -> Self {
+        Self::start_with(Some(tls_acceptor(cert_pem, key_pem)))
+    }
+
+    fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Self {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        std_listener.set_nonblocking(true).unwrap();
+        let addr = std_listener.local_addr().unwrap();
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let shared = Arc::new(Shared {
+            inner: Mutex::new(Inner::default()),
+            base: format!("{scheme}://{addr}"),
+            counter: AtomicU64::new(0),
+        });
+        let (tx, rx) = oneshot::channel::<()>();
+        let app = Router::new()
+            .fallback(handle)
+            .with_state(Arc::clone(&shared));
+        let thread = std::thread::spawn(move || {
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap();
+            rt.block_on(async move {
+                let listener = tokio::net::TcpListener::from_std(std_listener).unwrap();
+                let stop = async {
+                    let _ = rx.await;
+                };
+                match tls {
+                    None => axum::serve(listener, app)
+                        .with_graceful_shutdown(stop)
+                        .await
+                        .unwrap(),
+                    Some(acceptor) => axum::serve(
+                        TlsListener {
+                            tcp: listener,
+                            acceptor,
+                        },
+                        app,
+                    )
+                    .with_graceful_shutdown(stop)
+                    .await
+                    .unwrap(),
+                }
+            });
+        });
+        Self {
+            shared,
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        self.shared.base.clone()
+    }
+
+    pub fn requests(&self) -> Vec<Recorded> {
+        self.shared.inner.lock().unwrap().requests.clone()
+    }
+
+    pub fn fail(&self, method: &'static str, path_prefix: &str, status: u16, body: Value) {
+        self.fail_raw(
+            method,
+            path_prefix,
+            status,
+            &body.to_string(),
+            "application/json",
+        );
+    }
+
+    pub fn fail_raw(
+        &self,
+        method: &'static str,
+        path_prefix: &str,
+        status: u16,
+        body: &str,
+        content_type: &'static str,
+    ) {
+        self.shared.inner.lock().unwrap().faults.push(Fault {
+            method,
+            path_prefix: path_prefix.to_owned(),
+            status,
+            body: body.to_owned(),
+            content_type,
+            remaining: 1,
+        });
+    }
+
+    /// Bytes stored by PUT for an upload id.
+    pub fn stored(&self, upload_id: &str) -> Option<(String, Vec<u8>)> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap()
+            .uploads
+            .get(upload_id)
+            .and_then(|u| u.data.clone())
+    }
+
+    pub fn builder(&self) -> tofu_upload::ClientBuilder {
+        tofu_upload::ClientBuilder::new()
+            .api_key(TEST_KEY)
+            .base_url(self.url())
+            .timeout(Duration::from_secs(10))
+    }
+
+    pub fn client(&self) -> tofu_upload::blocking::TofuPilotClient {
+        self.builder().build_blocking().unwrap()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn json_response(status: StatusCode, body: Value) -> Response {
+    (
+        status,
+        [(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        )],
+        body.to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = to_bytes(body, 64 * 1024 * 1024)
+        .await
+        .map(|b| b.to_vec())
+        .unwrap_or_default();
+    let query: Vec<(String, String)> = parts
+        .uri
+        .query()
+        .map(|q| {
+            q.split('&')
+                .filter(|p| !p.is_empty())
+                .map(|p| {
+                    let (k, v) = p.split_once('=').unwrap_or((p, ""));
+                    (decode(k), decode(v))
+                })
+                .collect()
+        })
+        .unwrap_or_default();
+    let recorded = Recorded {
+        method: parts.method.to_string(),
+        path: parts.uri.path().to_owned(),
+        query,
+        headers: parts
+            .headers
+            .iter()
+            .map(|(n, v)| {
+                (
+                    n.as_str().to_owned(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body,
+    };
+    let mut inner = shared.inner.lock().unwrap();
+    inner.requests.push(recorded.clone());
+
+    if let Some(fault) = inner.faults.iter_mut().find(|f| {
+        f.remaining > 0 && f.method == recorded.method && recorded.path.starts_with(&f.path_prefix)
+    }) {
+        fault.remaining -= 1;
+        return (
+            StatusCode::from_u16(fault.status).unwrap(),
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static(fault.content_type),
+            )],
+            fault.body.clone(),
+        )
+            .into_response();
+    }
+
+    let base = shared.base.clone();
+    match (recorded.method.as_str(), recorded.path.as_str()) {
+        ("POST", "/api/v1/runs") | ("POST", "/api/v1/import") => {
+            let id = shared.new_id();
+            let url = format!("{base}/runs/{id}");
+            let body: Value = serde_json::from_slice(&recorded.body).unwrap_or(Value::Null);
+            inner.runs.push(StoredRun {
+                id: id.clone(),
+                body,
+                created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+            });
+            let what = if recorded.path.ends_with("import") {
+                "Run imported"
+            } else {
+                "Run created"
+            };
+            json_response(
+                StatusCode::OK,
+                json!({"id": id, "url": url, "message": format!("{what} (test server): {url}")}),
+            )
+        }
+        ("GET", "/api/v1/runs") => {
+            let serial = recorded
+                .query
+                .iter()
+                .find(|(k, _)| k == "serial_number")
+                .map(|(_, v)| v.clone())
+                .unwrap_or_default();
+            let runs: Vec<Value> = inner
+                .runs
+                .iter()
+                .filter(|r| r.body["unit_under_test"]["serial_number"] == serial.as_str())
+                .map(|r| run_json(&base, r, &inner))
+                .collect();
+            json_response(StatusCode::OK, Value::Array(runs))
+        }
+        ("POST", "/api/v1/uploads/initialize") => {
+            let body: Value = serde_json::from_slice(&recorded.body).unwrap_or(Value::Null);
+            let id = shared.new_id();
+            inner.uploads.insert(
+                id.clone(),
+                Upload {
+                    name: body["name"].as_str().unwrap_or_default().to_owned(),
+                    mime: body["mimeType"].as_str().unwrap_or_default().to_owned(),
+                    size: body["sizeBytes"].as_u64(),
+                    data: None,
+                    run_id: None,
+                },
+            );
+            inner.upload_order.push(id.clone());
+            json_response(
+                StatusCode::OK,
+                json!({"id": id, "uploadUrl": format!("{base}/_storage/{id}")}),
+            )
+        }
+        ("POST", "/api/v1/uploads/sync") => {
+            let body: Value = serde_json::from_slice(&recorded.body).unwrap_or(Value::Null);
+            let upload_id = body["upload_id"].as_str().unwrap_or_default();
+            let run_id = body["run_id"].as_str().unwrap_or_default().to_owned();
+            match inner.uploads.get_mut(upload_id) {
+                Some(u) if u.data.is_some() => {
+                    u.run_id = Some(run_id);
+                    json_response(StatusCode::OK, json!({}))
+                }
+                _ => json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({"success": false, "error": {"message": "Upload not found"}}),
+                ),
+            }
+        }
+        ("PUT", path) if path.starts_with("/_storage/") => {
+            let id = &path["/_storage/".len()..];
+            let content_type = recorded.header("content-type").unwrap_or("").to_owned();
+            match inner.uploads.get_mut(id) {
+                Some(u) if u.size.is_none_or(|s| s == recorded.body.len() as u64) => {
+                    u.data = Some((content_type, recorded.body.clone()));
+                    StatusCode::OK.into_response()
+                }
+                Some(_) => (StatusCode::FORBIDDEN, "size does not match the grant").into_response(),
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+        ("GET", path) if path.starts_with("/_storage/") => {
+            let id = &path["/_storage/".len()..];
+            match inner.uploads.get(id).and_then(|u| u.data.clone()) {
+                Some((ct, data)) => (
+                    StatusCode::OK,
+                    [(header::CONTENT_TYPE, HeaderValue::from_str(&ct).unwrap())],
+                    Body::from(data),
+                )
+                    .into_response(),
+                None => StatusCode::NOT_FOUND.into_response(),
+            }
+        }
+        _ => json_response(
+            StatusCode::NOT_FOUND,
+            json!({"success": false, "error": {"message": "Not found"}}),
+        ),
+    }
+}
+
+/// A v1 run as the reference's capture server wrote it for `GET /runs`, with the
+/// attachments synced to it.
+fn run_json(base: &str, run: &StoredRun, inner: &Inner) -> Value {
+    let b = &run.body;
+    let serial = b["unit_under_test"]["serial_number"].clone();
+    let part = b["unit_under_test"]["part_number"].clone();
+    let started = b["started_at"].as_str().map(|s| {
+        chrono::DateTime::parse_from_rfc3339(s)
+            .unwrap()
+            .with_timezone(&chrono::Utc)
+    });
+    let duration = b["duration"].as_str().unwrap_or("PT0S").to_owned();
+    let ended = started.map(|s| {
+        s + tofu_upload::iso::parse_duration(&duration)
+            .map(|d| chrono::Duration::from_std(d).unwrap())
+            .unwrap_or_default()
+    });
+    let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
+        t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+    };
+    let attachments: Vec<Value> = inner
+        .upload_order
+        .iter()
+        .filter_map(|id| inner.uploads.get(id).map(|u| (id, u)))
+        .filter(|(_, u)| u.run_id.as_deref() == Some(run.id.as_str()))
+        .map(|(id, u)| {
+            json!({
+                "id": id,
+                "filename": u.name,
+                "content_type": u.mime,
+                "size": u.data.as_ref().map(|d| d.1.len()),
+                "download_url": format!("{base}/_storage/{id}"),
+            })
+        })
+        .collect();
+    json!({
+        "id": run.id,
+        "created_at": run.created_at,
+        "started_at": fmt(started),
+        "ended_at": fmt(ended),
+        "duration": duration,
+        "outcome": if b["run_passed"] == true { "PASS" } else { "FAIL" },
+        "procedure": {"id": b["procedure_id"], "name": ""},
+        "procedure_version": null,
+        "unit": {
+            "id": format!("unit-{}", serial.as_str().unwrap_or_default()),
+            "serial_number": serial,
+            "batch": null,
+            "revision": {"id": "rev", "identifier": "A",
+                         "component": {"id": "part", "part_number": part, "name": part}},
+        },
+        "phases": [],
+        "attachments": attachments,
+        "logs": [],
+    })
+}
+
+fn decode(s: &str) -> String {
+    let bytes = s.as_bytes();
+    let mut out = Vec::with_capacity(bytes.len());
+    let mut i = 0;
+    while i < bytes.len() {
+        match bytes[i] {
+            b'+' => out.push(b' '),
+            b'%' if i + 2 < bytes.len() => {
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).unwrap();
+                out.push(u8::from_str_radix(hex, 16).unwrap());
+                i += 2;
+            }
+            b => out.push(b),
+        }
+        i += 1;
+    }
+    String::from_utf8(out).unwrap()
+}
+
+/// A port with nothing listening on it.
+pub fn closed_port() -> u16 {
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.local_addr().unwrap().port()
+}
+
+/// A server that accepts connections and never answers; stops when dropped.
+pub struct SilentServer {
+    pub addr: SocketAddr,
+    stop: Arc<std::sync::atomic::AtomicBool>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl SilentServer {
+    pub fn start() -> Self {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let flag = Arc::clone(&stop);
+        let thread = std::thread::spawn(move || {
+            let mut held = Vec::new();
+            let deadline = std::time::Instant::now() + Duration::from_secs(30);
+            while !flag.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
+                if let Ok((stream, _)) = listener.accept() {
+                    held.push(stream);
+                }
+                std::thread::sleep(Duration::from_millis(5));
+            }
+        });
+        Self {
+            addr,
+            stop,
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for SilentServer {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::SeqCst);
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
