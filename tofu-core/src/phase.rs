@@ -114,7 +114,8 @@ impl fmt::Debug for Phase {
     }
 }
 
-type DynamicRun = dyn Fn(&mut PhaseContext, &mut DynamicMeasurements<'_>) -> PhaseReturn + Send + Sync;
+type DynamicRun =
+    dyn Fn(&mut PhaseContext, &mut DynamicMeasurements<'_>) -> PhaseReturn + Send + Sync;
 
 /// A phase built at run time.
 pub(crate) struct DynamicPhase {
@@ -211,7 +212,10 @@ pub enum MeasurementAccessError {
 
 impl DynamicMeasurements<'_> {
     /// The typed handle of measurement `name`, which must have been declared as kind `K`.
-    pub fn get<K: Kind>(&mut self, name: &str) -> Result<Measurement<'_, K>, MeasurementAccessError> {
+    pub fn get<K: Kind>(
+        &mut self,
+        name: &str,
+    ) -> Result<Measurement<'_, K>, MeasurementAccessError> {
         let slot = self
             .slots
             .iter_mut()
@@ -219,7 +223,13 @@ impl DynamicMeasurements<'_> {
             .ok_or_else(|| MeasurementAccessError::Unknown(name.to_owned()))?;
         let (kind, dimensions) = slot.kind();
         if kind != K::KIND || (kind == ValueKind::MultiDim && dimensions != K::DIMENSIONS) {
-            let show = |k: ValueKind, n: usize| if k == ValueKind::MultiDim { format!("{k:?} with {n} dimensions") } else { format!("{k:?}") };
+            let show = |k: ValueKind, n: usize| {
+                if k == ValueKind::MultiDim {
+                    format!("{k:?} with {n} dimensions")
+                } else {
+                    format!("{k:?}")
+                }
+            };
             return Err(MeasurementAccessError::WrongKind {
                 name: name.to_owned(),
                 declared: show(kind, dimensions),

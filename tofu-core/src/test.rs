@@ -185,7 +185,9 @@ impl Test {
     /// Adds every phase made with `#[phase]` in the program, in source order (module path,
     /// file, line). Phases in a library crate are only there if the program names the crate.
     pub fn registered_phases(mut self) -> Self {
-        let mut registered: Vec<Phase> = inventory::iter::<Registered>().map(|r| r.0.clone()).collect();
+        let mut registered: Vec<Phase> = inventory::iter::<Registered>()
+            .map(|r| r.0.clone())
+            .collect();
         registered.sort_by(|a, b| a.location().cmp(&b.location()));
         self.phases.extend(registered);
         self
@@ -390,7 +392,10 @@ impl<'t> Run<'t> {
                 }
                 decls.push(Arc::new(decl));
             }
-            prepared.push(Prepared { phase: phase.clone(), decls });
+            prepared.push(Prepared {
+                phase: phase.clone(),
+                decls,
+            });
         }
         if errors.is_empty() {
             Some(prepared)
