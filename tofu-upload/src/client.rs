@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
 
 use base64::Engine as _;
 use reqwest::header::{AUTHORIZATION, CONTENT_TYPE, HeaderValue};
@@ -387,8 +388,15 @@ impl TofuPilotClient {
         let status = response.status();
         if !status.is_success() {
             let content_type = header_str(response.headers().get(CONTENT_TYPE));
+            let wait = retry_after(response.headers());
             let body = response.bytes().await.unwrap_or_default();
-            return Err(api_error(&target, status, content_type.as_deref(), &body));
+            return Err(api_error(
+                &target,
+                status,
+                content_type.as_deref(),
+                &body,
+                wait,
+            ));
         }
         let part = part_path(dest);
         let io_err = |action: &'static str, path: &Path| {
@@ -610,8 +618,15 @@ impl TofuPilotClient {
         let status = response.status();
         if !status.is_success() {
             let content_type = header_str(response.headers().get(CONTENT_TYPE));
+            let wait = retry_after(response.headers());
             let body = response.bytes().await.unwrap_or_default();
-            return Err(api_error(&put, status, content_type.as_deref(), &body));
+            return Err(api_error(
+                &put,
+                status,
+                content_type.as_deref(),
+                &body,
+                wait,
+            ));
         }
         Ok(id)
     }
@@ -657,12 +672,13 @@ impl TofuPilotClient {
             .map_err(|e| self.transport_error(e, &target))?;
         let status = response.status();
         let content_type = header_str(response.headers().get(CONTENT_TYPE));
+        let wait = retry_after(response.headers());
         let bytes = response
             .bytes()
             .await
             .map_err(|e| self.transport_error(e, &target))?;
         if !status.is_success() {
-            let error = api_error(&target, status, content_type.as_deref(), &bytes);
+            let error = api_error(&target, status, content_type.as_deref(), &bytes, wait);
             if let Error::Api {
                 message, warnings, ..
             } = &error
@@ -734,6 +750,7 @@ fn api_error(
     status: StatusCode,
     content_type: Option<&str>,
     body: &[u8],
+    retry_after: Option<Duration>,
 ) -> Error {
     let json: Option<serde_json::Value> = serde_json::from_slice(body).ok();
     let text = |v: Option<&serde_json::Value>| {
@@ -785,7 +802,23 @@ fn api_error(
         endpoint: target.endpoint.clone(),
         message,
         warnings,
+        retry_after,
     }
+}
+
+/// The `Retry-After` header: a number of seconds, or an HTTP date.
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let value = headers
+        .get(reqwest::header::RETRY_AFTER)?
+        .to_str()
+        .ok()?
+        .trim();
+    if let Ok(seconds) = value.parse::<u64>() {
+        return Some(Duration::from_secs(seconds));
+    }
+    let at = chrono::DateTime::parse_from_rfc2822(value).ok()?;
+    let wait = at.with_timezone(&chrono::Utc) - chrono::Utc::now();
+    Some(wait.to_std().unwrap_or(Duration::ZERO))
 }
 
 fn snippet(body: &[u8]) -> String {
@@ -965,6 +998,7 @@ mod tests {
             StatusCode::BAD_REQUEST,
             Some(JSON),
             br#"{"success":false,"error":{"message":"Procedure 'NOPE' not found"},"warnings":["part_number was ignored"]}"#,
+            None,
         );
         assert_eq!(
             e.to_string(),
@@ -979,6 +1013,7 @@ mod tests {
             StatusCode::UNPROCESSABLE_ENTITY,
             Some(JSON),
             br#"{"message":"Invalid input","code":"BAD","issues":[{"message":"phases.0.outcome: bad"}]}"#,
+            None,
         );
         assert!(
             e.to_string()
@@ -990,6 +1025,7 @@ mod tests {
             StatusCode::BAD_GATEWAY,
             Some("text/html"),
             b"<html>",
+            None,
         );
         assert!(e.to_string().ends_with(": Bad Gateway"), "{e}");
         assert!(e.is_retryable());

@@ -124,6 +124,8 @@ pub enum Error {
         message: String,
         /// Warnings in the body, if any.
         warnings: Vec<String>,
+        /// How long the server asked to wait before trying again (`Retry-After`).
+        retry_after: Option<Duration>,
     },
 
     /// No answer within the configured timeout.
@@ -197,6 +199,14 @@ impl Error {
             Self::Network { .. } | Self::Timeout { .. } => true,
             Self::Api { status, .. } => *status == 408 || *status == 429 || *status >= 500,
             _ => false,
+        }
+    }
+
+    /// How long the server asked to wait before a retry (its `Retry-After` header).
+    pub fn retry_after(&self) -> Option<Duration> {
+        match self {
+            Self::Api { retry_after, .. } => *retry_after,
+            _ => None,
         }
     }
 

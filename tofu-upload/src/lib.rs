@@ -51,6 +51,7 @@ pub mod iso;
 mod logs;
 mod openhtf;
 pub mod types;
+pub mod uploader;
 
 pub use client::{MAX_ATTACHMENTS, MAX_FILE_SIZE, TofuPilotClient, install_crypto_provider};
 pub use config::{
@@ -63,3 +64,4 @@ pub use types::{
     MeasurementOutcome, Phase, PhaseOutcome, Run, RunAttachment, RunCreated, RunOutcome, Step,
     SubUnit, UnitUnderTest, Units, UploadedAttachment,
 };
+pub use uploader::{Outbox, Uploader};

@@ -1,0 +1,187 @@
+//! Sending one outbox entry to TofuPilot, step by step, each step saved before the next.
+
+use std::time::Duration;
+
+use super::outbox::{Entry, OutboxError, Status};
+use crate::Error;
+use crate::blocking::TofuPilotClient;
+
+/// Waits between attempts: 15 s, 15 s, 30 s, 5 min, 15 min, then every hour (as TofuPilot's
+/// own CLI).
+const BACKOFF: [Duration; 6] = [
+    Duration::from_secs(15),
+    Duration::from_secs(15),
+    Duration::from_secs(30),
+    Duration::from_secs(300),
+    Duration::from_secs(900),
+    Duration::from_secs(3600),
+];
+
+/// What an attempt at an entry came to.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Progress {
+    /// The run is on TofuPilot with all its files; the entry is gone.
+    Done {
+        /// The run's id.
+        run_id: String,
+        /// Its page.
+        run_url: Option<String>,
+    },
+    /// A transient failure; the entry waits `wait` before the next attempt.
+    Retry {
+        /// What failed.
+        error: String,
+        /// How long before the next attempt.
+        wait: Duration,
+    },
+    /// A failure a retry won't fix; the entry is parked until retried by hand.
+    Parked {
+        /// What TofuPilot said.
+        error: String,
+    },
+    /// Another process is uploading this entry.
+    Busy,
+    /// Parked, or not due yet: nothing was done.
+    Skipped,
+}
+
+/// Sends what is left of `entry`: creates the run (once: a create whose answer was lost is
+/// looked up on the server first), then uploads each file not yet uploaded.
+///
+/// With `force`, a parked entry, or one not due yet, is tried now.
+pub fn send(
+    client: &TofuPilotClient,
+    mut entry: Entry,
+    force: bool,
+) -> Result<Progress, OutboxError> {
+    let now = chrono::Utc::now().timestamp_millis();
+    if !force && (entry.state.status == Status::Parked || entry.state.next_attempt_millis > now) {
+        return Ok(Progress::Skipped);
+    }
+    let Some(_lock) = entry.try_lock()? else {
+        return Ok(Progress::Busy);
+    };
+    // Re-read under the lock: another process may have moved it on meanwhile.
+    entry = match super::outbox::Outbox::open(entry.dir.parent().unwrap_or(&entry.dir))?
+        .entry(&entry.id)
+    {
+        Ok(e) => e,
+        Err(OutboxError::NotFound(_)) => return Ok(Progress::Skipped),
+        Err(e) => return Err(e),
+    };
+    entry.state.attempts += 1;
+    match advance(client, &mut entry) {
+        Ok(()) => {
+            let run_id = entry.state.run_id.clone().unwrap_or_default();
+            let run_url = entry.state.run_url.clone();
+            entry.remove()?;
+            Ok(Progress::Done { run_id, run_url })
+        }
+        Err(Step::Outbox(e)) => Err(e),
+        Err(Step::Api(error)) => {
+            let message = error.to_string();
+            entry.state.last_error = Some(message.clone());
+            if error.is_retryable() {
+                let index = (entry.state.attempts as usize)
+                    .saturating_sub(1)
+                    .min(BACKOFF.len() - 1);
+                let wait = error.retry_after().unwrap_or(BACKOFF[index]);
+                entry.state.status = Status::Pending;
+                entry.state.next_attempt_millis = chrono::Utc::now().timestamp_millis()
+                    + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+                entry.save()?;
+                Ok(Progress::Retry {
+                    error: message,
+                    wait,
+                })
+            } else {
+                entry.state.status = Status::Parked;
+                entry.save()?;
+                Ok(Progress::Parked { error: message })
+            }
+        }
+    }
+}
+
+enum Step {
+    Api(Error),
+    Outbox(OutboxError),
+}
+
+impl From<Error> for Step {
+    fn from(e: Error) -> Self {
+        Step::Api(e)
+    }
+}
+
+impl From<OutboxError> for Step {
+    fn from(e: OutboxError) -> Self {
+        Step::Outbox(e)
+    }
+}
+
+fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<(), Step> {
+    if entry.state.run_id.is_none()
+        && entry.state.create_sent
+        && let Some(found) = find_created(client, entry)?
+    {
+        entry.state.run_id = Some(found);
+        entry.save()?;
+    }
+    if entry.state.run_id.is_none() {
+        let request = entry.request()?;
+        // Saved before sending: if the answer is lost, the next attempt looks for the run.
+        entry.state.create_sent = true;
+        entry.save()?;
+        match client.create_run(&request) {
+            Ok(created) => {
+                entry.state.run_id = Some(created.id);
+                entry.state.run_url = created.url;
+                entry.save()?;
+            }
+            Err(e) => {
+                if let Error::Api { status, .. } = &e
+                    && *status < 500
+                {
+                    // Refused: no run was created.
+                    entry.state.create_sent = false;
+                    entry.save()?;
+                }
+                return Err(e.into());
+            }
+        }
+    }
+    let run_id = entry.state.run_id.clone().unwrap_or_default();
+    for i in 0..entry.state.files.len() {
+        if entry.state.files[i].uploaded {
+            continue;
+        }
+        let file = entry.state.files[i].clone();
+        let path = entry.file_path(&file);
+        let data = std::fs::read(&path).map_err(|source| OutboxError::Io {
+            path: path.clone(),
+            source,
+        })?;
+        client.upload_attachment_bytes(&run_id, &file.name, file.mimetype.as_deref(), data)?;
+        entry.state.files[i].uploaded = true;
+        entry.save()?;
+    }
+    Ok(())
+}
+
+/// Looks for a run this entry created before its answer was lost: same serial number and
+/// same start time, to the millisecond.
+fn find_created(client: &TofuPilotClient, entry: &Entry) -> Result<Option<String>, Error> {
+    let Some(started) = entry.state.started_at_millis else {
+        return Ok(None);
+    };
+    let runs = client.get_runs(&entry.state.serial_number)?;
+    Ok(runs
+        .into_iter()
+        .find(|run| {
+            run.started_at
+                .is_some_and(|t| t.timestamp_millis() == started)
+        })
+        .map(|run| run.id))
+}

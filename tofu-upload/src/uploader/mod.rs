@@ -1,0 +1,327 @@
+//! The uploader: an output callback that sends every finished run to TofuPilot, through a
+//! durable outbox, in the background.
+//!
+//! ```no_run
+//! use tofu_core::prelude::*;
+//! use tofu_upload::Uploader;
+//!
+//! # #[phase] fn check() {}
+//! fn main() -> std::process::ExitCode {
+//!     Test::new("FVT1")
+//!         .part_number("PCB01")
+//!         .phases([check])
+//!         .output(Uploader::from_env()) // the one line
+//!         .execute(|| "SN-0001")
+//!         .exit_code()
+//! }
+//! ```
+//!
+//! On each record the uploader writes the run, its attachments and its JSON report into the
+//! outbox (synced to disk) before any network call, then wakes a background thread that
+//! uploads it. The next test doesn't wait. When the uploader is dropped (the end of the
+//! program), it gives the background thread a few seconds (`TOFU_UPLOAD_WAIT_S`, 20 by
+//! default) to finish; whatever is left stays in the outbox for the next start, or for
+//! `tofu-outbox upload`. Transient failures are retried with backoff; a run TofuPilot
+//! refuses is parked with TofuPilot's message until `tofu-outbox retry`.
+
+mod drain;
+mod mapping;
+mod outbox;
+
+use std::sync::mpsc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use tofu_core::{OutputCallback, OutputError, TestRecord};
+
+pub use drain::{Progress, send};
+pub use mapping::{FileToAttach, attachments, create_run};
+pub use outbox::{
+    Entry, EntryLock, EntryState, FileState, OUTBOX_DIR_ENV, Outbox, OutboxError, Status,
+};
+
+use crate::blocking::TofuPilotClient;
+use crate::{Config, MAX_ATTACHMENTS, MAX_FILE_SIZE};
+
+/// The environment variable giving how long (seconds) the program waits at its end for
+/// uploads to finish.
+pub const WAIT_ENV: &str = "TOFU_UPLOAD_WAIT_S";
+
+/// Sends every finished run to TofuPilot, through the outbox. See the [module docs](self).
+#[derive(Debug)]
+pub struct Uploader {
+    outbox: Result<Outbox, String>,
+    worker: Option<Worker>,
+    offline: Option<String>,
+    wait: Duration,
+}
+
+#[derive(Debug)]
+struct Worker {
+    wake: mpsc::Sender<Message>,
+    handle: JoinHandle<()>,
+}
+
+#[derive(Debug)]
+enum Message {
+    Wake,
+    Finish(Instant),
+}
+
+impl Uploader {
+    /// Configured from `TOFUPILOT_API_KEY` and `TOFUPILOT_URL`, with the outbox in
+    /// [`Outbox::default_dir`]. Without a key, runs are kept in the outbox and the console says
+    /// so; they go up later with `tofu-outbox upload`.
+    pub fn from_env() -> Self {
+        match Config::from_env() {
+            Ok(config) => Uploader::new(config, Outbox::default_dir()),
+            Err(e) => Uploader::offline(Outbox::default_dir(), e.to_string()),
+        }
+    }
+
+    /// With explicit settings and outbox folder.
+    pub fn new(config: Config, outbox_dir: impl Into<std::path::PathBuf>) -> Self {
+        let outbox = Outbox::open(outbox_dir).map_err(|e| e.to_string());
+        let client = TofuPilotClient::from_config(config);
+        match (outbox, client) {
+            (Ok(outbox), Ok(client)) => {
+                let worker = Worker::start(client, outbox.clone());
+                Uploader {
+                    outbox: Ok(outbox),
+                    worker: Some(worker),
+                    offline: None,
+                    wait: wait_from_env(),
+                }
+            }
+            (outbox, Err(e)) => Uploader {
+                outbox,
+                worker: None,
+                offline: Some(e.to_string()),
+                wait: wait_from_env(),
+            },
+            (Err(e), Ok(_)) => Uploader {
+                outbox: Err(e),
+                worker: None,
+                offline: None,
+                wait: wait_from_env(),
+            },
+        }
+    }
+
+    /// Keeps every run in the outbox without uploading (`reason` is shown on the console).
+    pub fn offline(outbox_dir: impl Into<std::path::PathBuf>, reason: impl Into<String>) -> Self {
+        Uploader {
+            outbox: Outbox::open(outbox_dir).map_err(|e| e.to_string()),
+            worker: None,
+            offline: Some(reason.into()),
+            wait: wait_from_env(),
+        }
+    }
+
+    /// How long dropping the uploader waits for the uploads under way (default 20 s).
+    pub fn wait_at_exit(mut self, wait: Duration) -> Self {
+        self.wait = wait;
+        self
+    }
+
+    /// Waits until the outbox has nothing due, or `timeout` passes.
+    pub fn finish(&mut self, timeout: Duration) {
+        if let Some(worker) = self.worker.take() {
+            let _ = worker.wake.send(Message::Finish(Instant::now() + timeout));
+            let _ = worker.handle.join();
+        }
+    }
+
+    fn enqueue(&self, record: &TestRecord) -> Result<Entry, String> {
+        let outbox = self.outbox.as_ref().map_err(Clone::clone)?;
+        let request = create_run(record);
+        let mut files = attachments(record);
+        files.push(report(record)?);
+        let mut kept = Vec::with_capacity(files.len());
+        for file in files {
+            if file.data.len() as u64 > MAX_FILE_SIZE {
+                eprintln!(
+                    "TofuPilot: attachment {} ({} bytes) is over the 10 MiB limit and is not uploaded (it stays in the JSON record)",
+                    file.name,
+                    file.data.len()
+                );
+            } else if kept.len() == MAX_ATTACHMENTS {
+                eprintln!(
+                    "TofuPilot: attachment {} is over the limit of {MAX_ATTACHMENTS} files and is not uploaded",
+                    file.name
+                );
+            } else {
+                kept.push(file);
+            }
+        }
+        outbox.enqueue(&request, &kept).map_err(|e| e.to_string())
+    }
+}
+
+/// The record as an OpenHTF JSON report, attachments without their data (they are uploaded
+/// as files of their own), as TofuPilot's OpenHTF integration attaches it.
+fn report(record: &TestRecord) -> Result<FileToAttach, String> {
+    let name = format!(
+        "{}.{}.{}.json",
+        tofu_core::fs::safe_file_name(&record.dut_id),
+        tofu_core::fs::safe_file_name(&record.metadata.procedure_id),
+        record.start_time_millis
+    );
+    let data = if record.phases.iter().any(|p| !p.attachments.is_empty()) {
+        let mut json = serde_json::to_value(record).map_err(|e| e.to_string())?;
+        if let Some(phases) = json
+            .get_mut("phases")
+            .and_then(serde_json::Value::as_array_mut)
+        {
+            for attachment in phases
+                .iter_mut()
+                .filter_map(|p| p.get_mut("attachments"))
+                .filter_map(serde_json::Value::as_object_mut)
+            {
+                for (_, a) in attachment.iter_mut() {
+                    if let Some(a) = a.as_object_mut() {
+                        a.remove("data");
+                    }
+                }
+            }
+        }
+        serde_json::to_vec(&json)
+    } else {
+        serde_json::to_vec(record)
+    }
+    .map_err(|e| e.to_string())?;
+    Ok(FileToAttach {
+        name,
+        mimetype: Some("application/json".into()),
+        data,
+    })
+}
+
+impl OutputCallback for Uploader {
+    fn name(&self) -> &str {
+        "TofuPilot"
+    }
+
+    fn on_record(&mut self, record: &TestRecord) -> Result<Option<String>, OutputError> {
+        let entry = self.enqueue(record).map_err(|e| {
+            OutputError::Other(format!("the run could not be kept for upload: {e}"))
+        })?;
+        match (&self.worker, &self.offline) {
+            (Some(worker), _) => {
+                let _ = worker.wake.send(Message::Wake);
+                Ok(Some(format!("run queued for upload ({})", entry.id)))
+            }
+            (None, reason) => Ok(Some(format!(
+                "kept offline in {} ({}); it will be uploaded with its original start time by `tofu-outbox upload` or the next run with a key",
+                entry.dir.display(),
+                reason.as_deref().unwrap_or("no client")
+            ))),
+        }
+    }
+}
+
+impl Drop for Uploader {
+    fn drop(&mut self) {
+        let wait = self.wait;
+        self.finish(wait);
+    }
+}
+
+impl Worker {
+    fn start(client: TofuPilotClient, outbox: Outbox) -> Worker {
+        let (wake, inbox) = mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name("tofu-upload".into())
+            .spawn(move || run_worker(&client, &outbox, &inbox))
+            .unwrap_or_else(|e| {
+                eprintln!(
+                    "TofuPilot: can't start the upload thread ({e}); runs stay in the outbox"
+                );
+                std::thread::spawn(|| {})
+            });
+        Worker { wake, handle }
+    }
+}
+
+/// The background loop: send what is due, sleep until the next entry is due (at most 5 s) or
+/// a new run arrives; on `Finish`, stop once nothing is due or the deadline passes.
+fn run_worker(client: &TofuPilotClient, outbox: &Outbox, inbox: &mpsc::Receiver<Message>) {
+    let mut deadline: Option<Instant> = None;
+    loop {
+        let due_left = drain_due(client, outbox, deadline);
+        if let Some(deadline) = deadline
+            && (!due_left || Instant::now() >= deadline)
+        {
+            report_left(outbox);
+            return;
+        }
+        let sleep = if deadline.is_some() {
+            Duration::from_millis(200)
+        } else {
+            Duration::from_secs(5)
+        };
+        match inbox.recv_timeout(sleep) {
+            Ok(Message::Wake) | Err(mpsc::RecvTimeoutError::Timeout) => {}
+            Ok(Message::Finish(at)) => deadline = Some(at),
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                deadline = deadline.or(Some(Instant::now()))
+            }
+        }
+    }
+}
+
+/// Sends every entry that is due; returns whether some entry is pending and due within the
+/// deadline (so finishing should wait for it).
+fn drain_due(client: &TofuPilotClient, outbox: &Outbox, deadline: Option<Instant>) -> bool {
+    let Ok(entries) = outbox.entries() else {
+        return false;
+    };
+    let mut due_left = false;
+    for entry in entries.into_iter().filter_map(Result::ok) {
+        if deadline.is_some_and(|d| Instant::now() >= d) {
+            return true;
+        }
+        let serial = entry.state.serial_number.clone();
+        match send(client, entry, false) {
+            Ok(Progress::Done { run_url, run_id }) => {
+                eprintln!(
+                    "TofuPilot: run of {serial} uploaded: {}",
+                    run_url.unwrap_or(run_id)
+                );
+            }
+            Ok(Progress::Retry { error, wait }) => {
+                eprintln!(
+                    "TofuPilot: upload of {serial} failed, retrying in {} s: {error}",
+                    wait.as_secs()
+                );
+                due_left |= deadline.is_some_and(|d| Instant::now() + wait < d);
+            }
+            Ok(Progress::Parked { error }) => {
+                eprintln!(
+                    "TofuPilot: run of {serial} refused and parked (fix, then `tofu-outbox retry`): {error}"
+                );
+            }
+            Ok(Progress::Busy | Progress::Skipped) => {}
+            Err(e) => eprintln!("TofuPilot: outbox error: {e}"),
+        }
+    }
+    due_left
+}
+
+fn report_left(outbox: &Outbox) {
+    let left = outbox.entries().map(|e| e.len()).unwrap_or(0);
+    if left > 0 {
+        eprintln!(
+            "TofuPilot: {left} run(s) still in the outbox {}; they go up on the next start or with `tofu-outbox upload`",
+            outbox.dir().display()
+        );
+    }
+}
+
+fn wait_from_env() -> Duration {
+    std::env::var(WAIT_ENV)
+        .ok()
+        .and_then(|s| s.trim().parse::<f64>().ok())
+        .filter(|s| s.is_finite() && *s >= 0.0)
+        .map_or(Duration::from_secs(20), Duration::from_secs_f64)
+}

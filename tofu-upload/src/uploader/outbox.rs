@@ -1,0 +1,370 @@
+//! The outbox: every finished run, on disk, until TofuPilot has all of it.
+//!
+//! One folder per run, under the outbox folder:
+//!
+//! ```text
+//! outbox/
+//!   1795620310889-PCB01A0001-4242-0/
+//!     request.json   the create_run body (written once)
+//!     state.json     progress: run id once created, attachments uploaded, attempts, errors
+//!     files/000-…    the files to attach (the phases' attachments, then the JSON report)
+//!     lock           held (advisory lock) by the process uploading this run
+//! ```
+//!
+//! An entry appears whole or not at all (it is written in a hidden folder, synced, then
+//! renamed), and every change of `state.json` is an atomic replace, so a process killed at any
+//! moment leaves an entry the next one can finish. A finished entry is deleted.
+
+use std::fs::{self, File};
+use std::io::{self, Write as _};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use serde::{Deserialize, Serialize};
+
+use super::mapping::FileToAttach;
+use crate::types::CreateRun;
+
+/// The environment variable naming the outbox folder.
+pub const OUTBOX_DIR_ENV: &str = "TOFU_OUTBOX_DIR";
+
+const REQUEST: &str = "request.json";
+const STATE: &str = "state.json";
+const FILES: &str = "files";
+const LOCK: &str = "lock";
+
+/// The folder of runs waiting for TofuPilot.
+#[derive(Debug, Clone)]
+pub struct Outbox {
+    dir: PathBuf,
+}
+
+/// An outbox operation failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum OutboxError {
+    /// A file of the outbox could not be read or written.
+    #[error("outbox {}: {source}", path.display())]
+    Io {
+        /// The file or folder.
+        path: PathBuf,
+        /// The cause.
+        source: io::Error,
+    },
+    /// A file of the outbox is not what this version writes (truncated, corrupted, other
+    /// version).
+    #[error("outbox {}: unreadable ({reason})", path.display())]
+    Corrupt {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: String,
+    },
+    /// No entry of that id.
+    #[error("no run `{0}` in the outbox")]
+    NotFound(String),
+}
+
+fn io_error(path: &Path) -> impl FnOnce(io::Error) -> OutboxError + '_ {
+    move |source| OutboxError::Io {
+        path: path.to_owned(),
+        source,
+    }
+}
+
+/// Where an entry stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Status {
+    /// Waiting for (another) attempt.
+    Pending,
+    /// Refused by TofuPilot for a reason a retry won't fix; waits for `retry` by hand.
+    Parked,
+}
+
+/// One file to attach, and whether it is on TofuPilot yet.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct FileState {
+    /// The file's name in `files/`.
+    pub file: String,
+    /// The name shown in TofuPilot.
+    pub name: String,
+    /// Its MIME type.
+    pub mimetype: Option<String>,
+    /// Uploaded and linked to the run.
+    pub uploaded: bool,
+}
+
+/// The progress of one run, kept in `state.json`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct EntryState {
+    /// Format version.
+    pub version: u32,
+    /// The unit's serial number.
+    pub serial_number: String,
+    /// The procedure.
+    pub procedure_id: Option<String>,
+    /// When the run started (epoch ms), to recognise it on the server.
+    pub started_at_millis: Option<i64>,
+    /// Pending or parked.
+    pub status: Status,
+    /// The run's id on TofuPilot, once created.
+    pub run_id: Option<String>,
+    /// The run's page on TofuPilot, once created.
+    pub run_url: Option<String>,
+    /// A create request was sent and its answer may have been lost: look for the run before
+    /// creating it again.
+    pub create_sent: bool,
+    /// The files to attach.
+    pub files: Vec<FileState>,
+    /// Attempts so far.
+    pub attempts: u32,
+    /// Not before this time (epoch ms).
+    pub next_attempt_millis: i64,
+    /// The last error, as TofuPilot or the network gave it.
+    pub last_error: Option<String>,
+}
+
+const VERSION: u32 = 1;
+
+/// A run in the outbox.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// Its id (its folder's name).
+    pub id: String,
+    /// Its folder.
+    pub dir: PathBuf,
+    /// Its progress.
+    pub state: EntryState,
+}
+
+/// The lock on an entry: while it is held, no other process uploads the entry.
+#[derive(Debug)]
+pub struct EntryLock {
+    _file: File,
+}
+
+static COUNTER: AtomicU64 = AtomicU64::new(0);
+
+impl Outbox {
+    /// The outbox in `dir`, created if needed.
+    pub fn open(dir: impl Into<PathBuf>) -> Result<Self, OutboxError> {
+        let dir = dir.into();
+        fs::create_dir_all(&dir).map_err(io_error(&dir))?;
+        Ok(Outbox { dir })
+    }
+
+    /// `$TOFU_OUTBOX_DIR`, else `outbox` in the record folder (`$TOFU_OUTPUT_DIR`, else
+    /// `./tofu-records`).
+    pub fn default_dir() -> PathBuf {
+        if let Some(dir) = std::env::var_os(OUTBOX_DIR_ENV).filter(|d| !d.is_empty()) {
+            return PathBuf::from(dir);
+        }
+        tofu_core::JsonOutput::new().dir().join("outbox")
+    }
+
+    /// The outbox's folder.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Adds a run: written whole in a hidden folder, synced, then renamed into place.
+    pub fn enqueue(
+        &self,
+        request: &CreateRun,
+        files: &[FileToAttach],
+    ) -> Result<Entry, OutboxError> {
+        let serial = &request.unit_under_test.serial_number;
+        let started = request.started_at.map(|t| t.timestamp_millis());
+        let id = format!(
+            "{}-{}-{}-{}",
+            started.unwrap_or_else(|| chrono::Utc::now().timestamp_millis()),
+            tofu_core::fs::safe_file_name(serial)
+                .chars()
+                .take(40)
+                .collect::<String>(),
+            std::process::id(),
+            COUNTER.fetch_add(1, Ordering::Relaxed)
+        );
+        let tmp = self.dir.join(format!(".{id}.tmp"));
+        let result = self.write_entry(&tmp, request, files, serial, started);
+        let state = match result {
+            Ok(state) => state,
+            Err(e) => {
+                let _ = fs::remove_dir_all(&tmp);
+                return Err(e);
+            }
+        };
+        let dir = self.dir.join(&id);
+        fs::rename(&tmp, &dir).map_err(io_error(&dir))?;
+        if let Ok(d) = File::open(&self.dir) {
+            let _ = d.sync_all();
+        }
+        Ok(Entry { id, dir, state })
+    }
+
+    fn write_entry(
+        &self,
+        tmp: &Path,
+        request: &CreateRun,
+        files: &[FileToAttach],
+        serial: &str,
+        started: Option<i64>,
+    ) -> Result<EntryState, OutboxError> {
+        let files_dir = tmp.join(FILES);
+        fs::create_dir_all(&files_dir).map_err(io_error(&files_dir))?;
+        let mut states = Vec::with_capacity(files.len());
+        for (i, f) in files.iter().enumerate() {
+            let file = format!("{i:03}-{}", tofu_core::fs::safe_file_name(&f.name));
+            let path = files_dir.join(&file);
+            write_synced(&path, &f.data)?;
+            states.push(FileState {
+                file,
+                name: f.name.clone(),
+                mimetype: f.mimetype.clone(),
+                uploaded: false,
+            });
+        }
+        let body = serde_json::to_vec(request).map_err(|e| OutboxError::Corrupt {
+            path: tmp.join(REQUEST),
+            reason: format!("the request can't be encoded: {e}"),
+        })?;
+        write_synced(&tmp.join(REQUEST), &body)?;
+        let state = EntryState {
+            version: VERSION,
+            serial_number: serial.to_owned(),
+            procedure_id: request.procedure_id.clone(),
+            started_at_millis: started,
+            status: Status::Pending,
+            run_id: None,
+            run_url: None,
+            create_sent: false,
+            files: states,
+            attempts: 0,
+            next_attempt_millis: 0,
+            last_error: None,
+        };
+        write_state(tmp, &state)?;
+        File::create(tmp.join(LOCK)).map_err(io_error(&tmp.join(LOCK)))?;
+        if let Ok(d) = File::open(tmp) {
+            let _ = d.sync_all();
+        }
+        Ok(state)
+    }
+
+    /// Every entry, oldest first. Entries that can't be read are returned as errors, in place.
+    pub fn entries(&self) -> Result<Vec<Result<Entry, OutboxError>>, OutboxError> {
+        let mut ids: Vec<String> = fs::read_dir(&self.dir)
+            .map_err(io_error(&self.dir))?
+            .filter_map(Result::ok)
+            .filter(|e| e.file_type().is_ok_and(|t| t.is_dir()))
+            .map(|e| e.file_name().to_string_lossy().into_owned())
+            .filter(|name| !name.starts_with('.'))
+            .collect();
+        ids.sort_by_key(|id| {
+            (
+                id.split('-').next().and_then(|t| t.parse::<i64>().ok()),
+                id.clone(),
+            )
+        });
+        Ok(ids.into_iter().map(|id| self.entry(&id)).collect())
+    }
+
+    /// The entry `id`.
+    pub fn entry(&self, id: &str) -> Result<Entry, OutboxError> {
+        if id.is_empty() || id.contains(['/', '\\']) || id.starts_with('.') {
+            return Err(OutboxError::NotFound(id.to_owned()));
+        }
+        let dir = self.dir.join(id);
+        if !dir.is_dir() {
+            return Err(OutboxError::NotFound(id.to_owned()));
+        }
+        let state = read_state(&dir)?;
+        Ok(Entry {
+            id: id.to_owned(),
+            dir,
+            state,
+        })
+    }
+}
+
+impl Entry {
+    /// Takes the entry's lock, or `None` when another process holds it.
+    pub fn try_lock(&self) -> Result<Option<EntryLock>, OutboxError> {
+        let path = self.dir.join(LOCK);
+        let file = fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)
+            .map_err(io_error(&path))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(EntryLock { _file: file })),
+            Err(fs::TryLockError::WouldBlock) => Ok(None),
+            Err(fs::TryLockError::Error(source)) => Err(OutboxError::Io { path, source }),
+        }
+    }
+
+    /// The create_run request.
+    pub fn request(&self) -> Result<CreateRun, OutboxError> {
+        let path = self.dir.join(REQUEST);
+        let bytes = fs::read(&path).map_err(io_error(&path))?;
+        serde_json::from_slice(&bytes).map_err(|e| OutboxError::Corrupt {
+            path,
+            reason: e.to_string(),
+        })
+    }
+
+    /// The path of an attached file.
+    pub fn file_path(&self, file: &FileState) -> PathBuf {
+        self.dir.join(FILES).join(&file.file)
+    }
+
+    /// Saves the state (atomic replace).
+    pub fn save(&self) -> Result<(), OutboxError> {
+        write_state(&self.dir, &self.state)
+    }
+
+    /// Deletes the entry: its run is on TofuPilot with all its files.
+    pub fn remove(self) -> Result<(), OutboxError> {
+        // Renamed first, so a crash mid-deletion leaves a hidden folder, not a broken entry.
+        let parent = self.dir.parent().map(Path::to_owned).unwrap_or_default();
+        let trash = parent.join(format!(".{}.done", self.id));
+        fs::rename(&self.dir, &trash).map_err(io_error(&self.dir))?;
+        fs::remove_dir_all(&trash).map_err(io_error(&trash))
+    }
+}
+
+fn write_synced(path: &Path, data: &[u8]) -> Result<(), OutboxError> {
+    let mut file = File::create(path).map_err(io_error(path))?;
+    file.write_all(data).map_err(io_error(path))?;
+    file.sync_all().map_err(io_error(path))
+}
+
+fn write_state(dir: &Path, state: &EntryState) -> Result<(), OutboxError> {
+    let path = dir.join(STATE);
+    tofu_core::fs::replace_file(&path, |out| {
+        serde_json::to_writer_pretty(&mut *out, state).map_err(io::Error::other)?;
+        out.write_all(b"\n")
+    })
+    .map_err(io_error(&path))
+}
+
+fn read_state(dir: &Path) -> Result<EntryState, OutboxError> {
+    let path = dir.join(STATE);
+    let bytes = fs::read(&path).map_err(io_error(&path))?;
+    let state: EntryState = serde_json::from_slice(&bytes).map_err(|e| OutboxError::Corrupt {
+        path: path.clone(),
+        reason: e.to_string(),
+    })?;
+    if state.version != VERSION {
+        return Err(OutboxError::Corrupt {
+            path,
+            reason: format!(
+                "format version {} (this tofu reads {VERSION})",
+                state.version
+            ),
+        });
+    }
+    Ok(state)
+}
