@@ -270,13 +270,12 @@ fn run_worker(client: &TofuPilotClient, outbox: &Outbox, inbox: &mpsc::Receiver<
     }
 }
 
-/// Sends every entry that is due; returns whether some entry is pending and due within the
-/// deadline (so finishing should wait for it).
+/// Sends every entry that is due; returns whether some entry is still pending and due before
+/// the deadline (so finishing should wait for it).
 fn drain_due(client: &TofuPilotClient, outbox: &Outbox, deadline: Option<Instant>) -> bool {
     let Ok(entries) = outbox.entries() else {
         return false;
     };
-    let mut due_left = false;
     for entry in entries.into_iter().filter_map(Result::ok) {
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return true;
@@ -294,7 +293,6 @@ fn drain_due(client: &TofuPilotClient, outbox: &Outbox, deadline: Option<Instant
                     "TofuPilot: upload of {serial} failed, retrying in {} s: {error}",
                     wait.as_secs()
                 );
-                due_left |= deadline.is_some_and(|d| Instant::now() + wait < d);
             }
             Ok(Progress::Parked { error }) => {
                 eprintln!(
@@ -305,7 +303,22 @@ fn drain_due(client: &TofuPilotClient, outbox: &Outbox, deadline: Option<Instant
             Err(e) => eprintln!("TofuPilot: outbox error: {e}"),
         }
     }
-    due_left
+    let Some(deadline) = deadline else {
+        return false;
+    };
+    let until = chrono::Utc::now().timestamp_millis()
+        + i64::try_from(
+            deadline
+                .saturating_duration_since(Instant::now())
+                .as_millis(),
+        )
+        .unwrap_or(i64::MAX / 2);
+    outbox.entries().is_ok_and(|entries| {
+        entries
+            .into_iter()
+            .filter_map(Result::ok)
+            .any(|e| e.state.status == Status::Pending && e.state.next_attempt_millis < until)
+    })
 }
 
 fn report_left(outbox: &Outbox) {

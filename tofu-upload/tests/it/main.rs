@@ -13,3 +13,4 @@ mod get_runs;
 mod logs;
 mod openhtf;
 mod support;
+mod uploader;

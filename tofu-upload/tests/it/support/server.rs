@@ -52,6 +52,17 @@ pub struct Fault {
     pub body: String,
     pub content_type: &'static str,
     pub remaining: usize,
+    pub retry_after: Option<u64>,
+}
+
+/// A delay before answering matching requests (the request itself is handled first), to
+/// make a client time out after the server did the work: a lost answer.
+#[derive(Debug, Clone)]
+pub struct Delay {
+    pub method: &'static str,
+    pub path_prefix: String,
+    pub duration: Duration,
+    pub remaining: usize,
 }
 
 #[derive(Debug, Clone)]
@@ -74,6 +85,7 @@ struct Upload {
 struct Inner {
     requests: Vec<Recorded>,
     faults: Vec<Fault>,
+    delays: Vec<Delay>,
     runs: Vec<StoredRun>,
     uploads: HashMap<String, Upload>,
     upload_order: Vec<String>,
@@ -233,7 +245,72 @@ impl TestServer {
             body: body.to_owned(),
             content_type,
             remaining: 1,
+            retry_after: None,
         });
+    }
+
+    /// Answers the next matching request with `status` and a `Retry-After: seconds` header.
+    pub fn fail_with_retry_after(
+        &self,
+        method: &'static str,
+        path_prefix: &str,
+        status: u16,
+        seconds: u64,
+    ) {
+        self.shared.inner.lock().unwrap().faults.push(Fault {
+            method,
+            path_prefix: path_prefix.to_owned(),
+            status,
+            body: json!({"success": false, "error": {"message": "Too many requests"}}).to_string(),
+            content_type: "application/json",
+            remaining: 1,
+            retry_after: Some(seconds),
+        });
+    }
+
+    /// Handles the next `count` matching requests, then waits `duration` before answering.
+    pub fn delay(&self, method: &'static str, path_prefix: &str, duration: Duration, count: usize) {
+        self.shared.inner.lock().unwrap().delays.push(Delay {
+            method,
+            path_prefix: path_prefix.to_owned(),
+            duration,
+            remaining: count,
+        });
+    }
+
+    /// Removes every pending delay.
+    pub fn clear_delays(&self) {
+        self.shared.inner.lock().unwrap().delays.clear();
+    }
+
+    /// The runs created, as `(id, body)`.
+    pub fn runs(&self) -> Vec<(String, Value)> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap()
+            .runs
+            .iter()
+            .map(|r| (r.id.clone(), r.body.clone()))
+            .collect()
+    }
+
+    /// The files uploaded and linked to a run, in upload order: `(name, mime, bytes)`.
+    pub fn attachments_of(&self, run_id: &str) -> Vec<(String, String, Vec<u8>)> {
+        let inner = self.shared.inner.lock().unwrap();
+        inner
+            .upload_order
+            .iter()
+            .filter_map(|id| inner.uploads.get(id))
+            .filter(|u| u.run_id.as_deref() == Some(run_id))
+            .map(|u| {
+                (
+                    u.name.clone(),
+                    u.mime.clone(),
+                    u.data.clone().map(|d| d.1).unwrap_or_default(),
+                )
+            })
+            .collect()
     }
 
     /// Bytes stored by PUT for an upload id.
@@ -283,6 +360,14 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
+    let (response, delay) = answer(&shared, request).await;
+    if let Some(delay) = delay {
+        tokio::time::sleep(delay).await;
+    }
+    response
+}
+
+async fn answer(shared: &Arc<Shared>, request: Request) -> (Response, Option<Duration>) {
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, 64 * 1024 * 1024)
         .await
@@ -319,12 +404,28 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
     };
     let mut inner = shared.inner.lock().unwrap();
     inner.requests.push(recorded.clone());
+    let delay = inner
+        .delays
+        .iter_mut()
+        .find(|d| {
+            d.remaining > 0
+                && d.method == recorded.method
+                && recorded.path.starts_with(&d.path_prefix)
+        })
+        .map(|d| {
+            d.remaining -= 1;
+            d.duration
+        });
+    let response = respond(shared, &mut inner, &recorded);
+    (response, delay)
+}
 
+fn respond(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Response {
     if let Some(fault) = inner.faults.iter_mut().find(|f| {
         f.remaining > 0 && f.method == recorded.method && recorded.path.starts_with(&f.path_prefix)
     }) {
         fault.remaining -= 1;
-        return (
+        let mut response = (
             StatusCode::from_u16(fault.status).unwrap(),
             [(
                 header::CONTENT_TYPE,
@@ -333,6 +434,12 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
             fault.body.clone(),
         )
             .into_response();
+        if let Some(seconds) = fault.retry_after {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
+        }
+        return response;
     }
 
     let base = shared.base.clone();
@@ -367,7 +474,7 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                 .runs
                 .iter()
                 .filter(|r| r.body["unit_under_test"]["serial_number"] == serial.as_str())
-                .map(|r| run_json(&base, r, &inner))
+                .map(|r| run_json(&base, r, inner))
                 .collect();
             json_response(StatusCode::OK, Value::Array(runs))
         }
