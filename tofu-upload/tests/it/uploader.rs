@@ -489,3 +489,82 @@ fn walk(dir: &Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+fn cli(server: &TestServer, args: &[&str]) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_tofu-outbox"))
+        .args(args)
+        .env("TOFUPILOT_API_KEY", TEST_KEY)
+        .env("TOFUPILOT_URL", server.url())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    (out.status.success(), text)
+}
+
+#[test]
+fn the_command_line_lists_shows_retries_uploads_and_gets_runs() {
+    let server = TestServer::start();
+    server.fail(
+        "POST",
+        "/api/v1/runs",
+        400,
+        serde_json::json!({"error": {"message": "Unknown part PCB1"}}),
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let outbox = dir.path().to_str().unwrap();
+    let _ = run_test(dir.path(), Uploader::offline(dir.path(), "test"), "SN-CLI");
+    let id = outbox_ids(dir.path()).remove(0);
+
+    let (ok, text) = cli(&server, &["--outbox", outbox, "list"]);
+    assert!(
+        ok && text.contains(&id) && text.contains("SN-CLI") && text.contains("pending"),
+        "{text}"
+    );
+    let (ok, text) = cli(&server, &["--outbox", outbox, "upload"]);
+    assert!(
+        !ok && text.contains("refused and parked") && text.contains("Unknown part PCB1"),
+        "{text}"
+    );
+    let (_, text) = cli(&server, &["--outbox", outbox, "list"]);
+    assert!(
+        text.contains("parked") && text.contains("Unknown part PCB1"),
+        "{text}"
+    );
+    let (ok, text) = cli(&server, &["--outbox", outbox, "show", &id]);
+    assert!(ok && text.contains("\"status\": \"parked\""), "{text}");
+    let (ok, text) = cli(&server, &["--outbox", outbox, "upload"]);
+    assert!(
+        ok && text.contains("retry"),
+        "a parked run waits for retry: {text}"
+    );
+    assert!(server.runs().is_empty());
+    let (ok, _) = cli(&server, &["--outbox", outbox, "retry", &id]);
+    assert!(ok);
+    let (ok, text) = cli(&server, &["--outbox", outbox, "upload"]);
+    assert!(ok && text.contains("1 uploaded, 0 failed"), "{text}");
+    assert_eq!(server.runs().len(), 1);
+    let (ok, text) = cli(&server, &["--outbox", outbox, "list"]);
+    assert!(ok && text.contains("is empty"), "{text}");
+
+    let saved = dir.path().join("runs.json");
+    let (ok, text) = cli(
+        &server,
+        &["get-runs", "SN-CLI", "--out", saved.to_str().unwrap()],
+    );
+    assert!(ok, "{text}");
+    let runs: Value = serde_json::from_slice(&std::fs::read(&saved).unwrap()).unwrap();
+    assert_eq!(runs[0]["unit"]["serial_number"], "SN-CLI");
+
+    let record = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.extension().is_some_and(|e| e == "json") && p != &saved)
+        .unwrap();
+    let (ok, text) = cli(&server, &["upload-report", record.to_str().unwrap()]);
+    assert!(ok && text.contains("created from"), "{text}");
+    assert!(server.requests().iter().any(|r| r.path == "/api/v1/import"));
+
+    let (ok, text) = cli(&server, &["frobnicate"]);
+    assert!(!ok && text.contains("usage:"), "{text}");
+}
