@@ -1,6 +1,6 @@
 //! The test: its metadata, its phases, its outputs, and the executor that runs it.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashSet};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -372,7 +372,8 @@ impl<'t> Run<'t> {
                 }
             };
             let mut decls = Vec::with_capacity(declared.len());
-            for Declared { decl, errors: errs } in declared {
+            let repeated = repeated_names(&declared);
+            for (i, Declared { decl, errors: errs }) in declared.into_iter().enumerate() {
                 for e in errs {
                     errors.push(format!(
                         "phase `{}`, measurement `{}`: {e}",
@@ -380,10 +381,7 @@ impl<'t> Run<'t> {
                         decl.name
                     ));
                 }
-                if decls
-                    .iter()
-                    .any(|d: &Arc<MeasurementDecl>| d.name == decl.name)
-                {
+                if repeated.binary_search(&i).is_ok() {
                     errors.push(format!(
                         "phase `{}`: measurement `{}` is declared twice",
                         phase.name(),
@@ -575,6 +573,24 @@ impl<'t> Run<'t> {
     }
 }
 
+/// Above this many measurements, repeated names are found by hashing, not pairwise.
+const PAIRWISE_UP_TO: usize = 16;
+
+/// The positions, in increasing order, of the measurements whose name an earlier one has.
+fn repeated_names(declared: &[Declared]) -> Vec<usize> {
+    let name = |i: usize| declared[i].decl.name.as_str();
+    if declared.len() <= PAIRWISE_UP_TO {
+        (0..declared.len())
+            .filter(|&i| (0..i).any(|j| name(j) == name(i)))
+            .collect()
+    } else {
+        let mut seen = HashSet::with_capacity(declared.len());
+        (0..declared.len())
+            .filter(|&i| !seen.insert(name(i)))
+            .collect()
+    }
+}
+
 /// Validates the phase's measurements and moves their values into records.
 fn measure(
     decls: &[Arc<MeasurementDecl>],
@@ -686,6 +702,38 @@ fn default_station_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn repeated_names_are_found_pairwise_or_hashed() {
+        use crate::declare::{__declare, __unspecified};
+        let declare = |names: &[String]| -> Vec<Declared> {
+            names
+                .iter()
+                .map(|n| __declare::<f64, _>(n, __unspecified()))
+                .collect()
+        };
+        for n in [
+            0,
+            1,
+            PAIRWISE_UP_TO - 2,
+            PAIRWISE_UP_TO,
+            PAIRWISE_UP_TO + 1,
+            200,
+        ] {
+            let mut names: Vec<String> = (0..n).map(|i| format!("m{i}")).collect();
+            assert!(repeated_names(&declare(&names)).is_empty(), "{n}");
+            names.push("m0".into());
+            names.push("x".into());
+            names.push("x".into());
+            names.push("x".into());
+            let want = if n == 0 {
+                vec![n + 2, n + 3]
+            } else {
+                vec![n, n + 2, n + 3]
+            };
+            assert_eq!(repeated_names(&declare(&names)), want, "{n}");
+        }
+    }
 
     #[test]
     fn descriptor_ids_are_stable_and_distinct() {
