@@ -4,6 +4,10 @@
 //! Run it with `cargo run --example attachments` (from any folder: the files are found next
 //! to this example's `Cargo.toml`); the record is written into `./tofu-records` (or
 //! `$TOFU_OUTPUT_DIR`).
+//!
+//! With `TOFUPILOT_API_KEY` set, the run is also uploaded to TofuPilot (`TOFUPILOT_URL` for
+//! another instance); without, it is kept in the outbox (`outbox/` in the record folder) for
+//! `tofu-outbox upload`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -27,6 +31,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB1")
         .phases([phase_file_attachment])
+        .output(tofu_upload::Uploader::from_env())
         .execute(|| "PCB1A001")
         .exit_code()
 }

@@ -2,6 +2,10 @@
 //!
 //! Run it with `cargo run --example boolean`; the record is written into `./tofu-records`
 //! (or `$TOFU_OUTPUT_DIR`).
+//!
+//! With `TOFUPILOT_API_KEY` set, the run is also uploaded to TofuPilot (`TOFUPILOT_URL` for
+//! another instance); without, it is kept in the outbox (`outbox/` in the record folder) for
+//! `tofu-outbox upload`.
 
 use std::process::ExitCode;
 
@@ -17,6 +21,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB1")
         .phases([phase_led])
+        .output(tofu_upload::Uploader::from_env())
         .execute(|| "PCB001")
         .exit_code()
 }

@@ -5,6 +5,10 @@
 //! Run it with `cargo run --example logging` (the console shows INFO and above; set
 //! `RUST_LOG=debug` to see everything); the record is written into `./tofu-records` (or
 //! `$TOFU_OUTPUT_DIR`).
+//!
+//! With `TOFUPILOT_API_KEY` set, the run is also uploaded to TofuPilot (`TOFUPILOT_URL` for
+//! another instance); without, it is kept in the outbox (`outbox/` in the record folder) for
+//! `tofu-outbox upload`.
 
 use std::process::ExitCode;
 
@@ -25,6 +29,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB01")
         .phases([phase_with_info_logger])
+        .output(tofu_upload::Uploader::from_env())
         .execute(|| "PCB1A001")
         .exit_code()
 }

@@ -6,6 +6,10 @@
 //!
 //! Run it with `cargo run --example multi_dimensional`; the record is written into
 //! `./tofu-records` (or `$TOFU_OUTPUT_DIR`).
+//!
+//! With `TOFUPILOT_API_KEY` set, the run is also uploaded to TofuPilot (`TOFUPILOT_URL` for
+//! another instance); without, it is kept in the outbox (`outbox/` in the record folder) for
+//! `tofu-outbox upload`.
 
 use std::process::ExitCode;
 
@@ -50,6 +54,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB01")
         .phases([power_phase])
+        .output(tofu_upload::Uploader::from_env())
         .execute(|| "PCB1A003")
         .exit_code()
 }

@@ -3,6 +3,10 @@
 //!
 //! Run it with `cargo run --example optional_metadata`; the record is written into
 //! `./tofu-records` (or `$TOFU_OUTPUT_DIR`).
+//!
+//! With `TOFUPILOT_API_KEY` set, the run is also uploaded to TofuPilot (`TOFUPILOT_URL` for
+//! another instance); without, it is kept in the outbox (`outbox/` in the record folder) for
+//! `tofu-outbox upload`.
 
 use std::process::ExitCode;
 
@@ -20,6 +24,7 @@ fn main() -> ExitCode {
         .batch_number("12-24")
         .sub_unit("PSU01A0001")
         .phases([phase_one])
+        .output(tofu_upload::Uploader::from_env())
         .execute(|| "PCB1A002")
         .exit_code()
 }

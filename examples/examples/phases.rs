@@ -3,6 +3,10 @@
 //!
 //! Run it with `cargo run --example phases`; the record is written into `./tofu-records`
 //! (or `$TOFU_OUTPUT_DIR`).
+//!
+//! With `TOFUPILOT_API_KEY` set, the run is also uploaded to TofuPilot (`TOFUPILOT_URL` for
+//! another instance); without, it is kept in the outbox (`outbox/` in the record folder) for
+//! `tofu-outbox upload`.
 
 use std::process::ExitCode;
 
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
             phase_firmware_version_check,
             phase_voltage_measurements,
         ])
+        .output(tofu_upload::Uploader::from_env())
         .execute(|| "PCB1A002")
         .exit_code()
 }

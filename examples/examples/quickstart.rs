@@ -1,6 +1,10 @@
 //! A realistic bench test of a power board, on a simulated instrument: the README's first
 //! command. `cargo run --example quickstart` writes the record into `./tofu-records` (or
 //! `$TOFU_OUTPUT_DIR`) and exits 0 when the board passes.
+//!
+//! With `TOFUPILOT_API_KEY` set, the run is also uploaded to TofuPilot (`TOFUPILOT_URL` for
+//! another instance); without, it is kept in the outbox (`outbox/` in the record folder) for
+//! `tofu-outbox upload`.
 
 use std::process::ExitCode;
 use std::sync::Mutex;
@@ -127,6 +131,7 @@ fn main() -> ExitCode {
         .revision("A")
         .procedure_version("1.0.0")
         .phases([connect, power_rails, iv_sweep, calibration])
+        .output(tofu_upload::Uploader::from_env())
         .execute(|| "PCB01A0001")
         .exit_code()
 }

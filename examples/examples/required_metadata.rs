@@ -3,6 +3,10 @@
 //!
 //! Run it with `cargo run --example required_metadata`; the record is written into
 //! `./tofu-records` (or `$TOFU_OUTPUT_DIR`).
+//!
+//! With `TOFUPILOT_API_KEY` set, the run is also uploaded to TofuPilot (`TOFUPILOT_URL` for
+//! another instance); without, it is kept in the outbox (`outbox/` in the record folder) for
+//! `tofu-outbox upload`.
 
 use std::process::ExitCode;
 
@@ -11,6 +15,7 @@ use tofu_core::prelude::*;
 fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB01")
+        .output(tofu_upload::Uploader::from_env())
         .execute(|| "SN-0001")
         .exit_code()
 }

@@ -104,6 +104,10 @@ fn run_example(name: &str) -> Value {
     let output = Command::new(executable)
         .current_dir(cwd.path())
         .env("TOFU_OUTPUT_DIR", output_dir.path())
+        // Offline: a key in the caller's environment must not upload test runs to TofuPilot
+        // (without one, the uploader keeps the run in `outbox/` of the output folder).
+        .env_remove("TOFUPILOT_API_KEY")
+        .env_remove("TOFU_OUTBOX_DIR")
         .output()
         .unwrap_or_else(|e| panic!("can't run {}: {e}", executable.display()));
     let console = format!(

@@ -8,6 +8,7 @@ mod attachments;
 mod client;
 mod comparison;
 mod create_run;
+mod examples;
 mod faults;
 mod get_runs;
 mod logs;
