@@ -136,9 +136,12 @@ fn measurement_line(m: &MeasurementRecord) -> String {
                 .values()
                 .iter()
                 .filter(|v| {
-                    m.validators()
-                        .iter()
-                        .any(|val| !val.check(&Value::Number(**v)).pass)
+                    m.validators().iter().any(|validator| match validator {
+                        crate::Validator::AllValues(inner) => {
+                            !inner.check(&Value::Number(**v)).pass
+                        }
+                        _ => false,
+                    })
                 })
                 .count();
             format!("{} points{units}, {failing} outside the limits", c.len())
@@ -158,5 +161,41 @@ fn measurement_line(m: &MeasurementRecord) -> String {
             m.name(),
             limits.join(", ")
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use super::*;
+    use crate::declare::{__declare, dimensions, in_range};
+    use crate::measurement::Sweep;
+    use crate::outcome::MeasurementOutcome;
+    use crate::unit::{OHM, SECOND};
+    use crate::value::Columns;
+
+    #[test]
+    fn a_failed_sweep_counts_the_points_outside_its_limits() {
+        let decl = __declare::<Sweep<1>, _>(
+            "iv",
+            dimensions([SECOND]).units(OHM).each(in_range(90, 110)),
+        )
+        .decl;
+        let columns = Columns::from_columns(
+            vec![vec![0.0, 1.0, 2.0, 3.0]],
+            vec![100.0, 120.0, 80.0, 95.0],
+        )
+        .unwrap();
+        let m = MeasurementRecord {
+            decl: Arc::new(decl),
+            outcome: MeasurementOutcome::Fail,
+            marginal: false,
+            measured_value: Some(Value::Columns(columns)),
+        };
+        assert_eq!(
+            measurement_line(&m),
+            "iv = 4 points \u{2126}, 2 outside the limits  (limits: All values pass: 90 <= x <= 110)"
+        );
     }
 }

@@ -124,7 +124,13 @@ fn retry(dir: &PathBuf, which: &str) -> Result<()> {
     let outbox = Outbox::open(dir)?;
     let mut count = 0;
     for entry in outbox.entries()? {
-        let mut entry = entry?;
+        let mut entry = match entry {
+            Ok(e) => e,
+            Err(e) => {
+                eprintln!("skipped: {e}");
+                continue;
+            }
+        };
         if which != "--all" && entry.id != which {
             continue;
         }
@@ -163,7 +169,15 @@ fn upload(dir: &PathBuf) -> Result<()> {
             continue;
         }
         let id = entry.id.clone();
-        match send(&client, entry, true)? {
+        let progress = match send(&client, entry, true) {
+            Ok(p) => p,
+            Err(e) => {
+                failed += 1;
+                println!("{id}: {e}");
+                continue;
+            }
+        };
+        match progress {
             Progress::Done { run_id, run_url } => {
                 sent += 1;
                 println!("{id}: uploaded as {}", run_url.unwrap_or(run_id));

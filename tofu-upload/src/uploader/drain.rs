@@ -59,7 +59,7 @@ pub fn send(
     if !force && (entry.state.status == Status::Parked || entry.state.next_attempt_millis > now) {
         return Ok(Progress::Skipped);
     }
-    let Some(_lock) = entry.try_lock()? else {
+    let Some(lock) = entry.try_lock()? else {
         return Ok(Progress::Busy);
     };
     // Re-read under the lock: another process may have moved it on meanwhile.
@@ -75,10 +75,23 @@ pub fn send(
         Ok(()) => {
             let run_id = entry.state.run_id.clone().unwrap_or_default();
             let run_url = entry.state.run_url.clone();
-            entry.remove()?;
+            // Unlocked first: a folder with an open file in it can't be renamed everywhere.
+            drop(lock);
+            match entry.remove() {
+                Ok(()) | Err(OutboxError::NotFound(_)) => {}
+                Err(e) => return Err(e),
+            }
             Ok(Progress::Done { run_id, run_url })
         }
-        Err(Step::Outbox(e)) => Err(e),
+        Err(Step::Outbox(e)) => {
+            // The entry itself is damaged (a file missing or unreadable): no retry will mend
+            // it, so it is parked with the reason, for a person to look at.
+            let error = format!("the outbox entry is damaged: {e}");
+            entry.state.status = Status::Parked;
+            entry.state.last_error = Some(error.clone());
+            entry.save()?;
+            Ok(Progress::Parked { error })
+        }
         Err(Step::Api(error)) => {
             let message = error.to_string();
             entry.state.last_error = Some(message.clone());
@@ -141,10 +154,13 @@ fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<(), Step> {
                 entry.save()?;
             }
             Err(e) => {
-                if let Error::Api { status, .. } = &e
-                    && *status < 500
-                {
-                    // Refused: no run was created.
+                let refused = match &e {
+                    Error::Api { status, .. } => *status < 500,
+                    Error::Network { source, .. } => source.is_connect(),
+                    _ => false,
+                };
+                if refused {
+                    // The request never reached the server, or it said no: no run exists.
                     entry.state.create_sent = false;
                     entry.save()?;
                 }

@@ -59,7 +59,8 @@ pub struct Uploader {
 #[derive(Debug)]
 struct Worker {
     wake: mpsc::Sender<Message>,
-    handle: JoinHandle<()>,
+    exited: mpsc::Receiver<()>,
+    handle: Option<JoinHandle<()>>,
 }
 
 #[derive(Debug)]
@@ -125,18 +126,41 @@ impl Uploader {
     }
 
     /// Waits until the outbox has nothing due, or `timeout` passes.
+    ///
+    /// An upload still under way at the deadline (a slow server) is left to the process's end:
+    /// its entry stays in the outbox, consistent, for the next start.
     pub fn finish(&mut self, timeout: Duration) {
-        if let Some(worker) = self.worker.take() {
-            let _ = worker.wake.send(Message::Finish(Instant::now() + timeout));
-            let _ = worker.handle.join();
+        let Some(worker) = self.worker.take() else {
+            return;
+        };
+        let _ = worker.wake.send(Message::Finish(Instant::now() + timeout));
+        // The worker drops its end of `exited` when it returns.
+        match worker
+            .exited
+            .recv_timeout(timeout + Duration::from_millis(500))
+        {
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if let Ok(outbox) = self.outbox.as_ref() {
+                    eprintln!(
+                        "TofuPilot: an upload is still under way; it stays in the outbox {} and goes up on the next start or with `tofu-outbox upload`",
+                        outbox.dir().display()
+                    );
+                }
+            }
+            _ => {
+                if let Some(handle) = worker.handle {
+                    let _ = handle.join();
+                }
+            }
         }
     }
 
     fn enqueue(&self, record: &TestRecord) -> Result<Entry, String> {
         let outbox = self.outbox.as_ref().map_err(Clone::clone)?;
         let request = create_run(record);
-        let mut files = attachments(record);
-        files.push(report(record)?);
+        // The report first: it is the one file that must not fall over the file limit.
+        let mut files = vec![report(record)?];
+        files.extend(attachments(record));
         let mut kept = Vec::with_capacity(files.len());
         for file in files {
             if file.data.len() as u64 > MAX_FILE_SIZE {
@@ -207,11 +231,11 @@ impl OutputCallback for Uploader {
             OutputError::Other(format!("the run could not be kept for upload: {e}"))
         })?;
         match (&self.worker, &self.offline) {
-            (Some(worker), _) => {
+            (Some(worker), _) if worker.handle.is_some() => {
                 let _ = worker.wake.send(Message::Wake);
                 Ok(Some(format!("run queued for upload ({})", entry.id)))
             }
-            (None, reason) => Ok(Some(format!(
+            (_, reason) => Ok(Some(format!(
                 "kept offline in {} ({}); it will be uploaded with its original start time by `tofu-outbox upload` or the next run with a key",
                 entry.dir.display(),
                 reason.as_deref().unwrap_or("no client")
@@ -230,16 +254,22 @@ impl Drop for Uploader {
 impl Worker {
     fn start(client: TofuPilotClient, outbox: Outbox) -> Worker {
         let (wake, inbox) = mpsc::channel();
+        let (exiting, exited) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new()
             .name("tofu-upload".into())
-            .spawn(move || run_worker(&client, &outbox, &inbox))
-            .unwrap_or_else(|e| {
-                eprintln!(
-                    "TofuPilot: can't start the upload thread ({e}); runs stay in the outbox"
-                );
-                std::thread::spawn(|| {})
-            });
-        Worker { wake, handle }
+            .spawn(move || {
+                let _exiting = exiting;
+                run_worker(&client, &outbox, &inbox);
+            })
+            .map_err(|e| {
+                eprintln!("TofuPilot: can't start the upload thread ({e}); runs stay in the outbox")
+            })
+            .ok();
+        Worker {
+            wake,
+            exited,
+            handle,
+        }
     }
 }
 

@@ -330,7 +330,18 @@ impl Entry {
         // Renamed first, so a crash mid-deletion leaves a hidden folder, not a broken entry.
         let parent = self.dir.parent().map(Path::to_owned).unwrap_or_default();
         let trash = parent.join(format!(".{}.done", self.id));
-        fs::rename(&self.dir, &trash).map_err(io_error(&self.dir))?;
+        match fs::rename(&self.dir, &trash) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(OutboxError::NotFound(self.id));
+            }
+            Err(e) => {
+                return Err(OutboxError::Io {
+                    path: self.dir,
+                    source: e,
+                });
+            }
+        }
         fs::remove_dir_all(&trash).map_err(io_error(&trash))
     }
 }

@@ -603,12 +603,12 @@ fn quickstart_uploads_its_run_and_report() {
     let uploads = uploads(&requests);
     let names: Vec<&str> = uploads.iter().map(|u| u.name.as_str()).collect();
     let report_name = format!("PCB01A0001.FVT1.{started}.json");
-    assert_eq!(names, ["iv_sweep.csv", report_name.as_str()]);
+    assert_eq!(names, [report_name.as_str(), "iv_sweep.csv"]);
     for upload in &uploads {
         assert_eq!(upload.run_id.as_deref(), Some(run_id.as_str()));
     }
-    let report: Value = serde_json::from_slice(&uploads[1].data).unwrap();
-    assert_eq!(uploads[1].mime, "application/json");
+    let report: Value = serde_json::from_slice(&uploads[0].data).unwrap();
+    assert_eq!(uploads[0].mime, "application/json");
     assert_eq!(report["dut_id"], "PCB01A0001");
     assert_eq!(report["start_time_millis"], started);
     assert_eq!(report["phases"].as_array().map(Vec::len), Some(4));
@@ -629,28 +629,28 @@ fn attachments_example_uploads_every_file_and_the_report() {
     assert_eq!(
         names,
         [
+            report_name.as_str(),
             "temperature-map.png",
             "measurement-notes.txt",
             "raw_capture",
             "readings.csv",
-            report_name.as_str()
         ]
     );
-    for upload in &uploads[..3] {
+    for upload in &uploads[1..4] {
         assert!(
             upload.data == example_data(&upload.name),
             "{}: bytes differ",
             upload.name
         );
     }
-    assert_eq!(uploads[3].data, b"channel,volts\nVCC,3.30\nVDD,1.20\n");
+    assert_eq!(uploads[4].data, b"channel,volts\nVCC,3.30\nVDD,1.20\n");
     assert!(
         uploads
             .iter()
             .all(|u| u.run_id.as_deref() == Some(run_id.as_str()))
     );
     // The report attached to the run carries no attachment data: the files are uploaded apart.
-    let report: Value = serde_json::from_slice(&uploads[4].data).unwrap();
+    let report: Value = serde_json::from_slice(&uploads[0].data).unwrap();
     let attached = &report["phases"][0]["attachments"]["temperature-map.png"];
     assert!(
         attached.is_object() && attached.get("data").is_none(),

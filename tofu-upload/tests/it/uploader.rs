@@ -144,17 +144,24 @@ fn a_finished_run_goes_up_with_its_measurements_logs_attachments_and_report() {
     let files = server.attachments_of(&run_id);
     let names: Vec<&str> = files.iter().map(|f| f.0.as_str()).collect();
     assert_eq!(names.len(), 2, "{names:?}");
+    // The JSON report first (it must not fall over the file limit), then the phases' files.
+    assert!(names[0].starts_with("PCB1A003.FVT1.") && names[0].ends_with(".json"));
     assert_eq!(
-        files[0],
+        files[1],
         (
             "notes.txt".to_owned(),
             "text/plain".to_owned(),
             b"rails OK\n".to_vec()
         )
     );
-    assert!(names[1].starts_with("PCB1A003.FVT1.") && names[1].ends_with(".json"));
-    let report: Value = serde_json::from_slice(&files[1].2).unwrap();
+    let report: Value = serde_json::from_slice(&files[0].2).unwrap();
     assert_eq!(report["dut_id"], "PCB1A003");
+    let keys: Vec<&String> = report.as_object().unwrap().keys().take(3).collect();
+    assert_eq!(
+        keys,
+        ["dut_id", "start_time_millis", "end_time_millis"],
+        "OpenHTF's key order"
+    );
     assert!(
         report["phases"][0]["attachments"]["notes.txt"]
             .get("data")
