@@ -6,3 +6,4 @@ mod compile_fail;
 mod examples;
 mod execution;
 mod openhtf_compat;
+mod report;
