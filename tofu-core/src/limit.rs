@@ -61,7 +61,7 @@ impl fmt::Display for Limit {
         {
             write!(f, "{}", self.value as i64)
         } else {
-            f.write_str(&python_float(self.value))
+            write_python_float(self.value, f)
         }
     }
 }
@@ -70,32 +70,96 @@ impl fmt::Display for Limit {
 /// positional from 1e-4 up to 1e16 (always with a fractional part, `5.0`), otherwise in
 /// exponent form with at least two exponent digits (`1e-06`, `1.5e+16`).
 pub fn python_float(v: f64) -> String {
+    let mut text = String::new();
+    // Writing into a `String` can't fail.
+    let _ = write_python_float(v, &mut text);
+    text
+}
+
+/// Writes [`python_float`]'s text without allocating (validators write two limits each, and a
+/// record may have thousands of validators).
+pub(crate) fn write_python_float(v: f64, out: &mut impl fmt::Write) -> fmt::Result {
     if v.is_nan() {
-        return "nan".into();
+        return out.write_str("nan");
     }
     if v.is_infinite() {
-        return if v > 0.0 { "inf".into() } else { "-inf".into() };
+        return out.write_str(if v > 0.0 { "inf" } else { "-inf" });
     }
     if v == 0.0 {
-        return if v.is_sign_negative() {
-            "-0.0".into()
-        } else {
-            "0.0".into()
-        };
+        return out.write_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
     }
-    let sci = format!("{v:e}");
-    let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
-    let exponent: i32 = exponent.parse().unwrap_or(0);
-    if (-4..16).contains(&exponent) {
-        let plain = format!("{v}");
-        if plain.contains('.') {
-            plain
-        } else {
-            format!("{plain}.0")
-        }
-    } else {
+    // `{:e}` gives the shortest digits that read back as `v` (the same digits as `{}`), as
+    // `[-]d[.ddd]e[-]x`.
+    let mut sci = StackText::default();
+    fmt::write(&mut sci, format_args!("{v:e}"))?;
+    let sci = sci.as_str()?;
+    let (mantissa, exponent) = sci.split_once('e').ok_or(fmt::Error)?;
+    let exponent: i32 = exponent.parse().map_err(|_| fmt::Error)?;
+    if !(-4..16).contains(&exponent) {
         let sign = if exponent < 0 { '-' } else { '+' };
-        format!("{mantissa}e{sign}{:02}", exponent.abs())
+        return write!(out, "{mantissa}e{sign}{:02}", exponent.abs());
+    }
+    let (sign, mantissa) = match mantissa.strip_prefix('-') {
+        Some(m) => ("-", m),
+        None => ("", mantissa),
+    };
+    let mut digits = StackText::default();
+    for part in mantissa.split('.') {
+        fmt::Write::write_str(&mut digits, part)?;
+    }
+    let digits = digits.as_str()?;
+    const ZEROS: &str = "0000000000000000";
+    out.write_str(sign)?;
+    match usize::try_from(exponent) {
+        // `d.ddd` × 10^exponent, with the point inside or after the digits.
+        Ok(exponent) => {
+            let integer_digits = exponent + 1;
+            match (digits.get(..integer_digits), digits.get(integer_digits..)) {
+                (Some(integer), Some(fraction)) if !fraction.is_empty() => {
+                    out.write_str(integer)?;
+                    out.write_str(".")?;
+                    out.write_str(fraction)
+                }
+                _ => {
+                    out.write_str(digits)?;
+                    let zeros = integer_digits.saturating_sub(digits.len());
+                    out.write_str(ZEROS.get(..zeros).ok_or(fmt::Error)?)?;
+                    out.write_str(".0")
+                }
+            }
+        }
+        // 0.000ddd
+        Err(_) => {
+            let zeros = usize::try_from(-exponent - 1).map_err(|_| fmt::Error)?;
+            out.write_str("0.")?;
+            out.write_str(ZEROS.get(..zeros).ok_or(fmt::Error)?)?;
+            out.write_str(digits)
+        }
+    }
+}
+
+/// A short text on the stack (a float in exponent form is at most 24 bytes).
+#[derive(Default)]
+struct StackText {
+    bytes: [u8; 32],
+    len: usize,
+}
+
+impl StackText {
+    fn as_str(&self) -> Result<&str, fmt::Error> {
+        std::str::from_utf8(&self.bytes[..self.len]).map_err(|_| fmt::Error)
+    }
+}
+
+impl fmt::Write for StackText {
+    fn write_str(&mut self, s: &str) -> fmt::Result {
+        let end = self.len + s.len();
+        self.bytes
+            .get_mut(self.len..end)
+            .ok_or(fmt::Error)?
+            .copy_from_slice(s.as_bytes());
+        self.len = end;
+        Ok(())
     }
 }
 
@@ -118,6 +182,75 @@ mod tests {
             (25.0, "25.0"),
         ] {
             assert_eq!(python_float(v), want, "{v:e}");
+        }
+    }
+
+    /// The first implementation (two `format!`s), kept to check the one without allocations.
+    fn python_float_reference(v: f64) -> String {
+        if v.is_nan() {
+            return "nan".into();
+        }
+        if v.is_infinite() {
+            return if v > 0.0 { "inf".into() } else { "-inf".into() };
+        }
+        if v == 0.0 {
+            return if v.is_sign_negative() {
+                "-0.0".into()
+            } else {
+                "0.0".into()
+            };
+        }
+        let sci = format!("{v:e}");
+        let (mantissa, exponent) = sci.split_once('e').unwrap_or((&sci, "0"));
+        let exponent: i32 = exponent.parse().unwrap_or(0);
+        if (-4..16).contains(&exponent) {
+            let plain = format!("{v}");
+            if plain.contains('.') {
+                plain
+            } else {
+                format!("{plain}.0")
+            }
+        } else {
+            let sign = if exponent < 0 { '-' } else { '+' };
+            format!("{mantissa}e{sign}{:02}", exponent.abs())
+        }
+    }
+
+    #[test]
+    fn floats_are_written_as_before_without_allocating() {
+        let mut state: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        let mut values = vec![
+            f64::MIN_POSITIVE,
+            f64::MAX,
+            f64::MIN,
+            f64::EPSILON,
+            5e-324,
+            -5e-324,
+            1e16,
+            9_999_999_999_999_998.0,
+            1e-4,
+            9.999_999_999_999_999e-5,
+            0.1 + 0.2,
+            123_456_789_012_345.67,
+        ];
+        for _ in 0..100_000 {
+            // Any bit pattern (mostly tiny or huge numbers)…
+            values.push(f64::from_bits(next()));
+            // …and numbers of every size around the positional range, short and long.
+            #[allow(clippy::cast_precision_loss)]
+            let mantissa = (next() % 10_000_000_000_000_000) as f64 / 1e16;
+            let exponent = i32::try_from(next() % 30).unwrap() - 9;
+            let v = (1.0 + 9.0 * mantissa) * 10f64.powi(exponent);
+            values.extend([v, -v, (v * 1000.0).round() / 1000.0, v.round()]);
+        }
+        for v in values {
+            assert_eq!(python_float(v), python_float_reference(v), "{v:e}");
         }
     }
 
