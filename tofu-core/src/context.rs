@@ -14,6 +14,8 @@ pub struct PhaseContext {
     phase_name: String,
     attempt: u32,
     pub(crate) attachments: Vec<Attachment>,
+    /// The parameters of the test's limits file, if it has one.
+    pub(crate) parameters: Option<crate::limits_file::Parameters>,
 }
 
 /// An attachment could not be added.
@@ -45,6 +47,7 @@ impl PhaseContext {
             phase_name: phase_name.to_owned(),
             attempt,
             attachments: Vec::new(),
+            parameters: None,
         }
     }
 
@@ -61,6 +64,37 @@ impl PhaseContext {
     /// 1 on the first attempt, 2 after the first REPEAT, and so on.
     pub fn attempt(&self) -> u32 {
         self.attempt
+    }
+
+    /// A parameter of the test's limits file (its `[parameters]` table; see
+    /// [`crate::limits_file`]), as any type serde can read: `test.parameter::<f64>("settle_ms")?`.
+    pub fn parameter<T: serde::de::DeserializeOwned>(
+        &self,
+        name: &str,
+    ) -> Result<T, crate::limits_file::ParameterError> {
+        crate::limits_file::parameter(self.parameters.as_ref(), name)
+    }
+
+    /// Asks the operator to confirm ("Insert the board, press Enter") and waits for Enter; see
+    /// [`crate::prompt`] for where answers come from.
+    pub fn prompt_confirm(&self, message: &str) -> Result<(), crate::prompt::PromptError> {
+        crate::prompt::Prompt::new(message).confirm()
+    }
+
+    /// Asks the operator for a value (`let mm: f64 = test.prompt_value("Read the gauge")?`),
+    /// asking again while the answer doesn't parse.
+    pub fn prompt_value<T>(&self, message: &str) -> Result<T, crate::prompt::PromptError>
+    where
+        T: std::str::FromStr,
+        T::Err: std::fmt::Display,
+    {
+        crate::prompt::Prompt::new(message).value()
+    }
+
+    /// A question to the operator with options:
+    /// `test.prompt("Read the gauge").timeout(Duration::from_secs(30)).value::<f64>()?`.
+    pub fn prompt(&self, message: &str) -> crate::prompt::Prompt {
+        crate::prompt::Prompt::new(message)
     }
 
     /// Attaches bytes; the MIME type is guessed from the name (`rails.txt` → `text/plain`).

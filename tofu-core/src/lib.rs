@@ -42,12 +42,15 @@ mod clock;
 pub mod context;
 pub mod declare;
 mod limit;
+pub mod limits_file;
 pub mod logging;
 pub mod measurement;
 pub mod outcome;
 pub mod output;
 mod panic_capture;
 pub mod phase;
+pub mod plug;
+pub mod prompt;
 pub mod record;
 pub mod si;
 mod summary;
@@ -58,10 +61,13 @@ pub mod value;
 
 pub use context::{AttachError, PhaseContext};
 pub use limit::{Limit, python_float};
+pub use limits_file::{LimitsFileError, LimitsProblem, ParameterError};
 pub use measurement::{ColumnLengthError, Json, Measurement, Sweep};
 pub use outcome::{MeasurementOutcome, Outcome, PhaseOutcome, PhaseResult};
 pub use output::{JsonOutput, OutputCallback, OutputError};
 pub use phase::Phase;
+pub use plug::Plug;
+pub use prompt::{IntoSerialNumber, PromptError};
 pub use record::TestRecord;
 pub use si::Si;
 pub use test::{Execution, OutputStatus, Test, UNKNOWN_DUT};
@@ -80,7 +86,9 @@ pub mod prelude {
     pub use crate::measurement::{Json, Sweep};
     pub use crate::si::Si;
     pub use crate::unit::*;
-    pub use crate::{JsonOutput, OutputCallback, PhaseContext, PhaseResult, Test, measures, phase};
+    pub use crate::{
+        JsonOutput, OutputCallback, PhaseContext, PhaseResult, Plug, Test, measures, phase,
+    };
 }
 
 /// What the macros' expansions use. Not a public API.
@@ -89,6 +97,7 @@ pub mod __private {
     pub use crate::declare::{__declare, __unspecified};
     pub use crate::measurement::{Kind, Measurement, MeasurementDecl, Slot, ValueKind};
     pub use crate::phase::{IntoPhaseReturn, PhaseDef, PhaseOptions, PhaseReturn, Registered};
+    pub use crate::plug::{__need, PlugNeeds, PlugSet};
     pub use inventory;
 }
 

@@ -8,6 +8,7 @@ use crate::context::PhaseContext;
 use crate::declare::{__declare, Accepts, Declared, Spec};
 use crate::measurement::{Kind, Measurement, Slot, ValueKind};
 use crate::outcome::PhaseResult;
+use crate::plug::{PlugNeeds, PlugSet};
 
 /// A phase of a test: made by `#[phase]` from a function of the same name, or built at run time
 /// with [`Phase::dynamic`].
@@ -100,9 +101,22 @@ impl Phase {
         }
     }
 
-    pub(crate) fn run(&self, ctx: &mut PhaseContext, slots: &mut [Slot]) -> PhaseReturn {
+    /// The plugs the phase asks for.
+    pub(crate) fn plug_needs(&self) -> PlugNeeds {
         match &self.0 {
-            Source::Static(def) => (def.run)(ctx, slots),
+            Source::Static(def) => (def.plugs)(),
+            Source::Dynamic(_) => Vec::new(),
+        }
+    }
+
+    pub(crate) fn run(
+        &self,
+        ctx: &mut PhaseContext,
+        slots: &mut [Slot],
+        plugs: &mut PlugSet<'_>,
+    ) -> PhaseReturn {
+        match &self.0 {
+            Source::Static(def) => (def.run)(ctx, slots, plugs),
             Source::Dynamic(d) => (d.run)(
                 ctx,
                 &mut DynamicMeasurements {
@@ -293,7 +307,10 @@ pub struct PhaseDef {
     /// built at run time, once per test).
     pub measurements: fn() -> Vec<Declared>,
     /// Runs the phase's body against the slots of its measurements.
-    pub run: fn(&mut PhaseContext, &mut [Slot]) -> PhaseReturn,
+    /// The types of the plugs the phase takes.
+    pub plugs: fn() -> PlugNeeds,
+    /// Runs the phase's body against the slots of its measurements and its plugs.
+    pub run: fn(&mut PhaseContext, &mut [Slot], &mut PlugSet<'_>) -> PhaseReturn,
 }
 
 /// Options given in `#[phase(...)]`.
@@ -460,7 +477,7 @@ mod tests {
         let mut slots: Vec<Slot> = phase.declare().iter().map(|d| Slot::new(&d.decl)).collect();
         let mut ctx = PhaseContext::new("SN", "many", 1);
         assert_eq!(
-            phase.run(&mut ctx, &mut slots),
+            phase.run(&mut ctx, &mut slots, &mut PlugSet::new(Vec::new())),
             PhaseReturn::Result(PhaseResult::Continue)
         );
         slots.iter_mut().map(Slot::take).collect()

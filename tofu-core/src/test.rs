@@ -2,7 +2,7 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::ExitCode;
-use std::sync::Arc;
+use std::sync::{Arc, PoisonError};
 
 use tracing::Level;
 
@@ -18,6 +18,7 @@ use crate::outcome::{
 use crate::output::{JsonOutput, OutputCallback};
 use crate::panic_capture::catch;
 use crate::phase::{Phase, PhaseOptions, PhaseReturn, Registered};
+use crate::plug::{Lifecycle, Plug, PlugEntry, PlugSet};
 use crate::record::{
     CodeInfo, MeasurementRecord, Metadata, PhaseOptionsRecord, PhaseRecord, TestRecord,
 };
@@ -54,6 +55,9 @@ pub struct Test {
     log_level: Level,
     station_id: Option<String>,
     console_summary: bool,
+    plugs: Vec<PlugEntry>,
+    /// Limits and parameters from a file (`Test::limits_file`, in `limits_file.rs`).
+    pub(crate) limits: Option<crate::limits_file::LimitsFile>,
 }
 
 #[derive(Debug, Clone, Default)]
@@ -122,6 +126,8 @@ impl Test {
             log_level: Level::DEBUG,
             station_id: None,
             console_summary: true,
+            plugs: Vec::new(),
+            limits: None,
         }
     }
 
@@ -222,6 +228,23 @@ impl Test {
         self
     }
 
+    /// Gives the test a plug: an instrument or fixture that phases ask for by type
+    /// (`psu: &mut PowerSupply`). Set up before the first phase of each run, in the order given;
+    /// torn down after the last, in reverse order, whatever happened. A second plug of the same
+    /// type replaces the first (to swap in a simulation).
+    pub fn plug<T: Plug>(self, plug: T) -> Self {
+        self.plug_dyn(Box::new(plug))
+    }
+
+    /// Gives the test a plug behind a trait object, for phases that ask for `&mut dyn Trait`
+    /// (with `trait Trait: Plug`): `.plug_dyn(Box::new(SimulatedSupply) as Box<dyn Supply>)`.
+    pub fn plug_dyn<T: ?Sized + Plug>(mut self, plug: Box<T>) -> Self {
+        let entry = PlugEntry::new(plug);
+        self.plugs.retain(|p| p.type_id != entry.type_id);
+        self.plugs.push(entry);
+        self
+    }
+
     /// Prints no summary on the console at the end of a run.
     pub fn quiet(mut self) -> Self {
         self.console_summary = false;
@@ -232,9 +255,16 @@ impl Test {
     /// `test.execute(test_start=lambda: "SN")`), hands the record to the output callbacks and
     /// prints a summary.
     ///
+    /// `serial_number` returns a `String`, a `&str`, or a `Result` of one (as
+    /// [`prompt::serial_number()`](crate::prompt::serial_number)'s `ask` does): an error ends
+    /// the run before its first phase, as ERROR with the code `SerialNumberUnavailable`.
+    ///
     /// This never fails: whatever goes wrong (an invalid declaration, an empty serial number,
     /// a phase that panics, an output that can't be written) is in the record and the result.
-    pub fn execute<S: Into<String>>(&mut self, serial_number: impl FnOnce() -> S) -> Execution {
+    pub fn execute<S: crate::prompt::IntoSerialNumber>(
+        &mut self,
+        serial_number: impl FnOnce() -> S,
+    ) -> Execution {
         let record = logging::with_capturing_subscriber(|capturing| {
             if !capturing {
                 warn_not_capturing();
@@ -302,6 +332,8 @@ struct Run<'t> {
 struct Prepared {
     phase: Phase,
     decls: Vec<Arc<MeasurementDecl>>,
+    /// Indexes into the test's plugs, one per plug the phase asks for.
+    plugs: Vec<usize>,
 }
 
 impl<'t> Run<'t> {
@@ -323,16 +355,26 @@ impl<'t> Run<'t> {
         });
     }
 
-    fn execute<S: Into<String>>(&mut self, serial_number: impl FnOnce() -> S) {
+    fn execute<S: crate::prompt::IntoSerialNumber>(&mut self, serial_number: impl FnOnce() -> S) {
         let prepared = self.prepare();
-        match catch(|| serial_number().into()) {
-            Ok(serial) if serial.trim().is_empty() => {
+        if prepared.is_none() {
+            // Nothing can run: don't make the operator scan a board for it.
+            return;
+        }
+        match catch(|| serial_number().into_serial_number()) {
+            Ok(Err(why)) => {
+                self.fail(
+                    "SerialNumberUnavailable",
+                    format!("no serial number: {why}; no phase was run"),
+                );
+            }
+            Ok(Ok(serial)) if serial.trim().is_empty() => {
                 self.fail(
                     "InvalidSerialNumber",
                     format!("the serial number is empty ({serial:?}); no phase was run"),
                 );
             }
-            Ok(serial) => self.dut_id = serial,
+            Ok(Ok(serial)) => self.dut_id = serial,
             Err(panic) => {
                 self.fail(
                     "Panic",
@@ -347,10 +389,63 @@ impl<'t> Run<'t> {
         let Some(prepared) = prepared.filter(|_| self.terminal.is_none()) else {
             return;
         };
-        for p in &prepared {
-            self.run_phase(p);
-            if self.terminal.is_some() {
-                break;
+        let set_up = self.set_up_plugs();
+        if self.terminal.is_none() {
+            for p in &prepared {
+                self.run_phase(p);
+                if self.terminal.is_some() {
+                    break;
+                }
+            }
+        }
+        self.tear_down_plugs(set_up);
+    }
+
+    /// Sets up the plugs in order; stops at the first failure. Returns how many were set up.
+    fn set_up_plugs(&mut self) -> usize {
+        for (i, plug) in self.test.plugs.iter().enumerate() {
+            let result = catch(|| {
+                plug.call(Lifecycle::Setup)
+                    .map(|r| r.map_err(|e| e.to_string()))
+            });
+            let error = match result {
+                Ok(Some(Ok(()))) => continue,
+                Ok(Some(Err(e))) => e,
+                Ok(None) => "it is not a plug".to_owned(),
+                Err(panic) => format!("panicked at {}: {}", panic.location, panic.message),
+            };
+            self.fail(
+                "PlugSetupError",
+                format!(
+                    "plug `{}` failed to set up: {error}; no phase was run",
+                    plug.name
+                ),
+            );
+            return i;
+        }
+        self.test.plugs.len()
+    }
+
+    /// Tears down the first `count` plugs, last first, each once, whatever happens to the others.
+    fn tear_down_plugs(&mut self, count: usize) {
+        for plug in self.test.plugs[..count].iter().rev() {
+            let result = catch(|| {
+                plug.call(Lifecycle::Teardown)
+                    .map(|r| r.map_err(|e| e.to_string()))
+            });
+            match result {
+                Ok(Some(Ok(()))) | Ok(None) => {}
+                Ok(Some(Err(e))) => {
+                    tracing::error!("plug `{}` failed to tear down: {e}", plug.name)
+                }
+                Err(panic) => {
+                    tracing::error!(
+                        "plug `{}` panicked tearing down at {}: {}",
+                        plug.name,
+                        panic.location,
+                        panic.message
+                    );
+                }
             }
         }
     }
@@ -390,10 +485,24 @@ impl<'t> Run<'t> {
                 }
                 decls.push(Arc::new(decl));
             }
+            let mut plugs = Vec::new();
+            for (type_id, plug_name) in phase.plug_needs() {
+                match self.test.plugs.iter().position(|p| p.type_id == type_id) {
+                    Some(i) => plugs.push(i),
+                    None => errors.push(format!(
+                        "phase `{}` needs the plug `{plug_name}`, which the test does not have: add it with Test::plug",
+                        phase.name()
+                    )),
+                }
+            }
             prepared.push(Prepared {
                 phase: phase.clone(),
                 decls,
+                plugs,
             });
+        }
+        if let Some(limits) = &self.test.limits {
+            errors.extend(limits.apply(prepared.iter_mut().map(|p| (&p.phase, &mut p.decls))));
         }
         if errors.is_empty() {
             Some(prepared)
@@ -420,9 +529,31 @@ impl<'t> Run<'t> {
         logging::set_phase(Some(name));
         for attempt in 1..=limit {
             let mut ctx = PhaseContext::new(&self.dut_id, name, attempt);
+            ctx.parameters = self.test.parameters();
             let mut slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
             let start = now_millis();
-            let returned = catch(|| phase.run(&mut ctx, &mut slots));
+            // The phase's plugs are locked for the attempt and lent to it.
+            let mut guards: Vec<_> = p
+                .plugs
+                .iter()
+                .map(|&i| {
+                    let plug = &self.test.plugs[i];
+                    (
+                        plug.type_id,
+                        plug.name,
+                        plug.instance.lock().unwrap_or_else(PoisonError::into_inner),
+                    )
+                })
+                .collect();
+            let mut plugs = PlugSet::new(
+                guards
+                    .iter_mut()
+                    .map(|(id, name, g)| (*id, *name, &mut ***g))
+                    .collect(),
+            );
+            let returned = catch(|| phase.run(&mut ctx, &mut slots, &mut plugs));
+            drop(plugs);
+            drop(guards);
             let end = now_millis();
             let mut execution = match returned {
                 Ok(PhaseReturn::Result(r)) => PhaseExecution::Returned(r),

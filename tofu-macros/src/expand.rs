@@ -121,11 +121,36 @@ fn expand(model: &PhaseFn) -> TokenStream {
 
     // The call of the user's function, arguments in the order written.
     let all_understood = model.roles.iter().all(Option::is_some);
-    let call_args = model.roles.iter().map(|role| match role {
-        Some(ArgRole::Context) => quote!(&mut *__tofu_ctx),
-        Some(ArgRole::Measurements) => quote!(&mut __tofu_measurements),
-        None => quote!(),
-    });
+    let plug_types: Vec<&Type> = model
+        .roles
+        .iter()
+        .filter_map(|role| match role {
+            Some(ArgRole::Plug { ty, .. }) => Some(&**ty),
+            _ => None,
+        })
+        .collect();
+    let plug_vars: Vec<_> = (0..plug_types.len())
+        .map(|i| format_ident!("__tofu_plug_{}", i))
+        .collect();
+    let mut plug_index = 0;
+    let call_args: Vec<TokenStream> = model
+        .roles
+        .iter()
+        .map(|role| match role {
+            Some(ArgRole::Context) => quote!(&mut *__tofu_ctx),
+            Some(ArgRole::Measurements) => quote!(&mut __tofu_measurements),
+            Some(ArgRole::Plug { mutable, .. }) => {
+                let var = &plug_vars[plug_index];
+                plug_index += 1;
+                if *mutable {
+                    quote!(&mut *#var)
+                } else {
+                    quote!(&*#var)
+                }
+            }
+            None => quote!(),
+        })
+        .collect();
     let call = if all_understood {
         quote!(::tofu_core::__private::IntoPhaseReturn::into_phase_return(#body_fn(#(#call_args),*)))
     } else {
@@ -178,11 +203,26 @@ fn expand(model: &PhaseFn) -> TokenStream {
             fn __tofu_measurements() -> ::std::vec::Vec<::tofu_core::declare::Declared> {
                 ::std::vec![#(#declarations),*]
             }
+            fn __tofu_plugs() -> ::tofu_core::__private::PlugNeeds {
+                ::std::vec![#(::tofu_core::__private::__need::<#plug_types>()),*]
+            }
             #[allow(unused_variables, unused_mut)]
             fn __tofu_run(
                 __tofu_ctx: &mut ::tofu_core::PhaseContext,
                 __tofu_slots: &mut [::tofu_core::__private::Slot],
+                __tofu_plugs: &mut ::tofu_core::__private::PlugSet<'_>,
             ) -> ::tofu_core::__private::PhaseReturn {
+                #(
+                    let #plug_vars = match __tofu_plugs.__take::<#plug_types>() {
+                        ::core::result::Result::Ok(plug) => plug,
+                        ::core::result::Result::Err(missing) => {
+                            return ::tofu_core::__private::PhaseReturn::Error {
+                                type_name: "MissingPlug".into(),
+                                message: missing.to_string(),
+                            };
+                        }
+                    };
+                )*
                 let [#(#slot_names),*] = __tofu_slots else {
                     return ::tofu_core::__private::PhaseReturn::Error {
                         type_name: "InternalError".into(),
@@ -203,6 +243,7 @@ fn expand(model: &PhaseFn) -> TokenStream {
                 doc: #doc,
                 options: ::tofu_core::__private::PhaseOptions::__new(#display_name, #repeat_limit),
                 measurements: __tofu_measurements,
+                plugs: __tofu_plugs,
                 run: __tofu_run,
             }
         };

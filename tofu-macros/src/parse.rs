@@ -171,6 +171,11 @@ fn split_top_level_commas(tokens: TokenStream) -> Vec<TokenStream> {
 pub(crate) enum ArgRole {
     Context,
     Measurements,
+    /// A plug, by its type (`PowerSupply`, `dyn Supply`), lent mutably or not.
+    Plug {
+        ty: Box<Type>,
+        mutable: bool,
+    },
 }
 
 /// The function and its attributes.
@@ -269,6 +274,9 @@ fn check_signature(item: &ItemFn, has_measures: bool, errors: &mut Errors) -> Ve
                 return None;
             };
             let Type::Path(path) = &*reference.elem else {
+                if let Type::TraitObject(_) = &*reference.elem {
+                    return Some(ArgRole::Plug { ty: reference.elem.clone(), mutable: reference.mutability.is_some() });
+                }
                 errors.push(unknown_arg(&arg.ty, name));
                 return None;
             };
@@ -301,10 +309,7 @@ fn check_signature(item: &ItemFn, has_measures: bool, errors: &mut Errors) -> Ve
                     measurements_taken = true;
                     Some(ArgRole::Measurements)
                 }
-                _ => {
-                    errors.push(unknown_arg(&arg.ty, name));
-                    None
-                }
+                _ => Some(ArgRole::Plug { ty: reference.elem.clone(), mutable: reference.mutability.is_some() }),
             }
         })
         .collect();
@@ -321,7 +326,7 @@ fn unknown_arg(ty: &Type, name: &Ident) -> syn::Error {
     syn::Error::new(
         ty.span(),
         format!(
-            "a phase takes `&mut PhaseContext` and `&mut {name}::Measurements`; this argument is neither"
+            "a phase takes references: `&mut PhaseContext`, `&mut {name}::Measurements`, and plugs as `&mut PlugType`"
         ),
     )
 }

@@ -37,7 +37,7 @@ fn workspace_root() -> PathBuf {
 }
 
 /// The examples' executables by name, built once for all the tests of this module.
-fn executables() -> &'static HashMap<String, PathBuf> {
+pub(crate) fn executables() -> &'static HashMap<String, PathBuf> {
     static BUILT: OnceLock<Result<HashMap<String, PathBuf>, String>> = OnceLock::new();
     match BUILT.get_or_init(build_examples) {
         Ok(executables) => executables,
@@ -95,7 +95,7 @@ fn build_examples() -> Result<HashMap<String, PathBuf>, String> {
 
 /// Runs the example `name`, checks it exits 0 and writes exactly one JSON record; returns the
 /// record after the checks every record must pass (top-level keys, outcome PASS).
-fn run_example(name: &str) -> Value {
+pub(crate) fn run_example(name: &str) -> Value {
     let executable = executables()
         .get(name)
         .unwrap_or_else(|| panic!("cargo built no example named `{name}`"));
@@ -723,5 +723,37 @@ fn logging() {
             (40, "Error: A significant problem that needs attention"),
             (40, "Critical: System unstable, immediate action required"),
         ]
+    );
+}
+
+#[test]
+fn plugs() {
+    let record = run_example("plugs");
+    check_unit(&record, "PCB01A0002", "PCB01");
+    assert_eq!(phase_names(&record), ["check_fixture", "power_on"]);
+    check_measurement(
+        phase(&record, "power_on"),
+        "supply_current",
+        json!(0.5),
+        &["0.45 <= x <= 0.55"],
+        unit("ampere", "AMP", "A"),
+    );
+    let messages: Vec<&str> = record["log_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["message"].as_str())
+        .collect();
+    let released = messages
+        .iter()
+        .position(|m| *m == "fixture released")
+        .unwrap();
+    let off = messages
+        .iter()
+        .position(|m| *m == "supply output off")
+        .unwrap();
+    assert!(
+        released < off,
+        "teardown in reverse order of setup: {messages:?}"
     );
 }

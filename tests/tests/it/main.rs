@@ -5,5 +5,8 @@
 mod compile_fail;
 mod examples;
 mod execution;
+mod limits_file;
 mod openhtf_compat;
+mod plugs;
+mod prompt;
 mod report;

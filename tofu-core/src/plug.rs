@@ -1,0 +1,140 @@
+//! Plugs: the instruments and fixtures a test uses (power supplies, DMMs, serial ports…).
+//!
+//! A plug is a type of yours that implements [`Plug`]. The test is given one instance of each
+//! plug ([`Test::plug`](crate::Test::plug)); phases ask for plugs by type in their signature
+//! (`psu: &mut PowerSupply`) and get that instance. Setup runs before the first phase, in the
+//! order the plugs were given; teardown runs once at the end of the run, in reverse order,
+//! whatever happened (an error, a panic, a timeout, an abort).
+//!
+//! To swap a real instrument for a simulated one, have phases ask for a trait object
+//! (`psu: &mut dyn Supply`, with `trait Supply: Plug`) and give the test either
+//! `Box::new(RealSupply::open(..)) as Box<dyn Supply>` or a simulation.
+
+use std::any::{Any, TypeId};
+use std::fmt;
+use std::sync::{Arc, Mutex, PoisonError};
+
+/// An instrument or fixture with a life cycle.
+pub trait Plug: Send + 'static {
+    /// Prepares the instrument (open the port, reset…). An error makes the run ERROR, naming
+    /// the plug.
+    fn setup(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(())
+    }
+
+    /// Leaves the instrument safe (outputs off, port closed). Always called once per run
+    /// whose setup succeeded.
+    fn teardown(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Ok(())
+    }
+}
+
+/// What a plug's life-cycle call returns.
+pub(crate) type PlugResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
+
+/// Which life-cycle call to make.
+#[derive(Debug, Clone, Copy)]
+pub(crate) enum Lifecycle {
+    Setup,
+    Teardown,
+}
+
+/// One plug of a test: the instance (a `Box<T>` behind `Any`), its name, and how to call its
+/// [`Plug`] methods.
+pub(crate) struct PlugEntry {
+    pub(crate) type_id: TypeId,
+    pub(crate) name: &'static str,
+    pub(crate) instance: Arc<Mutex<Box<dyn Any + Send>>>,
+    call: fn(&mut (dyn Any + Send), Lifecycle) -> Option<PlugResult>,
+}
+
+impl fmt::Debug for PlugEntry {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Plug({})", self.name)
+    }
+}
+
+impl PlugEntry {
+    pub(crate) fn new<T: ?Sized + Plug>(plug: Box<T>) -> Self {
+        fn call<T: ?Sized + Plug>(
+            any: &mut (dyn Any + Send),
+            step: Lifecycle,
+        ) -> Option<PlugResult> {
+            let plug: &mut T = any.downcast_mut::<Box<T>>()?;
+            Some(match step {
+                Lifecycle::Setup => plug.setup(),
+                Lifecycle::Teardown => plug.teardown(),
+            })
+        }
+        PlugEntry {
+            type_id: TypeId::of::<T>(),
+            name: short_name(std::any::type_name::<T>()),
+            instance: Arc::new(Mutex::new(Box::new(plug))),
+            call: call::<T>,
+        }
+    }
+
+    /// Calls setup or teardown (waiting for a phase that holds the plug).
+    pub(crate) fn call(&self, step: Lifecycle) -> Option<PlugResult> {
+        let mut guard = self.instance.lock().unwrap_or_else(PoisonError::into_inner);
+        (self.call)(&mut **guard, step)
+    }
+}
+
+fn short_name(full: &'static str) -> &'static str {
+    let trimmed = full.trim_start_matches("dyn ");
+    trimmed.rsplit("::").next().unwrap_or(trimmed)
+}
+
+/// The plugs a running phase asked for, lent to it for the phase's duration.
+pub struct PlugSet<'a> {
+    lent: Vec<(TypeId, &'static str, Option<&'a mut (dyn Any + Send)>)>,
+}
+
+impl fmt::Debug for PlugSet<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_list()
+            .entries(self.lent.iter().map(|(_, name, _)| name))
+            .finish()
+    }
+}
+
+/// A phase asked for a plug the test does not have.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("the test has no plug `{0}`")]
+pub struct MissingPlug(pub String);
+
+impl<'a> PlugSet<'a> {
+    pub(crate) fn new(lent: Vec<(TypeId, &'static str, &'a mut (dyn Any + Send))>) -> Self {
+        PlugSet {
+            lent: lent
+                .into_iter()
+                .map(|(id, name, p)| (id, name, Some(p)))
+                .collect(),
+        }
+    }
+
+    /// Takes the plug of type `T` (each plug once per phase).
+    #[doc(hidden)]
+    pub fn __take<T: ?Sized + 'static>(&mut self) -> Result<&'a mut T, MissingPlug> {
+        let missing = || MissingPlug(short_name(std::any::type_name::<T>()).to_owned());
+        let slot = self
+            .lent
+            .iter_mut()
+            .find(|(id, _, p)| *id == TypeId::of::<T>() && p.is_some())
+            .ok_or_else(missing)?;
+        let any = slot.2.take().ok_or_else(missing)?;
+        any.downcast_mut::<Box<T>>()
+            .map(|b| &mut **b)
+            .ok_or_else(missing)
+    }
+}
+
+/// What a phase needs: its plugs' types and names.
+pub type PlugNeeds = Vec<(TypeId, &'static str)>;
+
+/// The type and name of `T`, for the phase's list of needed plugs.
+#[doc(hidden)]
+pub fn __need<T: ?Sized + 'static>() -> (TypeId, &'static str) {
+    (TypeId::of::<T>(), short_name(std::any::type_name::<T>()))
+}
