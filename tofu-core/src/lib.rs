@@ -38,6 +38,7 @@
 #![warn(missing_docs)]
 
 mod atomic;
+mod attempt;
 mod clock;
 pub mod context;
 pub mod declare;

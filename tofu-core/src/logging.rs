@@ -16,6 +16,7 @@
 
 use std::cell::RefCell;
 use std::fmt::Write as _;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
@@ -24,10 +25,13 @@ use tracing_subscriber::layer::{Context, Layer};
 use crate::record::LogRecord;
 
 thread_local! {
-    static SINK: RefCell<Option<Sink>> = const { RefCell::new(None) };
+    static SINK: RefCell<Option<SharedSink>> = const { RefCell::new(None) };
 }
 
-struct Sink {
+/// Where a run's events go; shared with the threads that run its phases.
+pub(crate) type SharedSink = Arc<Mutex<Sink>>;
+
+pub(crate) struct Sink {
     records: Vec<LogRecord>,
     phase: Option<String>,
     max_level: Level,
@@ -47,11 +51,11 @@ pub struct CaptureLayer {
 
 impl<S: Subscriber> Layer<S> for CaptureLayer {
     fn on_event(&self, event: &Event<'_>, _ctx: Context<'_, S>) {
-        SINK.with(|sink| {
-            let Ok(mut sink) = sink.try_borrow_mut() else {
-                return;
-            };
-            let Some(sink) = sink.as_mut() else { return };
+        let Some(shared) = SINK.with(|sink| sink.try_borrow().ok().and_then(|s| s.clone())) else {
+            return;
+        };
+        {
+            let mut sink = shared.lock().unwrap_or_else(PoisonError::into_inner);
             let meta = event.metadata();
             if *meta.level() > sink.max_level {
                 return;
@@ -60,6 +64,7 @@ impl<S: Subscriber> Layer<S> for CaptureLayer {
             event.record(&mut visitor);
             let file = meta.file().unwrap_or("");
             let source = file.rsplit(['/', '\\']).next().unwrap_or(file);
+            let phase = sink.phase.clone();
             sink.records.push(LogRecord {
                 level: python_level(*meta.level()),
                 logger_name: meta.target().to_owned(),
@@ -67,9 +72,9 @@ impl<S: Subscriber> Layer<S> for CaptureLayer {
                 lineno: meta.line().unwrap_or(0),
                 timestamp_millis: crate::clock::now_millis(),
                 message: visitor.finish(),
-                phase: sink.phase.clone(),
+                phase,
             });
-        });
+        }
     }
 }
 
@@ -125,32 +130,37 @@ impl Visit for MessageVisitor {
 
 /// Starts capturing events on this thread, at `max_level` and below.
 pub(crate) fn start_capture(max_level: Level) {
-    SINK.with(|s| {
-        *s.borrow_mut() = Some(Sink {
-            records: Vec::new(),
-            phase: None,
-            max_level,
-        })
-    });
+    let sink = Sink {
+        records: Vec::new(),
+        phase: None,
+        max_level,
+    };
+    SINK.with(|s| *s.borrow_mut() = Some(Arc::new(Mutex::new(sink))));
+}
+
+/// The sink of the run on this thread, to capture the events of another thread into it.
+pub(crate) fn current_sink() -> Option<SharedSink> {
+    SINK.with(|s| s.borrow().clone())
+}
+
+/// Captures this thread's events into `sink` (for a thread that runs a phase).
+pub(crate) fn capture_into(sink: Option<SharedSink>) {
+    SINK.with(|s| *s.borrow_mut() = sink);
 }
 
 /// Names the phase that events now belong to.
 pub(crate) fn set_phase(phase: Option<&str>) {
-    SINK.with(|s| {
-        if let Some(sink) = s.borrow_mut().as_mut() {
-            sink.phase = phase.map(str::to_owned);
-        }
-    });
+    if let Some(sink) = current_sink() {
+        sink.lock().unwrap_or_else(PoisonError::into_inner).phase = phase.map(str::to_owned);
+    }
 }
 
 /// Stops capturing and returns what was captured.
 pub(crate) fn finish_capture() -> Vec<LogRecord> {
-    SINK.with(|s| {
-        s.borrow_mut()
-            .take()
-            .map(|sink| sink.records)
-            .unwrap_or_default()
-    })
+    let Some(sink) = SINK.with(|s| s.borrow_mut().take()) else {
+        return Vec::new();
+    };
+    std::mem::take(&mut sink.lock().unwrap_or_else(PoisonError::into_inner).records)
 }
 
 /// Runs `f` with a subscriber that captures events: the current one if it has the capture

@@ -128,6 +128,19 @@ impl Slot {
         &self.name
     }
 
+    /// A slot like this one, with no value.
+    pub(crate) fn emptied(&self) -> Slot {
+        let value = (self.kind == ValueKind::MultiDim)
+            .then(|| Value::Columns(Columns::new(self.dimensions)));
+        Slot {
+            name: self.name.clone(),
+            kind: self.kind,
+            dimensions: self.dimensions,
+            precision: self.precision,
+            value,
+        }
+    }
+
     pub(crate) fn kind(&self) -> (ValueKind, usize) {
         (self.kind, self.dimensions)
     }

@@ -188,7 +188,7 @@ impl DynamicPhaseBuilder {
     fn new(name: String) -> Self {
         DynamicPhaseBuilder {
             name,
-            options: PhaseOptions::__new(None, None),
+            options: PhaseOptions::__new(None, None, None),
             measurements: Vec::new(),
             location: std::panic::Location::caller(),
         }
@@ -198,6 +198,12 @@ impl DynamicPhaseBuilder {
     /// with a spec of [`crate::declare`]'s words.
     pub fn measure<K: Kind + Accepts<C>, C>(mut self, name: &str, spec: Spec<C>) -> Self {
         self.measurements.push(__declare::<K, C>(name, spec));
+        self
+    }
+
+    /// How long an attempt may take before it is abandoned as TIMEOUT.
+    pub fn timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.options.timeout = Some(timeout);
         self
     }
 
@@ -321,6 +327,8 @@ pub struct PhaseOptions {
     pub name: Option<&'static str>,
     /// The maximum number of attempts when the phase returns REPEAT (OpenHTF's default: 3).
     pub repeat_limit: Option<u32>,
+    /// How long an attempt may take; see [`Test::phase_timeout`](crate::Test::phase_timeout).
+    pub timeout: Option<std::time::Duration>,
 }
 
 impl PhaseOptions {
@@ -328,8 +336,16 @@ impl PhaseOptions {
     pub const DEFAULT_REPEAT_LIMIT: u32 = 3;
 
     #[doc(hidden)]
-    pub const fn __new(name: Option<&'static str>, repeat_limit: Option<u32>) -> Self {
-        PhaseOptions { name, repeat_limit }
+    pub const fn __new(
+        name: Option<&'static str>,
+        repeat_limit: Option<u32>,
+        timeout: Option<std::time::Duration>,
+    ) -> Self {
+        PhaseOptions {
+            name,
+            repeat_limit,
+            timeout,
+        }
     }
 }
 

@@ -12,7 +12,7 @@
 
 use std::any::{Any, TypeId};
 use std::fmt;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// An instrument or fixture with a life cycle.
 pub trait Plug: Send + 'static {
@@ -29,6 +29,9 @@ pub trait Plug: Send + 'static {
     }
 }
 
+/// A plug instance, shared between the test and the phase that borrows it.
+pub(crate) type SharedPlug = Arc<Mutex<Box<dyn Any + Send>>>;
+
 /// What a plug's life-cycle call returns.
 pub(crate) type PlugResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
@@ -44,7 +47,7 @@ pub(crate) enum Lifecycle {
 pub(crate) struct PlugEntry {
     pub(crate) type_id: TypeId,
     pub(crate) name: &'static str,
-    pub(crate) instance: Arc<Mutex<Box<dyn Any + Send>>>,
+    pub(crate) instance: SharedPlug,
     call: fn(&mut (dyn Any + Send), Lifecycle) -> Option<PlugResult>,
 }
 
@@ -74,10 +77,28 @@ impl PlugEntry {
         }
     }
 
-    /// Calls setup or teardown (waiting for a phase that holds the plug).
-    pub(crate) fn call(&self, step: Lifecycle) -> Option<PlugResult> {
-        let mut guard = self.instance.lock().unwrap_or_else(PoisonError::into_inner);
-        (self.call)(&mut **guard, step)
+    /// Calls setup or teardown, waiting up to `wait` for a phase that still holds the plug
+    /// (one that timed out). `None` when the plug could not be had in time.
+    pub(crate) fn call(
+        &self,
+        step: Lifecycle,
+        wait: std::time::Duration,
+    ) -> Option<Option<PlugResult>> {
+        let deadline = std::time::Instant::now() + wait;
+        loop {
+            match self.instance.try_lock() {
+                Ok(mut guard) => return Some((self.call)(&mut **guard, step)),
+                Err(std::sync::TryLockError::Poisoned(p)) => {
+                    return Some((self.call)(&mut **p.into_inner(), step));
+                }
+                Err(std::sync::TryLockError::WouldBlock)
+                    if std::time::Instant::now() < deadline =>
+                {
+                    std::thread::sleep(std::time::Duration::from_millis(5));
+                }
+                Err(std::sync::TryLockError::WouldBlock) => return None,
+            }
+        }
     }
 }
 

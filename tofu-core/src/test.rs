@@ -2,10 +2,11 @@
 
 use std::collections::{BTreeMap, HashSet};
 use std::process::ExitCode;
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 use tracing::Level;
 
+use crate::attempt;
 use crate::clock::now_millis;
 use crate::context::PhaseContext;
 use crate::declare::Declared;
@@ -18,7 +19,11 @@ use crate::outcome::{
 use crate::output::{JsonOutput, OutputCallback};
 use crate::panic_capture::catch;
 use crate::phase::{Phase, PhaseOptions, PhaseReturn, Registered};
-use crate::plug::{Lifecycle, Plug, PlugEntry, PlugSet};
+use crate::plug::{Lifecycle, Plug, PlugEntry};
+
+/// How long a plug's setup or teardown waits for a timed-out phase to let go of it (OpenHTF's
+/// `cancel_timeout_s`).
+const PLUG_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 use crate::record::{
     CodeInfo, MeasurementRecord, Metadata, PhaseOptionsRecord, PhaseRecord, TestRecord,
 };
@@ -56,6 +61,7 @@ pub struct Test {
     station_id: Option<String>,
     console_summary: bool,
     plugs: Vec<PlugEntry>,
+    phase_timeout: Option<std::time::Duration>,
     /// Limits and parameters from a file (`Test::limits_file`, in `limits_file.rs`).
     pub(crate) limits: Option<crate::limits_file::LimitsFile>,
 }
@@ -127,6 +133,7 @@ impl Test {
             station_id: None,
             console_summary: true,
             plugs: Vec::new(),
+            phase_timeout: None,
             limits: None,
         }
     }
@@ -242,6 +249,19 @@ impl Test {
         let entry = PlugEntry::new(plug);
         self.plugs.retain(|p| p.type_id != entry.type_id);
         self.plugs.push(entry);
+        self
+    }
+
+    /// The timeout of the phases that set none in `#[phase(timeout_s = …)]` (none by default).
+    ///
+    /// A phase past its deadline is recorded as TIMEOUT within milliseconds, even when it is
+    /// blocked in a call that never returns, and the run goes on to its teardowns, record and
+    /// outputs. Rust can't kill a thread: the phase's thread is abandoned, runs on until its
+    /// blocking call returns, and what it does after the deadline is discarded; plugs it holds
+    /// stay locked until then (their teardown waits 2 s for them, then is skipped and logged).
+    /// A phase with a timeout runs on a thread of its own; one without runs on the test's.
+    pub fn phase_timeout(mut self, timeout: std::time::Duration) -> Self {
+        self.phase_timeout = Some(timeout);
         self
     }
 
@@ -405,13 +425,14 @@ impl<'t> Run<'t> {
     fn set_up_plugs(&mut self) -> usize {
         for (i, plug) in self.test.plugs.iter().enumerate() {
             let result = catch(|| {
-                plug.call(Lifecycle::Setup)
-                    .map(|r| r.map_err(|e| e.to_string()))
+                plug.call(Lifecycle::Setup, PLUG_WAIT)
+                    .map(|r| r.map(|r| r.map_err(|e| e.to_string())))
             });
             let error = match result {
-                Ok(Some(Ok(()))) => continue,
-                Ok(Some(Err(e))) => e,
-                Ok(None) => "it is not a plug".to_owned(),
+                Ok(Some(Some(Ok(())))) => continue,
+                Ok(Some(Some(Err(e)))) => e,
+                Ok(Some(None)) => "it is not a plug".to_owned(),
+                Ok(None) => "it is still in use by a phase that timed out".to_owned(),
                 Err(panic) => format!("panicked at {}: {}", panic.location, panic.message),
             };
             self.fail(
@@ -430,14 +451,18 @@ impl<'t> Run<'t> {
     fn tear_down_plugs(&mut self, count: usize) {
         for plug in self.test.plugs[..count].iter().rev() {
             let result = catch(|| {
-                plug.call(Lifecycle::Teardown)
-                    .map(|r| r.map_err(|e| e.to_string()))
+                plug.call(Lifecycle::Teardown, PLUG_WAIT)
+                    .map(|r| r.map(|r| r.map_err(|e| e.to_string())))
             });
             match result {
-                Ok(Some(Ok(()))) | Ok(None) => {}
-                Ok(Some(Err(e))) => {
+                Ok(Some(Some(Ok(())) | None)) => {}
+                Ok(Some(Some(Err(e)))) => {
                     tracing::error!("plug `{}` failed to tear down: {e}", plug.name)
                 }
+                Ok(None) => tracing::error!(
+                    "plug `{}` is still in use by a phase that timed out after {PLUG_WAIT:?}; its teardown was skipped",
+                    plug.name
+                ),
                 Err(panic) => {
                     tracing::error!(
                         "plug `{}` panicked tearing down at {}: {}",
@@ -530,34 +555,22 @@ impl<'t> Run<'t> {
         for attempt in 1..=limit {
             let mut ctx = PhaseContext::new(&self.dut_id, name, attempt);
             ctx.parameters = self.test.parameters();
-            let mut slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
+            let slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
+            let plugs: Vec<&PlugEntry> = p.plugs.iter().map(|&i| &self.test.plugs[i]).collect();
+            let timeout = options.timeout.or(self.test.phase_timeout);
             let start = now_millis();
-            // The phase's plugs are locked for the attempt and lent to it.
-            let mut guards: Vec<_> = p
-                .plugs
-                .iter()
-                .map(|&i| {
-                    let plug = &self.test.plugs[i];
-                    (
-                        plug.type_id,
-                        plug.name,
-                        plug.instance.lock().unwrap_or_else(PoisonError::into_inner),
-                    )
-                })
-                .collect();
-            let mut plugs = PlugSet::new(
-                guards
-                    .iter_mut()
-                    .map(|(id, name, g)| (*id, *name, &mut ***g))
-                    .collect(),
-            );
-            let returned = catch(|| phase.run(&mut ctx, &mut slots, &mut plugs));
-            drop(plugs);
-            drop(guards);
+            let (returned, ctx, mut slots) = attempt::run(phase, ctx, slots, &plugs, timeout);
             let end = now_millis();
             let mut execution = match returned {
-                Ok(PhaseReturn::Result(r)) => PhaseExecution::Returned(r),
-                Ok(PhaseReturn::Error { type_name, message }) => {
+                None => {
+                    tracing::error!(
+                        "phase {name} timed out after {:?}; it is abandoned and its results discarded",
+                        timeout.unwrap_or_default()
+                    );
+                    PhaseExecution::Timeout
+                }
+                Some(Ok(PhaseReturn::Result(r))) => PhaseExecution::Returned(r),
+                Some(Ok(PhaseReturn::Error { type_name, message })) => {
                     tracing::error!("phase {name} returned an error: {message}");
                     PhaseExecution::Error {
                         exc_type: type_name,
@@ -565,7 +578,7 @@ impl<'t> Run<'t> {
                         exc_tb: String::new(),
                     }
                 }
-                Err(panic) => {
+                Some(Err(panic)) => {
                     tracing::error!(
                         "phase {name} panicked at {}: {}",
                         panic.location,
@@ -749,7 +762,7 @@ fn measure(
 fn options_record(options: &PhaseOptions) -> PhaseOptionsRecord {
     PhaseOptionsRecord {
         name: options.name.map(str::to_owned),
-        timeout_s: None,
+        timeout_s: options.timeout.map(|t| t.as_secs_f64()),
         run_if: None,
         requires_state: false,
         force_repeat: false,

@@ -87,6 +87,10 @@ fn expand(model: &PhaseFn) -> TokenStream {
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
         None => quote!(::core::option::Option::None),
     };
+    let timeout = match model.args.timeout_ms {
+        Some(ms) => quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms))),
+        None => quote!(::core::option::Option::None),
+    };
     let repeat_limit = match &model.args.repeat_limit {
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
         None => quote!(::core::option::Option::None),
@@ -241,7 +245,7 @@ fn expand(model: &PhaseFn) -> TokenStream {
                 file: ::core::file!(),
                 line: ::core::line!(),
                 doc: #doc,
-                options: ::tofu_core::__private::PhaseOptions::__new(#display_name, #repeat_limit),
+                options: ::tofu_core::__private::PhaseOptions::__new(#display_name, #repeat_limit, #timeout),
                 measurements: __tofu_measurements,
                 plugs: __tofu_plugs,
                 run: __tofu_run,

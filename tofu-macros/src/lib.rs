@@ -21,7 +21,8 @@ use proc_macro::TokenStream;
 /// }
 /// ```
 ///
-/// Options: `name` (the name shown in the record), `repeat_limit` (attempts allowed when the
+/// Options: `name` (the name shown in the record), `timeout_s` (seconds; the phase is
+/// abandoned as TIMEOUT at the deadline), `repeat_limit` (attempts allowed when the
 /// phase returns `PhaseResult::Repeat`; 3 by default).
 ///
 /// The function may take, in any order, `&mut PhaseContext` and `&mut <its name>::Measurements`

@@ -28,6 +28,8 @@ impl Errors {
 pub(crate) struct PhaseArgs {
     pub(crate) name: Option<LitStr>,
     pub(crate) repeat_limit: Option<LitInt>,
+    /// The timeout, in whole milliseconds.
+    pub(crate) timeout_ms: Option<u64>,
 }
 
 impl PhaseArgs {
@@ -63,10 +65,24 @@ impl PhaseArgs {
                         "`repeat_limit` takes a whole number of attempts, at least 1",
                     )),
                 },
+                "timeout_s" => {
+                    let seconds = match syn::parse2::<syn::Lit>(arg.value.clone()) {
+                        Ok(syn::Lit::Float(f)) => f.base10_parse::<f64>().ok(),
+                        Ok(syn::Lit::Int(i)) => i.base10_parse::<u32>().ok().map(f64::from),
+                        _ => None,
+                    };
+                    match seconds.filter(|s| s.is_finite() && *s > 0.0 && *s < 1e9) {
+                        Some(s) => args.timeout_ms = Some((s * 1000.0).round().max(1.0) as u64),
+                        None => errors.push(syn::Error::new(
+                            arg.value.span(),
+                            "`timeout_s` takes a number of seconds greater than 0, e.g. timeout_s = 0.5",
+                        )),
+                    }
+                }
                 other => errors.push(syn::Error::new(
                     arg.key.span(),
                     format!(
-                        "unknown phase option `{other}`; the options are `name` and `repeat_limit`"
+                        "unknown phase option `{other}`; the options are `name`, `repeat_limit` and `timeout_s`"
                     ),
                 )),
             }

@@ -757,3 +757,13 @@ fn plugs() {
         "teardown in reverse order of setup: {messages:?}"
     );
 }
+
+#[test]
+fn timeout() {
+    let record = run_example("timeout");
+    assert_eq!(phase_names(&record), ["read_meter"]);
+    assert_eq!(
+        phase(&record, "read_meter")["options"]["timeout_s"],
+        json!(0.3)
+    );
+}

@@ -10,3 +10,4 @@ mod openhtf_compat;
 mod plugs;
 mod prompt;
 mod report;
+mod timeouts;
