@@ -207,6 +207,18 @@ impl DynamicPhaseBuilder {
         self
     }
 
+    /// Runs the phase again while its measurements fail, up to the repeat limit.
+    pub fn repeat_on_measurement_fail(mut self) -> Self {
+        self.options.repeat_on_measurement_fail = true;
+        self
+    }
+
+    /// A failed measurement stops the test.
+    pub fn stop_on_measurement_fail(mut self) -> Self {
+        self.options.stop_on_measurement_fail = true;
+        self
+    }
+
     /// The maximum number of attempts when the phase returns REPEAT (3 by default).
     pub fn repeat_limit(mut self, attempts: u32) -> Self {
         self.options.repeat_limit = Some(attempts);
@@ -329,6 +341,11 @@ pub struct PhaseOptions {
     pub repeat_limit: Option<u32>,
     /// How long an attempt may take; see [`Test::phase_timeout`](crate::Test::phase_timeout).
     pub timeout: Option<std::time::Duration>,
+    /// Run the phase again while its measurements fail (up to the repeat limit); the failed
+    /// attempts are recorded as SKIP.
+    pub repeat_on_measurement_fail: bool,
+    /// A failed measurement stops the test (the phase's result becomes STOP).
+    pub stop_on_measurement_fail: bool,
 }
 
 impl PhaseOptions {
@@ -345,7 +362,20 @@ impl PhaseOptions {
             name,
             repeat_limit,
             timeout,
+            repeat_on_measurement_fail: false,
+            stop_on_measurement_fail: false,
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __flags(
+        mut self,
+        repeat_on_measurement_fail: bool,
+        stop_on_measurement_fail: bool,
+    ) -> Self {
+        self.repeat_on_measurement_fail = repeat_on_measurement_fail;
+        self.stop_on_measurement_fail = stop_on_measurement_fail;
+        self
     }
 }
 

@@ -13,8 +13,8 @@ use crate::declare::Declared;
 use crate::logging;
 use crate::measurement::{MeasurementDecl, Slot, ValueKind};
 use crate::outcome::{
-    self, MeasurementOutcome, MeasurementSummary, Outcome, PhaseExecution, PhaseResult,
-    PhaseSummary, Terminal,
+    self, MeasurementOutcome, MeasurementSummary, Outcome, PhaseExecution, PhaseOutcome,
+    PhaseResult, PhaseSummary, Terminal,
 };
 use crate::output::{JsonOutput, OutputCallback};
 use crate::panic_capture::catch;
@@ -62,6 +62,7 @@ pub struct Test {
     console_summary: bool,
     plugs: Vec<PlugEntry>,
     phase_timeout: Option<std::time::Duration>,
+    stop_on_first_failure: bool,
     /// Limits and parameters from a file (`Test::limits_file`, in `limits_file.rs`).
     pub(crate) limits: Option<crate::limits_file::LimitsFile>,
 }
@@ -134,6 +135,7 @@ impl Test {
             console_summary: true,
             plugs: Vec::new(),
             phase_timeout: None,
+            stop_on_first_failure: false,
             limits: None,
         }
     }
@@ -249,6 +251,13 @@ impl Test {
         let entry = PlugEntry::new(plug);
         self.plugs.retain(|p| p.type_id != entry.type_id);
         self.plugs.push(entry);
+        self
+    }
+
+    /// Stops the test after the first phase that fails (OpenHTF's `stop_on_first_failure`):
+    /// the test is FAIL with a STOP detail naming the phase.
+    pub fn stop_on_first_failure(mut self) -> Self {
+        self.stop_on_first_failure = true;
         self
     }
 
@@ -606,8 +615,28 @@ impl<'t> Run<'t> {
                     allow_fail: m.decl.allow_fail,
                 })
                 .collect();
-            let (phase_outcome, marginal) =
+            let (mut phase_outcome, marginal) =
                 outcome::phase_outcome(&execution, &summaries, hit_repeat_limit);
+            let measurements_failed = phase_outcome == PhaseOutcome::Fail
+                && execution == PhaseExecution::Returned(PhaseResult::Continue);
+            // Retried because its measurements failed: this attempt is SKIP, not a stale FAIL.
+            let retry =
+                options.repeat_on_measurement_fail && measurements_failed && attempt < limit;
+            if retry {
+                tracing::warn!(
+                    "phase {name} failed its measurements; attempt {} of {limit} follows",
+                    attempt + 1
+                );
+                phase_outcome = PhaseOutcome::Skip;
+            } else if measurements_failed && options.stop_on_measurement_fail {
+                tracing::error!("phase {name} failed its measurements and stops the test");
+                execution = PhaseExecution::Returned(PhaseResult::Stop);
+            } else if phase_outcome == PhaseOutcome::Fail && self.test.stop_on_first_failure {
+                tracing::error!("phase {name} failed; the test stops at its first failure");
+                self.terminal.get_or_insert(Terminal::Stop {
+                    phase: name.to_owned(),
+                });
+            }
             if hit_repeat_limit {
                 tracing::error!(
                     "phase {name} asked to repeat after its last allowed attempt ({limit})"
@@ -657,7 +686,7 @@ impl<'t> Run<'t> {
                 },
                 attempt,
             });
-            if !repeat || hit_repeat_limit {
+            if !(repeat || retry) || hit_repeat_limit {
                 break;
             }
         }
@@ -766,12 +795,12 @@ fn options_record(options: &PhaseOptions) -> PhaseOptionsRecord {
         run_if: None,
         requires_state: false,
         force_repeat: false,
-        repeat_on_measurement_fail: false,
+        repeat_on_measurement_fail: options.repeat_on_measurement_fail,
         repeat_on_timeout: false,
         repeat_limit: options.repeat_limit,
         run_under_pdb: false,
         phase_name_case: "KEEP",
-        stop_on_measurement_fail: false,
+        stop_on_measurement_fail: options.stop_on_measurement_fail,
     }
 }
 

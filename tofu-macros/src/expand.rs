@@ -87,6 +87,8 @@ fn expand(model: &PhaseFn) -> TokenStream {
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
         None => quote!(::core::option::Option::None),
     };
+    let repeat_on_fail = model.args.repeat_on_measurement_fail;
+    let stop_on_fail = model.args.stop_on_measurement_fail;
     let timeout = match model.args.timeout_ms {
         Some(ms) => quote!(::core::option::Option::Some(::core::time::Duration::from_millis(#ms))),
         None => quote!(::core::option::Option::None),
@@ -245,7 +247,8 @@ fn expand(model: &PhaseFn) -> TokenStream {
                 file: ::core::file!(),
                 line: ::core::line!(),
                 doc: #doc,
-                options: ::tofu_core::__private::PhaseOptions::__new(#display_name, #repeat_limit, #timeout),
+                options: ::tofu_core::__private::PhaseOptions::__new(#display_name, #repeat_limit, #timeout)
+                    .__flags(#repeat_on_fail, #stop_on_fail),
                 measurements: __tofu_measurements,
                 plugs: __tofu_plugs,
                 run: __tofu_run,

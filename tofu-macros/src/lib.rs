@@ -22,7 +22,9 @@ use proc_macro::TokenStream;
 /// ```
 ///
 /// Options: `name` (the name shown in the record), `timeout_s` (seconds; the phase is
-/// abandoned as TIMEOUT at the deadline), `repeat_limit` (attempts allowed when the
+/// abandoned as TIMEOUT at the deadline), `repeat_on_measurement_fail` (run again while a
+/// measurement fails, up to the repeat limit), `stop_on_measurement_fail` (a failed measurement
+/// stops the test), `repeat_limit` (attempts allowed when the
 /// phase returns `PhaseResult::Repeat`; 3 by default).
 ///
 /// The function may take, in any order, `&mut PhaseContext` and `&mut <its name>::Measurements`

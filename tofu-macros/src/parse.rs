@@ -30,6 +30,8 @@ pub(crate) struct PhaseArgs {
     pub(crate) repeat_limit: Option<LitInt>,
     /// The timeout, in whole milliseconds.
     pub(crate) timeout_ms: Option<u64>,
+    pub(crate) repeat_on_measurement_fail: bool,
+    pub(crate) stop_on_measurement_fail: bool,
 }
 
 impl PhaseArgs {
@@ -79,10 +81,20 @@ impl PhaseArgs {
                         )),
                     }
                 }
+                flag @ ("repeat_on_measurement_fail" | "stop_on_measurement_fail") => {
+                    match syn::parse2::<syn::LitBool>(arg.value.clone()) {
+                        Ok(b) if flag == "repeat_on_measurement_fail" => args.repeat_on_measurement_fail = b.value,
+                        Ok(b) => args.stop_on_measurement_fail = b.value,
+                        Err(_) => errors.push(syn::Error::new(
+                            arg.value.span(),
+                            format!("`{flag}` is a flag: write `{flag}` or `{flag} = true`"),
+                        )),
+                    }
+                }
                 other => errors.push(syn::Error::new(
                     arg.key.span(),
                     format!(
-                        "unknown phase option `{other}`; the options are `name`, `repeat_limit` and `timeout_s`"
+                        "unknown phase option `{other}`; the options are `name`, `repeat_limit`, `timeout_s`, `repeat_on_measurement_fail` and `stop_on_measurement_fail`"
                     ),
                 )),
             }
@@ -97,8 +109,15 @@ struct PhaseArg {
 }
 
 impl Parse for PhaseArg {
+    /// `key = value`, or a bare `key` for a flag (which means `key = true`).
     fn parse(input: ParseStream<'_>) -> syn::Result<Self> {
         let key: Ident = input.parse()?;
+        if !input.peek(Token![=]) {
+            return Ok(PhaseArg {
+                key,
+                value: quote::quote!(true),
+            });
+        }
         input.parse::<Token![=]>()?;
         let value: Expr = input.parse()?;
         Ok(PhaseArg {

@@ -5,6 +5,7 @@
 mod compile_fail;
 mod examples;
 mod execution;
+mod flow;
 mod limits_file;
 mod openhtf_compat;
 mod plugs;

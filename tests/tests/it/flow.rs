@@ -1,0 +1,126 @@
+//! Flow control: retrying a phase while its measurements fail, and stopping at a failure.
+
+use std::sync::atomic::{AtomicU32, Ordering};
+
+use tofu_core::prelude::*;
+use tofu_core::{Outcome, PhaseOutcome, TestRecord};
+
+fn run(test: Test) -> TestRecord {
+    let dir = tempfile::tempdir().unwrap();
+    let mut test = test.json_output(JsonOutput::to_dir(dir.path())).quiet();
+    test.execute(|| "SN-FLOW").record
+}
+
+fn outcomes(record: &TestRecord) -> Vec<(&str, PhaseOutcome)> {
+    record
+        .phases
+        .iter()
+        .map(|p| (p.name.as_str(), p.outcome))
+        .collect()
+}
+
+/// Passes on the third attempt.
+#[phase(repeat_on_measurement_fail, repeat_limit = 5)]
+#[measures(settled: f64 = at_most(0.1).units(VOLT))]
+fn settles(test: &mut PhaseContext, m: &mut settles::Measurements) {
+    m.settled
+        .set(1.0 / f64::from(test.attempt() * test.attempt()));
+}
+
+#[test]
+fn a_phase_retried_on_measurement_failure_keeps_every_attempt_and_earlier_ones_are_skip() {
+    let record = run(Test::new("FVT1").phases([settles]));
+    assert_eq!(
+        record.outcome,
+        Outcome::Pass,
+        "no stale FAIL: the retried attempts are SKIP"
+    );
+    assert_eq!(
+        outcomes(&record),
+        [
+            ("settles", PhaseOutcome::Skip),
+            ("settles", PhaseOutcome::Skip),
+            ("settles", PhaseOutcome::Skip),
+            ("settles", PhaseOutcome::Pass)
+        ]
+    );
+    let attempts: Vec<u32> = record.phases.iter().map(|p| p.attempt).collect();
+    assert_eq!(attempts, [1, 2, 3, 4]);
+    let json = serde_json::to_value(&record).unwrap();
+    assert_eq!(
+        json["phases"][0]["options"]["repeat_on_measurement_fail"],
+        true
+    );
+    assert_eq!(
+        json["phases"][0]["measurements"]["settled"]["outcome"], "FAIL",
+        "the measurement itself did fail"
+    );
+}
+
+static NEVER_SETTLES: AtomicU32 = AtomicU32::new(0);
+
+#[phase(repeat_on_measurement_fail, repeat_limit = 2)]
+#[measures(settled: f64 = at_most(0.1))]
+fn never_settles(m: &mut never_settles::Measurements) {
+    NEVER_SETTLES.fetch_add(1, Ordering::SeqCst);
+    m.settled.set(1.0);
+}
+
+#[test]
+fn the_last_failed_attempt_fails_the_test() {
+    let record = run(Test::new("FVT1").phases([never_settles]));
+    assert_eq!(NEVER_SETTLES.load(Ordering::SeqCst), 2);
+    assert_eq!(
+        outcomes(&record),
+        [
+            ("never_settles", PhaseOutcome::Skip),
+            ("never_settles", PhaseOutcome::Fail)
+        ]
+    );
+    assert_eq!(record.outcome, Outcome::Fail);
+}
+
+#[phase(stop_on_measurement_fail)]
+#[measures(leakage: f64 = at_most(1e-6).units(AMPERE))]
+fn leaks(m: &mut leaks::Measurements) {
+    m.leakage.set(3.2e-6);
+}
+
+#[phase]
+#[measures(x: f64 = at_most(1))]
+fn fails_softly(m: &mut fails_softly::Measurements) {
+    m.x.set(2);
+}
+
+#[phase]
+fn after() {}
+
+#[test]
+fn stop_on_measurement_fail_stops_the_test_at_that_phase() {
+    let record = run(Test::new("FVT1").phases([leaks, after]));
+    assert_eq!(outcomes(&record), [("leaks", PhaseOutcome::Fail)]);
+    assert_eq!(record.outcome, Outcome::Fail);
+    assert_eq!(record.outcome_details[0].code, "STOP");
+    let json = serde_json::to_value(&record).unwrap();
+    assert_eq!(json["phases"][0]["result"]["phase_result"], "STOP");
+}
+
+#[test]
+fn stop_on_first_failure_stops_after_the_first_failed_phase() {
+    let record = run(Test::new("FVT1")
+        .stop_on_first_failure()
+        .phases([fails_softly, after]));
+    assert_eq!(outcomes(&record), [("fails_softly", PhaseOutcome::Fail)]);
+    assert_eq!(
+        record.outcome_details[0].description,
+        "Phase fails_softly stopped the test run."
+    );
+    let without = run(Test::new("FVT1").phases([fails_softly, after]));
+    assert_eq!(
+        outcomes(&without),
+        [
+            ("fails_softly", PhaseOutcome::Fail),
+            ("after", PhaseOutcome::Pass)
+        ]
+    );
+}
