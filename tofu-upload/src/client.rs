@@ -387,16 +387,7 @@ impl TofuPilotClient {
             .map_err(|e| self.transport_error(e, &target))?;
         let status = response.status();
         if !status.is_success() {
-            let content_type = header_str(response.headers().get(CONTENT_TYPE));
-            let wait = retry_after(response.headers());
-            let body = response.bytes().await.unwrap_or_default();
-            return Err(api_error(
-                &target,
-                status,
-                content_type.as_deref(),
-                &body,
-                wait,
-            ));
+            return Err(failed_response(&target, response).await);
         }
         let part = part_path(dest);
         let io_err = |action: &'static str, path: &Path| {
@@ -617,16 +608,7 @@ impl TofuPilotClient {
             .map_err(|e| self.transport_error(e, &put))?;
         let status = response.status();
         if !status.is_success() {
-            let content_type = header_str(response.headers().get(CONTENT_TYPE));
-            let wait = retry_after(response.headers());
-            let body = response.bytes().await.unwrap_or_default();
-            return Err(api_error(
-                &put,
-                status,
-                content_type.as_deref(),
-                &body,
-                wait,
-            ));
+            return Err(failed_response(&put, response).await);
         }
         Ok(id)
     }
@@ -804,6 +786,15 @@ fn api_error(
         warnings,
         retry_after,
     }
+}
+
+/// The error for a response with a failure status (its body read as far as it can be).
+async fn failed_response(target: &Target, response: reqwest::Response) -> Error {
+    let status = response.status();
+    let content_type = header_str(response.headers().get(CONTENT_TYPE));
+    let wait = retry_after(response.headers());
+    let body = response.bytes().await.unwrap_or_default();
+    api_error(target, status, content_type.as_deref(), &body, wait)
 }
 
 /// The `Retry-After` header: a number of seconds, or an HTTP date.
