@@ -332,7 +332,7 @@ pub struct PhaseDef {
 }
 
 /// Options given in `#[phase(...)]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy)]
 #[non_exhaustive]
 pub struct PhaseOptions {
     /// The name shown in the record instead of the function's name.
@@ -346,6 +346,11 @@ pub struct PhaseOptions {
     pub repeat_on_measurement_fail: bool,
     /// A failed measurement stops the test (the phase's result becomes STOP).
     pub stop_on_measurement_fail: bool,
+    /// Run the phase only when this returns true; otherwise it is left out of the record
+    /// (OpenHTF's `run_if`).
+    pub run_if: Option<fn() -> bool>,
+    /// The condition's name, as written (for the record).
+    pub run_if_name: Option<&'static str>,
 }
 
 impl PhaseOptions {
@@ -364,7 +369,20 @@ impl PhaseOptions {
             timeout,
             repeat_on_measurement_fail: false,
             stop_on_measurement_fail: false,
+            run_if: None,
+            run_if_name: None,
         }
+    }
+
+    #[doc(hidden)]
+    pub const fn __run_if(
+        mut self,
+        run_if: Option<fn() -> bool>,
+        name: Option<&'static str>,
+    ) -> Self {
+        self.run_if = run_if;
+        self.run_if_name = name;
+        self
     }
 
     #[doc(hidden)]

@@ -421,6 +421,30 @@ impl<'t> Run<'t> {
         let set_up = self.set_up_plugs();
         if self.terminal.is_none() {
             for p in &prepared {
+                if let Some(run_if) = p.phase.options().run_if {
+                    match catch(run_if) {
+                        Ok(true) => {}
+                        Ok(false) => {
+                            tracing::debug!(
+                                "phase {} is not run: its run_if condition is false",
+                                p.phase.name()
+                            );
+                            continue;
+                        }
+                        Err(panic) => {
+                            self.fail(
+                                "Panic",
+                                format!(
+                                    "the run_if condition of phase {} panicked at {}: {}",
+                                    p.phase.name(),
+                                    panic.location,
+                                    panic.message
+                                ),
+                            );
+                            break;
+                        }
+                    }
+                }
                 self.run_phase(p);
                 if self.terminal.is_some() {
                     break;
@@ -792,7 +816,7 @@ fn options_record(options: &PhaseOptions) -> PhaseOptionsRecord {
     PhaseOptionsRecord {
         name: options.name.map(str::to_owned),
         timeout_s: options.timeout.map(|t| t.as_secs_f64()),
-        run_if: None,
+        run_if: options.run_if_name.map(str::to_owned),
         requires_state: false,
         force_repeat: false,
         repeat_on_measurement_fail: options.repeat_on_measurement_fail,

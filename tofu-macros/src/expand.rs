@@ -87,6 +87,19 @@ fn expand(model: &PhaseFn) -> TokenStream {
         Some(lit) => quote!(::core::option::Option::Some(#lit)),
         None => quote!(::core::option::Option::None),
     };
+    let run_if_name = match &model.args.run_if {
+        Some(path) => {
+            let text = quote!(#path).to_string().replace(' ', "");
+            quote!(::core::option::Option::Some(#text))
+        }
+        None => quote!(::core::option::Option::None),
+    };
+    let run_if = match &model.args.run_if {
+        Some(path) => {
+            quote_spanned!(path.span()=> ::core::option::Option::Some(#path as fn() -> bool))
+        }
+        None => quote!(::core::option::Option::None),
+    };
     let repeat_on_fail = model.args.repeat_on_measurement_fail;
     let stop_on_fail = model.args.stop_on_measurement_fail;
     let timeout = match model.args.timeout_ms {
@@ -248,7 +261,8 @@ fn expand(model: &PhaseFn) -> TokenStream {
                 line: ::core::line!(),
                 doc: #doc,
                 options: ::tofu_core::__private::PhaseOptions::__new(#display_name, #repeat_limit, #timeout)
-                    .__flags(#repeat_on_fail, #stop_on_fail),
+                    .__flags(#repeat_on_fail, #stop_on_fail)
+                    .__run_if(#run_if, #run_if_name),
                 measurements: __tofu_measurements,
                 plugs: __tofu_plugs,
                 run: __tofu_run,

@@ -32,6 +32,8 @@ pub(crate) struct PhaseArgs {
     pub(crate) timeout_ms: Option<u64>,
     pub(crate) repeat_on_measurement_fail: bool,
     pub(crate) stop_on_measurement_fail: bool,
+    /// A path to a `fn() -> bool`.
+    pub(crate) run_if: Option<syn::Path>,
 }
 
 impl PhaseArgs {
@@ -81,6 +83,13 @@ impl PhaseArgs {
                         )),
                     }
                 }
+                "run_if" => match syn::parse2::<syn::Path>(arg.value.clone()) {
+                    Ok(path) => args.run_if = Some(path),
+                    Err(_) => errors.push(syn::Error::new(
+                        arg.value.span(),
+                        "`run_if` takes the name of a `fn() -> bool`, e.g. run_if = has_wifi",
+                    )),
+                },
                 flag @ ("repeat_on_measurement_fail" | "stop_on_measurement_fail") => {
                     match syn::parse2::<syn::LitBool>(arg.value.clone()) {
                         Ok(b) if flag == "repeat_on_measurement_fail" => args.repeat_on_measurement_fail = b.value,
@@ -94,7 +103,7 @@ impl PhaseArgs {
                 other => errors.push(syn::Error::new(
                     arg.key.span(),
                     format!(
-                        "unknown phase option `{other}`; the options are `name`, `repeat_limit`, `timeout_s`, `repeat_on_measurement_fail` and `stop_on_measurement_fail`"
+                        "unknown phase option `{other}`; the options are `name`, `repeat_limit`, `timeout_s`, `run_if`, `repeat_on_measurement_fail` and `stop_on_measurement_fail`"
                     ),
                 )),
             }

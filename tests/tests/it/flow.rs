@@ -124,3 +124,35 @@ fn stop_on_first_failure_stops_after_the_first_failed_phase() {
         ]
     );
 }
+
+fn no_wifi_module() -> bool {
+    false
+}
+
+fn always() -> bool {
+    true
+}
+
+#[phase(run_if = no_wifi_module)]
+fn wifi() {}
+
+#[phase(run_if = always)]
+#[measures(x: f64 = at_most(1))]
+fn conditional(m: &mut conditional::Measurements) {
+    m.x.set(0.5);
+}
+
+#[test]
+fn a_phase_whose_run_if_is_false_is_left_out_of_the_record() {
+    let record = run(Test::new("FVT1").phases([wifi, conditional, after]));
+    assert_eq!(
+        outcomes(&record),
+        [
+            ("conditional", PhaseOutcome::Pass),
+            ("after", PhaseOutcome::Pass)
+        ]
+    );
+    assert_eq!(record.outcome, Outcome::Pass);
+    let json = serde_json::to_value(&record).unwrap();
+    assert_eq!(json["phases"][0]["options"]["run_if"], "always");
+}
