@@ -42,6 +42,7 @@ mod attempt;
 mod clock;
 pub mod context;
 pub mod declare;
+mod group;
 mod limit;
 pub mod limits_file;
 pub mod logging;
@@ -61,6 +62,7 @@ pub mod validator;
 pub mod value;
 
 pub use context::{AttachError, PhaseContext};
+pub use group::{PhaseGroup, PhaseNode, Subtest};
 pub use limit::{Limit, python_float};
 pub use limits_file::{LimitsFileError, LimitsProblem, ParameterError};
 pub use measurement::{ColumnLengthError, Json, Measurement, Sweep};
@@ -88,7 +90,8 @@ pub mod prelude {
     pub use crate::si::Si;
     pub use crate::unit::*;
     pub use crate::{
-        JsonOutput, OutputCallback, PhaseContext, PhaseResult, Plug, Test, measures, phase,
+        JsonOutput, OutputCallback, PhaseContext, PhaseGroup, PhaseNode, PhaseResult, Plug,
+        Subtest, Test, measures, phase,
     };
 }
 

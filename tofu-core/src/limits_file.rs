@@ -1093,7 +1093,7 @@ impl Test {
         // The sections with problems are left out of the file, the others checked against the
         // phases: every problem is reported at once.
         let (limits, mut problems) = LimitsFile::parse(text, name);
-        problems.extend(limits.check_at_load(self.phase_list()));
+        problems.extend(limits.check_at_load(&self.phase_list()));
         if !problems.is_empty() {
             problems.sort();
             problems.dedup();

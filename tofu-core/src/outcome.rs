@@ -23,6 +23,9 @@ pub enum PhaseResult {
     Skip,
     /// Stop the test: the phase is ERROR and the test FAIL.
     Stop,
+    /// Inside a [`Subtest`](crate::Subtest): the phase fails and the rest of the subtest is
+    /// skipped; the test goes on after the subtest. Outside a subtest it is an error.
+    FailSubtest,
 }
 
 /// How a phase ended, as written in its record's `result`.
@@ -56,6 +59,7 @@ impl PhaseExecution {
                     | PhaseResult::FailAndContinue
                     | PhaseResult::Repeat
                     | PhaseResult::Skip
+                    | PhaseResult::FailSubtest
             )
         )
     }
@@ -187,7 +191,7 @@ pub fn phase_outcome(
         PhaseExecution::Returned(PhaseResult::Repeat | PhaseResult::Skip) => {
             return (PhaseOutcome::Skip, None);
         }
-        PhaseExecution::Returned(PhaseResult::FailAndContinue) => {
+        PhaseExecution::Returned(PhaseResult::FailAndContinue | PhaseResult::FailSubtest) => {
             return (PhaseOutcome::Fail, None);
         }
         _ => {}
@@ -442,6 +446,12 @@ mod tests {
             (returned(PhaseResult::Repeat), &fail, false, (P::Skip, None)),
             (returned(PhaseResult::Repeat), &pass, true, (P::Error, None)),
             (returned(PhaseResult::Stop), &pass, false, (P::Error, None)),
+            (
+                returned(PhaseResult::FailSubtest),
+                &pass,
+                false,
+                (P::Fail, None),
+            ),
             (error, &pass, false, (P::Error, None)),
             (PhaseExecution::Timeout, &pass, false, (P::Error, None)),
             (PhaseExecution::Aborted, &pass, false, (P::Error, None)),

@@ -10,6 +10,7 @@ use crate::attempt;
 use crate::clock::now_millis;
 use crate::context::PhaseContext;
 use crate::declare::Declared;
+use crate::group::PhaseNode;
 use crate::logging;
 use crate::measurement::{MeasurementDecl, Slot, ValueKind};
 use crate::outcome::{
@@ -54,7 +55,7 @@ pub const UNKNOWN_DUT: &str = "UNKNOWN_DUT";
 #[derive(Debug)]
 pub struct Test {
     metadata: TestMetadata,
-    phases: Vec<Phase>,
+    nodes: Vec<PhaseNode>,
     outputs: Vec<Box<dyn OutputCallback>>,
     json_output: Option<JsonOutput>,
     log_level: Level,
@@ -127,7 +128,7 @@ impl Test {
                 procedure_id: procedure_id.into(),
                 ..TestMetadata::default()
             },
-            phases: Vec::new(),
+            nodes: Vec::new(),
             outputs: Vec::new(),
             json_output: Some(JsonOutput::new()),
             log_level: Level::DEBUG,
@@ -192,8 +193,11 @@ impl Test {
     }
 
     /// Adds phases, run in this order.
-    pub fn phases(mut self, phases: impl IntoIterator<Item = Phase>) -> Self {
-        self.phases.extend(phases);
+    ///
+    /// Phases, [`PhaseGroup`](crate::PhaseGroup)s and [`Subtest`](crate::Subtest)s may be mixed
+    /// (`.phases([PhaseNode::from(a), group.into()])`), or added by successive calls.
+    pub fn phases<N: Into<PhaseNode>>(mut self, nodes: impl IntoIterator<Item = N>) -> Self {
+        self.nodes.extend(nodes.into_iter().map(Into::into));
         self
     }
 
@@ -204,13 +208,18 @@ impl Test {
             .map(|r| r.0.clone())
             .collect();
         registered.sort_by(|a, b| a.location().cmp(&b.location()));
-        self.phases.extend(registered);
+        self.nodes
+            .extend(registered.into_iter().map(PhaseNode::Phase));
         self
     }
 
-    /// The phases, in the order they run.
-    pub fn phase_list(&self) -> &[Phase] {
-        &self.phases
+    /// Every phase of the test, groups and subtests included, in the order they would run.
+    pub fn phase_list(&self) -> Vec<Phase> {
+        let mut phases = Vec::new();
+        for node in &self.nodes {
+            node.phases(&mut phases);
+        }
+        phases.into_iter().cloned().collect()
     }
 
     /// Adds an output callback; callbacks run in the order added, after the JSON record.
@@ -355,6 +364,45 @@ struct Run<'t> {
     start_time_millis: i64,
     phases: Vec<PhaseRecord>,
     terminal: Option<Terminal>,
+    /// The subtest running, and whether a phase failed it.
+    subtest: Option<(String, bool)>,
+    subtests: Vec<serde_json::Value>,
+}
+
+/// The shape of the test, its phases replaced by their place in the prepared list.
+enum Step {
+    Phase(usize),
+    Group {
+        setup: Vec<Step>,
+        main: Vec<Step>,
+        teardown: Vec<Step>,
+    },
+    Subtest {
+        name: String,
+        steps: Vec<Step>,
+    },
+}
+
+/// Numbers the phases of `nodes` depth first (the order of [`Test::phase_list`]).
+fn plan(nodes: &[PhaseNode], next: &mut usize) -> Vec<Step> {
+    nodes
+        .iter()
+        .map(|node| match node {
+            PhaseNode::Phase(_) => {
+                *next += 1;
+                Step::Phase(*next - 1)
+            }
+            PhaseNode::Group(g) => Step::Group {
+                setup: plan(&g.setup, next),
+                main: plan(&g.main, next),
+                teardown: plan(&g.teardown, next),
+            },
+            PhaseNode::Subtest(s) => Step::Subtest {
+                name: s.name.clone(),
+                steps: plan(&s.nodes, next),
+            },
+        })
+        .collect()
 }
 
 /// A phase with its declarations built.
@@ -373,6 +421,8 @@ impl<'t> Run<'t> {
             start_time_millis: now_millis(),
             phases: Vec::new(),
             terminal: None,
+            subtest: None,
+            subtests: Vec::new(),
         }
     }
 
@@ -420,38 +470,112 @@ impl<'t> Run<'t> {
         };
         let set_up = self.set_up_plugs();
         if self.terminal.is_none() {
-            for p in &prepared {
-                if let Some(run_if) = p.phase.options().run_if {
-                    match catch(run_if) {
-                        Ok(true) => {}
-                        Ok(false) => {
-                            tracing::debug!(
-                                "phase {} is not run: its run_if condition is false",
-                                p.phase.name()
-                            );
-                            continue;
-                        }
-                        Err(panic) => {
-                            self.fail(
-                                "Panic",
-                                format!(
-                                    "the run_if condition of phase {} panicked at {}: {}",
-                                    p.phase.name(),
-                                    panic.location,
-                                    panic.message
-                                ),
-                            );
-                            break;
-                        }
+            let steps = plan(&self.test.nodes, &mut 0);
+            self.run_steps(&steps, &prepared, false);
+        }
+        self.tear_down_plugs(set_up);
+    }
+
+    /// Runs steps in order. Outside a teardown, the first terminal result (stop, error, timeout)
+    /// ends the sequence; in a teardown every step runs.
+    fn run_steps(&mut self, steps: &[Step], prepared: &[Prepared], teardown: bool) {
+        for step in steps {
+            if self.terminal.is_some() && !teardown {
+                return;
+            }
+            match step {
+                Step::Phase(i) => {
+                    let Some(p) = prepared.get(*i) else { continue };
+                    if self.subtest.as_ref().is_some_and(|(_, failed)| *failed) {
+                        self.record_skipped(p);
+                    } else if self.should_run(p) {
+                        self.run_phase(p);
                     }
                 }
-                self.run_phase(p);
-                if self.terminal.is_some() {
-                    break;
+                Step::Group {
+                    setup,
+                    main,
+                    teardown: down,
+                } => {
+                    let stopped_before = self.terminal.is_some();
+                    self.run_steps(setup, prepared, teardown);
+                    if self.terminal.is_some() && !stopped_before {
+                        continue; // setup failed: neither main nor teardown
+                    }
+                    self.run_steps(main, prepared, teardown);
+                    self.run_steps(down, prepared, true);
+                }
+                Step::Subtest { name, steps } => {
+                    let outer = self.subtest.replace((name.clone(), false));
+                    let start = now_millis();
+                    let terminal_before = self.terminal.is_some();
+                    self.run_steps(steps, prepared, teardown);
+                    let failed = self.subtest.as_ref().is_some_and(|(_, failed)| *failed);
+                    let outcome = if self.terminal.is_some() && !terminal_before {
+                        "STOP"
+                    } else if failed {
+                        "FAIL"
+                    } else {
+                        "PASS"
+                    };
+                    self.subtests.push(serde_json::json!({
+                        "name": name,
+                        "start_time_millis": start,
+                        "end_time_millis": now_millis(),
+                        "outcome": outcome,
+                        "marginal": null,
+                    }));
+                    self.subtest = outer;
                 }
             }
         }
-        self.tear_down_plugs(set_up);
+    }
+
+    /// Evaluates the phase's `run_if`; a panicking condition ends the run as an error.
+    fn should_run(&mut self, p: &Prepared) -> bool {
+        let Some(run_if) = p.phase.options().run_if else {
+            return true;
+        };
+        match catch(run_if) {
+            Ok(true) => true,
+            Ok(false) => {
+                tracing::debug!(
+                    "phase {} is not run: its run_if condition is false",
+                    p.phase.name()
+                );
+                false
+            }
+            Err(panic) => {
+                self.fail(
+                    "Panic",
+                    format!(
+                        "the run_if condition of phase {} panicked at {}: {}",
+                        p.phase.name(),
+                        panic.location,
+                        panic.message
+                    ),
+                );
+                false
+            }
+        }
+    }
+
+    /// Records a phase of a failed subtest as SKIP, without running it.
+    fn record_skipped(&mut self, p: &Prepared) {
+        let mut slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
+        let now = now_millis();
+        let record = self.phase_record(
+            p,
+            1,
+            now,
+            now,
+            measure(&p.decls, &mut slots, true),
+            Vec::new(),
+            PhaseExecution::Returned(PhaseResult::Skip),
+            PhaseOutcome::Skip,
+            None,
+        );
+        self.phases.push(record);
     }
 
     /// Sets up the plugs in order; stops at the first failure. Returns how many were set up.
@@ -512,7 +636,7 @@ impl<'t> Run<'t> {
     fn prepare(&mut self) -> Option<Vec<Prepared>> {
         let mut errors = Vec::new();
         let mut prepared = Vec::new();
-        for phase in &self.test.phases {
+        for phase in &self.test.phase_list() {
             let declared = match catch(|| phase.declare()) {
                 Ok(d) => d,
                 Err(panic) => {
@@ -624,6 +748,21 @@ impl<'t> Run<'t> {
                     }
                 }
             };
+            if execution == PhaseExecution::Returned(PhaseResult::FailSubtest) {
+                match self.subtest.as_mut() {
+                    Some((_, failed)) => *failed = true,
+                    None => {
+                        let message =
+                            format!("phase {name} returned FailSubtest outside a subtest");
+                        tracing::error!("{message}");
+                        execution = PhaseExecution::Error {
+                            exc_type: "InvalidPhaseResultError".into(),
+                            exc_val: message,
+                            exc_tb: String::new(),
+                        };
+                    }
+                }
+            }
             let repeat = execution == PhaseExecution::Returned(PhaseResult::Repeat);
             let hit_repeat_limit = repeat && attempt == limit;
             let skipped = matches!(
@@ -688,33 +827,62 @@ impl<'t> Run<'t> {
                 }
                 _ => {}
             }
-            self.phases.push(PhaseRecord {
-                measurements,
-                options: options_record(&options),
-                diagnosers: Vec::new(),
-                subtest_name: None,
-                start_time_millis: start,
-                end_time_millis: end,
-                attachments: ctx.attachments,
-                diagnosis_results: Vec::new(),
-                failure_diagnosis_results: Vec::new(),
-                result: execution,
-                outcome: phase_outcome,
-                marginal,
-                descriptor_id: descriptor_id(phase.location().0, phase.function()),
-                name: name.to_owned(),
-                codeinfo: CodeInfo {
-                    name: phase.function().to_owned(),
-                    docstring: phase.doc().map(str::to_owned),
-                    sourcecode: String::new(),
-                },
+            let record = self.phase_record(
+                p,
                 attempt,
-            });
+                start,
+                end,
+                measurements,
+                ctx.attachments,
+                execution,
+                phase_outcome,
+                marginal,
+            );
+            self.phases.push(record);
             if !(repeat || retry) || hit_repeat_limit {
                 break;
             }
         }
         logging::set_phase(None);
+    }
+
+    /// The record of one attempt.
+    #[allow(clippy::too_many_arguments)]
+    fn phase_record(
+        &self,
+        p: &Prepared,
+        attempt: u32,
+        start: i64,
+        end: i64,
+        measurements: Vec<MeasurementRecord>,
+        attachments: Vec<crate::record::Attachment>,
+        result: PhaseExecution,
+        outcome: PhaseOutcome,
+        marginal: Option<bool>,
+    ) -> PhaseRecord {
+        let phase = &p.phase;
+        PhaseRecord {
+            measurements,
+            options: options_record(&phase.options()),
+            diagnosers: Vec::new(),
+            subtest_name: self.subtest.as_ref().map(|(name, _)| name.clone()),
+            start_time_millis: start,
+            end_time_millis: end,
+            attachments,
+            diagnosis_results: Vec::new(),
+            failure_diagnosis_results: Vec::new(),
+            result,
+            outcome,
+            marginal,
+            descriptor_id: descriptor_id(phase.location().0, phase.function()),
+            name: phase.name().to_owned(),
+            codeinfo: CodeInfo {
+                name: phase.function().to_owned(),
+                docstring: phase.doc().map(str::to_owned),
+                sourcecode: String::new(),
+            },
+            attempt,
+        }
     }
 
     fn finish(self, log_records: Vec<crate::record::LogRecord>) -> TestRecord {
@@ -759,7 +927,7 @@ impl<'t> Run<'t> {
             marginal,
             metadata: metadata_record(&self.test.metadata, &station_id),
             phases: self.phases,
-            subtests: Vec::new(),
+            subtests: self.subtests,
             branches: Vec::new(),
             diagnosers: Vec::new(),
             diagnoses: Vec::new(),

@@ -793,3 +793,12 @@ fn repeat() {
         .collect();
     assert_eq!(outcomes, ["SKIP", "PASS", "SKIP", "SKIP", "PASS"]);
 }
+
+#[test]
+fn teardown() {
+    let record = run_example("teardown");
+    assert_eq!(
+        phase_names(&record),
+        ["power_on", "measure_rail", "power_off"]
+    );
+}

@@ -573,7 +573,8 @@ fn marginal_values_pass_and_mark_measurement_phase_and_run() {
 #[test]
 fn registered_phases_come_in_source_order() {
     let test = Test::new("FVT1").registered_phases();
-    let names: Vec<&str> = test.phase_list().iter().map(|p| p.function()).collect();
+    let phases = test.phase_list();
+    let names: Vec<&str> = phases.iter().map(|p| p.function()).collect();
     let position = |name: &str| {
         names
             .iter()

@@ -6,6 +6,7 @@ mod compile_fail;
 mod examples;
 mod execution;
 mod flow;
+mod groups;
 mod limits_file;
 mod openhtf_compat;
 mod plugs;

@@ -128,6 +128,11 @@ fn crashing_phase(m: &mut crashing_phase::Measurements) -> Result<(), RuntimeErr
 }
 
 #[phase]
+fn group_teardown() {
+    tracing::info!("group teardown still runs after exception");
+}
+
+#[phase]
 fn never_reached() {
     tracing::info!("not reached");
 }
@@ -172,12 +177,12 @@ fn the_sample_test_gives_openhtfs_record() {
             operator_visual_check,
             skipped_phase,
             flaky,
-            sub_phase_a,
-            sub_phase_b,
-            group_setup,
-            crashing_phase,
-            never_reached,
         ])
+        .phases([Subtest::new("sub1", [sub_phase_a, sub_phase_b])])
+        .phases([PhaseGroup::new("crash_group")
+            .setup([group_setup])
+            .main([crashing_phase, never_reached])
+            .teardown([group_teardown])])
         .json_output(JsonOutput::to_dir(dir.path()).indent(2))
         .quiet();
     let execution = test.execute(|| "DUT-0001");
@@ -217,13 +222,13 @@ fn the_sample_test_gives_openhtfs_record() {
         );
     }
 
-    // Phases: OpenHTF records its trigger as a phase, and runs the group teardown (groups are
-    // not in tofu yet); every other phase record matches.
+    // Phases: OpenHTF records its trigger as a phase; every other phase record matches, the
+    // subtest's and the group's (whose teardown runs after the crash) included.
     let theirs_phases: Vec<&Json> = theirs["phases"]
         .as_array()
         .unwrap()
         .iter()
-        .filter(|p| p["name"] != "trigger_phase" && p["name"] != "group_teardown")
+        .filter(|p| p["name"] != "trigger_phase")
         .collect();
     let ours_phases = ours["phases"].as_array().unwrap();
     assert_eq!(ours_phases.len(), theirs_phases.len());
@@ -232,7 +237,7 @@ fn the_sample_test_gives_openhtfs_record() {
         for key in t.as_object().unwrap().keys() {
             assert!(o.get(key).is_some(), "phase {name} lacks {key}");
         }
-        for key in ["name", "outcome", "marginal"] {
+        for key in ["name", "outcome", "marginal", "subtest_name"] {
             assert_eq!(o[key], t[key], "phase {name}: {key}");
         }
         if t["result"]["phase_result"].is_object() {
@@ -299,4 +304,22 @@ fn the_sample_test_gives_openhtfs_record() {
     ] {
         assert!(messages.contains(&want), "{want:?} not in {messages:?}");
     }
+}
+
+#[test]
+fn the_sample_tests_subtest_is_recorded_as_openhtf_records_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut test = Test::new("sample_test")
+        .phases([Subtest::new("sub1", [sub_phase_a, sub_phase_b])])
+        .json_output(JsonOutput::to_dir(dir.path()))
+        .quiet();
+    let ours = serde_json::to_value(&test.execute(|| "DUT-0001").record).unwrap();
+    let theirs = sample_record();
+    let keys = |v: &Json| v.as_object().unwrap().keys().cloned().collect::<Vec<_>>();
+    assert_eq!(keys(&ours["subtests"][0]), keys(&theirs["subtests"][0]));
+    assert_eq!(ours["subtests"][0]["name"], theirs["subtests"][0]["name"]);
+    assert_eq!(
+        ours["subtests"][0]["outcome"],
+        theirs["subtests"][0]["outcome"]
+    );
 }
