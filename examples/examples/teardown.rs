@@ -3,6 +3,9 @@
 //!
 //! `cargo run --example teardown` passes. With `-- --crash` the measurement phase returns an
 //! error: the run is ERROR (exit 1), and the teardown phase still ran (see the summary).
+//! With `-- --hang` the measurement waits forever: press Ctrl-C, the run is ABORTED, the
+//! board is still powered off and the record written. With `-- --hang --hang-teardown` the
+//! power-off hangs too: a second Ctrl-C skips it, and the record is still written.
 
 use std::process::ExitCode;
 
@@ -13,9 +16,17 @@ fn power_on() {
     tracing::info!("board powered");
 }
 
-#[phase]
+/// Waits "forever" when the command line says so (Ctrl-C interrupts it: it has a timeout).
+fn hang_if(flag: &str) {
+    if std::env::args().any(|a| a == flag) {
+        std::thread::sleep(std::time::Duration::from_secs(3600));
+    }
+}
+
+#[phase(timeout_s = 7200)]
 #[measures(rail: f64 = in_range(3.2, 3.4).units(VOLT))]
 fn measure_rail(m: &mut measure_rail::Measurements) -> Result<(), String> {
+    hang_if("--hang");
     if std::env::args().any(|a| a == "--crash") {
         return Err("the DMM stopped answering".into());
     }
@@ -23,8 +34,9 @@ fn measure_rail(m: &mut measure_rail::Measurements) -> Result<(), String> {
     Ok(())
 }
 
-#[phase]
+#[phase(timeout_s = 7200)]
 fn power_off() {
+    hang_if("--hang-teardown");
     tracing::info!("board powered off");
 }
 

@@ -1,83 +1,155 @@
-//! Running one attempt of a phase: on the executor's thread, or, when the phase has a timeout,
-//! on a thread of its own that the executor stops waiting for at the deadline.
+//! Running one attempt of a phase. A phase without a timeout runs on the executor's thread
+//! (nothing is faster); one with a timeout runs on the run's worker thread while the executor
+//! waits for it with an eye on the deadline and on Ctrl-C. Ctrl-C interrupts a phase without a
+//! timeout only when it returns: give long or risky phases a timeout (or the test a default
+//! one, `Test::phase_timeout`) so that Ctrl-C stops them at once.
 //!
-//! Rust can't kill a thread. A phase that times out is abandoned, not stopped: its thread runs
-//! on until the call it is blocked in returns, then ends; what it measures or attaches after the
-//! deadline is discarded, and the plugs it holds stay locked until then (their teardown waits a
-//! little for them, then is skipped with an error in the log). The run itself goes on at once:
-//! the phase is recorded as TIMEOUT, teardowns run, the record is written.
+//! Rust can't kill a thread. A phase that times out or is aborted is abandoned, not stopped:
+//! its worker runs on until the call it is blocked in returns, then ends; what the phase
+//! measures or attaches after that is discarded, and the plugs it holds stay locked until then
+//! (their teardown waits a little for them, then is skipped with an error in the log). The run
+//! goes on at once with a new worker.
 
+use std::any::TypeId;
+use std::sync::PoisonError;
 use std::sync::mpsc;
-use std::sync::{Arc, PoisonError};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
+use crate::abort;
 use crate::context::PhaseContext;
 use crate::logging;
 use crate::measurement::Slot;
 use crate::panic_capture::{Panic, catch};
 use crate::phase::{Phase, PhaseReturn};
-use crate::plug::{PlugEntry, PlugSet};
+use crate::plug::{PlugEntry, PlugSet, SharedPlug};
 
-/// How an attempt ended: `None` when it ran out of time.
-pub(crate) type Returned = Option<Result<PhaseReturn, Panic>>;
+/// How an attempt ended.
+pub(crate) enum Ended {
+    /// The phase returned (or panicked).
+    Returned(Result<PhaseReturn, Panic>),
+    /// It ran out of time.
+    TimedOut,
+    /// The operator pressed Ctrl-C.
+    Aborted,
+}
 
-/// Runs one attempt of `phase` with its plugs locked and lent to it.
+type Plugs = Vec<(TypeId, &'static str, SharedPlug)>;
+type Job = (Phase, PhaseContext, Vec<Slot>, Plugs);
+type Done = (Result<PhaseReturn, Panic>, PhaseContext, Vec<Slot>);
+
+/// The thread that runs a run's phases, one after the other.
+pub(crate) struct Worker {
+    jobs: mpsc::Sender<Job>,
+    done: mpsc::Receiver<Done>,
+}
+
+impl Worker {
+    /// A worker whose phases log into this thread's subscriber and capture.
+    fn start() -> std::io::Result<Worker> {
+        let (jobs, job_rx) = mpsc::channel::<Job>();
+        let (done_tx, done) = mpsc::channel::<Done>();
+        let sink = logging::current_sink();
+        let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        std::thread::Builder::new()
+            .name("tofu-phases".into())
+            .spawn(move || {
+                tracing::dispatcher::with_default(&dispatch, || {
+                    logging::capture_into(sink);
+                    while let Ok((phase, mut ctx, mut slots, plugs)) = job_rx.recv() {
+                        let returned =
+                            with_plugs(plugs, |set| catch(|| phase.run(&mut ctx, &mut slots, set)));
+                        if done_tx.send((returned, ctx, slots)).is_err() {
+                            break;
+                        }
+                    }
+                });
+            })?;
+        Ok(Worker { jobs, done })
+    }
+}
+
+/// Runs one attempt of `phase`, with its plugs locked and lent to it: inline without a
+/// timeout, else on `worker` (started if needed), giving up at `timeout` or when Ctrl-C has
+/// been pressed `abort_at` times; the worker is then abandoned, and the context and slots
+/// returned are empty ones.
 pub(crate) fn run(
+    worker: &mut Option<Worker>,
     phase: &Phase,
-    mut ctx: PhaseContext,
-    mut slots: Vec<Slot>,
+    ctx: PhaseContext,
+    slots: Vec<Slot>,
     plugs: &[&PlugEntry],
     timeout: Option<Duration>,
-) -> (Returned, PhaseContext, Vec<Slot>) {
+    abort_at: u32,
+) -> (Ended, PhaseContext, Vec<Slot>) {
     let Some(timeout) = timeout else {
-        let returned = with_plugs(
-            plugs
-                .iter()
-                .map(|p| (p.type_id, p.name, Arc::clone(&p.instance)))
-                .collect(),
-            |set| catch(|| phase.run(&mut ctx, &mut slots, set)),
-        );
-        return (Some(returned), ctx, slots);
+        let (mut ctx, mut slots) = (ctx, slots);
+        let plugs: Plugs = plugs
+            .iter()
+            .map(|p| (p.type_id, p.name, std::sync::Arc::clone(&p.instance)))
+            .collect();
+        let returned = with_plugs(plugs, |set| catch(|| phase.run(&mut ctx, &mut slots, set)));
+        return (Ended::Returned(returned), ctx, slots);
     };
-    let fresh_ctx = PhaseContext::new(ctx.serial_number(), ctx.phase_name(), ctx.attempt());
+    let fresh_ctx = ctx.fresh();
     let fresh_slots: Vec<Slot> = slots.iter().map(Slot::emptied).collect();
-    let (done, result) = mpsc::sync_channel(1);
-    let sink = logging::current_sink();
-    let dispatch = tracing::dispatcher::get_default(Clone::clone);
-    let phase = phase.clone();
-    let plugs: Vec<_> = plugs
+    let active = match worker.take() {
+        Some(w) => w,
+        None => match Worker::start() {
+            Ok(w) => w,
+            Err(e) => {
+                let error = PhaseReturn::Error {
+                    type_name: "ThreadSpawnError".into(),
+                    message: e.to_string(),
+                };
+                return (Ended::Returned(Ok(error)), fresh_ctx, fresh_slots);
+            }
+        },
+    };
+    let plugs: Plugs = plugs
         .iter()
-        .map(|p| (p.type_id, p.name, Arc::clone(&p.instance)))
+        .map(|p| (p.type_id, p.name, std::sync::Arc::clone(&p.instance)))
         .collect();
-    let spawned = std::thread::Builder::new()
-        .name(format!("phase {}", phase.name()))
-        .spawn(move || {
-            tracing::dispatcher::with_default(&dispatch, || {
-                logging::capture_into(sink);
-                let returned =
-                    with_plugs(plugs, |set| catch(|| phase.run(&mut ctx, &mut slots, set)));
-                logging::capture_into(None);
-                let _ = done.send((returned, ctx, slots));
-            });
-        });
-    if let Err(e) = spawned {
+    if active
+        .jobs
+        .send((phase.clone(), ctx, slots, plugs))
+        .is_err()
+    {
         let error = PhaseReturn::Error {
-            type_name: "ThreadSpawnError".into(),
-            message: e.to_string(),
+            type_name: "WorkerError".into(),
+            message: "the phase thread has stopped".into(),
         };
-        return (Some(Ok(error)), fresh_ctx, fresh_slots);
+        return (Ended::Returned(Ok(error)), fresh_ctx, fresh_slots);
     }
-    match result.recv_timeout(timeout) {
-        Ok((returned, ctx, slots)) => (Some(returned), ctx, slots),
-        Err(_) => (None, fresh_ctx, fresh_slots),
+    let deadline = Instant::now() + timeout;
+    loop {
+        let wait =
+            Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now()));
+        match active.done.recv_timeout(wait) {
+            Ok((returned, ctx, slots)) => {
+                *worker = Some(active);
+                return (Ended::Returned(returned), ctx, slots);
+            }
+            Err(mpsc::RecvTimeoutError::Timeout) => {
+                if Instant::now() >= deadline {
+                    return (Ended::TimedOut, fresh_ctx, fresh_slots);
+                }
+                if abort::presses() >= abort_at {
+                    return (Ended::Aborted, fresh_ctx, fresh_slots);
+                }
+            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => {
+                let error = PhaseReturn::Error {
+                    type_name: "WorkerError".into(),
+                    message: "the phase thread has stopped".into(),
+                };
+                return (Ended::Returned(Ok(error)), fresh_ctx, fresh_slots);
+            }
+        }
     }
 }
 
 /// Locks the plugs, lends them to `body`, unlocks them.
-fn with_plugs<R>(
-    plugs: Vec<(std::any::TypeId, &'static str, crate::plug::SharedPlug)>,
-    body: impl FnOnce(&mut PlugSet<'_>) -> R,
-) -> R {
+fn with_plugs<R>(plugs: Plugs, body: impl FnOnce(&mut PlugSet<'_>) -> R) -> R {
     let mut guards: Vec<_> = plugs
         .iter()
         .map(|(id, name, m)| (*id, *name, m.lock().unwrap_or_else(PoisonError::into_inner)))

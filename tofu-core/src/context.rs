@@ -51,6 +51,13 @@ impl PhaseContext {
         }
     }
 
+    /// A context like this one, with nothing attached yet.
+    pub(crate) fn fresh(&self) -> Self {
+        let mut ctx = PhaseContext::new(&self.serial_number, &self.phase_name, self.attempt);
+        ctx.parameters = self.parameters.clone();
+        ctx
+    }
+
     /// The serial number of the unit under test.
     pub fn serial_number(&self) -> &str {
         &self.serial_number

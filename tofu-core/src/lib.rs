@@ -37,6 +37,7 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+mod abort;
 mod atomic;
 mod attempt;
 mod clock;

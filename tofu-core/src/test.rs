@@ -6,7 +6,8 @@ use std::sync::Arc;
 
 use tracing::Level;
 
-use crate::attempt;
+use crate::abort;
+use crate::attempt::{self, Ended};
 use crate::clock::now_millis;
 use crate::context::PhaseContext;
 use crate::declare::Declared;
@@ -308,6 +309,9 @@ impl Test {
                 warn_not_capturing();
             }
             logging::start_capture(self.log_level);
+            if abort::install() {
+                abort::reset();
+            }
             let mut run = Run::new(self);
             run.execute(serial_number);
             let logs = logging::finish_capture();
@@ -364,6 +368,10 @@ struct Run<'t> {
     start_time_millis: i64,
     phases: Vec<PhaseRecord>,
     terminal: Option<Terminal>,
+    /// The operator pressed Ctrl-C.
+    aborted: bool,
+    /// The thread the phases run on.
+    worker: Option<attempt::Worker>,
     /// The subtest running, and whether a phase failed it.
     subtest: Option<(String, bool)>,
     subtests: Vec<serde_json::Value>,
@@ -421,6 +429,8 @@ impl<'t> Run<'t> {
             start_time_millis: now_millis(),
             phases: Vec::new(),
             terminal: None,
+            aborted: false,
+            worker: None,
             subtest: None,
             subtests: Vec::new(),
         }
@@ -480,8 +490,12 @@ impl<'t> Run<'t> {
     /// ends the sequence; in a teardown every step runs.
     fn run_steps(&mut self, steps: &[Step], prepared: &[Prepared], teardown: bool) {
         for step in steps {
+            self.notice_abort();
             if self.terminal.is_some() && !teardown {
                 return;
+            }
+            if teardown && abort::presses() >= 2 {
+                return; // Ctrl-C twice: teardown skipped
             }
             match step {
                 Step::Phase(i) => {
@@ -489,7 +503,7 @@ impl<'t> Run<'t> {
                     if self.subtest.as_ref().is_some_and(|(_, failed)| *failed) {
                         self.record_skipped(p);
                     } else if self.should_run(p) {
-                        self.run_phase(p);
+                        self.run_phase(p, teardown);
                     }
                 }
                 Step::Group {
@@ -528,6 +542,18 @@ impl<'t> Run<'t> {
                     self.subtest = outer;
                 }
             }
+        }
+    }
+
+    /// Ctrl-C between phases: the run is aborted, the sequences stop, teardowns still run.
+    fn notice_abort(&mut self) {
+        if !self.aborted && abort::presses() >= 1 {
+            self.aborted = true;
+        }
+        if self.aborted {
+            self.terminal.get_or_insert(Terminal::Stop {
+                phase: "Ctrl-C".to_owned(),
+            });
         }
     }
 
@@ -606,6 +632,10 @@ impl<'t> Run<'t> {
 
     /// Tears down the first `count` plugs, last first, each once, whatever happens to the others.
     fn tear_down_plugs(&mut self, count: usize) {
+        if abort::presses() >= 2 {
+            tracing::error!("plug teardown skipped: Ctrl-C pressed twice");
+            return;
+        }
         for plug in self.test.plugs[..count].iter().rev() {
             let result = catch(|| {
                 plug.call(Lifecycle::Teardown, PLUG_WAIT)
@@ -700,7 +730,7 @@ impl<'t> Run<'t> {
         }
     }
 
-    fn run_phase(&mut self, p: &Prepared) {
+    fn run_phase(&mut self, p: &Prepared, teardown: bool) {
         let phase = &p.phase;
         let options = phase.options();
         let name = p.phase.name();
@@ -716,18 +746,35 @@ impl<'t> Run<'t> {
             let plugs: Vec<&PlugEntry> = p.plugs.iter().map(|&i| &self.test.plugs[i]).collect();
             let timeout = options.timeout.or(self.test.phase_timeout);
             let start = now_millis();
-            let (returned, ctx, mut slots) = attempt::run(phase, ctx, slots, &plugs, timeout);
+            // In a teardown, only a second Ctrl-C interrupts.
+            let abort_at = if teardown { 2 } else { 1 };
+            let (returned, ctx, mut slots) = attempt::run(
+                &mut self.worker,
+                phase,
+                ctx,
+                slots,
+                &plugs,
+                timeout,
+                abort_at,
+            );
             let end = now_millis();
             let mut execution = match returned {
-                None => {
+                Ended::TimedOut => {
                     tracing::error!(
                         "phase {name} timed out after {:?}; it is abandoned and its results discarded",
                         timeout.unwrap_or_default()
                     );
                     PhaseExecution::Timeout
                 }
-                Some(Ok(PhaseReturn::Result(r))) => PhaseExecution::Returned(r),
-                Some(Ok(PhaseReturn::Error { type_name, message })) => {
+                Ended::Aborted => {
+                    tracing::error!(
+                        "phase {name} aborted by Ctrl-C; it is abandoned and its results discarded"
+                    );
+                    self.aborted = true;
+                    PhaseExecution::Aborted
+                }
+                Ended::Returned(Ok(PhaseReturn::Result(r))) => PhaseExecution::Returned(r),
+                Ended::Returned(Ok(PhaseReturn::Error { type_name, message })) => {
                     tracing::error!("phase {name} returned an error: {message}");
                     PhaseExecution::Error {
                         exc_type: type_name,
@@ -735,7 +782,7 @@ impl<'t> Run<'t> {
                         exc_tb: String::new(),
                     }
                 }
-                Some(Err(panic)) => {
+                Ended::Returned(Err(panic)) => {
                     tracing::error!(
                         "phase {name} panicked at {}: {}",
                         panic.location,
@@ -908,7 +955,7 @@ impl<'t> Run<'t> {
             })
             .collect();
         let (outcome, outcome_details, marginal) = outcome::test_outcome(
-            false,
+            self.aborted,
             self.terminal.as_ref(),
             &summaries,
             &multidim_failures,
