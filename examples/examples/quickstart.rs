@@ -7,7 +7,6 @@
 //! `tofu-outbox upload`.
 
 use std::process::ExitCode;
-use std::sync::Mutex;
 
 use tofu_core::prelude::*;
 use tofu_core::si::{ElectricPotential, millivolt, volt};
@@ -47,15 +46,12 @@ impl SimulatedBench {
     }
 }
 
-static BENCH: Mutex<SimulatedBench> = Mutex::new(SimulatedBench {
-    supply_volts: 0.0,
-    seed: 42,
-});
-
-fn bench() -> std::sync::MutexGuard<'static, SimulatedBench> {
-    BENCH
-        .lock()
-        .unwrap_or_else(std::sync::PoisonError::into_inner)
+/// The bench is a plug: phases ask for it, and its supply is off at the end of every run.
+impl Plug for SimulatedBench {
+    fn teardown(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.set_supply(0.0);
+        Ok(())
+    }
 }
 
 /// Checks the board identifies itself and passes its self test.
@@ -80,8 +76,7 @@ fn connect(test: &mut PhaseContext, m: &mut connect::Measurements) {
     input_current: f64 = at_most(0.5).units(AMPERE),
     board_temperature: f64 = within_percent(25.0, 10).units(DEGREE_CELSIUS).precision(2),
 )]
-fn power_rails(m: &mut power_rails::Measurements) {
-    let mut bench = bench();
+fn power_rails(m: &mut power_rails::Measurements, bench: &mut SimulatedBench) {
     bench.set_supply(5.0);
     m.input_voltage.set(5.0);
     // The DMM reads millivolts; the measurement is declared in volts and converts.
@@ -101,8 +96,8 @@ fn power_rails(m: &mut power_rails::Measurements) {
 fn iv_sweep(
     test: &mut PhaseContext,
     m: &mut iv_sweep::Measurements,
+    bench: &mut SimulatedBench,
 ) -> Result<(), tofu_core::AttachError> {
-    let mut bench = bench();
     let mut csv = String::from("t_s,v_V,i_A,r_ohm\n");
     for i in 0..100 {
         let t = f64::from(i) * 0.01;
@@ -130,6 +125,10 @@ fn main() -> ExitCode {
         .part_number("PCB01")
         .revision("A")
         .procedure_version("1.0.0")
+        .plug(SimulatedBench {
+            supply_volts: 0.0,
+            seed: 42,
+        })
         .phases([connect, power_rails, iv_sweep, calibration])
         .output(tofu_upload::Uploader::from_env())
         .execute(|| "PCB01A0001")

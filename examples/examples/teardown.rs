@@ -11,8 +11,18 @@ use std::process::ExitCode;
 
 use tofu_core::prelude::*;
 
+/// The bench supply: whatever happens, its output is off at the end of the run.
+struct Supply;
+
+impl Plug for Supply {
+    fn teardown(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        tracing::info!("supply output off");
+        Ok(())
+    }
+}
+
 #[phase]
-fn power_on() {
+fn power_on(_supply: &mut Supply) {
     tracing::info!("board powered");
 }
 
@@ -47,6 +57,7 @@ fn main() -> ExitCode {
         .teardown([power_off]);
     Test::new("FVT1")
         .part_number("PCB01")
+        .plug(Supply)
         .phases([powered])
         .output(tofu_upload::Uploader::from_env())
         .execute(|| "PCB01A0005")

@@ -126,6 +126,28 @@ fn phases_share_one_instance_and_teardown_runs_in_reverse_order() {
     );
 }
 
+#[phase]
+fn returns_an_error(_psu: &mut PowerSupply) -> Result<(), String> {
+    Err("overcurrent".into())
+}
+
+#[test]
+fn teardown_runs_once_after_an_error() {
+    let log = journal();
+    let mut test = test_with(&log, false).phases([power_up, returns_an_error, measure_rail]);
+    let execution = test.execute(|| "SN-1");
+    assert_eq!(execution.record.outcome, Outcome::Error);
+    assert_eq!(
+        entries(&log),
+        [
+            "psu setup",
+            "dmm setup",
+            "dmm teardown",
+            "psu teardown at 5 V"
+        ]
+    );
+}
+
 #[test]
 fn teardown_runs_once_after_a_panic() {
     let log = journal();
