@@ -148,7 +148,41 @@ fn seconds(d: Duration) -> String {
 }
 
 /// The hint of [`PromptError::NoTerminal`] for questions only stdin can answer.
-const STDIN_HINT: &str = "set TOFU_PROMPT_STDIN=1 to read the answers from stdin";
+const STDIN_HINT: &str = "pass the answers in order with --answer VALUE, or set TOFU_PROMPT_STDIN=1 to read them from stdin";
+
+/// The answers given on the command line (`--answer VALUE`, repeatable), for the phases'
+/// prompts in the order they ask.
+static ARG_ANSWERS: Mutex<Option<std::collections::VecDeque<String>>> = Mutex::new(None);
+
+/// The next `--answer` of the command line, if one is left.
+fn next_arg_answer() -> Option<String> {
+    let mut answers = ARG_ANSWERS.lock().unwrap_or_else(PoisonError::into_inner);
+    answers
+        .get_or_insert_with(|| answers_in(std::env::args_os().skip(1)))
+        .pop_front()
+}
+
+/// The values of `--answer X` and `--answer=X`, up to a `--`.
+fn answers_in(args: impl Iterator<Item = OsString>) -> std::collections::VecDeque<String> {
+    let args: Vec<String> = args
+        .map(|a| a.to_string_lossy().into_owned())
+        .take_while(|a| a != "--")
+        .collect();
+    let mut answers = std::collections::VecDeque::new();
+    let mut i = 0;
+    while i < args.len() {
+        if let Some(value) = args[i].strip_prefix("--answer=") {
+            answers.push_back(value.to_owned());
+        } else if args[i] == "--answer"
+            && let Some(value) = args.get(i + 1)
+        {
+            answers.push_back(value.clone());
+            i += 1;
+        }
+        i += 1;
+    }
+    answers
+}
 
 /// A source of the unit's serial number: the command line, else a question on the console.
 ///
@@ -329,6 +363,9 @@ impl Prompt {
 
     /// Waits for Enter (any answer confirms).
     pub fn confirm(&self) -> Result<(), PromptError> {
+        if let Some(answer) = next_arg_answer() {
+            return self.confirm_from(io::Cursor::new(format!("{answer}\n")), io::stderr().lock());
+        }
         with_stdin(&self.message, STDIN_HINT, |answers, out| {
             self.confirm_over(answers, out)
         })
@@ -341,6 +378,9 @@ impl Prompt {
         T: FromStr,
         T::Err: fmt::Display,
     {
+        if let Some(answer) = next_arg_answer() {
+            return self.value_from(io::Cursor::new(format!("{answer}\n")), io::stderr().lock());
+        }
         with_stdin(&self.message, STDIN_HINT, |answers, out| {
             self.value_over(answers, out)
         })
@@ -644,6 +684,29 @@ impl IntoSerialNumber for char {
 impl<S: IntoSerialNumber, E: fmt::Display> IntoSerialNumber for Result<S, E> {
     fn into_serial_number(self) -> Result<String, String> {
         self.map_err(|e| e.to_string())?.into_serial_number()
+    }
+}
+
+#[cfg(test)]
+mod answer_arg_tests {
+    use super::*;
+
+    #[test]
+    fn answers_are_read_from_the_command_line_in_order() {
+        let args = [
+            "--serial",
+            "SN1",
+            "--answer",
+            "yes",
+            "--answer=3.3",
+            "--answer",
+            "",
+            "--",
+            "--answer",
+            "no",
+        ];
+        let answers = answers_in(args.iter().map(OsString::from));
+        assert_eq!(answers, ["yes", "3.3", ""]);
     }
 }
 

@@ -267,7 +267,8 @@ fn without_a_terminal_or_the_switch_a_question_fails_at_once_instead_of_hanging(
         &json!([{
             "code": "PromptError",
             "description": "no terminal to ask 'Insert the board, press Enter' (stdin is not a \
-                            TTY); set TOFU_PROMPT_STDIN=1 to read the answers from stdin",
+                            TTY); pass the answers in order with --answer VALUE, or set \
+                            TOFU_PROMPT_STDIN=1 to read them from stdin",
         }]),
         "{console}"
     );
@@ -319,4 +320,17 @@ fn a_question_unanswered_in_time_fails_naming_it_and_the_delay() {
         }]),
         "{console}"
     );
+}
+
+#[test]
+fn answers_on_the_command_line_need_no_terminal() {
+    let run = run(
+        &["--serial", "PCB01A0002", "--answer", "", "--answer", "3.31"],
+        &[],
+        false,
+        Stdin::Open(""),
+    );
+    let console = run.console();
+    assert!(run.status.success(), "{console}");
+    assert_eq!(run.gap()["measured_value"], json!(3.31));
 }
