@@ -3,18 +3,10 @@
 use tofu_core::prelude::*;
 use tofu_core::{Outcome, PhaseOutcome, TestRecord};
 
-fn run(test: Test) -> TestRecord {
-    let dir = tempfile::tempdir().unwrap();
-    let mut test = test.json_output(JsonOutput::to_dir(dir.path())).quiet();
-    test.execute(|| "SN-GROUP").record
-}
+use crate::support::{outcomes, run_quietly};
 
-fn outcomes(record: &TestRecord) -> Vec<(&str, PhaseOutcome)> {
-    record
-        .phases
-        .iter()
-        .map(|p| (p.name.as_str(), p.outcome))
-        .collect()
+fn run(test: Test) -> TestRecord {
+    run_quietly(test, "SN-GROUP")
 }
 
 #[phase]

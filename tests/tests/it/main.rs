@@ -13,4 +13,5 @@ mod openhtf_compat;
 mod plugs;
 mod prompt;
 mod report;
+mod support;
 mod timeouts;
