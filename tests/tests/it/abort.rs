@@ -8,7 +8,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::Value;
 
-use crate::examples::executables;
+use crate::example_binaries::executables;
 
 /// Starts the `teardown` example with `args`, its records in a fresh folder.
 fn start(args: &[&str]) -> (Child, mpsc::Receiver<String>, tempfile::TempDir) {

@@ -5,12 +5,13 @@
 //! example's binary with `TOFU_OUTPUT_DIR` set to a fresh folder, from another fresh folder as
 //! the current directory (so an example that depends on the current directory fails here).
 
-use std::collections::{BTreeSet, HashMap};
-use std::path::{Path, PathBuf};
+use std::collections::BTreeSet;
+use std::path::PathBuf;
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::{Value, json};
+
+use crate::example_binaries::{executables, workspace_root};
 
 /// The keys of an OpenHTF record, all of which every record must have.
 const TOP_LEVEL_KEYS: [&str; 15] = [
@@ -30,68 +31,6 @@ const TOP_LEVEL_KEYS: [&str; 15] = [
     "station_id",
     "code_info",
 ];
-
-fn workspace_root() -> PathBuf {
-    let tests_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    tests_dir.parent().unwrap_or(tests_dir).to_path_buf()
-}
-
-/// The examples' executables by name, built once for all the tests of this module.
-pub(crate) fn executables() -> &'static HashMap<String, PathBuf> {
-    static BUILT: OnceLock<Result<HashMap<String, PathBuf>, String>> = OnceLock::new();
-    match BUILT.get_or_init(build_examples) {
-        Ok(executables) => executables,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Builds the examples; cargo says where each executable is (whatever the target dir).
-fn build_examples() -> Result<HashMap<String, PathBuf>, String> {
-    let output = Command::new(env!("CARGO"))
-        .current_dir(workspace_root())
-        .args([
-            "build",
-            "--quiet",
-            "--examples",
-            "-p",
-            "examples",
-            "--message-format=json",
-        ])
-        .output()
-        .map_err(|e| format!("can't run cargo: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let messages: Vec<Value> = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    if !output.status.success() {
-        let diagnostics: Vec<&str> = messages
-            .iter()
-            .filter_map(|m| m["message"]["rendered"].as_str())
-            .collect();
-        return Err(format!(
-            "cargo build --examples failed ({}):\n{}\n{}",
-            output.status,
-            diagnostics.concat(),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    let executables = messages
-        .iter()
-        .filter(|m| m["reason"] == "compiler-artifact")
-        .filter(|m| {
-            m["target"]["kind"]
-                .as_array()
-                .is_some_and(|k| k.contains(&json!("example")))
-        })
-        .filter_map(|m| {
-            let name = m["target"]["name"].as_str()?;
-            let executable = m["executable"].as_str()?;
-            Some((name.to_owned(), PathBuf::from(executable)))
-        })
-        .collect();
-    Ok(executables)
-}
 
 /// Runs the example `name`, checks it exits 0 and writes exactly one JSON record; returns the
 /// record after the checks every record must pass (top-level keys, outcome PASS).

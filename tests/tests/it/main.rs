@@ -4,6 +4,7 @@
 
 mod abort;
 mod compile_fail;
+mod example_binaries;
 mod examples;
 mod execution;
 mod flow;

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::examples::executables;
+use crate::example_binaries::executables;
 
 /// A run should take well under a second; past this, it is taken to hang waiting for stdin.
 const HANG: Duration = Duration::from_secs(30);

@@ -5,82 +5,21 @@
 //! example's binary with `TOFUPILOT_API_KEY`/`TOFUPILOT_URL` pointing at a fresh server,
 //! `TOFU_OUTPUT_DIR` set to a fresh folder, and another fresh folder as the current directory.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use serde_json::{Value, json};
+
+use crate::example_binaries::{executables, workspace_root};
 use tempfile::TempDir;
 use tofu_upload::Outbox;
 
 use crate::support::capture::shared_dir;
 use crate::support::server::{Recorded, TEST_KEY, TestServer};
 
-fn workspace_root() -> PathBuf {
-    let crate_dir = Path::new(env!("CARGO_MANIFEST_DIR"));
-    crate_dir.parent().unwrap_or(crate_dir).to_path_buf()
-}
-
 fn example_data(name: &str) -> Vec<u8> {
     let path = workspace_root().join("examples/data").join(name);
     std::fs::read(&path).unwrap_or_else(|e| panic!("can't read {}: {e}", path.display()))
-}
-
-/// The examples' executables by name, built once for all the tests of this module.
-fn executables() -> &'static HashMap<String, PathBuf> {
-    static BUILT: OnceLock<Result<HashMap<String, PathBuf>, String>> = OnceLock::new();
-    match BUILT.get_or_init(build_examples) {
-        Ok(executables) => executables,
-        Err(e) => panic!("{e}"),
-    }
-}
-
-/// Builds the examples; cargo says where each executable is (whatever the target dir).
-fn build_examples() -> Result<HashMap<String, PathBuf>, String> {
-    let output = Command::new(env!("CARGO"))
-        .current_dir(workspace_root())
-        .args([
-            "build",
-            "--quiet",
-            "--examples",
-            "-p",
-            "examples",
-            "--message-format=json",
-        ])
-        .output()
-        .map_err(|e| format!("can't run cargo: {e}"))?;
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let messages: Vec<Value> = stdout
-        .lines()
-        .filter_map(|l| serde_json::from_str(l).ok())
-        .collect();
-    if !output.status.success() {
-        let diagnostics: Vec<&str> = messages
-            .iter()
-            .filter_map(|m| m["message"]["rendered"].as_str())
-            .collect();
-        return Err(format!(
-            "cargo build --examples failed ({}):\n{}\n{}",
-            output.status,
-            diagnostics.concat(),
-            String::from_utf8_lossy(&output.stderr)
-        ));
-    }
-    Ok(messages
-        .iter()
-        .filter(|m| m["reason"] == "compiler-artifact")
-        .filter(|m| {
-            m["target"]["kind"]
-                .as_array()
-                .is_some_and(|k| k.contains(&json!("example")))
-        })
-        .filter_map(|m| {
-            let name = m["target"]["name"].as_str()?;
-            let executable = m["executable"].as_str()?;
-            Some((name.to_owned(), PathBuf::from(executable)))
-        })
-        .collect())
 }
 
 /// One finished run of an example.

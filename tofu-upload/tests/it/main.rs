@@ -8,6 +8,8 @@ mod attachments;
 mod client;
 mod comparison;
 mod create_run;
+#[path = "../../../tests/tests/it/example_binaries.rs"]
+mod example_binaries;
 mod examples;
 mod faults;
 mod get_runs;
