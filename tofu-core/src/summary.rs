@@ -137,8 +137,10 @@ fn measurement_line(m: &MeasurementRecord) -> String {
                 .iter()
                 .filter(|v| {
                     m.validators().iter().any(|validator| match validator {
+                        // A panicking custom validator counts the point as outside.
                         crate::Validator::AllValues(inner) => {
-                            !inner.check(&Value::Number(**v)).pass
+                            !crate::panic_capture::catch(|| inner.check(&Value::Number(**v)))
+                                .is_ok_and(|verdict| verdict.pass)
                         }
                         _ => false,
                     })

@@ -595,7 +595,7 @@ impl<'t> Run<'t> {
             1,
             now,
             now,
-            measure(&p.decls, &mut slots, true),
+            measure(&p.decls, &mut slots, true).0,
             Vec::new(),
             PhaseExecution::Returned(PhaseResult::Skip),
             PhaseOutcome::Skip,
@@ -816,7 +816,18 @@ impl<'t> Run<'t> {
                 execution,
                 PhaseExecution::Returned(PhaseResult::Skip | PhaseResult::Repeat)
             );
-            let measurements = measure(&p.decls, &mut slots, skipped);
+            let (measurements, validator_panic) = measure(&p.decls, &mut slots, skipped);
+            // A validator that panics is a bug of the test, not a failed unit: ERROR.
+            if let Some((message, location)) = validator_panic
+                && matches!(&execution, PhaseExecution::Returned(r) if *r != PhaseResult::Repeat)
+            {
+                tracing::error!("phase {name}: {message} (at {location})");
+                execution = PhaseExecution::Error {
+                    exc_type: "Panic".into(),
+                    exc_val: message,
+                    exc_tb: location,
+                };
+            }
             let summaries: Vec<MeasurementSummary> = measurements
                 .iter()
                 .map(|m| MeasurementSummary {
@@ -1003,20 +1014,31 @@ fn repeated_names(declared: &[Declared]) -> Vec<usize> {
     }
 }
 
-/// Validates the phase's measurements and moves their values into records.
+/// Validates the phase's measurements and moves their values into records. A measurement whose
+/// validator panics is FAIL; the first such panic is returned, with the measurement's name.
 fn measure(
     decls: &[Arc<MeasurementDecl>],
     slots: &mut [Slot],
     phase_skipped: bool,
-) -> Vec<MeasurementRecord> {
-    decls
+) -> (Vec<MeasurementRecord>, Option<(String, String)>) {
+    let mut panicked = None;
+    let records = decls
         .iter()
         .zip(slots.iter_mut())
         .map(|(decl, slot)| {
             let value = slot.take();
             let (outcome, marginal) =
                 catch(|| outcome::measurement_outcome(decl, value.as_ref(), phase_skipped))
-                    .unwrap_or((MeasurementOutcome::Fail, false));
+                    .unwrap_or_else(|panic| {
+                        panicked.get_or_insert((
+                            format!(
+                                "a validator of measurement `{}` panicked: {}",
+                                decl.name, panic.message
+                            ),
+                            panic.location,
+                        ));
+                        (MeasurementOutcome::Fail, false)
+                    });
             MeasurementRecord {
                 decl: Arc::clone(decl),
                 outcome,
@@ -1024,7 +1046,8 @@ fn measure(
                 measured_value: value,
             }
         })
-        .collect()
+        .collect();
+    (records, panicked)
 }
 
 fn options_record(options: &PhaseOptions) -> PhaseOptionsRecord {

@@ -131,7 +131,8 @@ impl Verdict {
 }
 
 impl Validator {
-    /// Checks one value. A value of the wrong kind, NaN, or a panicking custom check fails.
+    /// Checks one value. A value of the wrong kind or NaN fails; a custom check that panics
+    /// panics here (the executor records it as the phase's error, with the measurement's name).
     pub fn check(&self, value: &Value) -> Verdict {
         match self {
             Validator::InRange {
@@ -195,13 +196,11 @@ impl Validator {
                 }
                 Verdict::pass(marginal)
             }
-            Validator::Custom(custom) => {
-                let check = std::panic::AssertUnwindSafe(|| (custom.check)(value));
-                Verdict {
-                    pass: std::panic::catch_unwind(check).unwrap_or(false),
-                    marginal: false,
-                }
-            }
+            // A panic goes on to the caller: the executor records it as the phase's ERROR.
+            Validator::Custom(custom) => Verdict {
+                pass: (custom.check)(value),
+                marginal: false,
+            },
         }
     }
 
@@ -570,9 +569,10 @@ mod tests {
     }
 
     #[test]
-    fn a_panicking_custom_validator_fails_the_value() {
+    fn a_panicking_custom_validator_panics_for_the_executor_to_record() {
         let v = Validator::Custom(Custom::new("explodes", |_| panic!("boom")));
-        assert!(!v.check(&Value::Number(1.0)).pass);
+        let check = std::panic::AssertUnwindSafe(|| v.check(&Value::Number(1.0)));
+        assert!(std::panic::catch_unwind(check).is_err());
         assert_eq!(v.to_string(), "explodes");
     }
 }

@@ -11,6 +11,7 @@ mod flow;
 mod groups;
 mod limits_file;
 mod openhtf_compat;
+mod phase_faults;
 mod plugs;
 mod prompt;
 mod report;
