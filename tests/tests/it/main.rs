@@ -14,6 +14,7 @@ mod openhtf_compat;
 mod phase_faults;
 mod plugs;
 mod prompt;
+mod properties;
 mod report;
 mod support;
 mod timeouts;
