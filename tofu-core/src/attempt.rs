@@ -50,10 +50,13 @@ impl Worker {
         let (done_tx, done) = mpsc::channel::<Done>();
         let sink = logging::current_sink();
         let dispatch = tracing::dispatcher::get_default(Clone::clone);
+        // A station slot's span, so the phase's console lines name the slot.
+        let span = tracing::Span::current();
         std::thread::Builder::new()
             .name("tofu-phases".into())
             .spawn(move || {
                 tracing::dispatcher::with_default(&dispatch, || {
+                    let _span = span.enter();
                     logging::capture_into(sink);
                     while let Ok((phase, mut ctx, mut slots, plugs)) = job_rx.recv() {
                         let returned =

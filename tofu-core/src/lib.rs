@@ -52,10 +52,13 @@ pub mod outcome;
 pub mod output;
 mod panic_capture;
 pub mod phase;
+mod phase_sync;
 pub mod plug;
 pub mod prompt;
 pub mod record;
+mod shared_plug;
 pub mod si;
+pub mod station;
 mod summary;
 mod test;
 pub mod unit;
@@ -74,6 +77,7 @@ pub use plug::Plug;
 pub use prompt::{IntoSerialNumber, PromptError};
 pub use record::TestRecord;
 pub use si::Si;
+pub use station::{Batch, SlotInfo, SlotMode, Station};
 pub use test::{Execution, OutputStatus, Test, UNKNOWN_DUT};
 pub use tofu_macros::{measures, phase};
 pub use unit::Unit;
@@ -92,7 +96,7 @@ pub mod prelude {
     pub use crate::unit::*;
     pub use crate::{
         JsonOutput, OutputCallback, PhaseContext, PhaseGroup, PhaseNode, PhaseResult, Plug,
-        Subtest, Test, measures, phase,
+        Station, Subtest, Test, measures, phase,
     };
 }
 

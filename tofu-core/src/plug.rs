@@ -14,6 +14,13 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
+use crate::panic_capture::catch;
+use crate::shared_plug::Gate;
+
+/// How long a plug's setup or teardown waits for a timed-out phase to let go of it (OpenHTF's
+/// `cancel_timeout_s`).
+const PLUG_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// An instrument or fixture with a life cycle.
 pub trait Plug: Send + 'static {
     /// Prepares the instrument (open the port, reset…). An error makes the run ERROR, naming
@@ -37,7 +44,7 @@ pub(crate) type PlugResult = Result<(), Box<dyn std::error::Error + Send + Sync>
 
 /// Which life-cycle call to make.
 #[derive(Debug, Clone, Copy)]
-pub(crate) enum Lifecycle {
+enum Lifecycle {
     Setup,
     Teardown,
 }
@@ -49,6 +56,9 @@ pub(crate) struct PlugEntry {
     pub(crate) name: &'static str,
     pub(crate) instance: SharedPlug,
     call: fn(&mut (dyn Any + Send), Lifecycle) -> Option<PlugResult>,
+    /// Set for a station's shared plug: one phase of one slot holds it at a time, and the
+    /// station, not the slot's run, sets it up and tears it down.
+    pub(crate) gate: Option<Arc<Gate>>,
 }
 
 impl fmt::Debug for PlugEntry {
@@ -74,16 +84,72 @@ impl PlugEntry {
             name: short_name(std::any::type_name::<T>()),
             instance: Arc::new(Mutex::new(Box::new(plug))),
             call: call::<T>,
+            gate: None,
+        }
+    }
+
+    /// The plug made shared between a station's slots.
+    pub(crate) fn into_shared(mut self) -> Self {
+        self.gate = Some(Arc::new(Gate::default()));
+        self
+    }
+
+    /// Another handle on the same shared plug, for one slot's test.
+    pub(crate) fn share(&self) -> Self {
+        PlugEntry {
+            type_id: self.type_id,
+            name: self.name,
+            instance: Arc::clone(&self.instance),
+            call: self.call,
+            gate: self.gate.clone(),
+        }
+    }
+
+    /// Calls [`Plug::setup`]; the error says why it failed (an error, a panic, or the plug
+    /// still held by a phase that timed out).
+    pub(crate) fn set_up(&self) -> Result<(), String> {
+        let result = catch(|| {
+            self.call(Lifecycle::Setup, PLUG_WAIT)
+                .map(|r| r.map(|r| r.map_err(|e| e.to_string())))
+        });
+        match result {
+            Ok(Some(Some(Ok(())))) => Ok(()),
+            Ok(Some(Some(Err(e)))) => Err(e),
+            Ok(Some(None)) => Err("it is not a plug".to_owned()),
+            Ok(None) => Err("it is still in use by a phase that timed out".to_owned()),
+            Err(panic) => Err(format!("panicked at {}: {}", panic.location, panic.message)),
+        }
+    }
+
+    /// Calls [`Plug::teardown`], logging what goes wrong.
+    pub(crate) fn tear_down(&self) {
+        let result = catch(|| {
+            self.call(Lifecycle::Teardown, PLUG_WAIT)
+                .map(|r| r.map(|r| r.map_err(|e| e.to_string())))
+        });
+        match result {
+            Ok(Some(Some(Ok(())) | None)) => {}
+            Ok(Some(Some(Err(e)))) => {
+                tracing::error!("plug `{}` failed to tear down: {e}", self.name)
+            }
+            Ok(None) => tracing::error!(
+                "plug `{}` is still in use by a phase that timed out after {PLUG_WAIT:?}; its teardown was skipped",
+                self.name
+            ),
+            Err(panic) => {
+                tracing::error!(
+                    "plug `{}` panicked tearing down at {}: {}",
+                    self.name,
+                    panic.location,
+                    panic.message
+                );
+            }
         }
     }
 
     /// Calls setup or teardown, waiting up to `wait` for a phase that still holds the plug
     /// (one that timed out). `None` when the plug could not be had in time.
-    pub(crate) fn call(
-        &self,
-        step: Lifecycle,
-        wait: std::time::Duration,
-    ) -> Option<Option<PlugResult>> {
+    fn call(&self, step: Lifecycle, wait: std::time::Duration) -> Option<Option<PlugResult>> {
         let deadline = std::time::Instant::now() + wait;
         loop {
             match self.instance.try_lock() {

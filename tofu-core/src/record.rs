@@ -52,6 +52,21 @@ pub struct TestRecord {
     pub station_id: String,
     /// Source information (empty, as OpenHTF writes it by default).
     pub code_info: CodeInfo,
+    /// The station slot that ran the test, when a [`Station`](crate::Station) ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub slot: Option<SlotRecord>,
+}
+
+/// Which slot of a station ran a test, and with which other slots.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[non_exhaustive]
+pub struct SlotRecord {
+    /// The slot's position on the station, from 0.
+    pub index: usize,
+    /// The slot's name, e.g. `"slot 1"` or the fixture's label.
+    pub name: String,
+    /// The same for every slot of one batch (TofuPilot's `execution_id`).
+    pub execution_id: String,
 }
 
 /// The test's metadata: who, what and which unit.
@@ -147,6 +162,10 @@ pub struct PhaseRecord {
     pub codeinfo: CodeInfo,
     /// 1 for the first attempt, 2 for the first repeat…
     pub attempt: u32,
+    /// How long the phase waited, before it started, for a station's shared plugs that other
+    /// slots were using (set only for phases that use a shared plug).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub plug_wait_millis: Option<i64>,
 }
 
 /// A phase's options as OpenHTF writes them.

@@ -3,8 +3,8 @@
 use std::fmt::Write as _;
 
 use crate::outcome::{MeasurementOutcome, PhaseExecution, PhaseOutcome};
-use crate::record::{MeasurementRecord, TestRecord};
-use crate::test::OutputStatus;
+use crate::record::{MeasurementRecord, PhaseRecord, TestRecord};
+use crate::test::{Execution, OutputStatus};
 use crate::value::Value;
 
 /// Renders the summary: each phase and its outcome, each failed measurement with its value and
@@ -89,6 +89,103 @@ pub(crate) fn render(record: &TestRecord, outputs: &[OutputStatus]) -> String {
         }
     }
     out
+}
+
+/// A line for a phase that a station's slot finished:
+/// `slot 2  SN-0002  measure_current  PASS  12 ms`.
+pub(crate) fn progress_line(slot: &str, serial: &str, phase: &PhaseRecord) -> String {
+    let attempt = if phase.attempt > 1 {
+        format!(" (attempt {})", phase.attempt)
+    } else {
+        String::new()
+    };
+    let waited = match phase.plug_wait_millis {
+        Some(ms) if ms > 0 => format!(", waited {ms} ms for a shared plug"),
+        _ => String::new(),
+    };
+    format!(
+        "{slot}  {serial}  {}{attempt}  {}  {} ms{waited}",
+        phase.name,
+        outcome_word(phase.outcome),
+        phase.end_time_millis - phase.start_time_millis
+    )
+}
+
+/// The end of a station's batch: a line per slot with its unit, outcome, time, and the first
+/// reason it did not pass or an output that failed.
+pub(crate) fn render_batch(executions: &[Execution], synchronized: bool, millis: i64) -> String {
+    let mut out = String::new();
+    let procedure = executions
+        .first()
+        .map(|e| e.record.metadata.procedure_id.as_str())
+        .unwrap_or_default();
+    let mode = if synchronized {
+        "synchronized"
+    } else {
+        "independent"
+    };
+    let _ = writeln!(
+        out,
+        "── {procedure} · {} slots, {mode} · {:.3} s ──",
+        executions.len(),
+        millis as f64 / 1000.0
+    );
+    let name = |e: &Execution| {
+        e.record
+            .slot
+            .as_ref()
+            .map(|s| s.name.clone())
+            .unwrap_or_default()
+    };
+    let slot_width = executions
+        .iter()
+        .map(|e| name(e).chars().count())
+        .max()
+        .unwrap_or(0);
+    let unit_width = executions
+        .iter()
+        .map(|e| e.record.dut_id.chars().count())
+        .max()
+        .unwrap_or(0);
+    for e in executions {
+        let record = &e.record;
+        let mut line = format!(
+            "  {:<slot_width$}  {:<unit_width$}  {:<7}  {:>7.3} s",
+            name(e),
+            record.dut_id,
+            outcome_name(record.outcome),
+            record.duration_millis() as f64 / 1000.0
+        );
+        if let Some(why) = first_reason(record) {
+            let _ = write!(line, "  {why}");
+        }
+        for status in &e.outputs {
+            if let Err(error) = &status.result {
+                let _ = write!(line, "  [{} FAILED: {error}]", status.name);
+            }
+        }
+        let _ = writeln!(out, "{line}");
+    }
+    out
+}
+
+/// Why a run did not pass, in a few words: its first failed measurement, or what stopped it.
+fn first_reason(record: &TestRecord) -> Option<String> {
+    if record.outcome == crate::Outcome::Pass {
+        return None;
+    }
+    let failed = record.phases.iter().find_map(|p| {
+        p.measurements
+            .iter()
+            .find(|m| m.outcome == MeasurementOutcome::Fail)
+            .map(|m| format!("{}: {}", p.name, measurement_line(m)))
+    });
+    failed.or_else(|| {
+        record
+            .outcome_details
+            .first()
+            .map(|d| format!("{}: {}", d.code, d.description))
+    })
 }
 
 fn shows(m: &MeasurementRecord, phase: PhaseOutcome) -> bool {

@@ -21,11 +21,10 @@ use crate::outcome::{
 use crate::output::{JsonOutput, OutputCallback};
 use crate::panic_capture::catch;
 use crate::phase::{Phase, PhaseOptions, PhaseReturn, Registered};
-use crate::plug::{Lifecycle, Plug, PlugEntry};
+use crate::plug::{Plug, PlugEntry};
+use crate::shared_plug::{self, GateError};
+use crate::station::SlotRun;
 
-/// How long a plug's setup or teardown waits for a timed-out phase to let go of it (OpenHTF's
-/// `cancel_timeout_s`).
-const PLUG_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 use crate::record::{
     CodeInfo, MeasurementRecord, Metadata, PhaseOptionsRecord, PhaseRecord, TestRecord,
 };
@@ -304,24 +303,42 @@ impl Test {
         &mut self,
         serial_number: impl FnOnce() -> S,
     ) -> Execution {
+        if abort::install() {
+            abort::reset();
+        }
+        let execution = self.execute_run(serial_number, None);
+        if self.console_summary {
+            print!("{}", summary::render(&execution.record, &execution.outputs));
+        }
+        execution
+    }
+
+    /// Runs the test once, alone or as one slot of a station, and hands the record to the
+    /// outputs.
+    pub(crate) fn execute_run<S: crate::prompt::IntoSerialNumber>(
+        &mut self,
+        serial_number: impl FnOnce() -> S,
+        slot: Option<&SlotRun>,
+    ) -> Execution {
         let record = logging::with_capturing_subscriber(|capturing| {
             if !capturing {
                 warn_not_capturing();
             }
+            // A slot's console lines begin with its name.
+            let _span = slot.map(|s| tracing::info_span!("slot", name = %s.record.name).entered());
             logging::start_capture(self.log_level);
-            if abort::install() {
-                abort::reset();
-            }
-            let mut run = Run::new(self);
+            let mut run = Run::new(self, slot);
             run.execute(serial_number);
             let logs = logging::finish_capture();
             run.finish(logs)
         });
         let outputs = self.deliver(&record);
-        if self.console_summary {
-            print!("{}", summary::render(&record, &outputs));
-        }
         Execution { record, outputs }
+    }
+
+    /// Makes the test one slot's of a station: gives it the station's shared plugs.
+    pub(crate) fn add_shared_plug(&mut self, plug: &PlugEntry) {
+        self.plugs.push(plug.share());
     }
 
     fn deliver(&mut self, record: &TestRecord) -> Vec<OutputStatus> {
@@ -364,6 +381,8 @@ fn warn_not_capturing() {
 /// The state of one execution.
 struct Run<'t> {
     test: &'t Test,
+    /// The station slot this run is, if a station runs it.
+    slot: Option<&'t SlotRun>,
     dut_id: String,
     start_time_millis: i64,
     phases: Vec<PhaseRecord>,
@@ -422,9 +441,10 @@ struct Prepared {
 }
 
 impl<'t> Run<'t> {
-    fn new(test: &'t Test) -> Self {
+    fn new(test: &'t Test, slot: Option<&'t SlotRun>) -> Self {
         Run {
             test,
+            slot,
             dut_id: UNKNOWN_DUT.to_owned(),
             start_time_millis: now_millis(),
             phases: Vec::new(),
@@ -475,6 +495,9 @@ impl<'t> Run<'t> {
             }
         }
         self.start_time_millis = now_millis();
+        if let Some(error) = self.slot.and_then(|s| s.shared_setup_error.as_ref()) {
+            self.fail("PlugSetupError", format!("{error}; no phase was run"));
+        }
         let Some(prepared) = prepared.filter(|_| self.terminal.is_none()) else {
             return;
         };
@@ -484,6 +507,9 @@ impl<'t> Run<'t> {
             self.run_steps(&steps, &prepared, false);
         }
         self.tear_down_plugs(set_up);
+        if let Some(slot) = self.slot {
+            slot.leave_sync();
+        }
     }
 
     /// Runs steps in order. Outside a teardown, the first terminal result (stop, error, timeout)
@@ -500,6 +526,9 @@ impl<'t> Run<'t> {
             match step {
                 Step::Phase(i) => {
                     let Some(p) = prepared.get(*i) else { continue };
+                    if let Some(slot) = self.slot {
+                        slot.reach_phase(*i);
+                    }
                     if self.subtest.as_ref().is_some_and(|(_, failed)| *failed) {
                         self.record_skipped(p);
                     } else if self.should_run(p) {
@@ -604,28 +633,23 @@ impl<'t> Run<'t> {
         self.phases.push(record);
     }
 
-    /// Sets up the plugs in order; stops at the first failure. Returns how many were set up.
+    /// Sets up the run's own plugs in order (a station's shared plugs are the station's
+    /// business); stops at the first failure. Returns how many were set up.
     fn set_up_plugs(&mut self) -> usize {
         for (i, plug) in self.test.plugs.iter().enumerate() {
-            let result = catch(|| {
-                plug.call(Lifecycle::Setup, PLUG_WAIT)
-                    .map(|r| r.map(|r| r.map_err(|e| e.to_string())))
-            });
-            let error = match result {
-                Ok(Some(Some(Ok(())))) => continue,
-                Ok(Some(Some(Err(e)))) => e,
-                Ok(Some(None)) => "it is not a plug".to_owned(),
-                Ok(None) => "it is still in use by a phase that timed out".to_owned(),
-                Err(panic) => format!("panicked at {}: {}", panic.location, panic.message),
-            };
-            self.fail(
-                "PlugSetupError",
-                format!(
-                    "plug `{}` failed to set up: {error}; no phase was run",
-                    plug.name
-                ),
-            );
-            return i;
+            if plug.gate.is_some() {
+                continue;
+            }
+            if let Err(error) = plug.set_up() {
+                self.fail(
+                    "PlugSetupError",
+                    format!(
+                        "plug `{}` failed to set up: {error}; no phase was run",
+                        plug.name
+                    ),
+                );
+                return i;
+            }
         }
         self.test.plugs.len()
     }
@@ -637,27 +661,8 @@ impl<'t> Run<'t> {
             return;
         }
         for plug in self.test.plugs[..count].iter().rev() {
-            let result = catch(|| {
-                plug.call(Lifecycle::Teardown, PLUG_WAIT)
-                    .map(|r| r.map(|r| r.map_err(|e| e.to_string())))
-            });
-            match result {
-                Ok(Some(Some(Ok(())) | None)) => {}
-                Ok(Some(Some(Err(e)))) => {
-                    tracing::error!("plug `{}` failed to tear down: {e}", plug.name)
-                }
-                Ok(None) => tracing::error!(
-                    "plug `{}` is still in use by a phase that timed out after {PLUG_WAIT:?}; its teardown was skipped",
-                    plug.name
-                ),
-                Err(panic) => {
-                    tracing::error!(
-                        "plug `{}` panicked tearing down at {}: {}",
-                        plug.name,
-                        panic.location,
-                        panic.message
-                    );
-                }
+            if plug.gate.is_none() {
+                plug.tear_down();
             }
         }
     }
@@ -713,6 +718,19 @@ impl<'t> Run<'t> {
                 plugs,
             });
         }
+        for (i, plug) in self.test.plugs.iter().enumerate() {
+            if self.test.plugs[..i]
+                .iter()
+                .any(|p| p.type_id == plug.type_id)
+            {
+                let what = if plug.gate.is_some() {
+                    "is given to the test and shared by the station"
+                } else {
+                    "is given to the test twice"
+                };
+                errors.push(format!("the plug `{}` {what}: give it once", plug.name));
+            }
+        }
         if let Some(limits) = &self.test.limits {
             errors.extend(limits.apply(prepared.iter_mut().map(|p| (&p.phase, &mut p.decls))));
         }
@@ -745,18 +763,43 @@ impl<'t> Run<'t> {
             let slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
             let plugs: Vec<&PlugEntry> = p.plugs.iter().map(|&i| &self.test.plugs[i]).collect();
             let timeout = options.timeout.or(self.test.phase_timeout);
-            let start = now_millis();
             // In a teardown, only a second Ctrl-C interrupts.
             let abort_at = if teardown { 2 } else { 1 };
-            let (returned, ctx, mut slots) = attempt::run(
-                &mut self.worker,
-                phase,
-                ctx,
-                slots,
-                &plugs,
-                timeout,
-                abort_at,
-            );
+            // A station's shared plugs are held before the phase starts: the wait is not the
+            // phase's time, nor part of its timeout.
+            let waiting_since = now_millis();
+            let holder = self.holder_name(name);
+            let held = shared_plug::hold_all(&plugs, &holder, abort_at);
+            let start = now_millis();
+            let (returned, ctx, mut slots) = match &held {
+                Ok(_) => attempt::run(
+                    &mut self.worker,
+                    phase,
+                    ctx,
+                    slots,
+                    &plugs,
+                    timeout,
+                    abort_at,
+                ),
+                Err(GateError::Aborted) => (Ended::Aborted, ctx, slots),
+                Err(GateError::HeldByAbandoned(by)) => {
+                    let error = PhaseReturn::Error {
+                        type_name: "SharedPlugUnavailable".into(),
+                        message: format!(
+                            "a shared plug is still held by {by}, which was abandoned; this phase was not run"
+                        ),
+                    };
+                    (Ended::Returned(Ok(error)), ctx, slots)
+                }
+            };
+            if let Ok(gates) = held {
+                let abandoned = matches!(returned, Ended::TimedOut | Ended::Aborted);
+                shared_plug::release_all(&gates, abandoned);
+            }
+            let plug_wait_millis = plugs
+                .iter()
+                .any(|p| p.gate.is_some())
+                .then_some(start - waiting_since);
             let end = now_millis();
             let mut execution = match returned {
                 Ended::TimedOut => {
@@ -885,7 +928,7 @@ impl<'t> Run<'t> {
                 }
                 _ => {}
             }
-            let record = self.phase_record(
+            let mut record = self.phase_record(
                 p,
                 attempt,
                 start,
@@ -896,6 +939,10 @@ impl<'t> Run<'t> {
                 phase_outcome,
                 marginal,
             );
+            record.plug_wait_millis = plug_wait_millis;
+            if let Some(slot) = self.slot {
+                slot.show_progress(&self.dut_id, &record);
+            }
             self.phases.push(record);
             if !(repeat || retry) || hit_repeat_limit {
                 break;
@@ -940,6 +987,15 @@ impl<'t> Run<'t> {
                 sourcecode: String::new(),
             },
             attempt,
+            plug_wait_millis: None,
+        }
+    }
+
+    /// Who holds a shared plug while this run's phase `phase` uses it, for messages.
+    fn holder_name(&self, phase: &str) -> String {
+        match self.slot {
+            Some(slot) => format!("{} ({}), phase {phase}", slot.record.name, self.dut_id),
+            None => format!("phase {phase}"),
         }
     }
 
@@ -992,6 +1048,7 @@ impl<'t> Run<'t> {
             log_records,
             station_id,
             code_info: CodeInfo::default(),
+            slot: self.slot.map(|s| s.record.clone()),
         }
     }
 }

@@ -1,0 +1,393 @@
+//! A station: one test run on several units at once, one unit per slot of the fixture.
+//!
+//! Each slot has its own [`Test`], built by the closure given to [`Station::new`]: its own
+//! plugs, its own output callbacks (its own JSON record and upload), its own record, which
+//! says which slot ran it ([`TestRecord::slot`](crate::TestRecord::slot)). A plug given to
+//! [`Station::shared_plug`] is one instance for the whole station; a phase that uses it holds
+//! it alone while it runs, and the time it waited for it is in its record
+//! (`plug_wait_millis`), not in its time nor its timeout.
+//!
+//! Slots run on threads of their own. In the [independent](SlotMode::Independent) mode each
+//! goes through the phases at its own pace (TestStand's parallel model); in the
+//! [synchronized](SlotMode::Synchronized) mode every slot finishes a phase before any slot
+//! starts the next one (TestStand's batch model), for a shared chamber or fixture. Whatever
+//! happens in one slot (a panic, an error, a timeout, a failure) changes nothing in the
+//! others. Ctrl-C aborts every slot; each runs its teardowns and writes its record as ABORTED.
+//!
+//! ```no_run
+//! use tofu_core::prelude::*;
+//!
+//! #[derive(Default)]
+//! struct PowerSupply;
+//! impl Plug for PowerSupply {}
+//!
+//! #[phase]
+//! #[measures(current: f64 = at_most(0.5).units(AMPERE))]
+//! fn current(psu: &mut PowerSupply, m: &mut current::Measurements) {
+//!     m.current.set(0.21);
+//! }
+//!
+//! fn main() -> std::process::ExitCode {
+//!     let mut station = Station::new(4, |_slot| Test::new("FVT1").phases([current]))
+//!         .shared_plug(PowerSupply);
+//!     station
+//!         .run(|slot| format!("SN-{}", slot.index() + 1))
+//!         .exit_code()
+//! }
+//! ```
+
+use std::fmt;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::abort;
+use crate::clock::now_millis;
+use crate::panic_capture::catch;
+use crate::phase_sync::PhaseSync;
+use crate::plug::{Plug, PlugEntry};
+use crate::prompt::IntoSerialNumber;
+use crate::record::{PhaseRecord, SlotRecord};
+use crate::summary;
+use crate::test::{Execution, Test};
+
+/// How the slots of a station move through the phases.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[non_exhaustive]
+pub enum SlotMode {
+    /// Each slot goes through the phases on its own (TestStand's parallel model).
+    #[default]
+    Independent,
+    /// Every slot finishes phase k before any slot starts phase k+1 (TestStand's batch
+    /// model).
+    Synchronized,
+}
+
+/// A slot of the station: its place and its name.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SlotInfo {
+    index: usize,
+    name: String,
+}
+
+impl SlotInfo {
+    /// The slot's place on the station, from 0.
+    pub fn index(&self) -> usize {
+        self.index
+    }
+
+    /// The slot's name (`"slot 1"`… unless named with [`Station::with_slot_names`]).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+}
+
+impl fmt::Display for SlotInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
+/// A test station with several slots. See the [module docs](self).
+pub struct Station {
+    slots: Vec<(SlotInfo, Test)>,
+    shared: Vec<PlugEntry>,
+    mode: SlotMode,
+    quiet: bool,
+}
+
+impl fmt::Debug for Station {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Station")
+            .field(
+                "slots",
+                &self.slots.iter().map(|(s, _)| &s.name).collect::<Vec<_>>(),
+            )
+            .field("shared", &self.shared)
+            .field("mode", &self.mode)
+            .finish()
+    }
+}
+
+/// The slots' runs of one batch, in slot order.
+#[derive(Debug)]
+#[must_use = "the exit code says whether every unit passed"]
+pub struct Batch {
+    /// Each slot's execution: its record and what its outputs did with it.
+    pub executions: Vec<Execution>,
+}
+
+impl Batch {
+    /// Whether every slot's run passed.
+    pub fn passed(&self) -> bool {
+        self.executions.iter().all(Execution::passed)
+    }
+
+    /// 0 when every slot passed and every output succeeded, 1 otherwise.
+    pub fn exit_code(&self) -> ExitCode {
+        if self.executions.iter().all(|e| e.passed() && e.outputs_ok()) {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        }
+    }
+}
+
+impl Station {
+    /// A station of `slots` slots, named `slot 1`, `slot 2`…; `test` builds each slot's test
+    /// (called once per slot, in order).
+    pub fn new(slots: usize, test: impl FnMut(&SlotInfo) -> Test) -> Station {
+        Station::with_slot_names((1..=slots).map(|i| format!("slot {i}")), test)
+    }
+
+    /// A station with one slot per name (the fixture's labels, e.g. `"A1"`, `"A2"`).
+    pub fn with_slot_names(
+        names: impl IntoIterator<Item = impl Into<String>>,
+        mut test: impl FnMut(&SlotInfo) -> Test,
+    ) -> Station {
+        let slots = names
+            .into_iter()
+            .enumerate()
+            .map(|(index, name)| {
+                let info = SlotInfo {
+                    index,
+                    name: name.into(),
+                };
+                let test = test(&info);
+                (info, test)
+            })
+            .collect();
+        Station {
+            slots,
+            shared: Vec::new(),
+            mode: SlotMode::Independent,
+            quiet: false,
+        }
+    }
+
+    /// Adds a plug shared by every slot: one instance, set up before the slots start and torn
+    /// down after they all end, held by one phase at a time.
+    pub fn shared_plug<T: Plug>(self, plug: T) -> Self {
+        self.shared_plug_dyn(Box::new(plug))
+    }
+
+    /// [`Station::shared_plug`] for a plug that phases ask for as a trait object
+    /// (`psu: &mut dyn Supply`).
+    pub fn shared_plug_dyn<T: ?Sized + Plug>(mut self, plug: Box<T>) -> Self {
+        let entry = PlugEntry::new(plug).into_shared();
+        for (_, test) in &mut self.slots {
+            test.add_shared_plug(&entry);
+        }
+        self.shared.push(entry);
+        self
+    }
+
+    /// Every slot finishes a phase before any starts the next ([`SlotMode::Synchronized`]).
+    pub fn synchronized(self) -> Self {
+        self.mode(SlotMode::Synchronized)
+    }
+
+    /// Sets how the slots move through the phases.
+    pub fn mode(mut self, mode: SlotMode) -> Self {
+        self.mode = mode;
+        self
+    }
+
+    /// Prints neither the phases' progress nor the summary lines.
+    pub fn quiet(mut self) -> Self {
+        self.quiet = true;
+        self
+    }
+
+    /// The slots.
+    pub fn slots(&self) -> impl ExactSizeIterator<Item = &SlotInfo> {
+        self.slots.iter().map(|(info, _)| info)
+    }
+
+    /// Runs the test on every slot at once and waits for all of them. `serial_number` gives
+    /// each slot's serial number, slot after slot, before any slot starts (so an operator
+    /// scans the boards in order); an error or a panic there makes that slot's run ERROR,
+    /// as [`Test::execute`] does, and the other slots run.
+    ///
+    /// Call it again for the next batch of units: the slots' tests and plugs are kept.
+    pub fn run<S: IntoSerialNumber>(&mut self, serial_number: impl FnMut(&SlotInfo) -> S) -> Batch {
+        // The station's own events (shared plugs) go to the console like the slots' do.
+        crate::logging::with_capturing_subscriber(|_| self.run_batch(serial_number))
+    }
+
+    fn run_batch<S: IntoSerialNumber>(
+        &mut self,
+        mut serial_number: impl FnMut(&SlotInfo) -> S,
+    ) -> Batch {
+        if abort::install() {
+            abort::reset();
+        }
+        let serials: Vec<Result<String, String>> = self
+            .slots
+            .iter()
+            .map(
+                |(info, _)| match catch(|| serial_number(info).into_serial_number()) {
+                    Ok(serial) => serial,
+                    Err(panic) => Err(format!(
+                        "getting the serial number panicked at {}: {}",
+                        panic.location, panic.message
+                    )),
+                },
+            )
+            .collect();
+        let (set_up, setup_error) = self.set_up_shared();
+        let execution_id = new_execution_id();
+        let sync = (self.mode == SlotMode::Synchronized)
+            .then(|| Arc::new(PhaseSync::new(self.slots.len())));
+        let start = now_millis();
+        let quiet = self.quiet;
+        let jobs: Vec<SlotJob<'_>> = self
+            .slots
+            .iter_mut()
+            .zip(serials)
+            .map(|((info, test), serial)| {
+                let slot = SlotRun {
+                    record: SlotRecord {
+                        index: info.index,
+                        name: info.name.clone(),
+                        execution_id: execution_id.clone(),
+                    },
+                    sync: sync.clone(),
+                    shared_setup_error: setup_error.clone(),
+                    progress: !quiet,
+                };
+                std::sync::Mutex::new(Some((test, serial, slot)))
+            })
+            .collect();
+        let executions = std::thread::scope(|scope| {
+            let running: Vec<_> = jobs
+                .iter()
+                .map(|job| {
+                    std::thread::Builder::new()
+                        .name("tofu-slot".into())
+                        .spawn_scoped(scope, || take(job).map(run_slot))
+                })
+                .collect();
+            running
+                .into_iter()
+                .zip(&jobs)
+                .filter_map(|(spawned, job)| match spawned {
+                    Ok(handle) => match handle.join() {
+                        Ok(execution) => execution,
+                        // The executor catches the test's panics: this one is a bug of ours.
+                        Err(panic) => std::panic::resume_unwind(panic),
+                    },
+                    Err(e) => {
+                        tracing::warn!("can't start a thread for a slot ({e}); it runs alone");
+                        take(job).map(run_slot)
+                    }
+                })
+                .collect::<Vec<_>>()
+        });
+        self.tear_down_shared(set_up);
+        if !self.quiet {
+            print!(
+                "{}",
+                summary::render_batch(
+                    &executions,
+                    self.mode == SlotMode::Synchronized,
+                    now_millis() - start
+                )
+            );
+        }
+        Batch { executions }
+    }
+
+    /// Sets up the shared plugs in order; stops at the first failure. Returns how many were
+    /// set up, and the failure.
+    fn set_up_shared(&self) -> (usize, Option<String>) {
+        for (i, plug) in self.shared.iter().enumerate() {
+            if let Err(error) = plug.set_up() {
+                let error = format!("shared plug `{}` failed to set up: {error}", plug.name);
+                tracing::error!("{error}");
+                return (i, Some(error));
+            }
+        }
+        (self.shared.len(), None)
+    }
+
+    /// Tears down the first `count` shared plugs, last first.
+    fn tear_down_shared(&self, count: usize) {
+        if abort::presses() >= 2 {
+            tracing::error!("shared plug teardown skipped: Ctrl-C pressed twice");
+            return;
+        }
+        for plug in self.shared[..count].iter().rev() {
+            plug.tear_down();
+        }
+    }
+}
+
+/// One slot's run, waiting for the thread that takes it.
+type SlotJob<'s> = std::sync::Mutex<Option<(&'s mut Test, Result<String, String>, SlotRun)>>;
+
+fn take<'s>(job: &SlotJob<'s>) -> Option<(&'s mut Test, Result<String, String>, SlotRun)> {
+    job.lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+        .take()
+}
+
+/// Runs one slot's test; the slot leaves the synchronization whatever happens.
+fn run_slot((test, serial, slot): (&mut Test, Result<String, String>, SlotRun)) -> Execution {
+    struct Leave<'s>(&'s SlotRun);
+    impl Drop for Leave<'_> {
+        fn drop(&mut self) {
+            self.0.leave_sync();
+        }
+    }
+    let _leave = Leave(&slot);
+    test.execute_run(move || serial, Some(&slot))
+}
+
+/// An id shared by the runs of one batch: the time and the process, in hex.
+fn new_execution_id() -> String {
+    static COUNT: AtomicU64 = AtomicU64::new(0);
+    format!(
+        "{:x}-{:x}-{:x}",
+        now_millis(),
+        std::process::id(),
+        COUNT.fetch_add(1, Ordering::Relaxed)
+    )
+}
+
+/// What a run needs to know when it is one slot of a station.
+#[derive(Debug)]
+pub(crate) struct SlotRun {
+    pub(crate) record: SlotRecord,
+    sync: Option<Arc<PhaseSync>>,
+    /// A shared plug that failed to set up: the run is an error, no phase is run.
+    pub(crate) shared_setup_error: Option<String>,
+    /// Print a line per phase.
+    progress: bool,
+}
+
+impl SlotRun {
+    /// The slot is about to start the phase `index` of the test's phase list.
+    pub(crate) fn reach_phase(&self, index: usize) {
+        if let Some(sync) = &self.sync {
+            sync.reach(self.record.index, index);
+        }
+    }
+
+    /// The slot has run its last phase.
+    pub(crate) fn leave_sync(&self) {
+        if let Some(sync) = &self.sync {
+            sync.leave(self.record.index);
+        }
+    }
+
+    /// Prints a line for a phase the slot finished.
+    pub(crate) fn show_progress(&self, serial: &str, phase: &PhaseRecord) {
+        if self.progress {
+            println!(
+                "{}",
+                summary::progress_line(&self.record.name, serial, phase)
+            );
+        }
+    }
+}
