@@ -4,6 +4,7 @@
 
 mod abort;
 mod compile_fail;
+mod disk;
 mod example_binaries;
 mod examples;
 mod execution;
@@ -18,3 +19,4 @@ mod properties;
 mod report;
 mod support;
 mod timeouts;
+mod tmpfs;

@@ -8,6 +8,7 @@ mod attachments;
 mod client;
 mod comparison;
 mod create_run;
+mod disk;
 #[path = "../../../tests/tests/it/example_binaries.rs"]
 mod example_binaries;
 mod examples;
@@ -16,4 +17,6 @@ mod get_runs;
 mod logs;
 mod openhtf;
 mod support;
+#[path = "../../../tests/tests/it/tmpfs.rs"]
+mod tmpfs;
 mod uploader;
