@@ -959,6 +959,18 @@ impl Parser<'_> {
             self.problem(&value.span(), format!("{header} `within_percent`: {e}"));
             return None;
         }
+        // Finite numbers whose band is not (1e308 % of 1e308) would pass every value; the
+        // marginal band is narrower (checked above).
+        let band = expected.value() * percent.value() / 100.0;
+        if !(expected.value().abs() + band.abs()).is_finite() {
+            self.problem(
+                &value.span(),
+                format!(
+                    "{header} `within_percent`: {percent}% of {expected} is not a finite number"
+                ),
+            );
+            return None;
+        }
         ok.then_some((validator, at))
     }
 
@@ -1021,12 +1033,20 @@ fn to_json(value: toml::Value) -> Result<serde_json::Value, String> {
 fn value_text(value: &Spanned<DeValue<'_>>) -> String {
     match value.get_ref() {
         DeValue::String(s) => format!("the string {s:?}"),
-        DeValue::Integer(i) => format!("the integer {}", i.as_str()),
-        DeValue::Float(f) => format!("the float {}", f.as_str()),
+        DeValue::Integer(i) => format!("the integer {}{}", i.as_str(), out_of_range(value)),
+        DeValue::Float(f) => format!("the float {}{}", f.as_str(), out_of_range(value)),
         DeValue::Boolean(b) => format!("the boolean {b}"),
         DeValue::Datetime(d) => format!("the datetime {d}"),
         DeValue::Array(a) => format!("an array of {} values", a.len()),
         DeValue::Table(_) => "a table".to_owned(),
+    }
+}
+
+/// Why a number as written can't be read (`1e309`, `99999999999999999999`), or nothing.
+fn out_of_range(value: &Spanned<DeValue<'_>>) -> &'static str {
+    match toml::Value::deserialize(ValueDeserializer::from(value.clone())) {
+        Ok(_) => "",
+        Err(_) => ", too large for a 64-bit number",
     }
 }
 
