@@ -3,7 +3,9 @@
 //!
 //! `cargo run --example multi_slot` runs the four slots side by side (each at its own pace);
 //! `-- --synchronized` makes every slot finish a phase before any starts the next;
-//! `-- --batches 2` tests a second set of boards on the same station, without restarting.
+//! `-- --batches 2` tests a second set of boards on the same station, without restarting;
+//! `-- --flash-ms 20000` makes programming long enough to try Ctrl-C: every slot is aborted,
+//! tears down, and writes its record as ABORTED.
 //!
 //! Each slot writes its own record (which names the slot) and has its own upload; the
 //! supply is used by one slot at a time, and the time a slot waited for it is in its record.
@@ -62,19 +64,26 @@ impl PowerSupply {
 struct Board {
     slot: usize,
     input_ohms: f64,
+    flash_time: Duration,
 }
 
 impl Board {
-    fn in_slot(slot: &tofu_core::SlotInfo) -> Board {
+    fn in_slot(slot: &tofu_core::SlotInfo, flash_time: Duration) -> Board {
         let input_ohms = if slot.index() == 2 { 12.0 } else { 40.0 };
         Board {
             slot: slot.index(),
             input_ohms,
+            flash_time,
         }
     }
 }
 
-impl Plug for Board {}
+impl Plug for Board {
+    fn teardown(&mut self) -> Result<(), PlugError> {
+        tracing::info!("board in slot {} released", self.slot + 1);
+        Ok(())
+    }
+}
 
 #[phase]
 #[measures(input_current: f64 = in_range(0.05, 0.2).units(AMPERE).doc("Current at 5 V"))]
@@ -86,11 +95,17 @@ fn power_on(psu: &mut PowerSupply, board: &mut Board, m: &mut power_on::Measurem
 
 #[phase]
 #[measures(firmware_version: String = equals("1.4.2"))]
-fn flash_firmware(board: &mut Board, m: &mut flash_firmware::Measurements) {
-    // Programming takes a while, and every board programs at once.
-    std::thread::sleep(Duration::from_millis(300));
+fn flash_firmware(
+    test: &mut PhaseContext,
+    board: &mut Board,
+    m: &mut flash_firmware::Measurements,
+) -> Result<(), tofu_core::Stopped> {
+    // Programming takes a while, and every board programs at once. Ctrl-C stops the wait,
+    // so the board is let go and torn down at once.
+    test.sleep(board.flash_time)?;
     tracing::info!(slot = board.slot, "firmware written");
     m.firmware_version.set("1.4.2");
+    Ok(())
 }
 
 #[phase]
@@ -107,18 +122,20 @@ fn main() -> ExitCode {
     } else {
         SlotMode::Independent
     };
-    let batches: usize = args
-        .iter()
-        .position(|a| a == "--batches")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(1);
+    let number_after = |flag: &str| {
+        args.iter()
+            .position(|a| a == flag)
+            .and_then(|i| args.get(i + 1))
+            .and_then(|n| n.parse::<u64>().ok())
+    };
+    let batches = number_after("--batches").unwrap_or(1);
+    let flash_time = Duration::from_millis(number_after("--flash-ms").unwrap_or(300));
 
     let mut station = Station::new(4, |slot| {
         Test::new("FVT-MULTI")
             .part_number("PCB01")
             .phases([power_on, flash_firmware, check_rails])
-            .plug(Board::in_slot(slot))
+            .plug(Board::in_slot(slot, flash_time))
             .output(tofu_upload::Uploader::from_env())
     })
     .shared_plug(PowerSupply::default())

@@ -91,9 +91,19 @@ pub(crate) fn run(
             .map(|p| (p.type_id, p.name, std::sync::Arc::clone(&p.instance)))
             .collect();
         let returned = with_plugs(plugs, |set| catch(|| phase.run(&mut ctx, &mut slots, set)));
+        // Cut short by Ctrl-C in `PhaseContext::sleep`: aborted, not an error of the phase.
+        if ctx.was_stopped() && abort::presses() >= abort_at {
+            return (Ended::Aborted, ctx, slots);
+        }
         return (Ended::Returned(returned), ctx, slots);
     };
     let fresh_ctx = ctx.fresh();
+    let stop = std::sync::Arc::clone(&ctx.stop);
+    let give_up = |ended: Ended| {
+        // Tell the phase, should it look (`PhaseContext::sleep`, `should_stop`).
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        ended
+    };
     let fresh_slots: Vec<Slot> = slots.iter().map(Slot::emptied).collect();
     let active = match worker.take() {
         Some(w) => w,
@@ -134,10 +144,10 @@ pub(crate) fn run(
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if Instant::now() >= deadline {
-                    return (Ended::TimedOut, fresh_ctx, fresh_slots);
+                    return (give_up(Ended::TimedOut), fresh_ctx, fresh_slots);
                 }
                 if abort::presses() >= abort_at {
-                    return (Ended::Aborted, fresh_ctx, fresh_slots);
+                    return (give_up(Ended::Aborted), fresh_ctx, fresh_slots);
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {

@@ -1,6 +1,10 @@
 //! What a running phase can do besides setting measurements (OpenHTF's `TestApi`).
 
+use std::cell::Cell;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
 
 use crate::record::Attachment;
 
@@ -16,7 +20,20 @@ pub struct PhaseContext {
     pub(crate) attachments: Vec<Attachment>,
     /// The parameters of the test's limits file, if it has one.
     pub(crate) parameters: Option<crate::limits_file::Parameters>,
+    /// Set by the executor when it gives up on the phase (its timeout passed, or Ctrl-C).
+    pub(crate) stop: Arc<AtomicBool>,
+    /// How many Ctrl-C presses stop this phase (2 in a teardown).
+    pub(crate) abort_at: u32,
+    /// [`PhaseContext::sleep`] was cut short.
+    stopped: Cell<bool>,
 }
+
+/// The phase was told to stop (its timeout passed, or the operator pressed Ctrl-C) while it
+/// waited in [`PhaseContext::sleep`]. Return it with `?`: the phase ends and lets go of its
+/// plugs, so that the teardowns can run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the phase was stopped (its timeout passed or the run was aborted)")]
+pub struct Stopped;
 
 /// An attachment could not be added.
 #[derive(Debug, thiserror::Error)]
@@ -48,6 +65,9 @@ impl PhaseContext {
             attempt,
             attachments: Vec::new(),
             parameters: None,
+            stop: Arc::new(AtomicBool::new(false)),
+            abort_at: 1,
+            stopped: Cell::new(false),
         }
     }
 
@@ -56,6 +76,44 @@ impl PhaseContext {
         let mut ctx = PhaseContext::new(&self.serial_number, &self.phase_name, self.attempt);
         ctx.parameters = self.parameters.clone();
         ctx
+    }
+
+    /// Waits `duration`, or less if the phase is told to stop meanwhile (its timeout passed
+    /// or the operator pressed Ctrl-C); then returns [`Stopped`]. Use it for a phase's long
+    /// waits (settling, programming, soaking) so that it can be stopped at once:
+    ///
+    /// ```no_run
+    /// # use tofu_core::prelude::*;
+    /// #[phase(timeout_s = 120)]
+    /// fn soak(test: &mut PhaseContext) -> Result<(), tofu_core::context::Stopped> {
+    ///     test.sleep(std::time::Duration::from_secs(60))?;
+    ///     Ok(())
+    /// }
+    /// ```
+    pub fn sleep(&self, duration: Duration) -> Result<(), Stopped> {
+        let until = Instant::now() + duration;
+        loop {
+            if self.should_stop() {
+                self.stopped.set(true);
+                return Err(Stopped);
+            }
+            let left = until.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                return Ok(());
+            }
+            std::thread::sleep(left.min(Duration::from_millis(10)));
+        }
+    }
+
+    /// Whether the phase has been told to stop: its timeout passed, or the operator pressed
+    /// Ctrl-C. A phase that loops checks it to end early.
+    pub fn should_stop(&self) -> bool {
+        self.stop.load(Ordering::Relaxed) || crate::abort::presses() >= self.abort_at
+    }
+
+    /// Whether [`PhaseContext::sleep`] was cut short.
+    pub(crate) fn was_stopped(&self) -> bool {
+        self.stopped.get()
     }
 
     /// The serial number of the unit under test.

@@ -65,7 +65,7 @@ pub mod unit;
 pub mod validator;
 pub mod value;
 
-pub use context::{AttachError, PhaseContext};
+pub use context::{AttachError, PhaseContext, Stopped};
 pub use group::{PhaseGroup, PhaseNode, Subtest};
 pub use limit::{Limit, python_float};
 pub use limits_file::{LimitsFileError, LimitsProblem, ParameterError};

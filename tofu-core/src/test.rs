@@ -765,6 +765,7 @@ impl<'t> Run<'t> {
             let timeout = options.timeout.or(self.test.phase_timeout);
             // In a teardown, only a second Ctrl-C interrupts.
             let abort_at = if teardown { 2 } else { 1 };
+            ctx.abort_at = abort_at;
             // A station's shared plugs are held before the phase starts: the wait is not the
             // phase's time, nor part of its timeout.
             let waiting_since = now_millis();
@@ -792,6 +793,7 @@ impl<'t> Run<'t> {
                     (Ended::Returned(Ok(error)), ctx, slots)
                 }
             };
+            let end = now_millis();
             if let Ok(gates) = held {
                 let abandoned = matches!(returned, Ended::TimedOut | Ended::Aborted);
                 shared_plug::release_all(&gates, abandoned);
@@ -800,7 +802,6 @@ impl<'t> Run<'t> {
                 .iter()
                 .any(|p| p.gate.is_some())
                 .then_some(start - waiting_since);
-            let end = now_millis();
             let mut execution = match returned {
                 Ended::TimedOut => {
                     tracing::error!(

@@ -152,3 +152,28 @@ fn a_plug_held_by_a_timed_out_phase_is_skipped_and_the_others_are_torn_down() {
         "{logs:?}"
     );
 }
+
+#[phase(timeout_s = 0.1)]
+fn soaks_holding_the_instrument(
+    test: &mut PhaseContext,
+    _instrument: &mut Instrument,
+) -> Result<(), tofu_core::Stopped> {
+    test.sleep(Duration::from_secs(30))?;
+    Ok(())
+}
+
+/// A phase that waits with `PhaseContext::sleep` stops when its timeout passes, so it lets go
+/// of its plug and the plug is torn down (compare the test above).
+#[test]
+fn a_phase_sleeping_through_its_context_stops_at_its_timeout_and_its_plug_is_torn_down() {
+    let journal: Journal = Arc::default();
+    let dir = tempfile::tempdir().unwrap();
+    let mut test = Test::new("FVT1")
+        .plug(Instrument(Arc::clone(&journal)))
+        .phases([soaks_holding_the_instrument])
+        .json_output(JsonOutput::to_dir(dir.path()))
+        .quiet();
+    let execution = test.execute(|| "SN-T4");
+    assert_eq!(execution.record.outcome, Outcome::Timeout);
+    assert_eq!(*journal.lock().unwrap(), ["teardown"]);
+}
