@@ -19,6 +19,7 @@ mod plugs;
 mod prompt;
 mod properties;
 mod report;
+mod station;
 mod support;
 mod timeouts;
 mod tmpfs;
