@@ -3,8 +3,8 @@
 use std::time::Duration;
 
 use super::outbox::{Entry, OutboxError, Status};
-use crate::Error;
 use crate::blocking::TofuPilotClient;
+use crate::{Error, Run, RunAttachment};
 
 /// Waits between attempts: 15 s, 15 s, 30 s, 5 min, 15 min, then every hour (as TofuPilot's
 /// own CLI).
@@ -70,7 +70,8 @@ pub fn send(
         Err(OutboxError::NotFound(_)) => return Ok(Progress::Skipped),
         Err(e) => return Err(e),
     };
-    entry.state.attempts += 1;
+    // Saturating: `attempts` comes from a file (a hand-edited or damaged one may hold u32::MAX).
+    entry.state.attempts = entry.state.attempts.saturating_add(1);
     match advance(client, &mut entry) {
         Ok(()) => {
             let run_id = entry.state.run_id.clone().unwrap_or_default();
@@ -101,8 +102,10 @@ pub fn send(
                     .min(BACKOFF.len() - 1);
                 let wait = error.retry_after().unwrap_or(BACKOFF[index]);
                 entry.state.status = Status::Pending;
-                entry.state.next_attempt_millis = chrono::Utc::now().timestamp_millis()
-                    + i64::try_from(wait.as_millis()).unwrap_or(i64::MAX / 2);
+                // Saturating: the wait comes from the server's Retry-After, which may be huge.
+                entry.state.next_attempt_millis = chrono::Utc::now()
+                    .timestamp_millis()
+                    .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
                 entry.save()?;
                 Ok(Progress::Retry {
                     error: message,
@@ -135,12 +138,35 @@ impl From<OutboxError> for Step {
 }
 
 fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<(), Step> {
+    // The files already on the run: a file whose sync answer was lost (or whose process was
+    // killed before it saved the file as uploaded) is linked to the run, and must not be sent
+    // again. Looked up only when an earlier attempt got as far as the run.
+    let mut on_run: Option<Vec<RunAttachment>> = None;
     if entry.state.run_id.is_none()
         && entry.state.create_sent
         && let Some(found) = find_created(client, entry)?
     {
-        entry.state.run_id = Some(found);
+        entry.state.run_id = Some(found.id);
         entry.save()?;
+        on_run = Some(found.attachments);
+    } else if let Some(run_id) = entry.state.run_id.clone()
+        && entry.state.files.iter().any(|f| !f.uploaded)
+    {
+        match client.get_runs(&entry.state.serial_number) {
+            Ok(runs) => {
+                on_run = runs
+                    .into_iter()
+                    .find(|run| run.id == run_id)
+                    .map(|run| run.attachments);
+            }
+            Err(e) if e.is_retryable() => return Err(e.into()),
+            // A key that may not list runs: the files are sent as before, at the risk of one
+            // twice, rather than the run parked.
+            Err(_) => {}
+        }
+    }
+    if let Some(on_run) = on_run {
+        mark_linked(entry, &on_run)?;
     }
     if entry.state.run_id.is_none() {
         let request = entry.request()?;
@@ -188,16 +214,48 @@ fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<(), Step> {
 
 /// Looks for a run this entry created before its answer was lost: same serial number and
 /// same start time, to the millisecond.
-fn find_created(client: &TofuPilotClient, entry: &Entry) -> Result<Option<String>, Error> {
+fn find_created(client: &TofuPilotClient, entry: &Entry) -> Result<Option<Run>, Error> {
     let Some(started) = entry.state.started_at_millis else {
         return Ok(None);
     };
     let runs = client.get_runs(&entry.state.serial_number)?;
-    Ok(runs
-        .into_iter()
-        .find(|run| {
-            run.started_at
-                .is_some_and(|t| t.timestamp_millis() == started)
-        })
-        .map(|run| run.id))
+    Ok(runs.into_iter().find(|run| {
+        run.started_at
+            .is_some_and(|t| t.timestamp_millis() == started)
+    }))
+}
+
+/// Marks as uploaded the files not marked yet that the run already has (same name and size),
+/// counting files of the same name and size already marked, so a run's two equal files are
+/// both sent.
+fn mark_linked(entry: &mut Entry, on_run: &[RunAttachment]) -> Result<(), OutboxError> {
+    let size_of = |entry: &Entry, i: usize| {
+        std::fs::metadata(entry.file_path(&entry.state.files[i]))
+            .ok()
+            .map(|m| m.len())
+    };
+    let mut changed = false;
+    for i in 0..entry.state.files.len() {
+        if entry.state.files[i].uploaded {
+            continue;
+        }
+        let name = entry.state.files[i].name.clone();
+        let size = size_of(entry, i);
+        let same = |a: &RunAttachment| a.filename.as_deref() == Some(&name) && a.size == size;
+        let linked = on_run.iter().filter(|a| same(a)).count();
+        let marked = (0..entry.state.files.len())
+            .filter(|&j| {
+                let f = &entry.state.files[j];
+                f.uploaded && f.name == name && size_of(entry, j) == size
+            })
+            .count();
+        if linked > marked {
+            entry.state.files[i].uploaded = true;
+            changed = true;
+        }
+    }
+    if changed {
+        entry.save()?;
+    }
+    Ok(())
 }

@@ -7,6 +7,7 @@
 mod attachments;
 mod client;
 mod comparison;
+mod crash_loop;
 mod create_run;
 mod disk;
 #[path = "../../../tests/tests/it/example_binaries.rs"]
@@ -16,6 +17,7 @@ mod faults;
 mod get_runs;
 mod logs;
 mod openhtf;
+mod station;
 mod support;
 #[path = "../../../tests/tests/it/tmpfs.rs"]
 mod tmpfs;

@@ -86,6 +86,7 @@ struct Inner {
     requests: Vec<Recorded>,
     faults: Vec<Fault>,
     delays: Vec<Delay>,
+    chaos: Option<ChaosState>,
     runs: Vec<StoredRun>,
     uploads: HashMap<String, Upload>,
     upload_order: Vec<String>,
@@ -283,6 +284,35 @@ impl TestServer {
         self.shared.inner.lock().unwrap().delays.clear();
     }
 
+    /// Turns random faults on (`Some`) or off (`None`); the faults injected so far are kept.
+    pub fn chaos(&self, chaos: Option<Chaos>) {
+        let mut inner = self.shared.inner.lock().unwrap();
+        match (chaos, inner.chaos.as_mut()) {
+            (Some(c), Some(state)) => {
+                state.config = c;
+                state.enabled = true;
+            }
+            (Some(c), None) => inner.chaos = Some(ChaosState::new(c)),
+            (None, Some(state)) => state.enabled = false,
+            (None, None) => {}
+        }
+    }
+
+    /// How many requests arrived so far.
+    pub fn request_count(&self) -> usize {
+        self.shared.inner.lock().unwrap().requests.len()
+    }
+
+    /// The faults injected so far, in order.
+    pub fn injected(&self) -> Vec<Injected> {
+        let inner = self.shared.inner.lock().unwrap();
+        inner
+            .chaos
+            .as_ref()
+            .map(|c| c.injected.clone())
+            .unwrap_or_default()
+    }
+
     /// The runs created, as `(id, body)`.
     pub fn runs(&self) -> Vec<(String, Value)> {
         self.shared
@@ -360,14 +390,20 @@ fn json_response(status: StatusCode, body: Value) -> Response {
 }
 
 async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response {
-    let (response, delay) = answer(&shared, request).await;
+    let (response, delay, drop_connection) = answer(&shared, request).await;
     if let Some(delay) = delay {
         tokio::time::sleep(delay).await;
+    }
+    if drop_connection {
+        // Unwinds the connection's task (axum serves each connection on a task of its own,
+        // and tokio catches the unwind): the socket is closed without an answer. No lock is
+        // held here, and `resume_unwind` skips the panic hook, so nothing is printed.
+        std::panic::resume_unwind(Box::new("chaos: the connection is dropped"));
     }
     response
 }
 
-async fn answer(shared: &Arc<Shared>, request: Request) -> (Response, Option<Duration>) {
+async fn answer(shared: &Arc<Shared>, request: Request) -> (Response, Option<Duration>, bool) {
     let (parts, body) = request.into_parts();
     let body = to_bytes(body, 64 * 1024 * 1024)
         .await
@@ -416,8 +452,27 @@ async fn answer(shared: &Arc<Shared>, request: Request) -> (Response, Option<Dur
             d.remaining -= 1;
             d.duration
         });
-    let response = respond(shared, &mut inner, &recorded);
-    (response, delay)
+    let chaos = inner
+        .chaos
+        .as_mut()
+        .and_then(|c| c.draw(&recorded.method, &recorded.path));
+    match chaos {
+        None => (respond(shared, &mut inner, &recorded), delay, false),
+        Some((fault, slow)) => {
+            let response = match fault {
+                // The work is done, then the answer is lost or late.
+                ChaosFault::DropAfter | ChaosFault::Slow => respond(shared, &mut inner, &recorded),
+                _ => fault.response(),
+            };
+            let delay = if fault == ChaosFault::Slow {
+                Some(slow)
+            } else {
+                delay
+            };
+            let drop_connection = matches!(fault, ChaosFault::DropBefore | ChaosFault::DropAfter);
+            (response, delay, drop_connection)
+        }
+    }
 }
 
 fn respond(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Response {
@@ -663,5 +718,128 @@ impl Drop for SilentServer {
         if let Some(t) = self.thread.take() {
             let _ = t.join();
         }
+    }
+}
+
+/// Random faults, one draw per request, from a seeded generator (the crash-loop campaign).
+#[derive(Debug, Clone, Copy)]
+pub struct Chaos {
+    pub seed: u64,
+    /// The share of requests that get a fault, in percent.
+    pub percent: u64,
+    /// The longest slow answer (each is 100 ms to this, drawn at random).
+    pub slow_max: Duration,
+}
+
+/// A fault the chaos mode injects.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub enum ChaosFault {
+    /// HTTP 500, nothing done.
+    Status500,
+    /// HTTP 502, nothing done.
+    Status502,
+    /// HTTP 503, nothing done.
+    Status503,
+    /// HTTP 429 with `Retry-After: 1`, nothing done.
+    TooMany,
+    /// The connection is closed without an answer, nothing done.
+    DropBefore,
+    /// The request is handled (a run created, a file stored or linked), then the connection
+    /// is closed without an answer: the client can't know it worked.
+    DropAfter,
+    /// The request is handled, the answer comes late (maybe after the client gave up).
+    Slow,
+    /// The storage `PUT` fails (HTTP 500), nothing stored.
+    PutFail,
+}
+
+impl ChaosFault {
+    const ANY: [ChaosFault; 7] = [
+        ChaosFault::Status500,
+        ChaosFault::Status502,
+        ChaosFault::Status503,
+        ChaosFault::TooMany,
+        ChaosFault::DropBefore,
+        ChaosFault::DropAfter,
+        ChaosFault::Slow,
+    ];
+
+    fn response(self) -> Response {
+        let (status, message) = match self {
+            ChaosFault::Status502 => (StatusCode::BAD_GATEWAY, "Bad gateway"),
+            ChaosFault::Status503 => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
+            ChaosFault::TooMany => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+            ChaosFault::PutFail => (StatusCode::INTERNAL_SERVER_ERROR, "Storage failure"),
+            _ => (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
+        };
+        let mut response = json_response(
+            status,
+            json!({"success": false, "error": {"message": format!("{message} (chaos)")}}),
+        );
+        if self == ChaosFault::TooMany {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+        }
+        response
+    }
+}
+
+struct ChaosState {
+    config: Chaos,
+    enabled: bool,
+    rng: u64,
+    injected: Vec<Injected>,
+}
+
+/// A fault injected into one request.
+#[derive(Debug, Clone)]
+pub struct Injected {
+    pub fault: ChaosFault,
+    pub method: String,
+    pub path: String,
+    /// How late a [`ChaosFault::Slow`] answer was.
+    pub slow: Option<Duration>,
+}
+
+impl ChaosState {
+    fn new(config: Chaos) -> Self {
+        ChaosState {
+            config,
+            enabled: true,
+            rng: config.seed,
+            injected: Vec::new(),
+        }
+    }
+
+    /// splitmix64.
+    fn next(&mut self) -> u64 {
+        self.rng = self.rng.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.rng;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+
+    /// The fault for this request, if any, with the delay of a slow answer.
+    fn draw(&mut self, method: &str, path: &str) -> Option<(ChaosFault, Duration)> {
+        if !self.enabled || self.next() % 100 >= self.config.percent {
+            return None;
+        }
+        let put = method == "PUT" && path.starts_with("/_storage/");
+        let kinds = ChaosFault::ANY.len() as u64 + u64::from(put);
+        let fault = match self.next() % kinds {
+            i if i < ChaosFault::ANY.len() as u64 => ChaosFault::ANY[i as usize],
+            _ => ChaosFault::PutFail,
+        };
+        let max = self.config.slow_max.as_millis().max(101) as u64;
+        let slow = Duration::from_millis(100 + self.next() % (max - 100));
+        self.injected.push(Injected {
+            fault,
+            method: method.to_owned(),
+            path: path.to_owned(),
+            slow: (fault == ChaosFault::Slow).then_some(slow),
+        });
+        Some((fault, slow))
     }
 }
