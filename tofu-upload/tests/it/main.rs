@@ -17,6 +17,7 @@ mod faults;
 mod get_runs;
 mod logs;
 mod openhtf;
+mod station;
 mod support;
 #[path = "../../../tests/tests/it/tmpfs.rs"]
 mod tmpfs;
