@@ -9,9 +9,10 @@
 //! tests units `CRASH-0001` … `CRASH-0010`. The attachments' bytes are a function of the unit's
 //! number, so a check can tell each file from every other. Each run is written to the outbox
 //! (`$TOFU_OUTBOX_DIR`), then to `$TOFU_OUTPUT_DIR` (the JSON record), and goes up in the
-//! background; at the end the program waits `TOFU_UPLOAD_WAIT_S` for the uploads under
-//! way. The client gives up on an answer after `--timeout-ms` (2000 by default), so that a slow
-//! server is also a lost answer now and then.
+//! background; `--record-first` writes the JSON record first, as a `Test` does by default. At
+//! the end the program waits `TOFU_UPLOAD_WAIT_S` for the uploads under way. The client gives
+//! up on an answer after `--timeout-ms` (2000 by default), so that a slow server is also a lost
+//! answer now and then.
 
 use std::process::ExitCode;
 use std::time::Duration;
@@ -62,8 +63,13 @@ fn main() -> ExitCode {
     let mut first = 1u64;
     let mut count = 1u64;
     let mut timeout_ms = 2000u64;
+    let mut record_first = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
+        if arg == "--record-first" {
+            record_first = true;
+            continue;
+        }
         let value = args.next().and_then(|v| v.parse::<u64>().ok());
         match (arg.as_str(), value) {
             ("--first", Some(v)) => first = v,
@@ -71,7 +77,7 @@ fn main() -> ExitCode {
             ("--timeout-ms", Some(v)) => timeout_ms = v,
             _ => {
                 eprintln!(
-                    "usage: crash_station [--first N] [--count N] [--timeout-ms MS] (`{arg}`?)"
+                    "usage: crash_station [--first N] [--count N] [--timeout-ms MS] [--record-first] (`{arg}`?)"
                 );
                 return ExitCode::from(2);
             }
@@ -86,15 +92,19 @@ fn main() -> ExitCode {
         Err(e) => Uploader::offline(outbox, e.to_string()),
     };
     // The outbox before the JSON record: a process killed between the two then leaves a run
-    // that goes up without its local record, rather than a local record that never goes up
-    // (the default order, the JSON record first, has that gap).
-    let mut test = Test::new("CRASH")
+    // that goes up without its local record, rather than a local record that never goes up.
+    // `--record-first` keeps the default order (the JSON record first), which has that gap.
+    let test = Test::new("CRASH")
         .part_number("PCB1")
-        .phases([phase_measure])
-        .without_json_output()
-        .output(uploader)
-        .output(JsonOutput::new())
-        .quiet();
+        .phases([phase_measure]);
+    let mut test = if record_first {
+        test.output(uploader)
+    } else {
+        test.without_json_output()
+            .output(uploader)
+            .output(JsonOutput::new())
+    }
+    .quiet();
     for n in first..first + count {
         let execution = test.execute(|| format!("CRASH-{n:04}"));
         println!(

@@ -15,6 +15,12 @@
 //!
 //! The seed is printed; `TOFU_CRASH_LOOP_SEED=N` replays its draws (the faults and the kill
 //! plans; the timing of two processes and a server is not replayed exactly).
+//!
+//! The station hands each run to the outbox before it writes the JSON record, so a record on
+//! disk means the run is in the outbox; a run killed between the two goes up without a record,
+//! and is checked against its JSON report instead. With `TOFU_CRASH_LOOP_RECORD_FIRST=1` the
+//! station keeps a `Test`'s default order (the JSON record first) and the campaign shows the
+//! runs that order loses: recorded, then killed before the outbox had them.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -33,6 +39,9 @@ use crate::support::server::{Chaos, ChaosFault, TEST_KEY, TestServer};
 
 const RUNS_ENV: &str = "TOFU_CRASH_LOOP_RUNS";
 const SEED_ENV: &str = "TOFU_CRASH_LOOP_SEED";
+/// Set to 1: the station writes the JSON record before the outbox (a `Test`'s default order),
+/// and the campaign shows the runs lost between the two.
+const RECORD_FIRST_ENV: &str = "TOFU_CRASH_LOOP_RECORD_FIRST";
 const DEFAULT_RUNS: u64 = 36;
 /// The station's client gives up on an answer after this; slow answers go up to 3 s.
 const CLIENT_TIMEOUT_MS: u64 = 1500;
@@ -91,7 +100,15 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-    println!("crash loop: {runs} runs, seed {seed} (replay with {SEED_ENV}={seed})");
+    let record_first = std::env::var(RECORD_FIRST_ENV).is_ok_and(|v| v == "1");
+    println!(
+        "crash loop: {runs} runs, seed {seed} (replay with {SEED_ENV}={seed}){}",
+        if record_first {
+            ", the JSON record before the outbox"
+        } else {
+            ""
+        }
+    );
     let started = Instant::now();
     let station = executables()
         .get("crash_station")
@@ -128,6 +145,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
         let mut child = Command::new(&station)
             .args(["--first", &first.to_string(), "--count", &count.to_string()])
             .args(["--timeout-ms", &CLIENT_TIMEOUT_MS.to_string()])
+            .args(record_first.then_some("--record-first"))
             .env("TOFUPILOT_API_KEY", TEST_KEY)
             .env("TOFUPILOT_URL", server.url())
             .env("TOFU_OUTPUT_DIR", &records)
@@ -373,8 +391,13 @@ fn check_server(server: &TestServer, records_dir: &Path) -> Check {
         let serial = record["dut_id"].as_str().unwrap().to_owned();
         let started = record["start_time_millis"].as_i64().unwrap();
         let name = format!("{serial} started at {started}");
-        let ids = on_server.remove(&(serial, started)).unwrap_or_default();
+        let ids = on_server
+            .remove(&(serial.clone(), started))
+            .unwrap_or_default();
         match ids.len() {
+            0 if killed_while_queued(records_dir, &serial) => check
+                .lost
+                .push(format!("{name} (killed while the outbox was writing it)")),
             0 => check.lost.push(name),
             1 => check_files(server, &ids[0], record, &name, &mut check),
             n => check.duplicated.push(format!("{name}: {n} runs")),
@@ -482,6 +505,14 @@ fn hidden_leftovers(outbox: &Path) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// Whether the outbox holds a half-written entry of `serial` (its writer killed).
+fn killed_while_queued(records_dir: &Path, serial: &str) -> bool {
+    let outbox = records_dir.with_file_name("outbox");
+    hidden_leftovers(&outbox)
+        .iter()
+        .any(|n| n.ends_with(".tmp") && n.contains(&format!("-{serial}-")))
 }
 
 /// The last lines of the processes' console.

@@ -722,6 +722,7 @@ impl Drop for SilentServer {
 }
 
 /// Random faults, one draw per request, from a seeded generator (the crash-loop campaign).
+/// Half the faults drawn for a run's creation drop the answer after the run is created.
 #[derive(Debug, Clone, Copy)]
 pub struct Chaos {
     pub seed: u64,
@@ -827,8 +828,11 @@ impl ChaosState {
             return None;
         }
         let put = method == "PUT" && path.starts_with("/_storage/");
+        let create = method == "POST" && path == "/api/v1/runs";
         let kinds = ChaosFault::ANY.len() as u64 + u64::from(put);
         let fault = match self.next() % kinds {
+            // The hardest case, made common: the run is created and its answer lost.
+            _ if create && self.next().is_multiple_of(2) => ChaosFault::DropAfter,
             i if i < ChaosFault::ANY.len() as u64 => ChaosFault::ANY[i as usize],
             _ => ChaosFault::PutFail,
         };
