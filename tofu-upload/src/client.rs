@@ -209,9 +209,8 @@ impl TofuPilotClient {
         check_attachments(&run.attachments).await?;
         let body = serde_json::to_vec(run).map_err(Error::Encode)?;
         tracing::debug!(target: "tofu_upload", serial_number = %run.unit_under_test.serial_number, "creating run");
-        let mut created: RunCreated = self
-            .api_json(Method::POST, "/runs", &[], Some(body))
-            .await?;
+        let (target, status, bytes) = self.api_raw(Method::POST, "/runs", &[], Some(body)).await?;
+        let mut created = parse_created(&target, status, &bytes)?;
         report_created("Run created", &created);
 
         let mut failures = Vec::new();
@@ -505,9 +504,10 @@ impl TofuPilotClient {
             client: CLIENT_NAME,
             client_version: CLIENT_VERSION,
         })?;
-        let created: RunCreated = self
-            .api_json(Method::POST, "/import", &[], Some(body))
+        let (target, status, bytes) = self
+            .api_raw(Method::POST, "/import", &[], Some(body))
             .await?;
+        let created = parse_created(&target, status, &bytes)?;
         report_created("Run imported", &created);
 
         let mut imported = ImportedRun {
@@ -593,7 +593,17 @@ impl TofuPilotClient {
                 &bytes,
             ));
         };
-        let url = parse_url(&upload_url)?;
+        // The server's URL, not the configured one: a bad one is a malformed answer (the body
+        // is not quoted: it holds the URL's signature).
+        let url = Url::parse(&upload_url).map_err(|e| Error::MalformedResponse {
+            method: target.method,
+            endpoint: target.endpoint.clone(),
+            status: status.as_u16(),
+            reason: format!(
+                "'uploadUrl' {:?} is not a URL ({e})",
+                strip_query(&upload_url)
+            ),
+        })?;
         let put = Target {
             method: "PUT",
             endpoint: endpoint_of(&url),
@@ -611,17 +621,6 @@ impl TofuPilotClient {
             return Err(failed_response(&put, response).await);
         }
         Ok(id)
-    }
-
-    async fn api_json<T: DeserializeOwned>(
-        &self,
-        method: Method,
-        path: &str,
-        query: &[(&str, &str)],
-        body: Option<Vec<u8>>,
-    ) -> Result<T, Error> {
-        let (target, status, bytes) = self.api_raw(method, path, query, body).await?;
-        parse_json(&target, status, &bytes)
     }
 
     /// One API request; a non-2xx answer is an [`Error::Api`].
@@ -714,6 +713,16 @@ fn parse_json<T: DeserializeOwned>(
     bytes: &[u8],
 ) -> Result<T, Error> {
     serde_json::from_slice(bytes).map_err(|e| malformed(target, status, &e.to_string(), bytes))
+}
+
+/// The answer to a create or an import: the run's id is what everything after links to, so an
+/// empty one is a malformed answer, not a run.
+fn parse_created(target: &Target, status: StatusCode, bytes: &[u8]) -> Result<RunCreated, Error> {
+    let created: RunCreated = parse_json(target, status, bytes)?;
+    if created.id.trim().is_empty() {
+        return Err(malformed(target, status, "the run id is empty", bytes));
+    }
+    Ok(created)
 }
 
 fn malformed(target: &Target, status: StatusCode, reason: &str, body: &[u8]) -> Error {

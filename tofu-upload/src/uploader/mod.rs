@@ -28,6 +28,7 @@ mod drain;
 mod mapping;
 mod outbox;
 
+use std::collections::HashSet;
 use std::sync::mpsc;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
@@ -277,8 +278,10 @@ impl Worker {
 /// a new run arrives; on `Finish`, stop once nothing is due or the deadline passes.
 fn run_worker(client: &TofuPilotClient, outbox: &Outbox, inbox: &mpsc::Receiver<Message>) {
     let mut deadline: Option<Instant> = None;
+    // Unreadable entries and outbox errors already said, so that each is said once.
+    let mut reported = HashSet::new();
     loop {
-        let due_left = drain_due(client, outbox, deadline);
+        let due_left = drain_due(client, outbox, deadline, &mut reported);
         if let Some(deadline) = deadline
             && (!due_left || Instant::now() >= deadline)
         {
@@ -302,11 +305,37 @@ fn run_worker(client: &TofuPilotClient, outbox: &Outbox, inbox: &mpsc::Receiver<
 
 /// Sends every entry that is due; returns whether some entry is still pending and due before
 /// the deadline (so finishing should wait for it).
-fn drain_due(client: &TofuPilotClient, outbox: &Outbox, deadline: Option<Instant>) -> bool {
-    let Ok(entries) = outbox.entries() else {
-        return false;
+///
+/// An entry that can't be read (damaged, or written by another version) is left as it is, for
+/// a person to look at, and said once (`reported`); the others go on.
+fn drain_due(
+    client: &TofuPilotClient,
+    outbox: &Outbox,
+    deadline: Option<Instant>,
+    reported: &mut HashSet<String>,
+) -> bool {
+    let mut say_once = |message: String| {
+        if reported.insert(message.clone()) {
+            eprintln!("TofuPilot: {message}");
+        }
     };
-    for entry in entries.into_iter().filter_map(Result::ok) {
+    let entries = match outbox.entries() {
+        Ok(entries) => entries,
+        Err(e) => {
+            say_once(format!("the outbox can't be read: {e}"));
+            return false;
+        }
+    };
+    for entry in entries {
+        let entry = match entry {
+            Ok(entry) => entry,
+            Err(e) => {
+                say_once(format!(
+                    "{e}; this run is left in the outbox as it is, the others go on (`tofu-outbox list` lists it)"
+                ));
+                continue;
+            }
+        };
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return true;
         }
@@ -330,7 +359,7 @@ fn drain_due(client: &TofuPilotClient, outbox: &Outbox, deadline: Option<Instant
                 );
             }
             Ok(Progress::Busy | Progress::Skipped) => {}
-            Err(e) => eprintln!("TofuPilot: outbox error: {e}"),
+            Err(e) => say_once(format!("outbox error: {e}")),
         }
     }
     let Some(deadline) = deadline else {

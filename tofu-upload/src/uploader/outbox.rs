@@ -377,5 +377,30 @@ fn read_state(dir: &Path) -> Result<EntryState, OutboxError> {
             ),
         });
     }
+    // The files to send are in `files/`: a name that leads elsewhere (`../../etc/passwd`, an
+    // absolute path) would upload a file that is not the run's.
+    if let Some((i, file)) = state
+        .files
+        .iter()
+        .enumerate()
+        .find(|(_, f)| !is_plain_file_name(&f.file))
+    {
+        return Err(OutboxError::Corrupt {
+            path,
+            reason: format!(
+                "files[{i}].file {:?} is not the name of a file in {FILES}/",
+                file.file
+            ),
+        });
+    }
     Ok(state)
+}
+
+/// A name of one file in a folder: not empty, not `.` or `..`, no separator, no NUL.
+fn is_plain_file_name(name: &str) -> bool {
+    !name.is_empty()
+        && name != "."
+        && name != ".."
+        && !name.contains(['/', '\\', '\0'])
+        && Path::new(name).file_name() == Some(std::ffi::OsStr::new(name))
 }

@@ -15,7 +15,10 @@ mod example_binaries;
 mod examples;
 mod faults;
 mod get_runs;
+mod hostile;
 mod logs;
+#[path = "../../../tests/tests/it/mutate.rs"]
+mod mutate;
 mod openhtf;
 mod station;
 mod support;
