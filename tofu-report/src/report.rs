@@ -352,6 +352,7 @@ fn header(
         fact("Test", text(meta, "test_name"));
     }
     fact("Station", text(record, "station_id"));
+    fact("Slot", text(&record["slot"], "name"));
     if let Some(start) = start {
         let _ = writeln!(
             out,
@@ -911,6 +912,16 @@ mod tests {
         assert_eq!(dimension_label(&d), "second (s)");
         let d = serde_json::json!({"description": "load", "name": "ampere", "suffix": "A"});
         assert_eq!(dimension_label(&d), "load (A)");
+    }
+
+    #[test]
+    fn a_station_slot_is_named_in_the_header() {
+        let record = serde_json::json!({"dut_id": "SN-2", "phases": [],
+            "slot": {"index": 1, "name": "A2", "execution_id": "x"}});
+        let page = render(&record).unwrap();
+        assert!(page.contains("<dt>Slot</dt><dd>A2</dd>"));
+        let page = render(&serde_json::json!({"dut_id": "SN-1", "phases": []})).unwrap();
+        assert!(!page.contains("<dt>Slot</dt>"));
     }
 
     #[test]
