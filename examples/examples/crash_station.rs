@@ -8,9 +8,8 @@
 //!
 //! tests units `CRASH-0001` … `CRASH-0010`. The attachments' bytes are a function of the unit's
 //! number, so a check can tell each file from every other. Each run is written to the outbox
-//! (`$TOFU_OUTBOX_DIR`), then to `$TOFU_OUTPUT_DIR` (the JSON record), and goes up in the
-//! background; `--record-first` writes the JSON record first, as a `Test` does by default. At
-//! the end the program waits `TOFU_UPLOAD_WAIT_S` for the uploads under way. The client gives
+//! (`$TOFU_OUTBOX_DIR`), then to `$TOFU_OUTPUT_DIR` (the JSON record), as a `Test` does with
+//! the uploader, and goes up in the background. At the end the program waits `TOFU_UPLOAD_WAIT_S` for the uploads under way. The client gives
 //! up on an answer after `--timeout-ms` (2000 by default), so that a slow server is also a lost
 //! answer now and then.
 
@@ -63,13 +62,8 @@ fn main() -> ExitCode {
     let mut first = 1u64;
     let mut count = 1u64;
     let mut timeout_ms = 2000u64;
-    let mut record_first = false;
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
-        if arg == "--record-first" {
-            record_first = true;
-            continue;
-        }
         let value = args.next().and_then(|v| v.parse::<u64>().ok());
         match (arg.as_str(), value) {
             ("--first", Some(v)) => first = v,
@@ -77,7 +71,7 @@ fn main() -> ExitCode {
             ("--timeout-ms", Some(v)) => timeout_ms = v,
             _ => {
                 eprintln!(
-                    "usage: crash_station [--first N] [--count N] [--timeout-ms MS] [--record-first] (`{arg}`?)"
+                    "usage: crash_station [--first N] [--count N] [--timeout-ms MS] (`{arg}`?)"
                 );
                 return ExitCode::from(2);
             }
@@ -91,20 +85,14 @@ fn main() -> ExitCode {
         Ok(config) => Uploader::new(config, outbox),
         Err(e) => Uploader::offline(outbox, e.to_string()),
     };
-    // The outbox before the JSON record: a process killed between the two then leaves a run
-    // that goes up without its local record, rather than a local record that never goes up.
-    // `--record-first` keeps the default order (the JSON record first), which has that gap.
-    let test = Test::new("CRASH")
+    // The uploader's outbox is written before the JSON record (it is a durable queue): a
+    // process killed between the two leaves a run that goes up without its local record,
+    // never a local record that doesn't go up.
+    let mut test = Test::new("CRASH")
         .part_number("PCB1")
-        .phases([phase_measure]);
-    let mut test = if record_first {
-        test.output(uploader)
-    } else {
-        test.without_json_output()
-            .output(uploader)
-            .output(JsonOutput::new())
-    }
-    .quiet();
+        .phases([phase_measure])
+        .output(uploader)
+        .quiet();
     for n in first..first + count {
         let execution = test.execute(|| format!("CRASH-{n:04}"));
         println!(

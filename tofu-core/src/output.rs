@@ -18,6 +18,15 @@ pub trait OutputCallback: Send {
 
     /// Handles the record; on success, says where it went (shown in the console summary).
     fn on_record(&mut self, record: &TestRecord) -> Result<Option<String>, OutputError>;
+
+    /// Whether this output only puts the record in a durable local queue, quickly and
+    /// without the network (as tofu-upload's uploader does with its outbox). Such outputs run
+    /// before the JSON record is written: a process killed between the two then leaves a run
+    /// that is queued (with its JSON report) and goes up, never a run recorded on disk that no
+    /// one uploads. The other outputs run after the JSON record, in the order given.
+    fn is_durable_queue(&self) -> bool {
+        false
+    }
 }
 
 impl fmt::Debug for dyn OutputCallback {

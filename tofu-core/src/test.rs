@@ -341,16 +341,21 @@ impl Test {
         self.plugs.push(plug.share());
     }
 
+    /// Hands the record to the outputs: the durable queues first (the uploader's outbox), then
+    /// the JSON record, then the others (see [`OutputCallback::is_durable_queue`]).
     fn deliver(&mut self, record: &TestRecord) -> Vec<OutputStatus> {
+        let (queues, others): (Vec<_>, Vec<_>) = self
+            .outputs
+            .iter_mut()
+            .map(|o| &mut **o as &mut dyn OutputCallback)
+            .partition(|o| o.is_durable_queue());
         let json = self
             .json_output
             .as_mut()
             .map(|j| j as &mut dyn OutputCallback);
-        let others = self
-            .outputs
-            .iter_mut()
-            .map(|o| &mut **o as &mut dyn OutputCallback);
-        json.into_iter()
+        queues
+            .into_iter()
+            .chain(json)
             .chain(others)
             .map(|callback| {
                 let name = callback.name().to_owned();

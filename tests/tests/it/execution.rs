@@ -633,3 +633,52 @@ fn dynamic_phases_are_built_at_run_time_and_reach_measurements_by_name() {
 }
 
 use tofu_core::Phase;
+
+/// Sees whether the JSON record is already in `dir` when it gets the record.
+struct SeesRecord {
+    dir: PathBuf,
+    durable_queue: bool,
+    saw_record: Arc<Mutex<Vec<(bool, bool)>>>,
+}
+
+impl OutputCallback for SeesRecord {
+    fn name(&self) -> &str {
+        "sees record"
+    }
+    fn on_record(&mut self, _: &TestRecord) -> Result<Option<String>, OutputError> {
+        let written = std::fs::read_dir(&self.dir).unwrap().count() > 0;
+        self.saw_record
+            .lock()
+            .unwrap()
+            .push((self.durable_queue, written));
+        Ok(None)
+    }
+    fn is_durable_queue(&self) -> bool {
+        self.durable_queue
+    }
+}
+
+/// A durable queue (the uploader's outbox) gets the record before the JSON record is written,
+/// so a process killed between the two never leaves a record on disk that isn't queued; the
+/// other outputs get it after.
+#[test]
+fn durable_queues_get_the_record_before_the_json_record_is_written_and_others_after() {
+    let dir = tempfile::tempdir().unwrap();
+    let saw = Arc::new(Mutex::new(Vec::new()));
+    let output = |durable_queue| SeesRecord {
+        dir: dir.path().to_owned(),
+        durable_queue,
+        saw_record: Arc::clone(&saw),
+    };
+    let mut test = Test::new("FVT1")
+        .phases([simple])
+        .json_output(JsonOutput::to_dir(dir.path()))
+        .output(output(false))
+        .output(output(true))
+        .quiet();
+    let execution = test.execute(|| "SN-Q");
+    assert!(execution.outputs_ok());
+    assert_eq!(*saw.lock().unwrap(), [(true, false), (false, true)]);
+    let order: Vec<&str> = execution.outputs.iter().map(|o| o.name.as_str()).collect();
+    assert_eq!(order, ["sees record", "JSON record", "sees record"]);
+}

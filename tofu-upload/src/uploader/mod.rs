@@ -227,6 +227,12 @@ impl OutputCallback for Uploader {
         "TofuPilot"
     }
 
+    /// The outbox is written and synced before the JSON record, so a run on disk is always
+    /// queued for upload.
+    fn is_durable_queue(&self) -> bool {
+        true
+    }
+
     fn on_record(&mut self, record: &TestRecord) -> Result<Option<String>, OutputError> {
         let entry = self.enqueue(record).map_err(|e| {
             OutputError::Other(format!("the run could not be kept for upload: {e}"))

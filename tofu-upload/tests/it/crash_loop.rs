@@ -16,11 +16,9 @@
 //! The seed is printed; `TOFU_CRASH_LOOP_SEED=N` replays its draws (the faults and the kill
 //! plans; the timing of two processes and a server is not replayed exactly).
 //!
-//! The station hands each run to the outbox before it writes the JSON record, so a record on
-//! disk means the run is in the outbox; a run killed between the two goes up without a record,
-//! and is checked against its JSON report instead. With `TOFU_CRASH_LOOP_RECORD_FIRST=1` the
-//! station keeps a `Test`'s default order (the JSON record first) and the campaign shows the
-//! runs that order loses: recorded, then killed before the outbox had them.
+//! A `Test` hands each run to the uploader's outbox before it writes the JSON record (the
+//! outbox is a durable queue), so a record on disk means the run is in the outbox; a run killed
+//! between the two goes up without a record, and is checked against its JSON report instead.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fs::File;
@@ -39,9 +37,6 @@ use crate::support::server::{Chaos, ChaosFault, TEST_KEY, TestServer};
 
 const RUNS_ENV: &str = "TOFU_CRASH_LOOP_RUNS";
 const SEED_ENV: &str = "TOFU_CRASH_LOOP_SEED";
-/// Set to 1: the station writes the JSON record before the outbox (a `Test`'s default order),
-/// and the campaign shows the runs lost between the two.
-const RECORD_FIRST_ENV: &str = "TOFU_CRASH_LOOP_RECORD_FIRST";
 const DEFAULT_RUNS: u64 = 36;
 /// The station's client gives up on an answer after this; slow answers go up to 3 s.
 const CLIENT_TIMEOUT_MS: u64 = 1500;
@@ -100,15 +95,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-    let record_first = std::env::var(RECORD_FIRST_ENV).is_ok_and(|v| v == "1");
-    println!(
-        "crash loop: {runs} runs, seed {seed} (replay with {SEED_ENV}={seed}){}",
-        if record_first {
-            ", the JSON record before the outbox"
-        } else {
-            ""
-        }
-    );
+    println!("crash loop: {runs} runs, seed {seed} (replay with {SEED_ENV}={seed})");
     let started = Instant::now();
     let station = executables()
         .get("crash_station")
@@ -145,7 +132,6 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
         let mut child = Command::new(&station)
             .args(["--first", &first.to_string(), "--count", &count.to_string()])
             .args(["--timeout-ms", &CLIENT_TIMEOUT_MS.to_string()])
-            .args(record_first.then_some("--record-first"))
             .env("TOFUPILOT_API_KEY", TEST_KEY)
             .env("TOFUPILOT_URL", server.url())
             .env("TOFU_OUTPUT_DIR", &records)

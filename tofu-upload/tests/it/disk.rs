@@ -50,7 +50,9 @@ fn record_kept_upload_refused(execution: &Execution, records: &Path, outbox: &Pa
         Outcome::Pass,
         "the unit's outcome stands"
     );
-    let json = execution.outputs[0]
+    // The outbox (a durable queue) comes first, then the JSON record.
+    assert_eq!(execution.outputs[0].name, "TofuPilot");
+    let json = execution.outputs[1]
         .result
         .as_ref()
         .unwrap()
@@ -60,8 +62,7 @@ fn record_kept_upload_refused(execution: &Execution, records: &Path, outbox: &Pa
     assert_eq!(path.parent(), Some(records), "{json}");
     let record: serde_json::Value = serde_json::from_slice(&std::fs::read(&path).unwrap()).unwrap();
     assert_eq!(record["dut_id"], execution.record.dut_id.as_str());
-    assert_eq!(execution.outputs[1].name, "TofuPilot");
-    let error = execution.outputs[1].result.as_ref().unwrap_err();
+    let error = execution.outputs[0].result.as_ref().unwrap_err();
     assert!(
         error.starts_with("the run could not be kept for upload: outbox ")
             && error.contains(&outbox.display().to_string())
