@@ -279,6 +279,12 @@ impl Validator {
                 if percent.value().is_nan() || percent.value() < 0.0 {
                     return Err(format!("percent {percent} is negative or not a number"));
                 }
+                // Finite numbers whose band overflows (1e308 % of 1e308) would pass every value
+                // and give TofuPilot infinite limits (as limits_file.rs refuses them).
+                let band = expected.value() * percent.value() / 100.0;
+                if !(expected.value().abs() + band.abs()).is_finite() {
+                    return Err(format!("{percent}% of {expected} is not a finite number"));
+                }
                 if let Some(m) = marginal_percent
                     && !(0.0..=percent.value()).contains(&m.value())
                 {

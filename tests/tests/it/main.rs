@@ -5,6 +5,7 @@
 mod abort;
 mod compile_fail;
 mod disk;
+mod edge_cases;
 mod example_binaries;
 mod examples;
 mod execution;

@@ -159,23 +159,27 @@ impl Uploader {
     fn enqueue(&self, record: &TestRecord) -> Result<Entry, String> {
         let outbox = self.outbox.as_ref().map_err(Clone::clone)?;
         let request = create_run(record);
-        // The report first: it is the one file that must not fall over the file limit.
+        // The report first: it is the one file that must not fall over the file limit. It is
+        // the run's own record, not one of its attachments: up to MAX_ATTACHMENTS of those go
+        // with it (as TofuPilot's OpenHTF integration uploads the report, then 100 files).
         let mut files = vec![report(record)?];
         files.extend(attachments(record));
         let mut kept = Vec::with_capacity(files.len());
-        for file in files {
+        let mut attachments_kept = 0;
+        for (i, file) in files.into_iter().enumerate() {
             if file.data.len() as u64 > MAX_FILE_SIZE {
                 eprintln!(
                     "TofuPilot: attachment {} ({} bytes) is over the 10 MiB limit and is not uploaded (it stays in the JSON record)",
                     file.name,
                     file.data.len()
                 );
-            } else if kept.len() == MAX_ATTACHMENTS {
+            } else if i > 0 && attachments_kept == MAX_ATTACHMENTS {
                 eprintln!(
                     "TofuPilot: attachment {} is over the limit of {MAX_ATTACHMENTS} files and is not uploaded",
                     file.name
                 );
             } else {
+                attachments_kept += usize::from(i > 0);
                 kept.push(file);
             }
         }

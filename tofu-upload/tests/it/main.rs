@@ -10,6 +10,7 @@ mod comparison;
 mod crash_loop;
 mod create_run;
 mod disk;
+mod edge_cases;
 #[path = "../../../tests/tests/it/example_binaries.rs"]
 mod example_binaries;
 mod examples;
