@@ -190,6 +190,9 @@ impl ClientBuilder {
             None => from_env(ENV_URL).unwrap_or_else(|| DEFAULT_BASE_URL.to_owned()),
         };
         let base_url = validate_base_url(&base_url)?;
+        if let Some(warning) = plain_http_warning(&base_url) {
+            warn_once(warning);
+        }
         let timeout = self.timeout.unwrap_or(DEFAULT_TIMEOUT);
         if timeout.is_zero() {
             return Err(Error::InvalidInput("the timeout must be above zero".into()));
@@ -211,6 +214,50 @@ impl ClientBuilder {
     pub fn build_blocking(self) -> Result<crate::blocking::TofuPilotClient, Error> {
         crate::blocking::TofuPilotClient::from_config(self.config()?)
     }
+}
+
+/// The warning for a base URL that sends the API key unencrypted over a network: `http://`
+/// to a host other than this machine (`localhost`, 127.0.0.0/8, `::1`). `None` otherwise.
+fn plain_http_warning(base_url: &str) -> Option<String> {
+    let parsed = reqwest::Url::parse(base_url).ok()?;
+    if parsed.scheme() != "http" {
+        return None;
+    }
+    let host = parsed.host_str()?;
+    let loopback = match host
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .parse::<std::net::IpAddr>()
+    {
+        Ok(std::net::IpAddr::V4(ip)) => ip.is_loopback(),
+        Ok(std::net::IpAddr::V6(ip)) => {
+            ip.is_loopback() || ip.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback())
+        }
+        Err(_) => {
+            let name = host.trim_end_matches('.').to_ascii_lowercase();
+            name == "localhost" || name.ends_with(".localhost")
+        }
+    };
+    (!loopback).then(|| {
+        format!(
+            "TofuPilot URL {base_url} is plain http:// to another machine: the API key and every run \
+             cross the network unencrypted, readable by anyone on the way; use https://"
+        )
+    })
+}
+
+/// Says `warning` once per process (on the console and as a `tracing` warning).
+fn warn_once(warning: String) {
+    static SAID: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+    let mut said = SAID
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner);
+    if said.contains(&warning) {
+        return;
+    }
+    tracing::warn!(target: "tofu_upload", "{warning}");
+    eprintln!("TofuPilot: warning: {warning}");
+    said.push(warning);
 }
 
 fn validate_base_url(url: &str) -> Result<String, Error> {
@@ -275,6 +322,46 @@ mod tests {
                 .unwrap_err();
             assert!(matches!(err, Error::InvalidUrl { .. }), "{url}: {err}");
             assert!(!err.to_string().contains("pw"), "{err}");
+        }
+    }
+
+    #[test]
+    fn plain_http_to_another_machine_is_warned_about() {
+        for url in [
+            "http://tofupilot.example.com",
+            "http://10.0.0.5:3000",
+            "http://192.168.1.20",
+            "http://[2001:db8::1]:8080",
+            "http://128.0.0.1",
+            "http://localhost.example.com",
+            "HTTP://TOFUPILOT.LAN",
+        ] {
+            let warning = plain_http_warning(url).unwrap_or_else(|| panic!("{url}: no warning"));
+            assert!(
+                warning.contains("unencrypted") && warning.contains("https://"),
+                "{warning}"
+            );
+            // The builder still accepts it: a warning, not a refusal.
+            assert!(
+                ClientBuilder::new()
+                    .api_key("k")
+                    .base_url(url)
+                    .config()
+                    .is_ok()
+            );
+        }
+        for url in [
+            "https://tofupilot.example.com",
+            "https://10.0.0.5",
+            "http://localhost:3000",
+            "http://LOCALHOST",
+            "http://tofu.localhost",
+            "http://127.0.0.1:8080",
+            "http://127.1.2.3",
+            "http://[::1]:9",
+            "http://[::ffff:127.0.0.1]",
+        ] {
+            assert_eq!(plain_http_warning(url), None, "{url}");
         }
     }
 
