@@ -502,6 +502,16 @@ fn a_slot_whose_serial_number_cant_be_had_errors_alone() {
     );
 }
 
+/// The JSON records written in `dir`.
+fn json_records(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
+        .collect()
+}
+
 /// Progress and summary lines name each slot (the station's console, in a real process).
 #[test]
 fn the_example_prints_progress_and_a_line_per_slot() {
@@ -530,12 +540,7 @@ fn the_example_prints_progress_and_a_line_per_slot() {
         stdout.contains("input_current = 0.4166666666666667 A"),
         "{stdout}"
     );
-    let records: Vec<serde_json::Value> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-        .collect();
+    let records = json_records(dir.path());
     assert_eq!(records.len(), 4);
     let waited: Vec<i64> = records
         .iter()
@@ -600,12 +605,7 @@ fn ctrl_c_aborts_every_slot_with_its_teardowns_and_records() {
         );
     }
     assert!(stderr.contains("power supply off"), "{stderr}");
-    let records: Vec<serde_json::Value> = std::fs::read_dir(dir.path())
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "json"))
-        .map(|p| serde_json::from_slice(&std::fs::read(p).unwrap()).unwrap())
-        .collect();
+    let records = json_records(dir.path());
     assert_eq!(records.len(), 4);
     for r in &records {
         assert_eq!(r["outcome"], "ABORTED", "{}", r["dut_id"]);
