@@ -1,4 +1,4 @@
-//! Phase faults: user code that panics (a validator, a plug's setup or teardown, an output
+//! Phase faults: user code that panics (a phase, a validator, a plug's setup or teardown, an output
 //! callback) or never returns. Each run ends with the right outcome and its record written,
 //! and the same `Test` then runs the next unit normally: the station is ready for it.
 //!
@@ -79,6 +79,38 @@ fn logged(record: &TestRecord) -> Vec<&str> {
         .iter()
         .map(|l| l.message.as_str())
         .collect()
+}
+
+// --- a phase that panics ---------------------------------------------------------------------
+
+#[phase]
+#[measures(before: f64 = in_range(0, 10))]
+fn panics_for_bad_units(test: &mut PhaseContext, m: &mut panics_for_bad_units::Measurements) {
+    m.before.set(1.0);
+    if test.serial_number() == BAD {
+        let readings: Vec<f64> = Vec::new();
+        m.before.set(readings[3]);
+    }
+}
+
+#[test]
+fn a_panicking_phase_is_an_error_keeps_its_values_and_the_next_unit_runs() {
+    let mut station = Station::new(Test::new("FVT1").phases([panics_for_bad_units, after_read]));
+    let (execution, written) = station.run(BAD);
+    assert_eq!(execution.record.outcome, Outcome::Error);
+    let phase = &written["phases"][0];
+    assert_eq!(phase["outcome"], "ERROR");
+    assert_eq!(phase["measurements"]["before"]["measured_value"], 1.0);
+    let result = &phase["result"]["phase_result"];
+    assert!(
+        result["exc_val"]
+            .as_str()
+            .is_some_and(|s| s.contains("index out of bounds")),
+        "{result}"
+    );
+    assert_eq!(written["phases"].as_array().map(Vec::len), Some(1));
+    let good = station.next_unit_passes();
+    assert_eq!(good.record.phases.len(), 2);
 }
 
 // --- a custom validator that panics -------------------------------------------------------
