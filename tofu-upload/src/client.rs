@@ -30,6 +30,9 @@ const OCTET_STREAM: &str = "application/octet-stream";
 const USER_AGENT: &str = concat!("tofu-upload/", env!("CARGO_PKG_VERSION"));
 /// How much of an unexpected body an error quotes.
 const SNIPPET: usize = 300;
+/// How much of the server's own error message an error keeps (a server could send megabytes;
+/// the message goes to the console and into the outbox's state).
+const MESSAGE_MAX: usize = 1000;
 
 /// Installs rustls' `ring` crypto provider as the process default, which reqwest's
 /// `rustls-no-provider` backend needs before a client is built. Idempotent: if a
@@ -787,6 +790,10 @@ fn api_error(
             body
         }
     });
+    let message = match message.char_indices().nth(MESSAGE_MAX) {
+        Some((cut, _)) => format!("{}…", &message[..cut]),
+        None => message,
+    };
     Error::Api {
         status: status.as_u16(),
         method: target.method,

@@ -954,6 +954,35 @@ fn stays_on_loopback(body: &str) -> bool {
 }
 
 #[test]
+fn a_huge_error_message_is_cut() {
+    let server = TestServer::start();
+    let huge = "é".repeat(1 << 20);
+    server.fail(
+        "POST",
+        "/api/v1/runs",
+        400,
+        json!({"error": {"message": huge}, "issues": [{"message": "x"}]}),
+    );
+    let e = server
+        .client()
+        .create_run(&CreateRun::new(UnitUnderTest::new("SN-HUGE-ERROR"), true))
+        .unwrap_err();
+    let Error::Api { message, .. } = &e else {
+        panic!("{e:?}")
+    };
+    assert_eq!(
+        message.chars().count(),
+        1001,
+        "1000 characters and an ellipsis"
+    );
+    assert!(
+        message.ends_with("éé…"),
+        "{}",
+        &message[message.len() - 10..]
+    );
+}
+
+#[test]
 fn an_empty_run_id_is_a_malformed_answer() {
     let server = TestServer::start();
     for body in [r#"{"id": ""}"#, r#"{"id": "  "}"#] {
