@@ -149,6 +149,8 @@ fn retry(dir: &PathBuf, which: &str) -> Result<()> {
 fn upload(dir: &PathBuf) -> Result<()> {
     let client = TofuPilotClient::from_env()?;
     let outbox = Outbox::open(dir)?;
+    // What processes killed an hour ago or more left half-written or half-deleted.
+    outbox.remove_leftovers(std::time::Duration::from_secs(3600));
     let (mut sent, mut failed) = (0, 0);
     for entry in outbox.entries()? {
         let entry = match entry {

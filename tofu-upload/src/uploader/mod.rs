@@ -44,6 +44,10 @@ pub use outbox::{
 use crate::blocking::TofuPilotClient;
 use crate::{Config, MAX_ATTACHMENTS, MAX_FILE_SIZE};
 
+/// How old a half-written or half-deleted hidden folder in the outbox must be before the
+/// uploader removes it at start (younger ones may be another process's, under way).
+const LEFTOVER_AGE: Duration = Duration::from_secs(3600);
+
 /// The environment variable giving how long (seconds) the program waits at its end for
 /// uploads to finish.
 pub const WAIT_ENV: &str = "TOFU_UPLOAD_WAIT_S";
@@ -287,6 +291,7 @@ impl Worker {
 /// The background loop: send what is due, sleep until the next entry is due (at most 5 s) or
 /// a new run arrives; on `Finish`, stop once nothing is due or the deadline passes.
 fn run_worker(client: &TofuPilotClient, outbox: &Outbox, inbox: &mpsc::Receiver<Message>) {
+    outbox.remove_leftovers(LEFTOVER_AGE);
     let mut deadline: Option<Instant> = None;
     // Unreadable entries and outbox errors already said, so that each is said once.
     let mut reported = HashSet::new();

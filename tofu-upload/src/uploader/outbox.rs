@@ -252,6 +252,30 @@ impl Outbox {
         Ok(state)
     }
 
+    /// Removes what processes killed mid-way left behind: hidden folders of entries being
+    /// written (`.<id>.tmp`) or deleted (`.<id>.done`) that haven't changed for `older_than`
+    /// (so that one another process is writing now is left alone). They are never entries:
+    /// a `.tmp` was not complete, a `.done` was uploaded. Returns how many were removed.
+    pub fn remove_leftovers(&self, older_than: std::time::Duration) -> usize {
+        let Ok(read) = fs::read_dir(&self.dir) else {
+            return 0;
+        };
+        read.filter_map(Result::ok)
+            .filter(|e| {
+                let name = e.file_name().to_string_lossy().into_owned();
+                name.starts_with('.') && (name.ends_with(".tmp") || name.ends_with(".done"))
+            })
+            .filter(|e| {
+                e.metadata()
+                    .and_then(|m| m.modified())
+                    .ok()
+                    .and_then(|t| t.elapsed().ok())
+                    .is_some_and(|age| age >= older_than)
+            })
+            .filter(|e| fs::remove_dir_all(e.path()).is_ok())
+            .count()
+    }
+
     /// Every entry, oldest first. Entries that can't be read are returned as errors, in place.
     pub fn entries(&self) -> Result<Vec<Result<Entry, OutboxError>>, OutboxError> {
         let mut ids: Vec<String> = fs::read_dir(&self.dir)

@@ -575,3 +575,38 @@ fn the_command_line_lists_shows_retries_uploads_and_gets_runs() {
     let (ok, text) = cli(&server, &["frobnicate"]);
     assert!(!ok && text.contains("usage:"), "{text}");
 }
+
+/// Folders left by processes killed while writing or deleting an entry are removed once old
+/// enough; a young one (another process writing now) and the entries stay.
+#[test]
+fn leftovers_of_killed_processes_are_removed_once_old() {
+    let dir = tempfile::tempdir().unwrap();
+    let outbox_dir = dir.path().join("outbox");
+    let execution = run_test(
+        dir.path(),
+        Uploader::offline(&outbox_dir, "no key"),
+        "SN-LEFT",
+    );
+    assert!(execution.outputs_ok());
+    let outbox = Outbox::open(&outbox_dir).unwrap();
+    for name in [".1-A-1-0.tmp", ".2-B-1-0.done", ".3-C-1-0.tmp"] {
+        std::fs::create_dir_all(outbox_dir.join(name).join("files")).unwrap();
+    }
+    for old in [".1-A-1-0.tmp", ".2-B-1-0.done"] {
+        let status = Command::new("touch")
+            .args(["-d", "2 hours ago"])
+            .arg(outbox_dir.join(old))
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+    assert_eq!(outbox.remove_leftovers(Duration::from_secs(3600)), 2);
+    let mut left: Vec<String> = std::fs::read_dir(&outbox_dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.starts_with('.'))
+        .collect();
+    left.sort();
+    assert_eq!(left, [".3-C-1-0.tmp"]);
+    assert_eq!(outbox_ids(&outbox_dir).len(), 1);
+}
