@@ -5,7 +5,9 @@
 //! `-- --synchronized` makes every slot finish a phase before any starts the next;
 //! `-- --batches 2` tests a second set of boards on the same station, without restarting;
 //! `-- --flash-ms 20000` makes programming long enough to try Ctrl-C: every slot is aborted,
-//! tears down, and writes its record as ABORTED.
+//! tears down, and writes its record as ABORTED; `-- --scan` asks the operator to scan each
+//! slot's board in turn (`printf 'PCB01A0001\nPCB01A0002\nPCB01A0003\nPCB01A0004\n' |
+//! TOFU_PROMPT_STDIN=1 cargo run --example multi_slot -- --scan`).
 //!
 //! Each slot writes its own record (which names the slot) and has its own upload; the
 //! supply is used by one slot at a time, and the time a slot waited for it is in its record.
@@ -141,9 +143,19 @@ fn main() -> ExitCode {
     .shared_plug(PowerSupply::default())
     .mode(mode);
 
+    let scan = args.iter().any(|a| a == "--scan");
     let mut all_passed = true;
     for batch in 1..=batches {
-        let result = station.run(|slot| format!("PCB01B{batch:02}S{}", slot.index() + 1));
+        let result = station.run(|slot| {
+            if scan {
+                tofu_core::prompt::serial_number()
+                    .message(format!("Scan the board in {slot}"))
+                    .pattern(r"^PCB\d{2}A\d{4}$")
+                    .ask()
+            } else {
+                Ok(format!("PCB01B{batch:02}S{}", slot.index() + 1))
+            }
+        });
         all_passed &= result.exit_code() == ExitCode::SUCCESS;
     }
     if all_passed {

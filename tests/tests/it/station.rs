@@ -611,3 +611,44 @@ fn ctrl_c_aborts_every_slot_with_its_teardowns_and_records() {
         assert_eq!(r["outcome"], "ABORTED", "{}", r["dut_id"]);
     }
 }
+
+/// The operator scans each slot's board in turn; a bad scan is asked again.
+#[test]
+fn each_slots_serial_number_is_scanned_in_turn() {
+    use std::io::Write;
+    let dir = tempfile::tempdir().unwrap();
+    let mut child =
+        std::process::Command::new(&crate::example_binaries::executables()["multi_slot"])
+            .arg("--scan")
+            .env("TOFU_OUTPUT_DIR", dir.path())
+            .env("TOFU_PROMPT_STDIN", "1")
+            .env_remove("TOFUPILOT_API_KEY")
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"PCB01A0001\nnot-a-serial\nPCB01A0002\nPCB01A0003\nPCB01A0004\n")
+        .unwrap();
+    let output = child.wait_with_output().unwrap();
+    let stdout = String::from_utf8_lossy(&output.stdout);
+    assert_eq!(output.status.code(), Some(1), "{stdout}");
+    let mut units: Vec<(String, String)> = json_records(dir.path())
+        .iter()
+        .map(|r| {
+            (
+                r["slot"]["name"].as_str().unwrap().to_owned(),
+                r["dut_id"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    units.sort();
+    let expected: Vec<(String, String)> = (1..=4)
+        .map(|i| (format!("slot {i}"), format!("PCB01A000{i}")))
+        .collect();
+    assert_eq!(units, expected, "{stdout}");
+}
