@@ -23,7 +23,7 @@ use tofu_upload::{ClientBuilder, Outbox, Uploader};
 /// The bytes of the unit `n`'s capture: 1 to 48 KiB, different for every unit.
 fn capture(n: u64) -> Vec<u8> {
     let mut x = n.wrapping_mul(0x9e37_79b9_7f4a_7c15) | 1;
-    let len = 1024 + (n * 7919) % (47 * 1024);
+    let len = 1024 + n.wrapping_mul(7919) % (47 * 1024);
     (0..len)
         .map(|_| {
             // xorshift64
@@ -93,7 +93,7 @@ fn main() -> ExitCode {
         .phases([phase_measure])
         .output(uploader)
         .quiet();
-    for n in first..first + count {
+    for n in first..first.saturating_add(count) {
         let execution = test.execute(|| format!("CRASH-{n:04}"));
         println!(
             "CRASH-{n:04} {}",

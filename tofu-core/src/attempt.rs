@@ -1,8 +1,9 @@
 //! Running one attempt of a phase. A phase without a timeout runs on the executor's thread
 //! (nothing is faster); one with a timeout runs on the run's worker thread while the executor
 //! waits for it with an eye on the deadline and on Ctrl-C. Ctrl-C interrupts a phase without a
-//! timeout only when it returns: give long or risky phases a timeout (or the test a default
-//! one, `Test::phase_timeout`) so that Ctrl-C stops them at once.
+//! timeout when it returns, or at once when it waits in `PhaseContext::sleep`: give long or
+//! risky phases a timeout (or the test a default one, `Test::phase_timeout`), or have them wait
+//! with `sleep`, so that Ctrl-C stops them at once.
 //!
 //! Rust can't kill a thread. A phase that times out or is aborted is abandoned, not stopped:
 //! its worker runs on until the call it is blocked in returns, then ends; what the phase
@@ -59,8 +60,14 @@ impl Worker {
                     let _span = span.enter();
                     logging::capture_into(sink);
                     while let Ok((phase, mut ctx, mut slots, plugs)) = job_rx.recv() {
-                        let returned =
-                            with_plugs(plugs, |set| catch(|| phase.run(&mut ctx, &mut slots, set)));
+                        let returned = with_plugs(plugs, |set| {
+                            // Given up on while it waited for its plugs: it must not run now,
+                            // outside its slot's hold on a shared plug.
+                            if ctx.stop.load(std::sync::atomic::Ordering::Relaxed) {
+                                return Ok(PhaseReturn::Result(crate::PhaseResult::Skip));
+                            }
+                            catch(|| phase.run(&mut ctx, &mut slots, set))
+                        });
                         if done_tx.send((returned, ctx, slots)).is_err() {
                             break;
                         }
@@ -133,17 +140,23 @@ pub(crate) fn run(
         };
         return (Ended::Returned(Ok(error)), fresh_ctx, fresh_slots);
     }
-    let deadline = Instant::now() + timeout;
+    // A timeout too large for the clock is no deadline.
+    let deadline = Instant::now().checked_add(timeout);
     loop {
-        let wait =
-            Duration::from_millis(20).min(deadline.saturating_duration_since(Instant::now()));
+        let wait = Duration::from_millis(20).min(deadline.map_or(Duration::MAX, |d| {
+            d.saturating_duration_since(Instant::now())
+        }));
         match active.done.recv_timeout(wait) {
             Ok((returned, ctx, slots)) => {
                 *worker = Some(active);
+                // Cut short by Ctrl-C in `PhaseContext::sleep`: aborted, as inline.
+                if ctx.was_stopped() && abort::presses() >= abort_at {
+                    return (Ended::Aborted, ctx, slots);
+                }
                 return (Ended::Returned(returned), ctx, slots);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
-                if Instant::now() >= deadline {
+                if deadline.is_some_and(|d| Instant::now() >= d) {
                     return (give_up(Ended::TimedOut), fresh_ctx, fresh_slots);
                 }
                 if abort::presses() >= abort_at {

@@ -1,6 +1,5 @@
 //! What a running phase can do besides setting measurements (OpenHTF's `TestApi`).
 
-use std::cell::Cell;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -25,7 +24,7 @@ pub struct PhaseContext {
     /// How many Ctrl-C presses stop this phase (2 in a teardown).
     pub(crate) abort_at: u32,
     /// [`PhaseContext::sleep`] was cut short.
-    stopped: Cell<bool>,
+    stopped: AtomicBool,
 }
 
 /// The phase was told to stop (its timeout passed, or the operator pressed Ctrl-C) while it
@@ -67,7 +66,7 @@ impl PhaseContext {
             parameters: None,
             stop: Arc::new(AtomicBool::new(false)),
             abort_at: 1,
-            stopped: Cell::new(false),
+            stopped: AtomicBool::new(false),
         }
     }
 
@@ -91,13 +90,16 @@ impl PhaseContext {
     /// }
     /// ```
     pub fn sleep(&self, duration: Duration) -> Result<(), Stopped> {
-        let until = Instant::now() + duration;
+        // `Duration::MAX`: until stopped.
+        let until = Instant::now().checked_add(duration);
         loop {
             if self.should_stop() {
-                self.stopped.set(true);
+                self.stopped.store(true, Ordering::Relaxed);
                 return Err(Stopped);
             }
-            let left = until.saturating_duration_since(Instant::now());
+            let left = until.map_or(Duration::MAX, |u| {
+                u.saturating_duration_since(Instant::now())
+            });
             if left.is_zero() {
                 return Ok(());
             }
@@ -113,7 +115,7 @@ impl PhaseContext {
 
     /// Whether [`PhaseContext::sleep`] was cut short.
     pub(crate) fn was_stopped(&self) -> bool {
-        self.stopped.get()
+        self.stopped.load(Ordering::Relaxed)
     }
 
     /// The serial number of the unit under test.

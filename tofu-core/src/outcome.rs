@@ -132,6 +132,10 @@ impl OutcomeDetail {
 ///
 /// An unset value is `UNSET` (`SKIPPED` when `phase_skipped`). NaN and infinities fail. With no
 /// validators a set value passes.
+///
+/// # Panics
+///
+/// When a custom validator panics (see [`Validator::check`](crate::Validator::check)).
 pub fn measurement_outcome(
     decl: &MeasurementDecl,
     value: Option<&Value>,

@@ -105,9 +105,21 @@ mod tests {
     }
 
     /// A slot that ends early (a failure) and one that jumps to its teardown don't block
-    /// the others.
+    /// the others (a blocked run fails at the deadline instead of hanging the tests).
     #[test]
     fn ended_and_jumping_slots_do_not_block() {
+        let (done, finished) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            three_slots_one_ending_one_jumping();
+            let _ = done.send(());
+        });
+        assert!(
+            finished.recv_timeout(Duration::from_secs(10)).is_ok(),
+            "the slots blocked one another"
+        );
+    }
+
+    fn three_slots_one_ending_one_jumping() {
         let sync = Arc::new(PhaseSync::new(3));
         let ender = {
             let sync = Arc::clone(&sync);

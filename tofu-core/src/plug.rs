@@ -168,6 +168,36 @@ impl PlugEntry {
     }
 }
 
+/// Sets up `plugs` in order; stops at the first failure. Returns how many were set up, and
+/// the failure (`plug `X` failed to set up: why`).
+pub(crate) fn set_up_all<'p>(
+    plugs: impl IntoIterator<Item = &'p PlugEntry>,
+) -> (usize, Option<String>) {
+    let mut count = 0;
+    for plug in plugs {
+        if let Err(error) = plug.set_up() {
+            return (
+                count,
+                Some(format!("plug `{}` failed to set up: {error}", plug.name)),
+            );
+        }
+        count += 1;
+    }
+    (count, None)
+}
+
+/// Tears down `plugs`, last first, each once whatever happens to the others; none when Ctrl-C
+/// was pressed twice.
+pub(crate) fn tear_down_all<'p>(plugs: impl DoubleEndedIterator<Item = &'p PlugEntry>) {
+    if crate::abort::presses() >= 2 {
+        tracing::error!("plug teardown skipped: Ctrl-C pressed twice");
+        return;
+    }
+    for plug in plugs.rev() {
+        plug.tear_down();
+    }
+}
+
 fn short_name(full: &'static str) -> &'static str {
     let trimmed = full.trim_start_matches("dyn ");
     trimmed.rsplit("::").next().unwrap_or(trimmed)

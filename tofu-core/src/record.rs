@@ -65,7 +65,8 @@ pub struct SlotRecord {
     pub index: usize,
     /// The slot's name, e.g. `"slot 1"` or the fixture's label.
     pub name: String,
-    /// The same for every slot of one batch (TofuPilot's `execution_id`).
+    /// The same for every slot of one batch, so that a batch's runs can be found together
+    /// (what TofuPilot's v2 API calls `execution_id`; the v1 upload does not send it).
     pub execution_id: String,
 }
 

@@ -39,8 +39,13 @@ struct GateState {
 pub(crate) enum GateError {
     /// Ctrl-C was pressed while the phase waited.
     Aborted,
-    /// An abandoned phase still holds the instrument.
-    HeldByAbandoned(String),
+    /// An abandoned phase (`by`) still holds the instrument `plug`.
+    HeldByAbandoned {
+        /// The plug's name.
+        plug: &'static str,
+        /// The phase that holds it.
+        by: String,
+    },
 }
 
 impl Gate {
@@ -49,6 +54,7 @@ impl Gate {
     pub(crate) fn acquire(
         &self,
         who: &str,
+        plug: &'static str,
         instance: &SharedPlug,
         abort_at: u32,
     ) -> Result<(), GateError> {
@@ -77,11 +83,12 @@ impl Gate {
             let why = if abort::presses() >= abort_at {
                 Some(GateError::Aborted)
             } else if Instant::now() >= deadline {
-                Some(GateError::HeldByAbandoned(
-                    abandoned_by
+                Some(GateError::HeldByAbandoned {
+                    plug,
+                    by: abandoned_by
                         .clone()
                         .unwrap_or_else(|| "a phase that was abandoned".to_owned()),
-                ))
+                })
             } else {
                 None
             };
@@ -106,35 +113,61 @@ impl Gate {
     }
 }
 
+/// The shared plugs a phase holds. Dropped, it gives them back (as abandoned if the executor
+/// is unwinding, so nobody uses an instrument in an unknown state without being told).
+#[derive(Debug)]
+pub(crate) struct Held<'p> {
+    gates: Vec<&'p Gate>,
+    abandoned: bool,
+}
+
+impl Held<'_> {
+    /// Gives the plugs back; `abandoned`: the phase was abandoned and may still use them.
+    pub(crate) fn release(mut self, abandoned: bool) {
+        self.abandoned = abandoned;
+    }
+}
+
+impl Drop for Held<'_> {
+    fn drop(&mut self) {
+        let abandoned = self.abandoned || std::thread::panicking();
+        for gate in &self.gates {
+            gate.release(abandoned);
+        }
+    }
+}
+
 /// Holds every shared plug among `plugs` for `who`, in one order for all slots (so two
 /// phases that each need two shared plugs can't hold one each and wait for the other).
-/// Returns the gates held, to [`release_all`] when the phase ends.
 pub(crate) fn hold_all<'p>(
     plugs: &[&'p PlugEntry],
     who: &str,
     abort_at: u32,
-) -> Result<Vec<&'p Gate>, GateError> {
-    let mut shared: Vec<(&'p Gate, &'p SharedPlug)> = plugs
-        .iter()
-        .filter_map(|p| p.gate.as_deref().map(|gate| (gate, &p.instance)))
-        .collect();
-    shared.sort_by_key(|(gate, _)| std::ptr::from_ref::<Gate>(gate) as usize);
-    let mut held = Vec::with_capacity(shared.len());
-    for (gate, instance) in shared {
-        if let Err(e) = gate.acquire(who, instance, abort_at) {
-            release_all(&held, false);
-            return Err(e);
-        }
-        held.push(gate);
+) -> Result<Held<'p>, GateError> {
+    let mut shared: Vec<&'p PlugEntry> =
+        plugs.iter().copied().filter(|p| p.gate.is_some()).collect();
+    shared.sort_by_key(|p| {
+        p.gate
+            .as_deref()
+            .map(|g| std::ptr::from_ref::<Gate>(g) as usize)
+    });
+    let mut held = Held {
+        gates: Vec::with_capacity(shared.len()),
+        abandoned: false,
+    };
+    for plug in shared {
+        let Some(gate) = plug.gate.as_deref() else {
+            continue;
+        };
+        // On an error, dropping `held` gives back what was taken.
+        gate.acquire(who, plug.name, &plug.instance, abort_at)?;
+        held.gates.push(gate);
+    }
+    // Ctrl-C while the last gate came free: the phase must not start.
+    if abort::presses() >= abort_at {
+        return Err(GateError::Aborted);
     }
     Ok(held)
-}
-
-/// Gives back the gates [`hold_all`] took.
-pub(crate) fn release_all(gates: &[&Gate], abandoned: bool) {
-    for gate in gates {
-        gate.release(abandoned);
-    }
 }
 
 #[cfg(test)]
@@ -154,14 +187,14 @@ mod tests {
     fn a_second_holder_waits_for_the_first_to_let_go() {
         let gate = Arc::new(Gate::default());
         let plug = instrument();
-        gate.acquire("first", &plug, u32::MAX).unwrap();
+        gate.acquire("first", "Plug", &plug, u32::MAX).unwrap();
         let started = Arc::new(Barrier::new(2));
         let second = {
             let (gate, plug, started) = (Arc::clone(&gate), Arc::clone(&plug), started.clone());
             std::thread::spawn(move || {
                 started.wait();
                 let t = Instant::now();
-                gate.acquire("second", &plug, u32::MAX).unwrap();
+                gate.acquire("second", "Plug", &plug, u32::MAX).unwrap();
                 gate.release(false);
                 t.elapsed()
             })
@@ -177,14 +210,18 @@ mod tests {
     fn an_instrument_kept_by_an_abandoned_phase_is_an_error_naming_it() {
         let gate = Gate::default();
         let plug = instrument();
-        gate.acquire("slot 1, phase hang", &plug, u32::MAX).unwrap();
+        gate.acquire("slot 1, phase hang", "Plug", &plug, u32::MAX)
+            .unwrap();
         // The abandoned phase's thread still holds the instrument.
         let _held = plug.lock().unwrap();
         gate.release(true);
-        let err = gate.acquire("slot 2, phase next", &plug, u32::MAX);
+        let err = gate.acquire("slot 2, phase next", "Plug", &plug, u32::MAX);
         assert_eq!(
             err,
-            Err(GateError::HeldByAbandoned("slot 1, phase hang".into()))
+            Err(GateError::HeldByAbandoned {
+                plug: "Plug",
+                by: "slot 1, phase hang".into()
+            })
         );
         // The failed wait gave the gate back.
         assert!(gate.state.lock().unwrap().holder.is_none());

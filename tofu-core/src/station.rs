@@ -43,13 +43,12 @@ use std::sync::atomic::{AtomicU64, Ordering};
 
 use crate::abort;
 use crate::clock::now_millis;
-use crate::panic_capture::catch;
 use crate::phase_sync::PhaseSync;
-use crate::plug::{Plug, PlugEntry};
+use crate::plug::{self, Plug, PlugEntry};
 use crate::prompt::IntoSerialNumber;
 use crate::record::{PhaseRecord, SlotRecord};
 use crate::summary;
-use crate::test::{Execution, Test};
+use crate::test::{Execution, SerialNumber, Test, ask_serial_number};
 
 /// How the slots of a station move through the phases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -205,9 +204,10 @@ impl Station {
     }
 
     /// Runs the test on every slot at once and waits for all of them. `serial_number` gives
-    /// each slot's serial number, slot after slot, before any slot starts (so an operator
-    /// scans the boards in order); an error or a panic there makes that slot's run ERROR,
-    /// as [`Test::execute`] does, and the other slots run.
+    /// each slot's serial number, slot after slot, before the shared plugs are set up and any
+    /// slot starts (so an operator scans the boards in order). An error or a panic there, or
+    /// a serial number another slot already has, makes that slot's run ERROR (with the codes
+    /// of [`Test::execute`]), and the other slots run.
     ///
     /// Call it again for the next batch of units: the slots' tests and plugs are kept.
     pub fn run<S: IntoSerialNumber>(&mut self, serial_number: impl FnMut(&SlotInfo) -> S) -> Batch {
@@ -222,19 +222,22 @@ impl Station {
         if abort::install() {
             abort::reset();
         }
-        let serials: Vec<Result<String, String>> = self
-            .slots
-            .iter()
-            .map(
-                |(info, _)| match catch(|| serial_number(info).into_serial_number()) {
-                    Ok(serial) => serial,
-                    Err(panic) => Err(format!(
-                        "getting the serial number panicked at {}: {}",
-                        panic.location, panic.message
-                    )),
-                },
-            )
-            .collect();
+        let mut serials: Vec<SerialNumber> = Vec::with_capacity(self.slots.len());
+        for (info, _) in &self.slots {
+            let mut serial = ask_serial_number(|| serial_number(info));
+            // One unit can't be in two slots: a board scanned twice is an error.
+            if let Ok(Ok(s)) = &serial
+                && let Some(other) = serials
+                    .iter()
+                    .position(|o| matches!(o, Ok(Ok(other)) if other == s))
+            {
+                serial = Ok(Err(format!(
+                    "{s} is the serial number of the unit in {} already",
+                    self.slots[other].0
+                )));
+            }
+            serials.push(serial);
+        }
         let (set_up, setup_error) = self.set_up_shared();
         let execution_id = new_execution_id();
         let sync = (self.mode == SlotMode::Synchronized)
@@ -268,23 +271,37 @@ impl Station {
                         .spawn_scoped(scope, || take(job).map(run_slot))
                 })
                 .collect();
+            // A slot whose thread could not start runs here, before any join: synchronized
+            // slots wait for it.
+            let mut alone: Vec<Option<Execution>> = running
+                .iter()
+                .zip(&jobs)
+                .map(|(spawned, job)| match spawned {
+                    Ok(_) => None,
+                    Err(e) => {
+                        let slot = take(job)?;
+                        tracing::warn!(
+                            "can't start a thread for {} ({e}); it runs on the station's",
+                            slot.2.record.name
+                        );
+                        Some(run_slot(slot))
+                    }
+                })
+                .collect();
             running
                 .into_iter()
-                .zip(&jobs)
-                .filter_map(|(spawned, job)| match spawned {
+                .zip(alone.iter_mut())
+                .filter_map(|(spawned, alone)| match spawned {
                     Ok(handle) => match handle.join() {
                         Ok(execution) => execution,
                         // The executor catches the test's panics: this one is a bug of ours.
                         Err(panic) => std::panic::resume_unwind(panic),
                     },
-                    Err(e) => {
-                        tracing::warn!("can't start a thread for a slot ({e}); it runs alone");
-                        take(job).map(run_slot)
-                    }
+                    Err(_) => alone.take(),
                 })
                 .collect::<Vec<_>>()
         });
-        self.tear_down_shared(set_up);
+        plug::tear_down_all(self.shared[..set_up].iter());
         if !self.quiet {
             print!(
                 "{}",
@@ -301,39 +318,26 @@ impl Station {
     /// Sets up the shared plugs in order; stops at the first failure. Returns how many were
     /// set up, and the failure.
     fn set_up_shared(&self) -> (usize, Option<String>) {
-        for (i, plug) in self.shared.iter().enumerate() {
-            if let Err(error) = plug.set_up() {
-                let error = format!("shared plug `{}` failed to set up: {error}", plug.name);
-                tracing::error!("{error}");
-                return (i, Some(error));
-            }
+        let (count, error) = plug::set_up_all(&self.shared);
+        let error = error.map(|e| format!("shared {e}"));
+        if let Some(error) = &error {
+            tracing::error!("{error}");
         }
-        (self.shared.len(), None)
-    }
-
-    /// Tears down the first `count` shared plugs, last first.
-    fn tear_down_shared(&self, count: usize) {
-        if abort::presses() >= 2 {
-            tracing::error!("shared plug teardown skipped: Ctrl-C pressed twice");
-            return;
-        }
-        for plug in self.shared[..count].iter().rev() {
-            plug.tear_down();
-        }
+        (count, error)
     }
 }
 
 /// One slot's run, waiting for the thread that takes it.
-type SlotJob<'s> = std::sync::Mutex<Option<(&'s mut Test, Result<String, String>, SlotRun)>>;
+type SlotJob<'s> = std::sync::Mutex<Option<(&'s mut Test, SerialNumber, SlotRun)>>;
 
-fn take<'s>(job: &SlotJob<'s>) -> Option<(&'s mut Test, Result<String, String>, SlotRun)> {
+fn take<'s>(job: &SlotJob<'s>) -> Option<(&'s mut Test, SerialNumber, SlotRun)> {
     job.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take()
 }
 
 /// Runs one slot's test; the slot leaves the synchronization whatever happens.
-fn run_slot((test, serial, slot): (&mut Test, Result<String, String>, SlotRun)) -> Execution {
+fn run_slot((test, serial, slot): (&mut Test, SerialNumber, SlotRun)) -> Execution {
     struct Leave<'s>(&'s SlotRun);
     impl Drop for Leave<'_> {
         fn drop(&mut self) {

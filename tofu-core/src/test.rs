@@ -19,9 +19,9 @@ use crate::outcome::{
     PhaseResult, PhaseSummary, Terminal,
 };
 use crate::output::{JsonOutput, OutputCallback};
-use crate::panic_capture::catch;
+use crate::panic_capture::{Panic, catch};
 use crate::phase::{Phase, PhaseOptions, PhaseReturn, Registered};
-use crate::plug::{Plug, PlugEntry};
+use crate::plug::{self, Plug, PlugEntry};
 use crate::shared_plug::{self, GateError};
 use crate::station::SlotRun;
 
@@ -306,7 +306,7 @@ impl Test {
         if abort::install() {
             abort::reset();
         }
-        let execution = self.execute_run(serial_number, None);
+        let execution = self.execute_run(|| ask_serial_number(serial_number), None);
         if self.console_summary {
             print!("{}", summary::render(&execution.record, &execution.outputs));
         }
@@ -315,9 +315,9 @@ impl Test {
 
     /// Runs the test once, alone or as one slot of a station, and hands the record to the
     /// outputs.
-    pub(crate) fn execute_run<S: crate::prompt::IntoSerialNumber>(
+    pub(crate) fn execute_run(
         &mut self,
-        serial_number: impl FnOnce() -> S,
+        serial_number: impl FnOnce() -> SerialNumber,
         slot: Option<&SlotRun>,
     ) -> Execution {
         let record = logging::with_capturing_subscriber(|capturing| {
@@ -329,6 +329,10 @@ impl Test {
             logging::start_capture(self.log_level);
             let mut run = Run::new(self, slot);
             run.execute(serial_number);
+            // A slot's run is over: the synchronized slots don't wait for its outputs.
+            if let Some(slot) = slot {
+                slot.leave_sync();
+            }
             let logs = logging::finish_capture();
             run.finish(logs)
         });
@@ -348,7 +352,8 @@ impl Test {
             .outputs
             .iter_mut()
             .map(|o| &mut **o as &mut dyn OutputCallback)
-            .partition(|o| o.is_durable_queue());
+            // User code: a panic there counts as "not a queue".
+            .partition(|o| catch(|| o.is_durable_queue()).unwrap_or(false));
         let json = self
             .json_output
             .as_mut()
@@ -371,6 +376,16 @@ impl Test {
             })
             .collect()
     }
+}
+
+/// What a serial-number source gave: the serial number, why there is none, or its panic.
+pub(crate) type SerialNumber = Result<Result<String, String>, Panic>;
+
+/// Calls a serial-number source, catching its panic.
+pub(crate) fn ask_serial_number<S: crate::prompt::IntoSerialNumber>(
+    source: impl FnOnce() -> S,
+) -> SerialNumber {
+    catch(|| source().into_serial_number())
 }
 
 fn warn_not_capturing() {
@@ -469,13 +484,13 @@ impl<'t> Run<'t> {
         });
     }
 
-    fn execute<S: crate::prompt::IntoSerialNumber>(&mut self, serial_number: impl FnOnce() -> S) {
+    fn execute(&mut self, serial_number: impl FnOnce() -> SerialNumber) {
         let prepared = self.prepare();
         if prepared.is_none() {
             // Nothing can run: don't make the operator scan a board for it.
             return;
         }
-        match catch(|| serial_number().into_serial_number()) {
+        match serial_number() {
             Ok(Err(why)) => {
                 self.fail(
                     "SerialNumberUnavailable",
@@ -512,9 +527,6 @@ impl<'t> Run<'t> {
             self.run_steps(&steps, &prepared, false);
         }
         self.tear_down_plugs(set_up);
-        if let Some(slot) = self.slot {
-            slot.leave_sync();
-        }
     }
 
     /// Runs steps in order. Outside a teardown, the first terminal result (stop, error, timeout)
@@ -533,6 +545,11 @@ impl<'t> Run<'t> {
                     let Some(p) = prepared.get(*i) else { continue };
                     if let Some(slot) = self.slot {
                         slot.reach_phase(*i);
+                        // Ctrl-C ends the wait: it must not start the phase.
+                        self.notice_abort();
+                        if self.terminal.is_some() && !teardown {
+                            return;
+                        }
                     }
                     if self.subtest.as_ref().is_some_and(|(_, failed)| *failed) {
                         self.record_skipped(p);
@@ -638,38 +655,26 @@ impl<'t> Run<'t> {
         self.phases.push(record);
     }
 
-    /// Sets up the run's own plugs in order (a station's shared plugs are the station's
-    /// business); stops at the first failure. Returns how many were set up.
-    fn set_up_plugs(&mut self) -> usize {
-        for (i, plug) in self.test.plugs.iter().enumerate() {
-            if plug.gate.is_some() {
-                continue;
-            }
-            if let Err(error) = plug.set_up() {
-                self.fail(
-                    "PlugSetupError",
-                    format!(
-                        "plug `{}` failed to set up: {error}; no phase was run",
-                        plug.name
-                    ),
-                );
-                return i;
-            }
-        }
-        self.test.plugs.len()
+    /// The run's own plugs (a station's shared plugs are the station's business).
+    fn own_plugs(&self) -> impl DoubleEndedIterator<Item = &'t PlugEntry> + use<'t> {
+        self.test.plugs.iter().filter(|p| p.gate.is_none())
     }
 
-    /// Tears down the first `count` plugs, last first, each once, whatever happens to the others.
+    /// Sets up the run's own plugs in order; stops at the first failure. Returns how many were
+    /// set up.
+    fn set_up_plugs(&mut self) -> usize {
+        let (count, error) = plug::set_up_all(self.own_plugs());
+        if let Some(error) = error {
+            self.fail("PlugSetupError", format!("{error}; no phase was run"));
+        }
+        count
+    }
+
+    /// Tears down the first `count` own plugs, last first, each once, whatever happens to the
+    /// others.
     fn tear_down_plugs(&mut self, count: usize) {
-        if abort::presses() >= 2 {
-            tracing::error!("plug teardown skipped: Ctrl-C pressed twice");
-            return;
-        }
-        for plug in self.test.plugs[..count].iter().rev() {
-            if plug.gate.is_none() {
-                plug.tear_down();
-            }
-        }
+        let plugs: Vec<&PlugEntry> = self.own_plugs().take(count).collect();
+        plug::tear_down_all(plugs.into_iter());
     }
 
     /// Builds every phase's declarations, reporting every error found (not just the first).
@@ -728,10 +733,13 @@ impl<'t> Run<'t> {
                 .iter()
                 .any(|p| p.type_id == plug.type_id)
             {
-                let what = if plug.gate.is_some() {
-                    "is given to the test and shared by the station"
-                } else {
-                    "is given to the test twice"
+                let earlier_shared = self.test.plugs[..i]
+                    .iter()
+                    .any(|p| p.type_id == plug.type_id && p.gate.is_some());
+                let what = match (earlier_shared, plug.gate.is_some()) {
+                    (true, true) => "is shared by the station twice",
+                    (false, false) => "is given to the test twice",
+                    _ => "is given to the test and shared by the station",
                 };
                 errors.push(format!("the plug `{}` {what}: give it once", plug.name));
             }
@@ -787,21 +795,27 @@ impl<'t> Run<'t> {
                     timeout,
                     abort_at,
                 ),
-                Err(GateError::Aborted) => (Ended::Aborted, ctx, slots),
-                Err(GateError::HeldByAbandoned(by)) => {
+                Err(GateError::Aborted) => {
+                    tracing::error!(
+                        "phase {name} not started: Ctrl-C while it waited for a shared plug"
+                    );
+                    self.aborted = true;
+                    (Ended::Aborted, ctx, slots)
+                }
+                Err(GateError::HeldByAbandoned { plug, by }) => {
                     let error = PhaseReturn::Error {
                         type_name: "SharedPlugUnavailable".into(),
                         message: format!(
-                            "a shared plug is still held by {by}, which was abandoned; this phase was not run"
+                            "the shared plug `{plug}` is still held by {by}, which was abandoned; this phase was not run"
                         ),
                     };
                     (Ended::Returned(Ok(error)), ctx, slots)
                 }
             };
             let end = now_millis();
-            if let Ok(gates) = held {
-                let abandoned = matches!(returned, Ended::TimedOut | Ended::Aborted);
-                shared_plug::release_all(&gates, abandoned);
+            let started = held.is_ok();
+            if let Ok(held) = held {
+                held.release(matches!(returned, Ended::TimedOut | Ended::Aborted));
             }
             let plug_wait_millis = plugs
                 .iter()
@@ -816,9 +830,11 @@ impl<'t> Run<'t> {
                     PhaseExecution::Timeout
                 }
                 Ended::Aborted => {
-                    tracing::error!(
-                        "phase {name} aborted by Ctrl-C; it is abandoned and its results discarded"
-                    );
+                    if started {
+                        tracing::error!(
+                            "phase {name} aborted by Ctrl-C; it is abandoned and its results discarded"
+                        );
+                    }
                     self.aborted = true;
                     PhaseExecution::Aborted
                 }

@@ -131,8 +131,12 @@ impl Verdict {
 }
 
 impl Validator {
-    /// Checks one value. A value of the wrong kind or NaN fails; a custom check that panics
-    /// panics here (the executor records it as the phase's error, with the measurement's name).
+    /// Checks one value. A value of the wrong kind or NaN fails.
+    ///
+    /// # Panics
+    ///
+    /// When a custom check panics (the executor catches it and records it as the phase's
+    /// error, with the measurement's name).
     pub fn check(&self, value: &Value) -> Verdict {
         match self {
             Validator::InRange {

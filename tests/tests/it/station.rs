@@ -492,13 +492,36 @@ fn a_slot_whose_serial_number_cant_be_had_errors_alone() {
         [
             (Outcome::Pass, ""),
             (Outcome::Error, "SerialNumberUnavailable"),
-            (Outcome::Error, "SerialNumberUnavailable")
+            (Outcome::Error, "Panic")
         ]
     );
     assert!(
         batch.executions[2].record.outcome_details[0]
             .description
             .contains("scanner driver bug")
+    );
+}
+
+#[test]
+fn a_unit_scanned_into_two_slots_is_an_error_in_the_second() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut station = Station::with_slot_names(["A1", "A2", "A3"], |_| {
+        quiet_test(dir.path())
+            .phases([step_one])
+            .plug(board(Fault::None, Duration::ZERO))
+    })
+    .quiet();
+    let batch = station.run(|slot| ["SN-1", "SN-2", "SN-1"][slot.index()]);
+    let outcomes: Vec<Outcome> = batch.executions.iter().map(|e| e.record.outcome).collect();
+    assert_eq!(outcomes, [Outcome::Pass, Outcome::Pass, Outcome::Error]);
+    let detail = &batch.executions[2].record.outcome_details[0];
+    assert_eq!(detail.code, "SerialNumberUnavailable");
+    assert!(
+        detail
+            .description
+            .contains("SN-1 is the serial number of the unit in A1 already"),
+        "{}",
+        detail.description
     );
 }
 

@@ -177,3 +177,15 @@ fn a_phase_sleeping_through_its_context_stops_at_its_timeout_and_its_plug_is_tor
     assert_eq!(execution.record.outcome, Outcome::Timeout);
     assert_eq!(*journal.lock().unwrap(), ["teardown"]);
 }
+
+/// A timeout too large for the clock is no deadline, not a panic.
+#[test]
+fn a_timeout_too_large_for_the_clock_is_no_deadline() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut test = Test::new("FVT1")
+        .phases([never_reached])
+        .phase_timeout(Duration::MAX)
+        .json_output(JsonOutput::to_dir(dir.path()))
+        .quiet();
+    assert_eq!(test.execute(|| "SN-T5").record.outcome, Outcome::Pass);
+}
