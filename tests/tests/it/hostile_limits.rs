@@ -114,13 +114,7 @@ fn run_cases(cases: &[Case]) -> (usize, usize) {
         "{} cases: {refused} refused, {ran} loaded and ran",
         cases.len()
     );
-    assert!(
-        wrong.is_empty(),
-        "{} of {} cases went wrong:\n{}",
-        wrong.len(),
-        cases.len(),
-        wrong.join("\n")
-    );
+    crate::mutate::assert_none_wrong(&format!("{} cases", cases.len()), &wrong);
     (refused, ran)
 }
 

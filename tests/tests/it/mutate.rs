@@ -166,3 +166,13 @@ pub fn bounded<T: Send + 'static>(
         Err(_) => Err(format!("still running after {deadline:?} (a hang)")),
     }
 }
+
+/// Fails, listing them, when some cases went wrong.
+pub fn assert_none_wrong(what: &str, wrong: &[String]) {
+    assert!(
+        wrong.is_empty(),
+        "{what}: {} cases went wrong:\n{}",
+        wrong.len(),
+        wrong.join("\n")
+    );
+}

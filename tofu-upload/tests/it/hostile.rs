@@ -209,12 +209,7 @@ fn openhtf_reports_never_panic_and_errors_name_the_file() {
         "{} reports: {imported} imported, {refused} refused, {other} imported with attachment failures",
         cases.len()
     );
-    assert!(
-        wrong.is_empty(),
-        "{} cases went wrong:\n{}",
-        wrong.len(),
-        wrong.join("\n")
-    );
+    crate::mutate::assert_none_wrong(&format!("{} cases", cases.len()), &wrong);
     // Truncations and random bytes are refused before anything is sent.
     assert!(refused >= 300, "{refused} refused");
     assert!(imported >= 100, "{imported} imported");
@@ -472,18 +467,12 @@ fn tally(results: &[(String, Result<String, String>)]) -> Vec<(String, usize)> {
     counts.into_iter().collect()
 }
 
-fn assert_none_wrong(results: &[(String, Result<String, String>)]) {
+fn assert_all_right(results: &[(String, Result<String, String>)]) {
     let wrong: Vec<String> = results
         .iter()
         .filter_map(|(what, r)| r.as_ref().err().map(|why| format!("{what}: {why}")))
         .collect();
-    assert!(
-        wrong.is_empty(),
-        "{} of {} cases went wrong:\n{}",
-        wrong.len(),
-        results.len(),
-        wrong.join("\n")
-    );
+    crate::mutate::assert_none_wrong(&format!("{} cases", results.len()), &wrong);
 }
 
 #[test]
@@ -505,7 +494,7 @@ fn outbox_state_files_damaged_or_from_another_version_never_panic_and_are_kept()
         })
         .collect();
     eprintln!("{} state.json cases: {:?}", cases.len(), tally(&results));
-    assert_none_wrong(&results);
+    assert_all_right(&results);
     let outcome = |what: &str| {
         results
             .iter()
@@ -587,12 +576,7 @@ fn outbox_request_files_damaged_are_parked_with_the_reason_and_kept() {
         "{} request.json cases: {parked} parked, {uploaded} uploaded",
         cases.len()
     );
-    assert!(
-        wrong.is_empty(),
-        "{} cases went wrong:\n{}",
-        wrong.len(),
-        wrong.join("\n")
-    );
+    crate::mutate::assert_none_wrong(&format!("{} cases", cases.len()), &wrong);
     assert!(parked >= 100, "{parked} parked");
 }
 
@@ -844,12 +828,7 @@ fn fuzz_endpoint<T: Send + 'static>(
             Err(why) => wrong.push(format!("{what}: {why}")),
         }
     }
-    assert!(
-        wrong.is_empty(),
-        "{method} {path}: {} cases went wrong:\n{}",
-        wrong.len(),
-        wrong.join("\n")
-    );
+    crate::mutate::assert_none_wrong(&format!("{method} {path}"), &wrong);
     (ok, errors)
 }
 
