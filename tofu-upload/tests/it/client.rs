@@ -126,12 +126,7 @@ fn the_api_key_never_shows() {
             .create_run(&run().attachment(example_data("raw_capture")))
             .unwrap();
         client.get_runs("TLS-1").unwrap();
-        server.fail(
-            "POST",
-            "/api/v1/runs",
-            401,
-            serde_json::json!({"error": {"message": "Unauthorized"}}),
-        );
+        server.fail_create(401, "Unauthorized");
         let unauthorized = client.create_run(&run()).unwrap_err();
         let refused = ClientBuilder::new()
             .api_key(TEST_KEY)

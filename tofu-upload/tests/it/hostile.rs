@@ -536,25 +536,14 @@ fn outbox_request_files_damaged_are_parked_with_the_reason_and_kept() {
         let client = client.clone();
         let dir = work.path().join("outbox");
         let sent = mutate::bounded(DEADLINE, move || {
-            let entry = Outbox::open(&dir)
-                .unwrap()
-                .entries()
-                .unwrap()
-                .remove(0)
-                .unwrap();
+            let entry = crate::support::outbox::first_entry(&dir);
             send(&client, entry, true).map_err(|e| e.to_string())
         });
         match sent {
             Ok((Ok(Progress::Done { .. }), _)) => uploaded += 1,
             Ok((Ok(Progress::Parked { error }), _)) => {
                 parked += 1;
-                let state = Outbox::open(work.path().join("outbox"))
-                    .unwrap()
-                    .entries()
-                    .unwrap()
-                    .remove(0)
-                    .unwrap()
-                    .state;
+                let state = crate::support::outbox::first_entry(work.path().join("outbox")).state;
                 let kept = std::fs::read(&request_path).ok().as_deref() == Some(&case.bytes[..]);
                 // Unreadable: parked naming the file; readable but refused by the server:
                 // parked with the server's message. Either way the bytes are kept.
@@ -675,12 +664,7 @@ fn a_file_name_leading_out_of_the_entry_is_refused() {
             s["files"][0]["file"] = json!(name);
         });
         std::fs::write(entry.join("state.json"), &state).unwrap();
-        let error = Outbox::open(dir.path())
-            .unwrap()
-            .entries()
-            .unwrap()
-            .remove(0)
-            .unwrap_err();
+        let error = crate::support::outbox::try_first_entry(dir.path()).unwrap_err();
         assert!(
             matches!(error, OutboxError::Corrupt { .. }),
             "{name:?}: {error}"
@@ -708,21 +692,10 @@ fn a_huge_retry_after_or_attempt_count_does_not_overflow() {
     std::fs::write(entry_dir.join("state.json"), state).unwrap();
     // A Retry-After of i64::MAX milliseconds, in seconds.
     server.fail_with_retry_after("POST", "/api/v1/runs", 429, 9_223_372_036_854_775);
-    let entry = Outbox::open(dir.path())
-        .unwrap()
-        .entries()
-        .unwrap()
-        .remove(0)
-        .unwrap();
+    let entry = crate::support::outbox::first_entry(dir.path());
     let progress = send(&server.client(), entry, true).unwrap();
     assert!(matches!(progress, Progress::Retry { .. }), "{progress:?}");
-    let state = Outbox::open(dir.path())
-        .unwrap()
-        .entries()
-        .unwrap()
-        .remove(0)
-        .unwrap()
-        .state;
+    let state = crate::support::outbox::first_entry(dir.path()).state;
     assert_eq!(state.attempts, u32::MAX);
     assert_eq!(state.next_attempt_millis, i64::MAX);
 }

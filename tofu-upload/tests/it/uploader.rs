@@ -238,18 +238,8 @@ fn a_server_error_is_retried_after_retry_after_and_the_run_is_created_once() {
 #[test]
 fn five_hundreds_and_503s_back_off_and_keep_the_entry() {
     let server = TestServer::start();
-    server.fail(
-        "POST",
-        "/api/v1/runs",
-        500,
-        serde_json::json!({"error": {"message": "boom"}}),
-    );
-    server.fail(
-        "POST",
-        "/api/v1/runs",
-        503,
-        serde_json::json!({"error": {"message": "maintenance"}}),
-    );
+    server.fail_create(500, "boom");
+    server.fail_create(503, "maintenance");
     let dir = tempfile::tempdir().unwrap();
     let _ = run_test(dir.path(), Uploader::offline(dir.path(), "test"), "SN-5XX");
     for want in ["boom", "maintenance"] {
@@ -259,12 +249,7 @@ fn five_hundreds_and_503s_back_off_and_keep_the_entry() {
         };
         assert!(error.contains(want), "{error}");
         assert!(*wait >= Duration::from_secs(15));
-        let entry = Outbox::open(dir.path())
-            .unwrap()
-            .entries()
-            .unwrap()
-            .remove(0)
-            .unwrap();
+        let entry = crate::support::outbox::first_entry(dir.path());
         assert_eq!(entry.state.status, Status::Pending);
         assert!(entry.state.next_attempt_millis > chrono::Utc::now().timestamp_millis());
     }
@@ -278,18 +263,8 @@ fn five_hundreds_and_503s_back_off_and_keep_the_entry() {
 #[test]
 fn refusals_are_parked_with_the_servers_message_until_retried_by_hand() {
     let server = TestServer::start();
-    server.fail(
-        "POST",
-        "/api/v1/runs",
-        401,
-        serde_json::json!({"error": {"message": "Invalid API key"}}),
-    );
-    server.fail(
-        "POST",
-        "/api/v1/runs",
-        400,
-        serde_json::json!({"error": {"message": "Procedure 'FVT1' not found"}}),
-    );
+    server.fail_create(401, "Invalid API key");
+    server.fail_create(400, "Procedure 'FVT1' not found");
     let dir = tempfile::tempdir().unwrap();
     let _ = run_test(dir.path(), Uploader::offline(dir.path(), "test"), "SN-PARK");
     for want in ["Invalid API key", "Procedure 'FVT1' not found"] {
@@ -298,12 +273,7 @@ fn refusals_are_parked_with_the_servers_message_until_retried_by_hand() {
             panic!("{progress:?}")
         };
         assert!(error.contains(want), "{error}");
-        let entry = Outbox::open(dir.path())
-            .unwrap()
-            .entries()
-            .unwrap()
-            .remove(0)
-            .unwrap();
+        let entry = crate::support::outbox::first_entry(dir.path());
         assert_eq!(entry.state.status, Status::Parked);
         assert!(!entry.state.create_sent, "a refused create created nothing");
         assert!(entry.state.last_error.as_deref().unwrap().contains(want));
@@ -394,12 +364,7 @@ fn a_failed_put_only_redoes_the_files() {
     let [Progress::Retry { .. }] = &send_all(&server.url(), dir.path())[..] else {
         panic!()
     };
-    let entry = Outbox::open(dir.path())
-        .unwrap()
-        .entries()
-        .unwrap()
-        .remove(0)
-        .unwrap();
+    let entry = crate::support::outbox::first_entry(dir.path());
     assert!(entry.state.run_id.is_some(), "the run id is kept");
     assert!(matches!(
         send_all(&server.url(), dir.path())[..],
@@ -462,12 +427,7 @@ fn a_process_killed_between_the_create_and_the_files_is_finished_by_the_next_one
 #[test]
 fn the_api_key_is_nowhere_in_the_outbox_records_or_messages() {
     let server = TestServer::start();
-    server.fail(
-        "POST",
-        "/api/v1/runs",
-        401,
-        serde_json::json!({"error": {"message": "nope"}}),
-    );
+    server.fail_create(401, "nope");
     let dir = tempfile::tempdir().unwrap();
     let execution = run_test(
         dir.path(),
@@ -512,12 +472,7 @@ fn cli(server: &TestServer, args: &[&str]) -> (bool, String) {
 #[test]
 fn the_command_line_lists_shows_retries_uploads_and_gets_runs() {
     let server = TestServer::start();
-    server.fail(
-        "POST",
-        "/api/v1/runs",
-        400,
-        serde_json::json!({"error": {"message": "Unknown part PCB1"}}),
-    );
+    server.fail_create(400, "Unknown part PCB1");
     let dir = tempfile::tempdir().unwrap();
     let outbox = dir.path().to_str().unwrap();
     let _ = run_test(dir.path(), Uploader::offline(dir.path(), "test"), "SN-CLI");

@@ -221,6 +221,17 @@ impl TestServer {
         self.shared.inner.lock().unwrap().requests.clone()
     }
 
+    /// The next run creation (`POST /api/v1/runs`) answers `status` with TofuPilot's error
+    /// body carrying `message`.
+    pub fn fail_create(&self, status: u16, message: &str) {
+        self.fail(
+            "POST",
+            "/api/v1/runs",
+            status,
+            serde_json::json!({"error": {"message": message}}),
+        );
+    }
+
     pub fn fail(&self, method: &'static str, path_prefix: &str, status: u16, body: Value) {
         self.fail_raw(
             method,
