@@ -95,9 +95,6 @@ impl<C> Spec<C> {
     }
 
     fn push(&mut self, validator: Validator) {
-        if let Err(e) = validator.check_limits() {
-            self.errors.push(e);
-        }
         self.validators.push(validator);
     }
 
@@ -207,7 +204,6 @@ impl Spec<class::Number> {
                 .errors
                 .push("marginal bounds need an in_range validator before them".into()),
         }
-        self.recheck();
     }
 
     /// Adds marginal deviation to the last `within_percent`.
@@ -224,7 +220,6 @@ impl Spec<class::Number> {
                 .errors
                 .push("marginal_percent needs a within_percent validator before it".into()),
         }
-        self.recheck();
         self
     }
 
@@ -232,14 +227,6 @@ impl Spec<class::Number> {
     pub fn precision(mut self, digits: i32) -> Self {
         self.precision = Some(digits);
         self
-    }
-
-    fn recheck(&mut self) {
-        self.errors = self
-            .validators
-            .iter()
-            .filter_map(|v| v.check_limits().err())
-            .collect();
     }
 }
 
@@ -492,7 +479,13 @@ pub fn __declare<K: Kind + Accepts<C>, C>(name: &str, spec: Spec<C>) -> Declared
     decl.docstring = spec.docstring;
     decl.allow_fail = spec.allow_fail;
     decl.precision = spec.precision;
+    // The limits are checked once the validators are complete (`.marginal(..)` changes them).
     let mut errors = spec.errors;
+    errors.extend(
+        decl.validators
+            .iter()
+            .filter_map(|v| v.check_limits().err()),
+    );
     if let Err(e) = K::complete(&mut decl) {
         errors.push(e);
     }
@@ -539,6 +532,27 @@ mod tests {
             "{:?}",
             d.errors
         );
+    }
+
+    /// A marginal band with nothing to apply it to is an error, not silently dropped.
+    #[test]
+    fn marginal_bands_without_their_validator_are_declaration_errors() {
+        let d = __declare::<f64, _>("v", at_most(5).marginal_percent(1));
+        assert_eq!(
+            d.errors,
+            ["marginal_percent needs a within_percent validator before it"]
+        );
+        let d = __declare::<f64, _>("v", within_percent(10, 5).marginal(9, 11));
+        assert_eq!(
+            d.errors,
+            ["marginal bounds need an in_range validator before them"]
+        );
+        // A bad band and a bad limit are both reported.
+        let d = __declare::<f64, _>(
+            "v",
+            in_range(5, 1).and(within_percent(10, 5).marginal(9, 11)),
+        );
+        assert_eq!(d.errors.len(), 2, "{:?}", d.errors);
     }
 
     #[test]
