@@ -5,6 +5,7 @@ use std::path::{Path, PathBuf};
 
 use serde_json::Value;
 
+use crate::file_name;
 use crate::html::{escape, url_path_segment};
 use crate::page;
 use crate::report::{duration, identity, millis, outcome_label, utc};
@@ -19,12 +20,10 @@ pub(crate) struct Row {
     pub(crate) outcome: String,
     pub(crate) outcome_css: &'static str,
     pub(crate) duration: Option<i64>,
-    /// The report's file name, in the same folder.
-    pub(crate) report: Option<String>,
+    /// The report's file name, in the same folder, or why there is no report.
+    pub(crate) report: Result<String, String>,
     /// The record's file name.
     pub(crate) record: String,
-    /// Why there is no report.
-    pub(crate) error: Option<String>,
 }
 
 impl Row {
@@ -33,15 +32,6 @@ impl Row {
         let (outcome, outcome_css) = outcome_label(record);
         let start = millis(record, "start_time_millis");
         let end = millis(record, "end_time_millis");
-        let name = |p: &Path| {
-            p.file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default()
-        };
-        let (report, error) = match report {
-            Ok(path) => (Some(name(&path)), None),
-            Err(e) => (None, Some(e)),
-        };
         Row {
             start,
             serial: id.serial.to_owned(),
@@ -53,9 +43,8 @@ impl Row {
             outcome,
             outcome_css,
             duration: start.zip(end).map(|(s, e)| e - s),
-            report,
-            record: name(json),
-            error,
+            report: report.map(|path| file_name(&path)),
+            record: file_name(json),
         }
     }
 }
@@ -107,18 +96,17 @@ pub(crate) fn render(folder: &str, mut rows: Vec<Row>, unreadable: &[(String, St
             s = escape(&r.serial),
             o = escape(&r.outcome),
         );
-        match (&r.report, &r.error) {
-            (Some(report), _) => {
+        match &r.report {
+            Ok(report) => {
                 let _ = write!(
                     out,
                     "<a href=\"{}\">report</a>",
                     escape(&url_path_segment(report))
                 );
             }
-            (None, Some(e)) => {
+            Err(e) => {
                 let _ = write!(out, "<span class=\"fail-text\">{}</span>", escape(e));
             }
-            (None, None) => {}
         }
         let _ = writeln!(
             out,

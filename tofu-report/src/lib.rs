@@ -124,7 +124,30 @@ pub fn render_file(json_path: impl AsRef<Path>) -> Result<PathBuf, Error> {
 /// linking to each run's report. Reports that are missing are rendered first. Files that are
 /// not readable records are listed at the end of the page. Returns the index's path.
 pub fn render_index(dir: impl AsRef<Path>) -> Result<PathBuf, Error> {
-    let dir = dir.as_ref();
+    index(dir.as_ref(), false, |_, _| {})
+}
+
+/// Writes the report of every record of `dir` (replacing older reports), then `index.html`
+/// as [`render_index`] does, reading each record once. Returns the index's path.
+///
+/// `each` is called once per JSON file of the folder (see [`record_files`]), in name order,
+/// with the file and its report's path, or why it has none: [`Error::NotARecord`] for JSON
+/// files that are not run records, other errors when the file could not be read or the report
+/// could not be written.
+pub fn render_folder(
+    dir: impl AsRef<Path>,
+    each: impl FnMut(&Path, &Result<PathBuf, Error>),
+) -> Result<PathBuf, Error> {
+    index(dir.as_ref(), true, each)
+}
+
+/// Renders the reports of `dir` (all of them when `rerender`, else only the missing ones),
+/// telling `each` about every file, then writes `index.html`.
+fn index(
+    dir: &Path,
+    rerender: bool,
+    mut each: impl FnMut(&Path, &Result<PathBuf, Error>),
+) -> Result<PathBuf, Error> {
     let mut rows = Vec::new();
     let mut unreadable = Vec::new();
     for json in record_files(dir)? {
@@ -132,16 +155,22 @@ pub fn render_index(dir: impl AsRef<Path>) -> Result<PathBuf, Error> {
             Ok(record) => record,
             Err(e) => {
                 unreadable.push((file_name(&json), e.to_string()));
+                each(&json, &Err(e));
                 continue;
             }
         };
         let html = json.with_extension("html");
-        let report = if html.is_file() {
+        let report = if !rerender && html.is_file() {
             Ok(html)
         } else {
-            write_report(&json, &record).map_err(|e| e.to_string())
+            write_report(&json, &record)
         };
-        rows.push(index::Row::new(&record, &json, report));
+        each(&json, &report);
+        rows.push(index::Row::new(
+            &record,
+            &json,
+            report.map_err(|e| e.to_string()),
+        ));
     }
     let page = index::render(&dir.display().to_string(), rows, &unreadable);
     let path = dir.join("index.html");
@@ -350,5 +379,41 @@ mod tests {
         assert!(!page.contains("hidden.json"));
         assert!(page.contains("<option value=\"ERROR\">ERROR</option>"));
         assert!(page.contains("data-runs=\"3\""));
+    }
+
+    #[test]
+    fn render_folder_renders_every_report_and_tells_about_every_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("a.json"),
+            record("SN-A", 1, "PASS").to_string(),
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("a.html"), "old report, replaced").unwrap();
+        std::fs::write(dir.path().join("notes.json"), "[1, 2]").unwrap();
+        let mut seen = Vec::new();
+        let index = render_folder(dir.path(), |json, report| {
+            seen.push((
+                file_name(json),
+                report.as_ref().map_err(|e| e.to_string()).cloned(),
+            ));
+        })
+        .unwrap();
+        assert_eq!(index, dir.path().join("index.html"));
+        assert_eq!(seen.len(), 2);
+        assert_eq!(seen[0], ("a.json".into(), Ok(dir.path().join("a.html"))));
+        assert_eq!(seen[1].0, "notes.json");
+        assert!(
+            seen[1]
+                .1
+                .as_ref()
+                .unwrap_err()
+                .contains("is not a run record")
+        );
+        let report = std::fs::read_to_string(dir.path().join("a.html")).unwrap();
+        assert!(report.contains("data-outcome=\"PASS\""));
+        let page = std::fs::read_to_string(&index).unwrap();
+        assert!(page.contains("<a href=\"a.html\">report</a>"));
+        assert!(page.contains("<b>notes.json</b>"));
     }
 }

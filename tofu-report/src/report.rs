@@ -199,12 +199,7 @@ pub(crate) fn render(record: &Value) -> Result<String, String> {
             if let Some(rows) = m.get("measured_value").filter(|v| chart::is_points(v)) {
                 let rows = rows.as_array().map(Vec::as_slice).unwrap_or_default();
                 chart_index = Some(charts.len());
-                charts.push((
-                    chart::build(rows, axes(phase_name, name, m, rows)),
-                    phase_name,
-                    name,
-                    outcome,
-                ));
+                charts.push(chart::build(rows, axes(phase_name, name, m, rows)));
             }
             measured.push(Measured {
                 phase_index,
@@ -248,7 +243,7 @@ pub(crate) fn render(record: &Value) -> Result<String, String> {
     problems(&mut out, record, phases, &failed);
     phase_table(&mut out, phases, start);
     measurement_table(&mut out, &measured);
-    chart_section(&mut out, &charts);
+    chart_section(&mut out, &charts, &measured);
     log_section(&mut out, logs, start);
     attachment_section(&mut out, phases);
     metadata_section(&mut out, record);
@@ -572,7 +567,7 @@ fn value_cell(out: &mut String, m: &Measured<'_>) {
         Some(Value::Bool(b)) => {
             let _ = write!(out, "{b}");
         }
-        Some(v @ Value::Array(rows)) if m.chart.is_some() && chart::is_points(v) => {
+        Some(Value::Array(rows)) if m.chart.is_some() => {
             let _ = write!(
                 out,
                 "<a href=\"#chart-{}\">{} points (chart)</a>",
@@ -634,23 +629,24 @@ fn measurement_table(out: &mut String, measured: &[Measured<'_>]) {
     out.push_str("</tbody>\n</table>\n</section>\n");
 }
 
-type ChartEntry<'a> = (chart::Chart, &'a str, &'a str, &'a str);
-
-fn chart_section(out: &mut String, charts: &[ChartEntry<'_>]) {
+/// The charts, in the order of `measured` (whose `chart` indexes `charts`).
+fn chart_section(out: &mut String, charts: &[chart::Chart], measured: &[Measured<'_>]) {
     out.push_str("<section id=\"charts\">\n<h2>Charts</h2>\n");
     if charts.is_empty() {
         out.push_str("<p class=\"muted\">No multi-dimensional measurement.</p>\n");
     }
-    for (i, (chart, phase, name, outcome)) in charts.iter().enumerate() {
-        let css = outcome_class(outcome);
+    for m in measured {
+        let Some(i) = m.chart else { continue };
+        let chart = &charts[i];
+        let css = outcome_class(m.outcome);
         let _ = write!(
             out,
             "<figure class=\"chart-card {css}\" id=\"chart-{i}-card\">\n<figcaption>\
              <span class=\"badge {css}\">{o}</span> {p} › <b>{n}</b> <small>{} points",
             group(chart.total),
-            o = escape(outcome),
-            p = escape(phase),
-            n = escape(name),
+            o = escape(m.outcome),
+            p = escape(m.phase),
+            n = escape(m.name),
         );
         if chart.drawn < chart.total {
             let _ = write!(
@@ -683,7 +679,7 @@ fn chart_section(out: &mut String, charts: &[ChartEntry<'_>]) {
             chart.drawn,
             chart.outside,
             script_json(&chart.data),
-            n = escape(name),
+            n = escape(m.name),
         );
     }
     out.push_str("</section>\n");

@@ -60,27 +60,18 @@ fn report(path: &Path) -> bool {
 }
 
 fn folder(dir: &Path) -> bool {
-    let files = match tofu_report::record_files(dir) {
-        Ok(files) => files,
+    let mut ok = true;
+    let index = tofu_report::render_folder(dir, |_, report| match report {
+        Ok(html) => println!("{}", html.display()),
+        Err(e @ tofu_report::Error::NotARecord { .. }) => {
+            eprintln!("tofu-report: skipped: {e}")
+        }
         Err(e) => {
             eprintln!("tofu-report: {e}");
-            return false;
+            ok = false;
         }
-    };
-    let mut ok = true;
-    for file in files {
-        match tofu_report::render_file(&file) {
-            Ok(html) => println!("{}", html.display()),
-            Err(e @ tofu_report::Error::NotARecord { .. }) => {
-                eprintln!("tofu-report: skipped: {e}")
-            }
-            Err(e) => {
-                eprintln!("tofu-report: {e}");
-                ok = false;
-            }
-        }
-    }
-    match tofu_report::render_index(dir) {
+    });
+    match index {
         Ok(index) => println!("{}", index.display()),
         Err(e) => {
             eprintln!("tofu-report: {e}");
