@@ -8,9 +8,17 @@ use std::sync::atomic::{AtomicU32, Ordering};
 
 static PRESSES: AtomicU32 = AtomicU32::new(0);
 
+/// Gets Ctrl-C ready for a new run: the handler installed (once per process) and the presses
+/// counted afresh. Nothing when the program has a handler of its own.
+pub(crate) fn arm() {
+    if install() {
+        reset();
+    }
+}
+
 /// Installs the Ctrl-C handler once per process. False when the program has a handler of its
 /// own (then Ctrl-C is the program's business, and runs can't be aborted by it).
-pub(crate) fn install() -> bool {
+fn install() -> bool {
     static INSTALLED: OnceLock<bool> = OnceLock::new();
     *INSTALLED.get_or_init(|| {
         let installed = ctrlc::set_handler(|| match PRESSES.fetch_add(1, Ordering::SeqCst) + 1 {
@@ -29,7 +37,7 @@ pub(crate) fn install() -> bool {
 }
 
 /// Starts counting presses afresh, for a new run.
-pub(crate) fn reset() {
+fn reset() {
     PRESSES.store(0, Ordering::SeqCst);
 }
 

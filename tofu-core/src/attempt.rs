@@ -80,7 +80,7 @@ impl Worker {
 
 /// Runs one attempt of `phase`, with its plugs locked and lent to it: inline without a
 /// timeout, else on `worker` (started if needed), giving up at `timeout` or when Ctrl-C has
-/// been pressed `abort_at` times; the worker is then abandoned, and the context and slots
+/// been pressed `ctx.abort_at` times; the worker is then abandoned, and the context and slots
 /// returned are empty ones.
 pub(crate) fn run(
     worker: &mut Option<Worker>,
@@ -89,20 +89,16 @@ pub(crate) fn run(
     slots: Vec<Slot>,
     plugs: &[&PlugEntry],
     timeout: Option<Duration>,
-    abort_at: u32,
 ) -> (Ended, PhaseContext, Vec<Slot>) {
+    let abort_at = ctx.abort_at;
+    let plugs: Plugs = plugs
+        .iter()
+        .map(|p| (p.type_id, p.name, std::sync::Arc::clone(&p.instance)))
+        .collect();
     let Some(timeout) = timeout else {
         let (mut ctx, mut slots) = (ctx, slots);
-        let plugs: Plugs = plugs
-            .iter()
-            .map(|p| (p.type_id, p.name, std::sync::Arc::clone(&p.instance)))
-            .collect();
         let returned = with_plugs(plugs, |set| catch(|| phase.run(&mut ctx, &mut slots, set)));
-        // Cut short by Ctrl-C in `PhaseContext::sleep`: aborted, not an error of the phase.
-        if ctx.was_stopped() && abort::presses() >= abort_at {
-            return (Ended::Aborted, ctx, slots);
-        }
-        return (Ended::Returned(returned), ctx, slots);
+        return returned_or_aborted(returned, ctx, slots);
     };
     let fresh_ctx = ctx.fresh();
     let stop = std::sync::Arc::clone(&ctx.stop);
@@ -125,20 +121,12 @@ pub(crate) fn run(
             }
         },
     };
-    let plugs: Plugs = plugs
-        .iter()
-        .map(|p| (p.type_id, p.name, std::sync::Arc::clone(&p.instance)))
-        .collect();
     if active
         .jobs
         .send((phase.clone(), ctx, slots, plugs))
         .is_err()
     {
-        let error = PhaseReturn::Error {
-            type_name: "WorkerError".into(),
-            message: "the phase thread has stopped".into(),
-        };
-        return (Ended::Returned(Ok(error)), fresh_ctx, fresh_slots);
+        return (worker_stopped(), fresh_ctx, fresh_slots);
     }
     // A timeout too large for the clock is no deadline.
     let deadline = Instant::now().checked_add(timeout);
@@ -149,11 +137,7 @@ pub(crate) fn run(
         match active.done.recv_timeout(wait) {
             Ok((returned, ctx, slots)) => {
                 *worker = Some(active);
-                // Cut short by Ctrl-C in `PhaseContext::sleep`: aborted, as inline.
-                if ctx.was_stopped() && abort::presses() >= abort_at {
-                    return (Ended::Aborted, ctx, slots);
-                }
-                return (Ended::Returned(returned), ctx, slots);
+                return returned_or_aborted(returned, ctx, slots);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
@@ -164,14 +148,32 @@ pub(crate) fn run(
                 }
             }
             Err(mpsc::RecvTimeoutError::Disconnected) => {
-                let error = PhaseReturn::Error {
-                    type_name: "WorkerError".into(),
-                    message: "the phase thread has stopped".into(),
-                };
-                return (Ended::Returned(Ok(error)), fresh_ctx, fresh_slots);
+                return (worker_stopped(), fresh_ctx, fresh_slots);
             }
         }
     }
+}
+
+/// What the phase returned; aborted if Ctrl-C cut it short in `PhaseContext::sleep` (not an
+/// error of the phase).
+fn returned_or_aborted(
+    returned: Result<PhaseReturn, Panic>,
+    ctx: PhaseContext,
+    slots: Vec<Slot>,
+) -> (Ended, PhaseContext, Vec<Slot>) {
+    if ctx.was_stopped() && abort::presses() >= ctx.abort_at {
+        (Ended::Aborted, ctx, slots)
+    } else {
+        (Ended::Returned(returned), ctx, slots)
+    }
+}
+
+/// The worker thread is gone.
+fn worker_stopped() -> Ended {
+    Ended::Returned(Ok(PhaseReturn::Error {
+        type_name: "WorkerError".into(),
+        message: "the phase thread has stopped".into(),
+    }))
 }
 
 /// Locks the plugs, lends them to `body`, unlocks them.

@@ -19,6 +19,14 @@ pub(crate) struct Panic {
     pub(crate) location: String,
 }
 
+/// A panic's message, when it is text (`panic!("…")` makes a `&str` or a `String`).
+fn payload_message(payload: &(dyn std::any::Any + Send)) -> Option<String> {
+    payload
+        .downcast_ref::<&str>()
+        .map(|s| (*s).to_owned())
+        .or_else(|| payload.downcast_ref::<String>().cloned())
+}
+
 fn install_hook() {
     static HOOK: Once = Once::new();
     HOOK.call_once(|| {
@@ -27,11 +35,7 @@ fn install_hook() {
             if !CATCHING.with(Cell::get) {
                 return previous(info);
             }
-            let payload = info.payload();
-            let message = payload
-                .downcast_ref::<&str>()
-                .map(|s| (*s).to_owned())
-                .or_else(|| payload.downcast_ref::<String>().cloned())
+            let message = payload_message(info.payload())
                 .unwrap_or_else(|| "panic with a non-string payload".to_owned());
             let location = info
                 .location()
@@ -52,11 +56,7 @@ pub(crate) fn catch<R>(f: impl FnOnce() -> R) -> Result<R, Panic> {
         CAUGHT
             .with(|c| c.borrow_mut().take())
             .unwrap_or_else(|| Panic {
-                message: payload
-                    .downcast_ref::<&str>()
-                    .map(|s| (*s).to_owned())
-                    .or_else(|| payload.downcast_ref::<String>().cloned())
-                    .unwrap_or_else(|| "panic".to_owned()),
+                message: payload_message(&*payload).unwrap_or_else(|| "panic".to_owned()),
                 location: String::new(),
             })
     })

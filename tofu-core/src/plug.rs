@@ -109,7 +109,7 @@ impl PlugEntry {
     /// still held by a phase that timed out).
     pub(crate) fn set_up(&self) -> Result<(), String> {
         let result = catch(|| {
-            self.call(Lifecycle::Setup, PLUG_WAIT)
+            self.call(Lifecycle::Setup)
                 .map(|r| r.map(|r| r.map_err(|e| e.to_string())))
         });
         match result {
@@ -124,7 +124,7 @@ impl PlugEntry {
     /// Calls [`Plug::teardown`], logging what goes wrong.
     pub(crate) fn tear_down(&self) {
         let result = catch(|| {
-            self.call(Lifecycle::Teardown, PLUG_WAIT)
+            self.call(Lifecycle::Teardown)
                 .map(|r| r.map(|r| r.map_err(|e| e.to_string())))
         });
         match result {
@@ -147,10 +147,10 @@ impl PlugEntry {
         }
     }
 
-    /// Calls setup or teardown, waiting up to `wait` for a phase that still holds the plug
+    /// Calls setup or teardown, waiting up to `PLUG_WAIT` for a phase that still holds the plug
     /// (one that timed out). `None` when the plug could not be had in time.
-    fn call(&self, step: Lifecycle, wait: std::time::Duration) -> Option<Option<PlugResult>> {
-        let deadline = std::time::Instant::now() + wait;
+    fn call(&self, step: Lifecycle) -> Option<Option<PlugResult>> {
+        let deadline = std::time::Instant::now() + PLUG_WAIT;
         loop {
             match self.instance.try_lock() {
                 Ok(mut guard) => return Some((self.call)(&mut **guard, step)),

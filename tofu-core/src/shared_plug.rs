@@ -137,11 +137,12 @@ impl Drop for Held<'_> {
     }
 }
 
-/// Holds every shared plug among `plugs` for `who`, in one order for all slots (so two
-/// phases that each need two shared plugs can't hold one each and wait for the other).
+/// Holds every shared plug among `plugs` for `who` (named only when there is one), in one
+/// order for all slots (so two phases that each need two shared plugs can't hold one each and
+/// wait for the other).
 pub(crate) fn hold_all<'p>(
     plugs: &[&'p PlugEntry],
-    who: &str,
+    who: impl FnOnce() -> String,
     abort_at: u32,
 ) -> Result<Held<'p>, GateError> {
     let mut shared: Vec<&'p PlugEntry> =
@@ -155,12 +156,16 @@ pub(crate) fn hold_all<'p>(
         gates: Vec::with_capacity(shared.len()),
         abandoned: false,
     };
+    if shared.is_empty() {
+        return Ok(held);
+    }
+    let who = who();
     for plug in shared {
         let Some(gate) = plug.gate.as_deref() else {
             continue;
         };
         // On an error, dropping `held` gives back what was taken.
-        gate.acquire(who, plug.name, &plug.instance, abort_at)?;
+        gate.acquire(&who, plug.name, &plug.instance, abort_at)?;
         held.gates.push(gate);
     }
     // Ctrl-C while the last gate came free: the phase must not start.

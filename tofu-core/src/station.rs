@@ -124,7 +124,7 @@ impl Batch {
 
     /// 0 when every slot passed and every output succeeded, 1 otherwise.
     pub fn exit_code(&self) -> ExitCode {
-        if self.executions.iter().all(|e| e.passed() && e.outputs_ok()) {
+        if self.executions.iter().all(Execution::ok) {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -219,9 +219,7 @@ impl Station {
         &mut self,
         mut serial_number: impl FnMut(&SlotInfo) -> S,
     ) -> Batch {
-        if abort::install() {
-            abort::reset();
-        }
+        abort::arm();
         let mut serials: Vec<SerialNumber> = Vec::with_capacity(self.slots.len());
         for (info, _) in &self.slots {
             let mut serial = ask_serial_number(|| serial_number(info));

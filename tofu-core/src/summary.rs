@@ -25,13 +25,7 @@ pub(crate) fn render(record: &TestRecord, outputs: &[OutputStatus]) -> String {
     let labels: Vec<String> = record
         .phases
         .iter()
-        .map(|p| {
-            if p.attempt > 1 {
-                format!("{} (attempt {})", p.name, p.attempt)
-            } else {
-                p.name.clone()
-            }
-        })
+        .map(|p| format!("{}{}", p.name, attempt_suffix(p.attempt)))
         .collect();
     let width = labels.iter().map(|l| l.chars().count()).max().unwrap_or(0);
     for (phase, label) in record.phases.iter().zip(&labels) {
@@ -91,14 +85,19 @@ pub(crate) fn render(record: &TestRecord, outputs: &[OutputStatus]) -> String {
     out
 }
 
+/// ` (attempt 2)` after a repeated phase's name; nothing for a first attempt.
+fn attempt_suffix(attempt: u32) -> String {
+    if attempt > 1 {
+        format!(" (attempt {attempt})")
+    } else {
+        String::new()
+    }
+}
+
 /// A line for a phase that a station's slot finished:
 /// `slot 2  SN-0002  measure_current  PASS  12 ms`.
 pub(crate) fn progress_line(slot: &str, serial: &str, phase: &PhaseRecord) -> String {
-    let attempt = if phase.attempt > 1 {
-        format!(" (attempt {})", phase.attempt)
-    } else {
-        String::new()
-    };
+    let attempt = attempt_suffix(phase.attempt);
     let waited = match phase.plug_wait_millis {
         Some(ms) if ms > 0 => format!(", waited {ms} ms for a shared plug"),
         _ => String::new(),

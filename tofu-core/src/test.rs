@@ -110,9 +110,15 @@ impl Execution {
         self.outputs.iter().all(|o| o.result.is_ok())
     }
 
-    /// 0 when the run passed and every output callback succeeded, 1 otherwise.
+    /// Whether the run passed and every output callback succeeded.
+    pub fn ok(&self) -> bool {
+        self.passed() && self.outputs_ok()
+    }
+
+    /// 0 when the run passed and every output callback succeeded ([`Execution::ok`]), 1
+    /// otherwise.
     pub fn exit_code(&self) -> ExitCode {
-        if self.passed() && self.outputs_ok() {
+        if self.ok() {
             ExitCode::SUCCESS
         } else {
             ExitCode::FAILURE
@@ -303,9 +309,7 @@ impl Test {
         &mut self,
         serial_number: impl FnOnce() -> S,
     ) -> Execution {
-        if abort::install() {
-            abort::reset();
-        }
+        abort::arm();
         let execution = self.execute_run(|| ask_serial_number(serial_number), None);
         if self.console_summary {
             print!("{}", summary::render(&execution.record, &execution.outputs));
@@ -770,31 +774,24 @@ impl<'t> Run<'t> {
             .unwrap_or(PhaseOptions::DEFAULT_REPEAT_LIMIT)
             .max(1);
         logging::set_phase(Some(name));
+        let test = self.test;
+        let plugs: Vec<&PlugEntry> = p.plugs.iter().map(|&i| &test.plugs[i]).collect();
+        let uses_shared_plug = plugs.iter().any(|p| p.gate.is_some());
+        let timeout = options.timeout.or(test.phase_timeout);
+        // In a teardown, only a second Ctrl-C interrupts.
+        let abort_at = if teardown { 2 } else { 1 };
         for attempt in 1..=limit {
             let mut ctx = PhaseContext::new(&self.dut_id, name, attempt);
-            ctx.parameters = self.test.parameters();
-            let slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
-            let plugs: Vec<&PlugEntry> = p.plugs.iter().map(|&i| &self.test.plugs[i]).collect();
-            let timeout = options.timeout.or(self.test.phase_timeout);
-            // In a teardown, only a second Ctrl-C interrupts.
-            let abort_at = if teardown { 2 } else { 1 };
+            ctx.parameters = test.parameters();
             ctx.abort_at = abort_at;
+            let slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
             // A station's shared plugs are held before the phase starts: the wait is not the
             // phase's time, nor part of its timeout.
             let waiting_since = now_millis();
-            let holder = self.holder_name(name);
-            let held = shared_plug::hold_all(&plugs, &holder, abort_at);
+            let held = shared_plug::hold_all(&plugs, || self.holder_name(name), abort_at);
             let start = now_millis();
             let (returned, ctx, mut slots) = match &held {
-                Ok(_) => attempt::run(
-                    &mut self.worker,
-                    phase,
-                    ctx,
-                    slots,
-                    &plugs,
-                    timeout,
-                    abort_at,
-                ),
+                Ok(_) => attempt::run(&mut self.worker, phase, ctx, slots, &plugs, timeout),
                 Err(GateError::Aborted) => {
                     tracing::error!(
                         "phase {name} not started: Ctrl-C while it waited for a shared plug"
@@ -817,10 +814,7 @@ impl<'t> Run<'t> {
             if let Ok(held) = held {
                 held.release(matches!(returned, Ended::TimedOut | Ended::Aborted));
             }
-            let plug_wait_millis = plugs
-                .iter()
-                .any(|p| p.gate.is_some())
-                .then_some(start - waiting_since);
+            let plug_wait_millis = uses_shared_plug.then_some(start - waiting_since);
             let mut execution = match returned {
                 Ended::TimedOut => {
                     tracing::error!(

@@ -145,7 +145,7 @@ impl Validator {
                 marginal_minimum,
                 marginal_maximum,
             } => {
-                let Some(v) = value.as_f64().filter(|v| !v.is_nan()) else {
+                let Some(v) = number(value) else {
                     return Verdict::FAIL;
                 };
                 let below = minimum.is_some_and(|m| v < m.value());
@@ -174,16 +174,16 @@ impl Validator {
                 percent,
                 marginal_percent,
             } => {
-                let Some(v) = value.as_f64().filter(|v| !v.is_nan()) else {
+                let Some(v) = number(value) else {
                     return Verdict::FAIL;
                 };
                 let expected = expected.value();
                 let deviation = (v - expected).abs();
-                if deviation > (expected * percent.value() / 100.0).abs() {
+                if deviation > band(expected, percent.value()) {
                     return Verdict::FAIL;
                 }
-                let marginal = marginal_percent
-                    .is_some_and(|m| deviation >= (expected * m.value() / 100.0).abs());
+                let marginal =
+                    marginal_percent.is_some_and(|m| deviation >= band(expected, m.value()));
                 Verdict::pass(marginal)
             }
             Validator::AllValues(inner) => {
@@ -214,7 +214,7 @@ impl Validator {
             Validator::InRange { minimum, .. } => minimum.map(Limit::value),
             Validator::WithinPercent {
                 expected, percent, ..
-            } => Some(expected.value() - (expected.value() * percent.value() / 100.0).abs()),
+            } => Some(expected.value() - band(expected.value(), percent.value())),
             Validator::AllValues(inner) => inner.lower_limit(),
             _ => None,
         }
@@ -226,7 +226,7 @@ impl Validator {
             Validator::InRange { maximum, .. } => maximum.map(Limit::value),
             Validator::WithinPercent {
                 expected, percent, ..
-            } => Some(expected.value() + (expected.value() * percent.value() / 100.0).abs()),
+            } => Some(expected.value() + band(expected.value(), percent.value())),
             Validator::AllValues(inner) => inner.upper_limit(),
             _ => None,
         }
@@ -302,6 +302,16 @@ impl Validator {
             _ => Ok(()),
         }
     }
+}
+
+/// A value as a number that can be compared (NaN can't).
+fn number(value: &Value) -> Option<f64> {
+    value.as_f64().filter(|v| !v.is_nan())
+}
+
+/// How far from `expected` a value may be: `percent` % of it.
+fn band(expected: f64, percent: f64) -> f64 {
+    (expected * percent / 100.0).abs()
 }
 
 /// Escapes a string as Python's `re.escape` does (3.7 and later).
