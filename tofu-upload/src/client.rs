@@ -210,7 +210,7 @@ impl TofuPilotClient {
     /// ```
     pub async fn create_run(&self, run: &CreateRun) -> Result<RunCreated, Error> {
         check_attachments(&run.attachments).await?;
-        let body = serde_json::to_vec(run).map_err(Error::Encode)?;
+        let body = to_json(run)?;
         tracing::debug!(target: "tofu_upload", serial_number = %run.unit_under_test.serial_number, "creating run");
         let (target, status, bytes) = self.api_raw(Method::POST, "/runs", &[], Some(body)).await?;
         let mut created = parse_created(&target, status, &bytes)?;
@@ -919,12 +919,9 @@ fn check_size(path: &Path, size: u64) -> Result<(), Error> {
 
 /// The official client's checks on a file to upload: it exists, it is a file, it is
 /// not over the limit.
-async fn check_file(path: &Path) -> Result<u64, Error> {
+async fn check_file(path: &Path) -> Result<(), Error> {
     match tokio::fs::metadata(path).await {
-        Ok(meta) if meta.is_file() => {
-            check_size(path, meta.len())?;
-            Ok(meta.len())
-        }
+        Ok(meta) if meta.is_file() => check_size(path, meta.len()),
         _ => Err(Error::FileNotFound {
             path: path.to_owned(),
         }),

@@ -17,7 +17,7 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use tofu_upload::blocking::TofuPilotClient;
-use tofu_upload::uploader::{Outbox, Progress, Status, send};
+use tofu_upload::uploader::{LEFTOVER_AGE, Outbox, Progress, Status, send};
 
 const USAGE: &str = "usage: tofu-outbox [--outbox DIR] <list | show ID | retry ID|--all | upload | upload-report FILE | get-runs SERIAL [--out FILE]>";
 
@@ -150,7 +150,7 @@ fn upload(dir: &PathBuf) -> Result<()> {
     let client = TofuPilotClient::from_env()?;
     let outbox = Outbox::open(dir)?;
     // What processes killed an hour ago or more left half-written or half-deleted.
-    outbox.remove_leftovers(std::time::Duration::from_secs(3600));
+    outbox.remove_leftovers(LEFTOVER_AGE);
     let (mut sent, mut failed) = (0, 0);
     for entry in outbox.entries()? {
         let entry = match entry {

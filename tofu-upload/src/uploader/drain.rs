@@ -63,13 +63,11 @@ pub fn send(
         return Ok(Progress::Busy);
     };
     // Re-read under the lock: another process may have moved it on meanwhile.
-    entry = match super::outbox::Outbox::open(entry.dir.parent().unwrap_or(&entry.dir))?
-        .entry(&entry.id)
-    {
-        Ok(e) => e,
+    match entry.reload() {
+        Ok(()) => {}
         Err(OutboxError::NotFound(_)) => return Ok(Progress::Skipped),
         Err(e) => return Err(e),
-    };
+    }
     // Saturating: `attempts` comes from a file (a hand-edited or damaged one may hold u32::MAX).
     entry.state.attempts = entry.state.attempts.saturating_add(1);
     match advance(client, &mut entry) {
@@ -229,25 +227,28 @@ fn find_created(client: &TofuPilotClient, entry: &Entry) -> Result<Option<Run>, 
 /// counting files of the same name and size already marked, so a run's two equal files are
 /// both sent.
 fn mark_linked(entry: &mut Entry, on_run: &[RunAttachment]) -> Result<(), OutboxError> {
-    let size_of = |entry: &Entry, i: usize| {
-        std::fs::metadata(entry.file_path(&entry.state.files[i]))
-            .ok()
-            .map(|m| m.len())
-    };
+    let sizes: Vec<Option<u64>> = entry
+        .state
+        .files
+        .iter()
+        .map(|f| std::fs::metadata(entry.file_path(f)).ok().map(|m| m.len()))
+        .collect();
     let mut changed = false;
     for i in 0..entry.state.files.len() {
         if entry.state.files[i].uploaded {
             continue;
         }
-        let name = entry.state.files[i].name.clone();
-        let size = size_of(entry, i);
-        let same = |a: &RunAttachment| a.filename.as_deref() == Some(&name) && a.size == size;
-        let linked = on_run.iter().filter(|a| same(a)).count();
-        let marked = (0..entry.state.files.len())
-            .filter(|&j| {
-                let f = &entry.state.files[j];
-                f.uploaded && f.name == name && size_of(entry, j) == size
-            })
+        let (name, size) = (&entry.state.files[i].name, sizes[i]);
+        let linked = on_run
+            .iter()
+            .filter(|a| a.filename.as_deref() == Some(name.as_str()) && a.size == size)
+            .count();
+        let marked = entry
+            .state
+            .files
+            .iter()
+            .zip(&sizes)
+            .filter(|&(f, &s)| f.uploaded && f.name == *name && s == size)
             .count();
         if linked > marked {
             entry.state.files[i].uploaded = true;

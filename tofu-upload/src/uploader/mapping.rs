@@ -115,8 +115,10 @@ fn measurement(m: &MeasurementRecord) -> Measurement {
         _ => MeasurementOutcome::Unset,
     };
     let suffix = |u: Option<&tofu_core::Unit>| u.and_then(|u| u.suffix()).unwrap_or("").to_owned();
-    let mut out = match &m.measured_value {
-        Some(Value::Columns(columns)) if m.decl.kind == ValueKind::MultiDim => {
+    let mut out = Measurement::new(m.name(), outcome);
+    out.measured_value = m.measured_value.as_ref().map(scalar);
+    out.units = match &m.measured_value {
+        Some(Value::Columns(_)) if m.decl.kind == ValueKind::MultiDim => {
             let mut units: Vec<String> = m
                 .decl
                 .dimensions
@@ -124,25 +126,13 @@ fn measurement(m: &MeasurementRecord) -> Measurement {
                 .map(|d| suffix(Some(&d.unit)))
                 .collect();
             units.push(suffix(m.units()));
-            let rows = columns.rows().map(|row| row.into_iter().map(finite));
-            let mut out = Measurement::new(m.name(), outcome);
-            out.measured_value = Some(serde_json::Value::Array(
-                rows.map(|r| serde_json::Value::Array(r.collect()))
-                    .collect(),
-            ));
-            out.units = Some(Units::Columns(units));
-            out
+            Some(Units::Columns(units))
         }
-        value => {
-            let mut out = Measurement::new(m.name(), outcome);
-            out.measured_value = value.as_ref().map(scalar);
-            out.units = m
-                .units()
-                .and_then(|u| u.suffix())
-                .filter(|s| !s.is_empty())
-                .map(|s| Units::Single(s.to_owned()));
-            out
-        }
+        _ => m
+            .units()
+            .and_then(|u| u.suffix())
+            .filter(|s| !s.is_empty())
+            .map(|s| Units::Single(s.to_owned())),
     };
     out.lower_limit = m.validators().iter().find_map(|v| v.lower_limit());
     out.upper_limit = m.validators().iter().find_map(|v| v.upper_limit());

@@ -45,8 +45,9 @@ use crate::blocking::TofuPilotClient;
 use crate::{Config, MAX_ATTACHMENTS, MAX_FILE_SIZE};
 
 /// How old a half-written or half-deleted hidden folder in the outbox must be before the
-/// uploader removes it at start (younger ones may be another process's, under way).
-const LEFTOVER_AGE: Duration = Duration::from_secs(3600);
+/// uploader (at start) or `tofu-outbox upload` removes it (younger ones may be another
+/// process's, under way): an hour.
+pub const LEFTOVER_AGE: Duration = Duration::from_secs(3600);
 
 /// The environment variable giving how long (seconds) the program waits at its end for
 /// uploads to finish.
@@ -88,29 +89,16 @@ impl Uploader {
     /// With explicit settings and outbox folder.
     pub fn new(config: Config, outbox_dir: impl Into<std::path::PathBuf>) -> Self {
         let outbox = Outbox::open(outbox_dir).map_err(|e| e.to_string());
-        let client = TofuPilotClient::from_config(config);
-        match (outbox, client) {
-            (Ok(outbox), Ok(client)) => {
-                let worker = Worker::start(client, outbox.clone());
-                Uploader {
-                    outbox: Ok(outbox),
-                    worker: Some(worker),
-                    offline: None,
-                    wait: wait_from_env(),
-                }
-            }
-            (outbox, Err(e)) => Uploader {
-                outbox,
-                worker: None,
-                offline: Some(e.to_string()),
-                wait: wait_from_env(),
-            },
-            (Err(e), Ok(_)) => Uploader {
-                outbox: Err(e),
-                worker: None,
-                offline: None,
-                wait: wait_from_env(),
-            },
+        let (worker, offline) = match (&outbox, TofuPilotClient::from_config(config)) {
+            (Ok(outbox), Ok(client)) => (Some(Worker::start(client, outbox.clone())), None),
+            (_, Err(e)) => (None, Some(e.to_string())),
+            (Err(_), Ok(_)) => (None, None),
+        };
+        Uploader {
+            outbox,
+            worker,
+            offline,
+            wait: wait_from_env(),
         }
     }
 
@@ -334,6 +322,16 @@ fn drain_due(
             eprintln!("TofuPilot: {message}");
         }
     };
+    // The deadline as a wall-clock time, to compare with the entries' next attempts.
+    let until = deadline.map(|deadline| {
+        chrono::Utc::now().timestamp_millis()
+            + i64::try_from(
+                deadline
+                    .saturating_duration_since(Instant::now())
+                    .as_millis(),
+            )
+            .unwrap_or(i64::MAX / 2)
+    });
     let entries = match outbox.entries() {
         Ok(entries) => entries,
         Err(e) => {
@@ -341,6 +339,7 @@ fn drain_due(
             return false;
         }
     };
+    let mut due_left = false;
     for entry in entries {
         let entry = match entry {
             Ok(entry) => entry,
@@ -354,49 +353,50 @@ fn drain_due(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return true;
         }
+        let due_before = until.is_some_and(|until| {
+            entry.state.status == Status::Pending && entry.state.next_attempt_millis < until
+        });
         let serial = entry.state.serial_number.clone();
-        match send(client, entry, false) {
+        let due = match send(client, entry, false) {
             Ok(Progress::Done { run_url, run_id }) => {
                 eprintln!(
                     "TofuPilot: run of {serial} uploaded: {}",
                     run_url.unwrap_or(run_id)
                 );
+                false
             }
             Ok(Progress::Retry { error, wait }) => {
                 eprintln!(
                     "TofuPilot: upload of {serial} failed, retrying in {} s: {error}",
                     wait.as_secs()
                 );
+                // As `send` saved it: the next attempt is `wait` from now.
+                until.is_some_and(|until| {
+                    chrono::Utc::now()
+                        .timestamp_millis()
+                        .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX))
+                        < until
+                })
             }
             Ok(Progress::Parked { error }) => {
                 eprintln!(
                     "TofuPilot: run of {serial} refused and parked (fix, then `tofu-outbox retry`): {error}"
                 );
+                false
             }
-            Ok(Progress::Busy | Progress::Skipped) => {}
-            Err(e) => say_once(format!("outbox error: {e}")),
-        }
+            Ok(Progress::Busy | Progress::Skipped) => due_before,
+            Err(e) => {
+                say_once(format!("outbox error: {e}"));
+                due_before
+            }
+        };
+        due_left |= due;
     }
-    let Some(deadline) = deadline else {
-        return false;
-    };
-    let until = chrono::Utc::now().timestamp_millis()
-        + i64::try_from(
-            deadline
-                .saturating_duration_since(Instant::now())
-                .as_millis(),
-        )
-        .unwrap_or(i64::MAX / 2);
-    outbox.entries().is_ok_and(|entries| {
-        entries
-            .into_iter()
-            .filter_map(Result::ok)
-            .any(|e| e.state.status == Status::Pending && e.state.next_attempt_millis < until)
-    })
+    due_left
 }
 
 fn report_left(outbox: &Outbox) {
-    let left = outbox.entries().map(|e| e.len()).unwrap_or(0);
+    let left = outbox.ids().map_or(0, |ids| ids.len());
     if left > 0 {
         eprintln!(
             "TofuPilot: {left} run(s) still in the outbox {}; they go up on the next start or with `tofu-outbox upload`",

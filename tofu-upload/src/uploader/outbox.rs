@@ -276,8 +276,9 @@ impl Outbox {
             .count()
     }
 
-    /// Every entry, oldest first. Entries that can't be read are returned as errors, in place.
-    pub fn entries(&self) -> Result<Vec<Result<Entry, OutboxError>>, OutboxError> {
+    /// The ids of every entry, oldest first, without reading them (an entry that can't be read
+    /// is listed too). The hidden folders of entries being written or deleted are not entries.
+    pub fn ids(&self) -> Result<Vec<String>, OutboxError> {
         let mut ids: Vec<String> = fs::read_dir(&self.dir)
             .map_err(io_error(&self.dir))?
             .filter_map(Result::ok)
@@ -285,13 +286,18 @@ impl Outbox {
             .map(|e| e.file_name().to_string_lossy().into_owned())
             .filter(|name| !name.starts_with('.'))
             .collect();
-        ids.sort_by_key(|id| {
+        ids.sort_by_cached_key(|id| {
             (
                 id.split('-').next().and_then(|t| t.parse::<i64>().ok()),
                 id.clone(),
             )
         });
-        Ok(ids.into_iter().map(|id| self.entry(&id)).collect())
+        Ok(ids)
+    }
+
+    /// Every entry, oldest first. Entries that can't be read are returned as errors, in place.
+    pub fn entries(&self) -> Result<Vec<Result<Entry, OutboxError>>, OutboxError> {
+        Ok(self.ids()?.iter().map(|id| self.entry(id)).collect())
     }
 
     /// The entry `id`.
@@ -337,6 +343,16 @@ impl Entry {
             path,
             reason: e.to_string(),
         })
+    }
+
+    /// Reads the state again from `state.json` (another process may have moved the entry on);
+    /// [`OutboxError::NotFound`] when the entry is gone.
+    pub fn reload(&mut self) -> Result<(), OutboxError> {
+        if !self.dir.is_dir() {
+            return Err(OutboxError::NotFound(self.id.clone()));
+        }
+        self.state = read_state(&self.dir)?;
+        Ok(())
     }
 
     /// The path of an attached file.
