@@ -1,6 +1,7 @@
 //! Measurements: their declaration, and the typed handles phases set them through.
 
 use std::marker::PhantomData;
+use std::sync::Arc;
 
 use crate::unit::{self, Unit};
 use crate::validator::Validator;
@@ -99,50 +100,37 @@ impl From<&str> for Dimension {
 /// Slots belong to the executor, so a value set before a panic or an error is kept.
 #[derive(Debug)]
 pub struct Slot {
-    name: String,
-    kind: ValueKind,
-    dimensions: usize,
-    precision: Option<i32>,
+    /// What the slot holds (shared with the executor: no copy per attempt).
+    decl: Arc<MeasurementDecl>,
     value: Option<Value>,
 }
 
 impl Slot {
     #[doc(hidden)]
     pub fn __new(decl: &MeasurementDecl) -> Self {
-        Slot::new(decl)
+        Slot::new(&Arc::new(decl.clone()))
     }
 
-    pub(crate) fn new(decl: &MeasurementDecl) -> Self {
+    pub(crate) fn new(decl: &Arc<MeasurementDecl>) -> Self {
         let value = (decl.kind == ValueKind::MultiDim)
             .then(|| Value::Columns(Columns::new(decl.dimensions.len())));
         Slot {
-            name: decl.name.clone(),
-            kind: decl.kind,
-            dimensions: decl.dimensions.len(),
-            precision: decl.precision,
+            decl: Arc::clone(decl),
             value,
         }
     }
 
     pub(crate) fn name(&self) -> &str {
-        &self.name
+        &self.decl.name
     }
 
     /// A slot like this one, with no value.
     pub(crate) fn emptied(&self) -> Slot {
-        let value = (self.kind == ValueKind::MultiDim)
-            .then(|| Value::Columns(Columns::new(self.dimensions)));
-        Slot {
-            name: self.name.clone(),
-            kind: self.kind,
-            dimensions: self.dimensions,
-            precision: self.precision,
-            value,
-        }
+        Slot::new(&self.decl)
     }
 
     pub(crate) fn kind(&self) -> (ValueKind, usize) {
-        (self.kind, self.dimensions)
+        (self.decl.kind, self.decl.dimensions.len())
     }
 
     pub(crate) fn take(&mut self) -> Option<Value> {
@@ -153,13 +141,13 @@ impl Slot {
 
     pub(crate) fn set(&mut self, value: Value) {
         if self.value.is_some() {
-            tracing::warn!(measurement = %self.name, "measurement set again; the last value wins");
+            tracing::warn!(measurement = %self.decl.name, "measurement set again; the last value wins");
         }
         self.value = Some(value);
     }
 
     pub(crate) fn set_number(&mut self, v: f64) {
-        let v = match self.precision {
+        let v = match self.decl.precision {
             Some(digits) if v.is_finite() => {
                 let scale = 10f64.powi(digits);
                 (v * scale).round() / scale
@@ -200,7 +188,7 @@ impl<'a, K> Measurement<'a, K> {
 
     /// The measurement's name.
     pub fn name(&self) -> &str {
-        &self.slot.name
+        self.slot.name()
     }
 
     /// Whether a value was set.
@@ -323,7 +311,7 @@ impl<const N: usize> Measurement<'_, Sweep<N>> {
             .find(|(_, c)| c.len() != values.len())
         {
             return Err(ColumnLengthError {
-                measurement: self.slot.name.clone(),
+                measurement: self.slot.name().to_owned(),
                 dimension,
                 got: column.len(),
                 values: values.len(),
@@ -389,14 +377,14 @@ mod tests {
     use super::*;
 
     fn slot(kind: ValueKind) -> Slot {
-        Slot::new(&MeasurementDecl::new("m", kind))
+        Slot::__new(&MeasurementDecl::new("m", kind))
     }
 
     #[test]
     fn precision_rounds_numbers_when_set() {
         let mut decl = MeasurementDecl::new("t", ValueKind::Number);
         decl.precision = Some(2);
-        let mut slot = Slot::new(&decl);
+        let mut slot = Slot::__new(&decl);
         Measurement::<f64>::__bind(&mut slot).set(25.123456);
         assert_eq!(slot.take(), Some(Value::Number(25.12)));
     }
@@ -414,7 +402,7 @@ mod tests {
     fn sweep_columns_must_have_equal_lengths() {
         let mut decl = MeasurementDecl::new("iv", ValueKind::MultiDim);
         decl.dimensions = vec![unit::SECOND.into(), unit::VOLT.into()];
-        let mut slot = Slot::new(&decl);
+        let mut slot = Slot::__new(&decl);
         let mut m = Measurement::<Sweep<2>>::__bind(&mut slot);
         m.push([0.0, 1.0], 10.0);
         let err = m.extend([&[1.0, 2.0], &[1.0]], &[1.0, 2.0]).unwrap_err();
@@ -435,7 +423,7 @@ mod tests {
     fn an_empty_sweep_is_unset() {
         let mut decl = MeasurementDecl::new("iv", ValueKind::MultiDim);
         decl.dimensions = vec![unit::SECOND.into()];
-        assert_eq!(Slot::new(&decl).take(), None);
+        assert_eq!(Slot::__new(&decl).take(), None);
     }
 
     #[test]

@@ -538,7 +538,11 @@ mod tests {
                 ));
                 Ok(())
             });
-        let mut slots: Vec<Slot> = phase.declare().iter().map(|d| Slot::new(&d.decl)).collect();
+        let mut slots: Vec<Slot> = phase
+            .declare()
+            .iter()
+            .map(|d| Slot::__new(&d.decl))
+            .collect();
         let mut ctx = PhaseContext::new("SN", "many", 1);
         assert_eq!(
             phase.run(&mut ctx, &mut slots, &mut PlugSet::new(Vec::new())),

@@ -163,7 +163,7 @@ mod tests {
         let mut decl = MeasurementDecl::new("rail", ValueKind::Number);
         <Si<volt> as Kind>::complete(&mut decl).unwrap();
         assert_eq!(decl.units, Some(unit::VOLT));
-        let mut slot = Slot::new(&decl);
+        let mut slot = Slot::__new(&decl);
         Measurement::<Si<volt>>::__bind(&mut slot).set(ElectricPotential::new::<millivolt>(3300.0));
         assert_eq!(slot.take(), Some(Value::Number(3.3)));
         Measurement::<Si<millivolt>>::__bind(&mut slot).set(ElectricPotential::new::<volt>(1.5));

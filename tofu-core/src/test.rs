@@ -643,7 +643,7 @@ impl<'t> Run<'t> {
 
     /// Records a phase of a failed subtest as SKIP, without running it.
     fn record_skipped(&mut self, p: &Prepared) {
-        let mut slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
+        let mut slots: Vec<Slot> = p.decls.iter().map(Slot::new).collect();
         let now = now_millis();
         let record = self.phase_record(
             p,
@@ -784,7 +784,7 @@ impl<'t> Run<'t> {
             let mut ctx = PhaseContext::new(&self.dut_id, name, attempt);
             ctx.parameters = test.parameters();
             ctx.abort_at = abort_at;
-            let slots: Vec<Slot> = p.decls.iter().map(|d| Slot::new(d)).collect();
+            let slots: Vec<Slot> = p.decls.iter().map(Slot::new).collect();
             // A station's shared plugs are held before the phase starts: the wait is not the
             // phase's time, nor part of its timeout.
             let waiting_since = now_millis();
