@@ -186,7 +186,8 @@ impl Test {
     /// Any other metadata, written into the record's `metadata` (as OpenHTF's `**metadata`).
     ///
     /// The keys the record already has (`config`, `procedure_id`…) can't be replaced this way;
-    /// such an entry is ignored with a warning when the test runs.
+    /// such an entry is ignored with a warning when the test runs. A key given twice keeps its
+    /// last value.
     pub fn metadata(mut self, key: impl Into<String>, value: impl Into<serde_json::Value>) -> Self {
         self.metadata.extra.insert(key.into(), value.into());
         self
