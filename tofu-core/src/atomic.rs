@@ -4,6 +4,10 @@
 use std::fs::{self, File};
 use std::io::{self, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Makes every temp file name of this process new (with the process id and the time).
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
 /// Writes a new file at `dir/name` (never replacing one: `name-1`, `name-2`… are tried next)
 /// through a temporary file that is synced to disk, then linked into place. Returns the path.
@@ -16,8 +20,8 @@ pub fn write_new_file(
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<PathBuf> {
     fs::create_dir_all(dir)?;
-    let tmp = dir.join(format!(".{stem}.{}.tmp", std::process::id()));
-    let result = write_synced(&tmp, write).and_then(|()| link_unique(&tmp, dir, stem, extension));
+    let (tmp, file) = create_temp(dir, stem)?;
+    let result = write_synced(file, write).and_then(|()| link_unique(&tmp, dir, stem, extension));
     let _ = fs::remove_file(&tmp);
     let path = result?;
     sync_dir(dir);
@@ -38,8 +42,9 @@ pub fn replace_file(
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
-    let tmp = dir.join(format!(".{name}.{}.tmp", std::process::id()));
-    let result = write_synced(&tmp, write).and_then(|()| fs::rename(&tmp, path));
+    let (tmp, file) = create_temp(dir, &name)?;
+    // `rename` replaces the name itself: a symbolic link at `path` is replaced, not followed.
+    let result = write_synced(file, write).and_then(|()| fs::rename(&tmp, path));
     if result.is_err() {
         let _ = fs::remove_file(&tmp);
     }
@@ -48,11 +53,39 @@ pub fn replace_file(
     Ok(())
 }
 
+/// A new temp file in `dir`, created exclusively (never an existing file, never through a
+/// symbolic link planted at its name), with a name no other writer uses: the process id, a
+/// counter of this process and the time.
+fn create_temp(dir: &Path, stem: &str) -> io::Result<(PathBuf, File)> {
+    for _ in 0..100 {
+        let nanos = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.subsec_nanos());
+        let tmp = dir.join(format!(
+            ".{stem}.{}.{}.{nanos}.tmp",
+            std::process::id(),
+            TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
+        ));
+        let mut options = fs::OpenOptions::new();
+        options.write(true).create_new(true);
+        #[cfg(unix)]
+        std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+        match options.open(&tmp) {
+            Ok(file) => return Ok((tmp, file)),
+            Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
+            Err(e) => return Err(e),
+        }
+    }
+    Err(io::Error::new(
+        io::ErrorKind::AlreadyExists,
+        format!("no free temp file name in {}", dir.display()),
+    ))
+}
+
 fn write_synced(
-    path: &Path,
+    file: File,
     write: impl FnOnce(&mut dyn Write) -> io::Result<()>,
 ) -> io::Result<()> {
-    let file = File::create(path)?;
     let mut out = BufWriter::with_capacity(1 << 16, file);
     write(&mut out)?;
     let file = out.into_inner().map_err(io::IntoInnerError::into_error)?;
@@ -72,7 +105,8 @@ fn link_unique(tmp: &Path, dir: &Path, stem: &str, extension: &str) -> io::Resul
         match fs::hard_link(tmp, &target) {
             Ok(()) => return Ok(target),
             Err(e) if e.kind() == io::ErrorKind::AlreadyExists => continue,
-            Err(_) if !target.exists() => {
+            // Where there are no hard links; `symlink_metadata`: a dangling link is a name taken.
+            Err(_) if fs::symlink_metadata(&target).is_err() => {
                 fs::rename(tmp, &target)?;
                 return Ok(target);
             }
@@ -91,6 +125,74 @@ fn link_unique(tmp: &Path, dir: &Path, stem: &str, extension: &str) -> io::Resul
 fn sync_dir(dir: &Path) {
     if let Ok(d) = File::open(dir) {
         let _ = d.sync_all();
+    }
+}
+
+/// The folder records go to when theirs can't be written: `tofu-records-<uid>` in the system
+/// temp folder, private to the user (0700 on Unix). It is created here if needed; an existing
+/// one is used only if it is a real folder (not a symbolic link), owned by this user, and
+/// reachable by no one else, else [`fallback_dir`] picks a new private folder next to it.
+pub fn fallback_dir() -> PathBuf {
+    fallback_dir_in(&std::env::temp_dir())
+}
+
+/// [`fallback_dir`] under `base`.
+pub fn fallback_dir_in(base: &Path) -> PathBuf {
+    let user = user_id();
+    let name = format!("tofu-records-{}", user.as_deref().unwrap_or("user"));
+    let preferred = base.join(&name);
+    if private_dir(&preferred, user.as_deref()).is_ok() {
+        return preferred;
+    }
+    // Taken by someone else (or not private): a new one, never an existing name.
+    for n in 1..1000u32 {
+        let other = base.join(format!("{name}-{n}"));
+        if private_dir(&other, user.as_deref()).is_ok() {
+            return other;
+        }
+    }
+    preferred
+}
+
+/// Creates `dir` private to the user (0700), or checks that the existing one is a folder
+/// (not a symbolic link), owned by `user` and closed to others.
+fn private_dir(dir: &Path, user: Option<&str>) -> io::Result<()> {
+    let mut builder = fs::DirBuilder::new();
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    match builder.create(dir) {
+        Ok(()) => return Ok(()),
+        Err(e) if e.kind() == io::ErrorKind::AlreadyExists => {}
+        Err(e) => return Err(e),
+    }
+    let meta = fs::symlink_metadata(dir)?;
+    if !meta.is_dir() {
+        return Err(io::Error::other("not a folder (or a symbolic link)"));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if user.is_some_and(|u| u != meta.uid().to_string()) {
+            return Err(io::Error::other("owned by another user"));
+        }
+        if meta.mode() & 0o077 != 0 {
+            return Err(io::Error::other("open to other users"));
+        }
+    }
+    let _ = user;
+    Ok(())
+}
+
+/// The user's id (Unix uid), as this process's own files show it.
+fn user_id() -> Option<String> {
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        fs::metadata("/proc/self").ok().map(|m| m.uid().to_string())
+    }
+    #[cfg(not(unix))]
+    {
+        std::env::var("USERNAME").ok().map(|u| safe_file_name(&u))
     }
 }
 
@@ -165,6 +267,90 @@ mod tests {
         .unwrap_err();
         assert_eq!(err.to_string(), "disk full");
         assert_eq!(fs::read_dir(dir.path()).unwrap().count(), 0);
+    }
+
+    /// Two writers of the same name at once (a station's slots without serial numbers) each
+    /// get their own temp file: no record lost, none holding another's bytes.
+    #[test]
+    fn writers_of_one_name_at_once_never_share_a_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        std::thread::scope(|scope| {
+            for t in 0..8u8 {
+                let dir = dir.path();
+                scope.spawn(move || {
+                    for i in 0..40u8 {
+                        let data = vec![t.wrapping_mul(40).wrapping_add(i); 5000];
+                        write_new_file(dir, "UNKNOWN_DUT", "json", |w| w.write_all(&data)).unwrap();
+                    }
+                });
+            }
+        });
+        let mut files = 0;
+        for entry in fs::read_dir(dir.path()).unwrap() {
+            let bytes = fs::read(entry.unwrap().path()).unwrap();
+            assert_eq!(bytes.len(), 5000);
+            assert!(bytes.iter().all(|b| *b == bytes[0]), "a file mixes writers");
+            files += 1;
+        }
+        assert_eq!(
+            files,
+            8 * 40,
+            "every write is a file of its own, no temp file left"
+        );
+    }
+
+    /// A symbolic link planted at the temp name a writer used to pick (`.<stem>.<pid>.tmp`)
+    /// has its target overwritten no more.
+    #[cfg(unix)]
+    #[test]
+    fn a_link_planted_at_a_temp_name_is_not_followed() {
+        let dir = tempfile::tempdir().unwrap();
+        let victim = dir.path().join("victim");
+        fs::write(&victim, "keep").unwrap();
+        let pid = std::process::id();
+        for name in [format!(".run.{pid}.tmp"), format!(".state.json.{pid}.tmp")] {
+            std::os::unix::fs::symlink(&victim, dir.path().join(name)).unwrap();
+        }
+        write_new_file(dir.path(), "run", "json", |w| w.write_all(b"record")).unwrap();
+        replace_file(&dir.path().join("state.json"), |w| w.write_all(b"state")).unwrap();
+        assert_eq!(fs::read_to_string(&victim).unwrap(), "keep");
+        assert_eq!(
+            fs::read_to_string(dir.path().join("run.json")).unwrap(),
+            "record"
+        );
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn the_fallback_folder_is_private_and_never_a_planted_one() {
+        use std::os::unix::fs::PermissionsExt as _;
+        let base = tempfile::tempdir().unwrap();
+        let dir = fallback_dir_in(base.path());
+        let mode = fs::metadata(&dir).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700, "{dir:?}");
+        assert_eq!(
+            fallback_dir_in(base.path()),
+            dir,
+            "the same folder next time"
+        );
+        // Someone made the name first: open to others, or a link to their folder.
+        let base = tempfile::tempdir().unwrap();
+        let name = format!("tofu-records-{}", user_id().unwrap());
+        let theirs = base.path().join("theirs");
+        fs::create_dir(&theirs).unwrap();
+        std::os::unix::fs::symlink(&theirs, base.path().join(&name)).unwrap();
+        let dir = fallback_dir_in(base.path());
+        assert_ne!(dir, base.path().join(&name));
+        assert!(!fs::symlink_metadata(&dir).unwrap().file_type().is_symlink());
+        let base = tempfile::tempdir().unwrap();
+        fs::create_dir(base.path().join(&name)).unwrap();
+        fs::set_permissions(base.path().join(&name), fs::Permissions::from_mode(0o777)).unwrap();
+        let dir = fallback_dir_in(base.path());
+        assert_ne!(dir, base.path().join(&name));
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
     }
 
     #[test]

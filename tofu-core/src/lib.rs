@@ -86,7 +86,9 @@ pub use value::Value;
 
 /// Writes files atomically (temp file, fsync, link or rename), as the JSON record does.
 pub mod fs {
-    pub use crate::atomic::{replace_file, safe_file_name, write_new_file};
+    pub use crate::atomic::{
+        fallback_dir, fallback_dir_in, replace_file, safe_file_name, write_new_file,
+    };
 }
 
 /// Everything a test script needs: `use tofu_core::prelude::*;`.

@@ -153,7 +153,7 @@ impl OutputCallback for JsonOutput {
         match self.write(record, &self.dir) {
             Ok(path) => Ok(Some(format!("record written to {}", path.display()))),
             Err(first) => {
-                let fallback = std::env::temp_dir().join("tofu-records");
+                let fallback = crate::atomic::fallback_dir();
                 match self.write(record, &fallback) {
                     Ok(path) => {
                         tracing::error!(
