@@ -149,6 +149,11 @@ impl TofuPilotClient {
         self.block_on(self.inner.get_runs(serial_number))
     }
 
+    /// See [`crate::TofuPilotClient::delete_run`].
+    pub fn delete_run(&self, run_id: &str) -> Result<(), Error> {
+        self.block_on(self.inner.delete_run(run_id))
+    }
+
     /// See [`crate::TofuPilotClient::download_attachment`].
     pub fn download_attachment(
         &self,

@@ -33,6 +33,13 @@ const SNIPPET: usize = 300;
 /// How much of the server's own error message an error keeps (a server could send megabytes;
 /// the message goes to the console and into the outbox's state).
 const MESSAGE_MAX: usize = 1000;
+/// The most read of a successful API answer: a run's answer is a few hundred bytes, a unit's
+/// list of runs rarely more than a few MiB. More is treated as a server error.
+pub const MAX_ANSWER: usize = 16 << 20;
+/// The most read of an error answer (only its message is kept).
+const MAX_ERROR_ANSWER: usize = 1 << 20;
+/// What replaces the API key wherever an answer quotes it.
+const KEY_SHOWN_AS: &str = "<API key>";
 
 /// Installs rustls' `ring` crypto provider as the process default, which reqwest's
 /// `rustls-no-provider` backend needs before a client is built. Idempotent: if a
@@ -345,6 +352,25 @@ impl TofuPilotClient {
         }
     }
 
+    /// Deletes a run: `DELETE /api/v1/runs/{id}` (the v1 API's `delete_run`). The uploader uses
+    /// it only to remove a second copy of a run it created itself (a create the server stored
+    /// late, after the run had been looked up and created again).
+    pub async fn delete_run(&self, run_id: &str) -> Result<(), Error> {
+        if run_id.is_empty()
+            || !run_id
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err(Error::InvalidInput(format!(
+                "{run_id:?} is not a run id that can be deleted"
+            )));
+        }
+        self.api_raw(Method::DELETE, &format!("/runs/{run_id}"), &[], None)
+            .await?;
+        tracing::info!(target: "tofu_upload", id = run_id, "run deleted");
+        Ok(())
+    }
+
     /// Downloads a run's attachment to `dest` (written to `dest.part`, then renamed).
     /// Returns the number of bytes written.
     pub async fn download_attachment(
@@ -389,7 +415,7 @@ impl TofuPilotClient {
             .map_err(|e| self.transport_error(e, &target))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(failed_response(&target, response).await);
+            return Err(self.failed_response(&target, response).await);
         }
         let part = part_path(dest);
         let io_err = |action: &'static str, path: &Path| {
@@ -621,7 +647,7 @@ impl TofuPilotClient {
             .map_err(|e| self.transport_error(e, &put))?;
         let status = response.status();
         if !status.is_success() {
-            return Err(failed_response(&put, response).await);
+            return Err(self.failed_response(&put, response).await);
         }
         Ok(id)
     }
@@ -633,7 +659,7 @@ impl TofuPilotClient {
         path: &str,
         query: &[(&str, &str)],
         body: Option<Vec<u8>>,
-    ) -> Result<(Target, StatusCode, bytes::Bytes), Error> {
+    ) -> Result<(Target, StatusCode, Vec<u8>), Error> {
         let mut url = parse_url(&format!("{}{path}", self.api_url))?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
@@ -655,14 +681,8 @@ impl TofuPilotClient {
             .await
             .map_err(|e| self.transport_error(e, &target))?;
         let status = response.status();
-        let content_type = header_str(response.headers().get(CONTENT_TYPE));
-        let wait = retry_after(response.headers());
-        let bytes = response
-            .bytes()
-            .await
-            .map_err(|e| self.transport_error(e, &target))?;
         if !status.is_success() {
-            let error = api_error(&target, status, content_type.as_deref(), &bytes, wait);
+            let error = self.failed_response(&target, response).await;
             if let Error::Api {
                 message, warnings, ..
             } = &error
@@ -674,7 +694,79 @@ impl TofuPilotClient {
             }
             return Err(error);
         }
+        let bytes = self
+            .read_answer(response, &target, MAX_ANSWER, true)
+            .await?;
         Ok((target, status, bytes))
+    }
+
+    /// The answer's body, at most `limit` bytes, with the API key scrubbed out. Over the
+    /// limit: an error when `refuse_more`, else the body is cut there.
+    async fn read_answer(
+        &self,
+        mut response: reqwest::Response,
+        target: &Target,
+        limit: usize,
+        refuse_more: bool,
+    ) -> Result<Vec<u8>, Error> {
+        let status = response.status();
+        let too_large = || Error::AnswerTooLarge {
+            method: target.method,
+            endpoint: target.endpoint.clone(),
+            status: status.as_u16(),
+            limit,
+        };
+        if refuse_more && response.content_length().is_some_and(|n| n > limit as u64) {
+            return Err(too_large());
+        }
+        let mut body = Vec::new();
+        while let Some(chunk) = response
+            .chunk()
+            .await
+            .map_err(|e| self.transport_error(e, target))?
+        {
+            if body.len() + chunk.len() > limit {
+                if refuse_more {
+                    return Err(too_large());
+                }
+                body.extend_from_slice(&chunk[..limit - body.len()]);
+                break;
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(self.scrub(body))
+    }
+
+    /// `body` with every occurrence of the API key replaced (a server or proxy quoting the
+    /// request's header). Keys under 8 characters are not real keys and are left alone, so
+    /// that a test key "k" doesn't blank every letter k.
+    fn scrub(&self, body: Vec<u8>) -> Vec<u8> {
+        let key = self.config.api_key().expose_secret().as_bytes();
+        if key.len() < 8 || !body.windows(key.len()).any(|w| w == key) {
+            return body;
+        }
+        let mut out = Vec::with_capacity(body.len());
+        let mut rest = &body[..];
+        while let Some(at) = rest.windows(key.len()).position(|w| w == key) {
+            out.extend_from_slice(&rest[..at]);
+            out.extend_from_slice(KEY_SHOWN_AS.as_bytes());
+            rest = &rest[at + key.len()..];
+        }
+        out.extend_from_slice(rest);
+        out
+    }
+
+    /// The error for a response with a failure status (at most [`MAX_ERROR_ANSWER`] of its
+    /// body read, the key scrubbed).
+    async fn failed_response(&self, target: &Target, response: reqwest::Response) -> Error {
+        let status = response.status();
+        let content_type = header_str(response.headers().get(CONTENT_TYPE));
+        let wait = retry_after(response.headers());
+        let body = self
+            .read_answer(response, target, MAX_ERROR_ANSWER, false)
+            .await
+            .unwrap_or_default();
+        api_error(target, status, content_type.as_deref(), &body, wait)
     }
 
     fn transport_error(&self, error: reqwest::Error, target: &Target) -> Error {
@@ -686,10 +778,19 @@ impl TofuPilotClient {
                 timeout: self.config.timeout(),
             }
         } else {
+            let mut reason = error_chain(&error);
+            if target.endpoint.starts_with("https://")
+                && (reason.contains("InvalidContentType") || reason.contains("corrupt message"))
+            {
+                reason.push_str(
+                    " (the server answered in plain HTTP, not HTTPS: its URL starts with http://, \
+                     or the port is not its HTTPS port)",
+                );
+            }
             Error::Network {
                 method: target.method,
                 endpoint: target.endpoint.clone(),
-                reason: error_chain(&error),
+                reason,
                 source: error,
             }
         }
@@ -802,15 +903,6 @@ fn api_error(
         warnings,
         retry_after,
     }
-}
-
-/// The error for a response with a failure status (its body read as far as it can be).
-async fn failed_response(target: &Target, response: reqwest::Response) -> Error {
-    let status = response.status();
-    let content_type = header_str(response.headers().get(CONTENT_TYPE));
-    let wait = retry_after(response.headers());
-    let body = response.bytes().await.unwrap_or_default();
-    api_error(target, status, content_type.as_deref(), &body, wait)
 }
 
 /// The `Retry-After` header: a number of seconds, or an HTTP date.

@@ -261,7 +261,12 @@ fn warn_once(warning: String) {
 }
 
 fn validate_base_url(url: &str) -> Result<String, Error> {
+    // The API's own address pasted in (`…/api/v1`, `…/api`) names the same instance.
     let trimmed = url.trim_end_matches('/');
+    let trimmed = trimmed
+        .strip_suffix("/api/v1")
+        .or_else(|| trimmed.strip_suffix("/api"))
+        .unwrap_or(trimmed);
     let parsed = reqwest::Url::parse(trimmed).map_err(|e| Error::InvalidUrl {
         url: url.to_owned(),
         reason: e.to_string(),
@@ -288,6 +293,15 @@ fn validate_base_url(url: &str) -> Result<String, Error> {
     if !parsed.username().is_empty() || parsed.password().is_some() {
         return Err(invalid("credentials do not belong in the URL"));
     }
+    if parsed
+        .path_segments()
+        .is_some_and(|mut s| s.any(|segment| segment == "api"))
+    {
+        return Err(invalid(
+            "give the instance's address without the API's path (no /api/v2 or /api/…: this \
+             client speaks /api/v1 and adds it)",
+        ));
+    }
     Ok(trimmed.to_owned())
 }
 
@@ -305,6 +319,40 @@ mod tests {
         assert_eq!(c.api_url(), "http://127.0.0.1:1234/api/v1");
         assert_eq!(c.timeout(), DEFAULT_TIMEOUT);
         assert!(!format!("{c:?}").contains("0123456789"));
+    }
+
+    #[test]
+    fn the_apis_own_address_names_the_instance() {
+        for url in [
+            "https://t.example",
+            "https://t.example/",
+            "https://t.example/api/v1",
+            "https://t.example/api/v1/",
+            "https://t.example/api",
+            "https://t.example/api/",
+        ] {
+            let c = ClientBuilder::new()
+                .api_key("k")
+                .base_url(url)
+                .config()
+                .unwrap();
+            assert_eq!(c.api_url(), "https://t.example/api/v1", "{url}");
+        }
+        let c = ClientBuilder::new()
+            .api_key("k")
+            .base_url("https://corp.example/tofupilot/api/v1")
+            .config()
+            .unwrap();
+        assert_eq!(c.api_url(), "https://corp.example/tofupilot/api/v1");
+        for url in ["https://t.example/api/v2", "https://t.example/api/v1/runs"] {
+            let e = ClientBuilder::new()
+                .api_key("k")
+                .base_url(url)
+                .config()
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("without the API's path"), "{url}: {e}");
+        }
     }
 
     #[test]

@@ -13,9 +13,7 @@ use std::time::Duration;
 #[non_exhaustive]
 pub enum Error {
     /// No API key was given and `TOFUPILOT_API_KEY` is not set.
-    #[error(
-        "no TofuPilot API key: set the TOFUPILOT_API_KEY environment variable or pass one to ClientBuilder::api_key"
-    )]
+    #[error("no TofuPilot API key: set the TOFUPILOT_API_KEY environment variable")]
     MissingApiKey,
 
     /// The API key is too short to be one (checked on the OpenHTF import path, as the
@@ -153,6 +151,20 @@ pub enum Error {
         source: reqwest::Error,
     },
 
+    /// An answer larger than this client reads (a run's answer is small): treated as a
+    /// server error, retried later.
+    #[error("the answer to {method} {endpoint} (HTTP {status}) is larger than {limit} bytes")]
+    AnswerTooLarge {
+        /// Request method.
+        method: &'static str,
+        /// Request endpoint (without query).
+        endpoint: String,
+        /// HTTP status code.
+        status: u16,
+        /// The most this client reads of an answer.
+        limit: usize,
+    },
+
     /// A successful answer whose body is not what the API promises.
     #[error("malformed answer to {method} {endpoint} (HTTP {status}): {reason}")]
     MalformedResponse {
@@ -186,7 +198,9 @@ impl Error {
     /// The HTTP status, for [`Error::Api`] and [`Error::MalformedResponse`].
     pub fn status(&self) -> Option<u16> {
         match self {
-            Self::Api { status, .. } | Self::MalformedResponse { status, .. } => Some(*status),
+            Self::Api { status, .. }
+            | Self::MalformedResponse { status, .. }
+            | Self::AnswerTooLarge { status, .. } => Some(*status),
             _ => None,
         }
     }
@@ -196,9 +210,33 @@ impl Error {
     /// will fail again as they are.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Network { .. } | Self::Timeout { .. } => true,
+            Self::Network { .. } | Self::Timeout { .. } | Self::AnswerTooLarge { .. } => true,
             Self::Api { status, .. } => *status == 408 || *status == 429 || *status >= 500,
             _ => false,
+        }
+    }
+
+    /// What is wrong with the station's settings when this error says the key or the URL
+    /// is wrong rather than the request: HTTP 401/403 (the key), 404/405 (the URL). Runs are not to blame: they wait until it is fixed.
+    pub fn settings_problem(&self) -> Option<String> {
+        match self {
+            Self::Api {
+                status: 401 | 403,
+                message,
+                ..
+            } => Some(format!(
+                "TofuPilot refused the API key ({message}): check TOFUPILOT_API_KEY (a key of this \
+                 TofuPilot instance, allowed to create runs)"
+            )),
+            Self::Api {
+                status: 404 | 405,
+                endpoint,
+                ..
+            } => Some(format!(
+                "{endpoint} does not answer as TofuPilot's API: check TOFUPILOT_URL (the \
+                 instance's address, such as https://www.tofupilot.app)"
+            )),
+            _ => None,
         }
     }
 

@@ -53,7 +53,9 @@ mod openhtf;
 pub mod types;
 pub mod uploader;
 
-pub use client::{MAX_ATTACHMENTS, MAX_FILE_SIZE, TofuPilotClient, install_crypto_provider};
+pub use client::{
+    MAX_ANSWER, MAX_ATTACHMENTS, MAX_FILE_SIZE, TofuPilotClient, install_crypto_provider,
+};
 pub use config::{
     ApiKey, ClientBuilder, Config, DEFAULT_BASE_URL, DEFAULT_TIMEOUT, ENV_API_KEY, ENV_URL,
 };

@@ -17,6 +17,23 @@ const BACKOFF: [Duration; 6] = [
     Duration::from_secs(3600),
 ];
 
+/// The longest wait between attempts, also the most a server's `Retry-After` is followed.
+pub const MAX_BACKOFF: Duration = BACKOFF[BACKOFF.len() - 1];
+
+/// The environment variable giving how long (seconds) after a create sent again the uploader
+/// keeps looking for a second copy of the run (the first create stored late by the server).
+pub const VERIFY_ENV: &str = "TOFU_UPLOAD_VERIFY_S";
+
+/// How long after a create sent again its run's copies are looked for (`TOFU_UPLOAD_VERIFY_S`,
+/// 60 s by default, at most a day; a value that is not a number of seconds is said and ignored).
+pub fn verify_window() -> Duration {
+    super::seconds_from_env(
+        VERIFY_ENV,
+        Duration::from_secs(60),
+        Duration::from_secs(86_400),
+    )
+}
+
 /// What an attempt at an entry came to.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -28,12 +45,31 @@ pub enum Progress {
         /// Its page.
         run_url: Option<String>,
     },
+    /// The run is on TofuPilot with all its files, but an earlier create of it may still be
+    /// stored late by the server: the entry stays until `until` (epoch ms), and any second copy
+    /// found is deleted.
+    Verifying {
+        /// The run's id.
+        run_id: String,
+        /// Its page.
+        run_url: Option<String>,
+        /// The last look for a copy (epoch ms).
+        until: i64,
+    },
     /// A transient failure; the entry waits `wait` before the next attempt.
     Retry {
         /// What failed.
         error: String,
         /// How long before the next attempt.
         wait: Duration,
+    },
+    /// The station's settings are wrong (the API key refused, the URL not TofuPilot's): the
+    /// run is not to blame and stays pending until they are fixed.
+    Settings {
+        /// What failed.
+        error: String,
+        /// What to fix.
+        advice: String,
     },
     /// A failure a retry won't fix; the entry is parked until retried by hand.
     Parked {
@@ -42,7 +78,7 @@ pub enum Progress {
     },
     /// Another process is uploading this entry.
     Busy,
-    /// Parked, or not due yet: nothing was done.
+    /// Parked, not due yet, or finished by another process meanwhile: nothing was done.
     Skipped,
 }
 
@@ -59,8 +95,12 @@ pub fn send(
     if !force && (entry.state.status == Status::Parked || entry.state.next_attempt_millis > now) {
         return Ok(Progress::Skipped);
     }
-    let Some(lock) = entry.try_lock()? else {
-        return Ok(Progress::Busy);
+    let lock = match entry.try_lock() {
+        Ok(Some(lock)) => lock,
+        Ok(None) => return Ok(Progress::Busy),
+        // Finished and deleted by another process since it was listed.
+        Err(OutboxError::NotFound(_)) => return Ok(Progress::Skipped),
+        Err(e) => return Err(e),
     };
     // Re-read under the lock: another process may have moved it on meanwhile.
     match entry.reload() {
@@ -71,7 +111,7 @@ pub fn send(
     // Saturating: `attempts` comes from a file (a hand-edited or damaged one may hold u32::MAX).
     entry.state.attempts = entry.state.attempts.saturating_add(1);
     match advance(client, &mut entry) {
-        Ok(()) => {
+        Ok(Advanced::Done) => {
             let run_id = entry.state.run_id.clone().unwrap_or_default();
             let run_url = entry.state.run_url.clone();
             // Unlocked first: a folder with an open file in it can't be renamed everywhere.
@@ -82,6 +122,17 @@ pub fn send(
             }
             Ok(Progress::Done { run_id, run_url })
         }
+        Ok(Advanced::Verifying { until }) => {
+            entry.state.status = Status::Pending;
+            entry.state.next_attempt_millis = until;
+            entry.state.last_error = None;
+            entry.save()?;
+            Ok(Progress::Verifying {
+                run_id: entry.state.run_id.clone().unwrap_or_default(),
+                run_url: entry.state.run_url.clone(),
+                until,
+            })
+        }
         Err(Step::Outbox(e)) => {
             // The entry itself is damaged (a file missing or unreadable): no retry will mend
             // it, so it is parked with the reason, for a person to look at.
@@ -91,6 +142,19 @@ pub fn send(
             entry.save()?;
             Ok(Progress::Parked { error })
         }
+        Err(Step::Settings(error, advice)) => {
+            // Not the run's fault: pending, tried again soon (not backed off to an hour, so it
+            // goes up soon after the settings are fixed).
+            let message = error.to_string();
+            entry.state.last_error = Some(format!("{message} ({advice})"));
+            entry.state.status = Status::Pending;
+            entry.state.next_attempt_millis = now_plus(BACKOFF[0]);
+            entry.save()?;
+            Ok(Progress::Settings {
+                error: message,
+                advice,
+            })
+        }
         Err(Step::Api(error)) => {
             let message = error.to_string();
             entry.state.last_error = Some(message.clone());
@@ -98,12 +162,12 @@ pub fn send(
                 let index = (entry.state.attempts as usize)
                     .saturating_sub(1)
                     .min(BACKOFF.len() - 1);
-                let wait = error.retry_after().unwrap_or(BACKOFF[index]);
+                // The server's Retry-After, but never longer than the backoff's longest wait.
+                let wait = error
+                    .retry_after()
+                    .map_or(BACKOFF[index], |w| w.min(MAX_BACKOFF));
                 entry.state.status = Status::Pending;
-                // Saturating: the wait comes from the server's Retry-After, which may be huge.
-                entry.state.next_attempt_millis = chrono::Utc::now()
-                    .timestamp_millis()
-                    .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX));
+                entry.state.next_attempt_millis = now_plus(wait);
                 entry.save()?;
                 Ok(Progress::Retry {
                     error: message,
@@ -118,14 +182,29 @@ pub fn send(
     }
 }
 
+fn now_plus(wait: Duration) -> i64 {
+    chrono::Utc::now()
+        .timestamp_millis()
+        .saturating_add(i64::try_from(wait.as_millis()).unwrap_or(i64::MAX))
+}
+
+enum Advanced {
+    Done,
+    Verifying { until: i64 },
+}
+
 enum Step {
     Api(Error),
+    Settings(Error, String),
     Outbox(OutboxError),
 }
 
 impl From<Error> for Step {
     fn from(e: Error) -> Self {
-        Step::Api(e)
+        match e.settings_problem() {
+            Some(advice) => Step::Settings(e, advice),
+            None => Step::Api(e),
+        }
     }
 }
 
@@ -135,18 +214,30 @@ impl From<OutboxError> for Step {
     }
 }
 
-fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<(), Step> {
+fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<Advanced, Step> {
     // The files already on the run: a file whose sync answer was lost (or whose process was
     // killed before it saved the file as uploaded) is linked to the run, and must not be sent
     // again. Looked up only when an earlier attempt got as far as the run.
     let mut on_run: Option<Vec<RunAttachment>> = None;
-    if entry.state.run_id.is_none()
-        && entry.state.create_sent
-        && let Some(found) = find_created(client, entry)?
-    {
-        entry.state.run_id = Some(found.id);
-        entry.save()?;
-        on_run = Some(found.attachments);
+    if entry.state.run_id.is_none() && entry.state.create_sent {
+        match find_created(client, entry)? {
+            Some(found) => {
+                entry.state.run_id = Some(found.id);
+                entry.save()?;
+                on_run = Some(found.attachments);
+            }
+            None => {
+                // Not there (yet): it is created again below, and the server may still store
+                // the first create late. Its copies are looked for until the window closes.
+                let until = now_plus(verify_window());
+                entry.state.verify_until_millis = Some(
+                    entry
+                        .state
+                        .verify_until_millis
+                        .map_or(until, |u| u.max(until)),
+                );
+            }
+        }
     } else if let Some(run_id) = entry.state.run_id.clone()
         && entry.state.files.iter().any(|f| !f.uploaded)
     {
@@ -178,15 +269,24 @@ fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<(), Step> {
                 entry.save()?;
             }
             Err(e) => {
-                let refused = match &e {
-                    Error::Api { status, .. } => *status < 500,
+                // Only a refusal (a 4xx other than 408 and 429, which may come after the work)
+                // or a connection never made says no run exists.
+                let nothing_created = match &e {
+                    Error::Api { .. } => !e.is_retryable(),
                     Error::Network { source, .. } => source.is_connect(),
                     _ => false,
                 };
-                if refused {
-                    // The request never reached the server, or it said no: no run exists.
+                if nothing_created {
                     entry.state.create_sent = false;
                     entry.save()?;
+                }
+                if let Error::MalformedResponse { endpoint, .. } = &e {
+                    // A page that is not TofuPilot's API answered the create.
+                    let advice = format!(
+                        "{endpoint} does not answer as TofuPilot's API: check TOFUPILOT_URL (the \
+                         instance's address, such as https://www.tofupilot.app)"
+                    );
+                    return Err(Step::Settings(e, advice));
                 }
                 return Err(e.into());
             }
@@ -198,14 +298,56 @@ fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<(), Step> {
             continue;
         }
         let file = entry.state.files[i].clone();
-        let path = entry.file_path(&file);
-        let data = std::fs::read(&path).map_err(|source| OutboxError::Io {
-            path: path.clone(),
-            source,
-        })?;
+        let data = entry.read_file(&file)?;
         client.upload_attachment_bytes(&run_id, &file.name, file.mimetype.as_deref(), data)?;
         entry.state.files[i].uploaded = true;
         entry.save()?;
+    }
+    if let Some(until) = entry.state.verify_until_millis {
+        delete_copies(client, entry)?;
+        if chrono::Utc::now().timestamp_millis() < until {
+            return Ok(Advanced::Verifying { until });
+        }
+    }
+    Ok(Advanced::Done)
+}
+
+/// Deletes the other runs of this entry's unit with its start time to the millisecond: copies
+/// this client created (a create stored late by the server, after it was looked for and sent
+/// again). The run the entry's files went to is kept.
+fn delete_copies(client: &TofuPilotClient, entry: &Entry) -> Result<(), Error> {
+    let (Some(ours), Some(started)) = (&entry.state.run_id, entry.state.started_at_millis) else {
+        return Ok(());
+    };
+    let runs = match client.get_runs(&entry.state.serial_number) {
+        Ok(runs) => runs,
+        Err(e) if e.is_retryable() => return Err(e),
+        Err(e) => {
+            eprintln!(
+                "TofuPilot: the runs of {} can't be listed to look for a second copy of {ours}: {e}",
+                entry.state.serial_number
+            );
+            return Ok(());
+        }
+    };
+    for run in runs {
+        if &run.id != ours
+            && run
+                .started_at
+                .is_some_and(|t| t.timestamp_millis() == started)
+        {
+            match client.delete_run(&run.id) {
+                Ok(()) => eprintln!(
+                    "TofuPilot: run {} of {} was a second copy (a create the server stored late) and was deleted; {ours} is kept",
+                    run.id, entry.state.serial_number
+                ),
+                Err(e) if e.is_retryable() => return Err(e),
+                Err(e) => eprintln!(
+                    "TofuPilot: run {} of {} is a second copy of {ours} (a create the server stored late) and could not be deleted: {e}; delete it by hand",
+                    run.id, entry.state.serial_number
+                ),
+            }
+        }
     }
     Ok(())
 }
@@ -217,10 +359,15 @@ fn find_created(client: &TofuPilotClient, entry: &Entry) -> Result<Option<Run>, 
         return Ok(None);
     };
     let runs = client.get_runs(&entry.state.serial_number)?;
-    Ok(runs.into_iter().find(|run| {
-        run.started_at
-            .is_some_and(|t| t.timestamp_millis() == started)
-    }))
+    // Two copies (a create stored late): the one files already went to; the other is deleted
+    // once the files are up.
+    Ok(runs
+        .into_iter()
+        .filter(|run| {
+            run.started_at
+                .is_some_and(|t| t.timestamp_millis() == started)
+        })
+        .max_by_key(|run| run.attachments.len()))
 }
 
 /// Marks as uploaded the files not marked yet that the run already has (same name and size),
@@ -231,7 +378,11 @@ fn mark_linked(entry: &mut Entry, on_run: &[RunAttachment]) -> Result<(), Outbox
         .state
         .files
         .iter()
-        .map(|f| std::fs::metadata(entry.file_path(f)).ok().map(|m| m.len()))
+        .map(|f| {
+            std::fs::symlink_metadata(entry.file_path(f))
+                .ok()
+                .map(|m| m.len())
+        })
         .collect();
     let mut changed = false;
     for i in 0..entry.state.files.len() {

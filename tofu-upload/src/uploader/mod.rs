@@ -29,16 +29,17 @@ mod mapping;
 mod outbox;
 
 use std::collections::HashSet;
-use std::sync::mpsc;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex, Weak, mpsc};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use tofu_core::{OutputCallback, OutputError, TestRecord};
 
-pub use drain::{Progress, send};
+pub use drain::{MAX_BACKOFF, Progress, VERIFY_ENV, send, verify_window};
 pub use mapping::{FileToAttach, attachments, create_run};
 pub use outbox::{
-    Entry, EntryLock, EntryState, FileState, OUTBOX_DIR_ENV, Outbox, OutboxError, Status,
+    Entry, EntryLock, EntryState, FileState, OUTBOX_DIR_ENV, Outbox, OutboxError, Status, Updated,
 };
 
 use crate::blocking::TofuPilotClient;
@@ -56,23 +57,49 @@ pub const WAIT_ENV: &str = "TOFU_UPLOAD_WAIT_S";
 /// Sends every finished run to TofuPilot, through the outbox. See the [module docs](self).
 #[derive(Debug)]
 pub struct Uploader {
-    outbox: Result<Outbox, String>,
-    worker: Option<Worker>,
+    outbox_dir: PathBuf,
+    /// Where runs go when `outbox_dir` can't be written: `Some(None)` nowhere else, `None`
+    /// the default (found when first needed).
+    fallback_dir: Option<Option<PathBuf>>,
+    client: Option<TofuPilotClient>,
     offline: Option<String>,
+    /// No API key was set: the runs queued are marked so.
+    without_key: bool,
     wait: Duration,
+    /// The process's background uploader of each outbox this uploader queued runs into,
+    /// started with the first run queued.
+    workers: Vec<Arc<Worker>>,
 }
 
+/// The background uploader of one outbox, shared by every [`Uploader`] of the process that
+/// queues runs into it (a station's slots).
 #[derive(Debug)]
 struct Worker {
-    wake: mpsc::Sender<Message>,
-    exited: mpsc::Receiver<()>,
-    handle: Option<JoinHandle<()>>,
+    dir: PathBuf,
+    wake: Mutex<mpsc::Sender<Message>>,
+    exited: Mutex<mpsc::Receiver<()>>,
+    handle: Mutex<Option<JoinHandle<()>>>,
 }
 
 #[derive(Debug)]
 enum Message {
     Wake,
     Finish(Instant),
+}
+
+/// The workers of this process, by outbox folder: one per outbox, whoever queues into it.
+static WORKERS: Mutex<Vec<Weak<Worker>>> = Mutex::new(Vec::new());
+
+fn workers() -> std::sync::MutexGuard<'static, Vec<Weak<Worker>>> {
+    WORKERS
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
+fn locked<T>(mutex: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
+    mutex
+        .lock()
+        .unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
 impl Uploader {
@@ -82,74 +109,99 @@ impl Uploader {
     pub fn from_env() -> Self {
         match Config::from_env() {
             Ok(config) => Uploader::new(config, Outbox::default_dir()),
-            Err(e) => Uploader::offline(Outbox::default_dir(), e.to_string()),
+            Err(e) => {
+                let without_key = matches!(e, crate::Error::MissingApiKey);
+                let mut uploader = Uploader::offline(Outbox::default_dir(), e.to_string());
+                uploader.without_key = without_key;
+                uploader
+            }
         }
     }
 
-    /// With explicit settings and outbox folder.
-    pub fn new(config: Config, outbox_dir: impl Into<std::path::PathBuf>) -> Self {
-        let outbox = Outbox::open(outbox_dir).map_err(|e| e.to_string());
-        let (worker, offline) = match (&outbox, TofuPilotClient::from_config(config)) {
-            (Ok(outbox), Ok(client)) => (Some(Worker::start(client, outbox.clone())), None),
-            (_, Err(e)) => (None, Some(e.to_string())),
-            (Err(_), Ok(_)) => (None, None),
+    /// With explicit settings and outbox folder. Nothing is written or sent before the first
+    /// run is queued.
+    pub fn new(config: Config, outbox_dir: impl Into<PathBuf>) -> Self {
+        let (client, offline) = match TofuPilotClient::from_config(config) {
+            Ok(client) => (Some(client), None),
+            Err(e) => (None, Some(e.to_string())),
         };
         Uploader {
-            outbox,
-            worker,
+            outbox_dir: outbox_dir.into(),
+            fallback_dir: None,
+            client,
             offline,
+            without_key: false,
             wait: wait_from_env(),
+            workers: Vec::new(),
         }
     }
 
     /// Keeps every run in the outbox without uploading (`reason` is shown on the console).
-    pub fn offline(outbox_dir: impl Into<std::path::PathBuf>, reason: impl Into<String>) -> Self {
+    pub fn offline(outbox_dir: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
         Uploader {
-            outbox: Outbox::open(outbox_dir).map_err(|e| e.to_string()),
-            worker: None,
+            outbox_dir: outbox_dir.into(),
+            fallback_dir: None,
+            client: None,
             offline: Some(reason.into()),
+            without_key: false,
             wait: wait_from_env(),
+            workers: Vec::new(),
         }
     }
 
-    /// How long dropping the uploader waits for the uploads under way (default 20 s).
+    /// How long dropping the uploader waits for the uploads under way (default 20 s,
+    /// `TOFU_UPLOAD_WAIT_S`).
     pub fn wait_at_exit(mut self, wait: Duration) -> Self {
         self.wait = wait;
         self
     }
 
+    /// Where runs are queued when the outbox can't be written: by default `outbox` in the
+    /// record fallback folder private to the user ([`tofu_core::fs::fallback_dir`]); `None`
+    /// makes such a run an error of this output.
+    pub fn fallback_outbox(mut self, dir: Option<PathBuf>) -> Self {
+        self.fallback_dir = Some(dir);
+        self
+    }
+
     /// Waits until the outbox has nothing due, or `timeout` passes.
     ///
-    /// An upload still under way at the deadline (a slow server) is left to the process's end:
-    /// its entry stays in the outbox, consistent, for the next start.
+    /// The background uploader is shared by the uploaders of this process on the same outbox:
+    /// only the last one to finish (or be dropped) waits, so a program waits once. An upload
+    /// still under way at the deadline (a slow server) is left to the process's end: its entry
+    /// stays in the outbox, consistent, for the next start.
+    ///
+    /// Called by hand on an uploader that queued nothing yet, it starts the background uploader
+    /// to send what the outbox holds (dropping such an uploader sends nothing and doesn't wait).
     pub fn finish(&mut self, timeout: Duration) {
-        let Some(worker) = self.worker.take() else {
-            return;
-        };
-        let _ = worker.wake.send(Message::Finish(Instant::now() + timeout));
-        // The worker drops its end of `exited` when it returns.
-        match worker
-            .exited
-            .recv_timeout(timeout + Duration::from_millis(500))
+        if self.workers.is_empty()
+            && let Some(client) = self.client.clone()
+            && let Ok(outbox) = Outbox::open(&self.outbox_dir)
         {
-            Err(mpsc::RecvTimeoutError::Timeout) => {
-                if let Ok(outbox) = self.outbox.as_ref() {
-                    eprintln!(
-                        "TofuPilot: an upload is still under way; it stays in the outbox {} and goes up on the next start or with `tofu-outbox upload`",
-                        outbox.dir().display()
-                    );
+            self.wake(client, &outbox);
+        }
+        self.finish_workers(timeout);
+    }
+
+    fn finish_workers(&mut self, timeout: Duration) {
+        for worker in std::mem::take(&mut self.workers) {
+            let last = {
+                let mut all = workers();
+                // Only ours is left (the registry's is weak): no other uploader uses it.
+                let last = Arc::strong_count(&worker) == 1;
+                if last {
+                    let ours = Arc::downgrade(&worker);
+                    all.retain(|w| w.strong_count() > 0 && !Weak::ptr_eq(w, &ours));
                 }
-            }
-            _ => {
-                if let Some(handle) = worker.handle {
-                    let _ = handle.join();
-                }
+                last
+            };
+            if last {
+                worker.finish(timeout);
             }
         }
     }
 
-    fn enqueue(&self, record: &TestRecord) -> Result<Entry, String> {
-        let outbox = self.outbox.as_ref().map_err(Clone::clone)?;
+    fn enqueue(&mut self, record: &TestRecord) -> Result<(Entry, Option<String>), String> {
         let request = create_run(record);
         // The report first: it is the one file that must not fall over the file limit. It is
         // the run's own record, not one of its attachments: up to MAX_ATTACHMENTS of those go
@@ -175,7 +227,57 @@ impl Uploader {
                 kept.push(file);
             }
         }
-        outbox.enqueue(&request, &kept).map_err(|e| e.to_string())
+        let queue = |dir: &std::path::Path| {
+            Outbox::open(dir).and_then(|outbox| {
+                outbox
+                    .enqueue_marked(&request, &kept, self.without_key)
+                    .map(|entry| (outbox, entry))
+            })
+        };
+        let (outbox, entry, note) = match queue(&self.outbox_dir) {
+            Ok((outbox, entry)) => (outbox, entry, None),
+            Err(first) => {
+                let fallback = match &self.fallback_dir {
+                    Some(Some(dir)) => dir.clone(),
+                    Some(None) => return Err(first.to_string()),
+                    None => tofu_core::fs::fallback_dir().join("outbox"),
+                };
+                let (outbox, entry) =
+                    queue(&fallback).map_err(|e| format!("{first}; and the fallback {e}"))?;
+                let note = format!(
+                    "queued in the fallback outbox {} (the outbox {} could not be written: {first})",
+                    outbox.dir().display(),
+                    self.outbox_dir.display()
+                );
+                tracing::error!("{note}");
+                (outbox, entry, Some(note))
+            }
+        };
+        if let Some(client) = self.client.clone() {
+            self.wake(client, &outbox);
+        }
+        Ok((entry, note))
+    }
+
+    /// Wakes the process's worker of `outbox`, started if there is none.
+    fn wake(&mut self, client: TofuPilotClient, outbox: &Outbox) {
+        let dir = std::fs::canonicalize(outbox.dir()).unwrap_or_else(|_| outbox.dir().to_owned());
+        if !self.workers.iter().any(|w| w.dir == dir) {
+            let mut all = workers();
+            all.retain(|w| w.strong_count() > 0);
+            let worker = match all.iter().filter_map(Weak::upgrade).find(|w| w.dir == dir) {
+                Some(worker) => worker,
+                None => {
+                    let worker = Arc::new(Worker::start(client, outbox.clone(), dir.clone()));
+                    all.push(Arc::downgrade(&worker));
+                    worker
+                }
+            };
+            self.workers.push(worker);
+        }
+        for worker in self.workers.iter().filter(|w| w.dir == dir) {
+            let _ = locked(&worker.wake).send(Message::Wake);
+        }
     }
 }
 
@@ -230,32 +332,41 @@ impl OutputCallback for Uploader {
     }
 
     fn on_record(&mut self, record: &TestRecord) -> Result<Option<String>, OutputError> {
-        let entry = self.enqueue(record).map_err(|e| {
+        let (entry, note) = self.enqueue(record).map_err(|e| {
             OutputError::Other(format!("the run could not be kept for upload: {e}"))
         })?;
-        match (&self.worker, &self.offline) {
-            (Some(worker), _) if worker.handle.is_some() => {
-                let _ = worker.wake.send(Message::Wake);
-                Ok(Some(format!("run queued for upload ({})", entry.id)))
-            }
-            (_, reason) => Ok(Some(format!(
-                "kept offline in {} ({}); it will be uploaded with its original start time by `tofu-outbox upload` or the next run with a key",
-                entry.dir.display(),
-                reason.as_deref().unwrap_or("no client")
-            ))),
+        let note = note.map(|n| format!("; {n}")).unwrap_or_default();
+        if self.client.is_some() && self.workers.iter().any(|w| w.started()) {
+            return Ok(Some(format!("run queued for upload ({}){note}", entry.id)));
         }
+        let reason = self
+            .offline
+            .as_deref()
+            .unwrap_or("the upload thread could not start");
+        let advice = if self.without_key {
+            format!(
+                "it goes up with its original start time once TOFUPILOT_API_KEY is set (the next run with a key, or `tofu-outbox upload`); to drop it instead: `tofu-outbox rm {} --yes`",
+                entry.id
+            )
+        } else {
+            "it will be uploaded with its original start time by `tofu-outbox upload` or the next run with a key".to_owned()
+        };
+        Ok(Some(format!(
+            "kept offline in {} ({reason}); {advice}{note}",
+            entry.dir.display()
+        )))
     }
 }
 
 impl Drop for Uploader {
     fn drop(&mut self) {
         let wait = self.wait;
-        self.finish(wait);
+        self.finish_workers(wait);
     }
 }
 
 impl Worker {
-    fn start(client: TofuPilotClient, outbox: Outbox) -> Worker {
+    fn start(client: TofuPilotClient, outbox: Outbox, dir: PathBuf) -> Worker {
         let (wake, inbox) = mpsc::channel();
         let (exiting, exited) = mpsc::channel::<()>();
         let handle = std::thread::Builder::new()
@@ -269,9 +380,33 @@ impl Worker {
             })
             .ok();
         Worker {
-            wake,
-            exited,
-            handle,
+            dir,
+            wake: Mutex::new(wake),
+            exited: Mutex::new(exited),
+            handle: Mutex::new(handle),
+        }
+    }
+
+    fn started(&self) -> bool {
+        locked(&self.handle).is_some()
+    }
+
+    /// Tells the worker to stop once nothing is due or `timeout` passed, and waits for it.
+    fn finish(&self, timeout: Duration) {
+        let Some(handle) = locked(&self.handle).take() else {
+            return;
+        };
+        let _ = locked(&self.wake).send(Message::Finish(Instant::now() + timeout));
+        // The worker drops its end of `exited` when it returns.
+        let exited = locked(&self.exited).recv_timeout(timeout + Duration::from_millis(500));
+        match exited {
+            Err(mpsc::RecvTimeoutError::Timeout) => eprintln!(
+                "TofuPilot: an upload is still under way; it stays in the outbox {} and goes up on the next start or with `tofu-outbox upload`",
+                self.dir.display()
+            ),
+            _ => {
+                let _ = handle.join();
+            }
         }
     }
 }
@@ -280,13 +415,16 @@ impl Worker {
 /// a new run arrives; on `Finish`, stop once nothing is due or the deadline passes.
 fn run_worker(client: &TofuPilotClient, outbox: &Outbox, inbox: &mpsc::Receiver<Message>) {
     outbox.remove_leftovers(LEFTOVER_AGE);
+    list_queued_without_key(outbox);
     let mut deadline: Option<Instant> = None;
     // Unreadable entries and outbox errors already said, so that each is said once.
     let mut reported = HashSet::new();
+    // The key or URL is wrong: nothing will go up until it is fixed, so the end doesn't wait.
+    let mut settings_wrong = false;
     loop {
-        let due_left = drain_due(client, outbox, deadline, &mut reported);
+        let due_left = drain_due(client, outbox, deadline, &mut reported, &mut settings_wrong);
         if let Some(deadline) = deadline
-            && (!due_left || Instant::now() >= deadline)
+            && (!due_left || settings_wrong || Instant::now() >= deadline)
         {
             report_left(outbox);
             return;
@@ -316,6 +454,7 @@ fn drain_due(
     outbox: &Outbox,
     deadline: Option<Instant>,
     reported: &mut HashSet<String>,
+    settings_wrong: &mut bool,
 ) -> bool {
     let mut say_once = |message: String| {
         if reported.insert(message.clone()) {
@@ -353,17 +492,43 @@ fn drain_due(
         if deadline.is_some_and(|d| Instant::now() >= d) {
             return true;
         }
-        let due_before = until.is_some_and(|until| {
-            entry.state.status == Status::Pending && entry.state.next_attempt_millis < until
-        });
+        let verifying =
+            entry.state.run_id.is_some() && entry.state.files.iter().all(|f| f.uploaded);
+        let due_before = !verifying
+            && until.is_some_and(|until| {
+                entry.state.status == Status::Pending && entry.state.next_attempt_millis < until
+            });
         let serial = entry.state.serial_number.clone();
         let due = match send(client, entry, false) {
             Ok(Progress::Done { run_url, run_id }) => {
+                *settings_wrong = false;
                 eprintln!(
                     "TofuPilot: run of {serial} uploaded: {}",
                     run_url.unwrap_or(run_id)
                 );
                 false
+            }
+            Ok(Progress::Verifying {
+                run_url,
+                run_id,
+                until,
+            }) => {
+                eprintln!(
+                    "TofuPilot: run of {serial} uploaded: {} (an earlier create of it may still be stored by the server: looked for until {})",
+                    run_url.unwrap_or(run_id),
+                    show_time(until)
+                );
+                // Uploaded: the end of the program doesn't wait for the last look.
+                false
+            }
+            Ok(Progress::Settings { error, advice }) => {
+                say_once(format!(
+                    "runs can't be uploaded: {advice}. They stay in the outbox {} and go up once this is fixed (the next run, or `tofu-outbox upload`). The server said: {error}",
+                    outbox.dir().display()
+                ));
+                // The same for every run: no use trying the others now.
+                *settings_wrong = true;
+                return false;
             }
             Ok(Progress::Retry { error, wait }) => {
                 eprintln!(
@@ -396,19 +561,110 @@ fn drain_due(
 }
 
 fn report_left(outbox: &Outbox) {
-    let left = outbox.ids().map_or(0, |ids| ids.len());
-    if left > 0 {
+    let Ok(entries) = outbox.entries() else {
+        return;
+    };
+    let (checking, left): (Vec<_>, Vec<_>) = entries.iter().partition(|e| {
+        e.as_ref()
+            .is_ok_and(|e| e.state.run_id.is_some() && e.state.files.iter().all(|f| f.uploaded))
+    });
+    if !left.is_empty() {
         eprintln!(
-            "TofuPilot: {left} run(s) still in the outbox {}; they go up on the next start or with `tofu-outbox upload`",
+            "TofuPilot: {} run(s) still in the outbox {}; they go up on the next start or with `tofu-outbox upload`",
+            left.len(),
+            outbox.dir().display()
+        );
+    }
+    if !checking.is_empty() {
+        eprintln!(
+            "TofuPilot: {} run(s) uploaded and kept in the outbox {} a little longer, to delete a late second copy if the server stores one (the next start or `tofu-outbox upload` finishes them)",
+            checking.len(),
             outbox.dir().display()
         );
     }
 }
 
+/// Lists, once, the runs queued while no API key was set, which this key now uploads (runs
+/// tried before an account existed, which the user may rather drop).
+fn list_queued_without_key(outbox: &Outbox) {
+    let Ok(entries) = outbox.entries() else {
+        return;
+    };
+    let keyless: Vec<Entry> = entries
+        .into_iter()
+        .filter_map(Result::ok)
+        .filter(|e| e.state.queued_without_key)
+        .collect();
+    if keyless.is_empty() {
+        return;
+    }
+    eprintln!(
+        "TofuPilot: {} run(s) kept while no API key was set go up now with this key (`tofu-outbox rm --without-key --yes` drops them instead):",
+        keyless.len()
+    );
+    for entry in &keyless {
+        eprintln!(
+            "TofuPilot:   {} {} ({})",
+            entry.state.serial_number,
+            entry.state.procedure_id.as_deref().unwrap_or("-"),
+            entry.id
+        );
+    }
+}
+
+/// An epoch-ms time as the console shows it.
+fn show_time(millis: i64) -> String {
+    chrono::DateTime::from_timestamp_millis(millis).map_or_else(
+        || millis.to_string(),
+        |t| t.format("%H:%M:%S UTC").to_string(),
+    )
+}
+
+/// The longest wait at the end of a program: an hour (`TOFU_UPLOAD_WAIT_S` is clamped to it).
+pub const MAX_WAIT: Duration = Duration::from_secs(3600);
+
 fn wait_from_env() -> Duration {
-    std::env::var(WAIT_ENV)
-        .ok()
-        .and_then(|s| s.trim().parse::<f64>().ok())
-        .filter(|s| s.is_finite() && *s >= 0.0)
-        .map_or(Duration::from_secs(20), Duration::from_secs_f64)
+    seconds_from_env(WAIT_ENV, Duration::from_secs(20), MAX_WAIT)
+}
+
+/// A number of seconds from the environment variable `name`: `default` when it is unset or
+/// empty, at most `max`. A value that is not a number of seconds (negative, NaN, text) is said
+/// on the console (once per value) and `default` is used; a larger one is said and clamped.
+fn seconds_from_env(name: &str, default: Duration, max: Duration) -> Duration {
+    let Some(raw) = std::env::var_os(name) else {
+        return default;
+    };
+    let text = raw.to_string_lossy();
+    let text = text.trim();
+    if text.is_empty() {
+        return default;
+    }
+    match text.parse::<f64>() {
+        Ok(s) if s >= 0.0 && s <= max.as_secs_f64() => Duration::from_secs_f64(s),
+        Ok(s) if s > max.as_secs_f64() => {
+            warn_env_once(format!(
+                "{name}={text} is more than the most, {} s: {} s is used",
+                max.as_secs(),
+                max.as_secs()
+            ));
+            max
+        }
+        _ => {
+            warn_env_once(format!(
+                "{name}={text} is not a number of seconds (such as 20 or 0.5): the default, {} s, is used",
+                default.as_secs_f64()
+            ));
+            default
+        }
+    }
+}
+
+fn warn_env_once(message: String) {
+    static SAID: Mutex<Vec<String>> = Mutex::new(Vec::new());
+    let mut said = locked(&SAID);
+    if !said.contains(&message) {
+        tracing::warn!(target: "tofu_upload", "{message}");
+        eprintln!("TofuPilot: warning: {message}");
+        said.push(message);
+    }
 }

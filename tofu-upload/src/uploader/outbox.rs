@@ -123,6 +123,14 @@ pub struct EntryState {
     pub next_attempt_millis: i64,
     /// The last error, as TofuPilot or the network gave it.
     pub last_error: Option<String>,
+    /// A create was sent again after a look-up found nothing: the earlier one may still be
+    /// stored by the server. Until this time (epoch ms) the run's copies are looked for and
+    /// deleted before the entry is done.
+    #[serde(default)]
+    pub verify_until_millis: Option<i64>,
+    /// Queued while no API key was set: listed when a key first uploads it.
+    #[serde(default)]
+    pub queued_without_key: bool,
 }
 
 const VERSION: u32 = 1;
@@ -136,6 +144,18 @@ pub struct Entry {
     pub dir: PathBuf,
     /// Its progress.
     pub state: EntryState,
+}
+
+/// What [`Entry::update`] came to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Updated {
+    /// Changed and saved.
+    Done,
+    /// Another process holds the entry (it is being uploaded): left as it is.
+    Busy,
+    /// The entry is gone (uploaded and deleted by another process).
+    Gone,
 }
 
 /// The lock on an entry: while it is held, no other process uploads the entry.
@@ -174,6 +194,16 @@ impl Outbox {
         request: &CreateRun,
         files: &[FileToAttach],
     ) -> Result<Entry, OutboxError> {
+        self.enqueue_marked(request, files, false)
+    }
+
+    /// [`enqueue`](Self::enqueue), marking the run as queued while no API key was set.
+    pub fn enqueue_marked(
+        &self,
+        request: &CreateRun,
+        files: &[FileToAttach],
+        without_key: bool,
+    ) -> Result<Entry, OutboxError> {
         let serial = &request.unit_under_test.serial_number;
         let started = request.started_at.map(|t| t.timestamp_millis());
         let id = format!(
@@ -187,7 +217,15 @@ impl Outbox {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let tmp = self.dir.join(format!(".{id}.tmp"));
-        let result = self.write_entry(&tmp, request, files, serial, started);
+        let result = self
+            .write_entry(&tmp, request, files, serial, started)
+            .and_then(|mut state| {
+                if without_key {
+                    state.queued_without_key = true;
+                    write_state(&tmp, &state)?;
+                }
+                Ok(state)
+            });
         let state = match result {
             Ok(state) => state,
             Err(e) => {
@@ -211,8 +249,10 @@ impl Outbox {
         serial: &str,
         started: Option<i64>,
     ) -> Result<EntryState, OutboxError> {
+        // Created here, by us: a folder or link someone planted at this name is an error.
+        fs::create_dir(tmp).map_err(io_error(tmp))?;
         let files_dir = tmp.join(FILES);
-        fs::create_dir_all(&files_dir).map_err(io_error(&files_dir))?;
+        fs::create_dir(&files_dir).map_err(io_error(&files_dir))?;
         let mut states = Vec::with_capacity(files.len());
         for (i, f) in files.iter().enumerate() {
             let file = format!("{i:03}-{}", tofu_core::fs::safe_file_name(&f.name));
@@ -243,9 +283,11 @@ impl Outbox {
             attempts: 0,
             next_attempt_millis: 0,
             last_error: None,
+            verify_until_millis: None,
+            queued_without_key: false,
         };
         write_state(tmp, &state)?;
-        File::create(tmp.join(LOCK)).map_err(io_error(&tmp.join(LOCK)))?;
+        write_synced(&tmp.join(LOCK), b"")?;
         if let Ok(d) = File::open(tmp) {
             let _ = d.sync_all();
         }
@@ -295,9 +337,15 @@ impl Outbox {
         Ok(ids)
     }
 
-    /// Every entry, oldest first. Entries that can't be read are returned as errors, in place.
+    /// Every entry, oldest first. Entries that can't be read are returned as errors, in place;
+    /// entries finished by another process since they were listed are left out.
     pub fn entries(&self) -> Result<Vec<Result<Entry, OutboxError>>, OutboxError> {
-        Ok(self.ids()?.iter().map(|id| self.entry(id)).collect())
+        Ok(self
+            .ids()?
+            .iter()
+            .map(|id| self.entry(id))
+            .filter(|e| !matches!(e, Err(OutboxError::NotFound(_))))
+            .collect())
     }
 
     /// The entry `id`.
@@ -306,10 +354,18 @@ impl Outbox {
             return Err(OutboxError::NotFound(id.to_owned()));
         }
         let dir = self.dir.join(id);
-        if !dir.is_dir() {
+        if !fs::symlink_metadata(&dir).is_ok_and(|m| m.is_dir()) {
             return Err(OutboxError::NotFound(id.to_owned()));
         }
-        let state = read_state(&dir)?;
+        let state = match read_state(&dir) {
+            // Finished (deleted) by another process since it was listed.
+            Err(OutboxError::Io { source, .. })
+                if source.kind() == io::ErrorKind::NotFound && !dir.exists() =>
+            {
+                return Err(OutboxError::NotFound(id.to_owned()));
+            }
+            other => other?,
+        };
         Ok(Entry {
             id: id.to_owned(),
             dir,
@@ -319,15 +375,23 @@ impl Outbox {
 }
 
 impl Entry {
-    /// Takes the entry's lock, or `None` when another process holds it.
+    /// Takes the entry's lock, or `None` when another process holds it;
+    /// [`OutboxError::NotFound`] when the entry is gone (finished by another process).
     pub fn try_lock(&self) -> Result<Option<EntryLock>, OutboxError> {
         let path = self.dir.join(LOCK);
-        let file = fs::OpenOptions::new()
+        refuse_link(&path)?;
+        let file = match fs::OpenOptions::new()
             .create(true)
             .truncate(false)
             .write(true)
             .open(&path)
-            .map_err(io_error(&path))?;
+        {
+            Ok(file) => file,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => {
+                return Err(OutboxError::NotFound(self.id.clone()));
+            }
+            Err(source) => return Err(OutboxError::Io { path, source }),
+        };
         match file.try_lock() {
             Ok(()) => Ok(Some(EntryLock { _file: file })),
             Err(fs::TryLockError::WouldBlock) => Ok(None),
@@ -335,10 +399,29 @@ impl Entry {
         }
     }
 
+    /// Changes the entry's state under its lock, on the state read again under it (another
+    /// process may have moved it on since it was listed), and saves it.
+    pub fn update(&mut self, change: impl FnOnce(&mut EntryState)) -> Result<Updated, OutboxError> {
+        let _lock = match self.try_lock() {
+            Ok(Some(lock)) => lock,
+            Ok(None) => return Ok(Updated::Busy),
+            Err(OutboxError::NotFound(_)) => return Ok(Updated::Gone),
+            Err(e) => return Err(e),
+        };
+        match self.reload() {
+            Ok(()) => {}
+            Err(OutboxError::NotFound(_)) => return Ok(Updated::Gone),
+            Err(e) => return Err(e),
+        }
+        change(&mut self.state);
+        self.save()?;
+        Ok(Updated::Done)
+    }
+
     /// The create_run request.
     pub fn request(&self) -> Result<CreateRun, OutboxError> {
         let path = self.dir.join(REQUEST);
-        let bytes = fs::read(&path).map_err(io_error(&path))?;
+        let bytes = read_no_follow(&path)?;
         serde_json::from_slice(&bytes).map_err(|e| OutboxError::Corrupt {
             path,
             reason: e.to_string(),
@@ -358,6 +441,13 @@ impl Entry {
     /// The path of an attached file.
     pub fn file_path(&self, file: &FileState) -> PathBuf {
         self.dir.join(FILES).join(&file.file)
+    }
+
+    /// The bytes of an attached file. A symbolic link (tofu never makes one in an entry) is
+    /// refused: it could lead to any file the station can read.
+    pub fn read_file(&self, file: &FileState) -> Result<Vec<u8>, OutboxError> {
+        refuse_link(&self.dir.join(FILES))?;
+        read_no_follow(&self.file_path(file))
     }
 
     /// Saves the state (atomic replace).
@@ -386,8 +476,55 @@ impl Entry {
     }
 }
 
+/// An error when `path` is a symbolic link (tofu never makes one in the outbox).
+fn refuse_link(path: &Path) -> Result<(), OutboxError> {
+    match fs::symlink_metadata(path) {
+        Ok(m) if m.file_type().is_symlink() => Err(OutboxError::Corrupt {
+            path: path.to_owned(),
+            reason: "it is a symbolic link, which tofu never makes in the outbox: refused (it \
+                     could lead to any file the station can read)"
+                .into(),
+        }),
+        _ => Ok(()),
+    }
+}
+
+/// Reads a file of the outbox, refusing a symbolic link, and checking that the file opened is
+/// the one looked at (no link swapped in between).
+fn read_no_follow(path: &Path) -> Result<Vec<u8>, OutboxError> {
+    use std::io::Read as _;
+    refuse_link(path)?;
+    let before = fs::symlink_metadata(path).map_err(io_error(path))?;
+    let mut file = File::open(path).map_err(io_error(path))?;
+    let opened = file.metadata().map_err(io_error(path))?;
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt as _;
+        if (before.dev(), before.ino()) != (opened.dev(), opened.ino()) {
+            return Err(OutboxError::Corrupt {
+                path: path.to_owned(),
+                reason: "it was replaced while it was opened (a symbolic link?): refused".into(),
+            });
+        }
+    }
+    if !opened.is_file() || !before.is_file() {
+        return Err(OutboxError::Corrupt {
+            path: path.to_owned(),
+            reason: "not a regular file".into(),
+        });
+    }
+    let mut bytes = Vec::with_capacity(usize::try_from(opened.len()).unwrap_or(0));
+    file.read_to_end(&mut bytes).map_err(io_error(path))?;
+    Ok(bytes)
+}
+
 fn write_synced(path: &Path, data: &[u8]) -> Result<(), OutboxError> {
-    let mut file = File::create(path).map_err(io_error(path))?;
+    // A new file of a folder made by us: created, never opened through a planted link.
+    let mut file = fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .open(path)
+        .map_err(io_error(path))?;
     file.write_all(data).map_err(io_error(path))?;
     file.sync_all().map_err(io_error(path))
 }
@@ -403,7 +540,7 @@ fn write_state(dir: &Path, state: &EntryState) -> Result<(), OutboxError> {
 
 fn read_state(dir: &Path) -> Result<EntryState, OutboxError> {
     let path = dir.join(STATE);
-    let bytes = fs::read(&path).map_err(io_error(&path))?;
+    let bytes = read_no_follow(&path)?;
     let state: EntryState = serde_json::from_slice(&bytes).map_err(|e| OutboxError::Corrupt {
         path: path.clone(),
         reason: e.to_string(),

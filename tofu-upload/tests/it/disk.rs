@@ -84,7 +84,9 @@ fn a_full_outbox_is_a_clear_error_the_record_is_written_and_the_next_unit_upload
     let server = TestServer::start();
     let records = tempfile::tempdir().unwrap();
     let outbox = fs.folder("outbox");
-    let uploader = Uploader::new(config(&server), &outbox).wait_at_exit(Duration::from_secs(10));
+    let uploader = Uploader::new(config(&server), &outbox)
+        .wait_at_exit(Duration::from_secs(10))
+        .fallback_outbox(None);
     let mut test = test(records.path(), uploader);
     fs.fill();
     let execution = test.execute(|| "FULL-1");
@@ -126,7 +128,9 @@ fn a_read_only_outbox_is_a_clear_error_and_the_record_is_written() {
     };
     let server = TestServer::start();
     let records = tempfile::tempdir().unwrap();
-    let uploader = Uploader::new(config(&server), fs.path()).wait_at_exit(Duration::from_secs(1));
+    let uploader = Uploader::new(config(&server), fs.path())
+        .wait_at_exit(Duration::from_secs(1))
+        .fallback_outbox(None);
     let mut test = test(records.path(), uploader);
     let execution = test.execute(|| "RO-1");
     record_kept_upload_refused(
@@ -147,12 +151,54 @@ fn an_outbox_that_cannot_be_a_folder_is_a_clear_error_and_the_record_is_written(
     let file = records.path().join("not-a-folder");
     std::fs::write(&file, "x").unwrap();
     let outbox = file.join("outbox");
-    let uploader = Uploader::new(config(&server), &outbox).wait_at_exit(Duration::from_secs(1));
+    let uploader = Uploader::new(config(&server), &outbox)
+        .wait_at_exit(Duration::from_secs(1))
+        .fallback_outbox(None);
     let mut test = test(records.path(), uploader);
     let execution = test.execute(|| "FILE-1");
     record_kept_upload_refused(&execution, records.path(), &outbox, "Not a directory");
     drop(test);
     assert!(server.requests().is_empty());
+}
+
+/// Issue #13: when the record folder (and so the outbox in it) can't be written, the record
+/// goes to its fallback folder and the run must still be queued: into the fallback outbox,
+/// private to the user, from which it goes up.
+#[test]
+fn an_outbox_that_cannot_be_written_falls_back_and_the_run_still_goes_up() {
+    let server = TestServer::start();
+    let records = tempfile::tempdir().unwrap();
+    let file = records.path().join("not-a-folder");
+    std::fs::write(&file, "x").unwrap();
+    let outbox = file.join("outbox");
+    let fallback = tempfile::tempdir().unwrap();
+    let private = tofu_core::fs::fallback_dir_in(fallback.path());
+    let uploader = Uploader::new(config(&server), &outbox)
+        .wait_at_exit(Duration::from_secs(10))
+        .fallback_outbox(Some(private.join("outbox")));
+    let mut test = test(records.path(), uploader);
+    let execution = test.execute(|| "FALLBACK-1");
+    assert!(execution.outputs_ok(), "{:?}", execution.outputs);
+    let said = execution.outputs[0]
+        .result
+        .as_ref()
+        .unwrap()
+        .as_deref()
+        .unwrap();
+    assert!(
+        said.contains("fallback outbox") && said.contains("Not a directory"),
+        "{said}"
+    );
+    drop(test);
+    let runs = server.runs();
+    assert_eq!(runs.len(), 1, "{runs:?}");
+    assert_eq!(runs[0].1["unit_under_test"]["serial_number"], "FALLBACK-1");
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::PermissionsExt as _;
+        let mode = std::fs::metadata(&private).unwrap().permissions().mode();
+        assert_eq!(mode & 0o777, 0o700);
+    }
 }
 
 #[test]

@@ -2,7 +2,7 @@
 //!
 //! With a known, distinctive key, real processes run at log level TRACE (every crate's events,
 //! hyper's and rustls' included) against a loopback server that fails some requests: an
-//! example (`quickstart`, its create refused: the run is parked with the server's message) and
+//! example (`quickstart`, its create refused: the run is kept pending with the server's message) and
 //! this binary again as a child (a panicking phase, plug teardown and output callback, an
 //! uncaught panic with a backtrace, a failed client call, `Debug` of the configuration and
 //! errors). Then their stdout, stderr and every file of their records folders and outboxes are
@@ -131,14 +131,17 @@ fn the_key_is_nowhere_in_an_examples_console_records_or_outbox_at_trace_level() 
         stdout.contains(" DEBUG ") || stderr.contains(" DEBUG "),
         "{stdout}\n{stderr}"
     );
+    // A refused key is the station's problem: said loudly, the run kept pending (issue #13).
     assert!(
-        stderr.contains("refused and parked") && stderr.contains("Invalid API key"),
+        stderr.contains("runs can't be uploaded")
+            && stderr.contains("TOFUPILOT_API_KEY")
+            && stderr.contains("Invalid API key"),
         "{stderr}"
     );
     let outbox = Outbox::open(output_dir.path().join("outbox")).unwrap();
     let entries = outbox.entries().unwrap();
     assert_eq!(entries.len(), 1);
-    assert_eq!(entries[0].as_ref().unwrap().state.status, Status::Parked);
+    assert_eq!(entries[0].as_ref().unwrap().state.status, Status::Pending);
 
     assert_no_key("the example's stdout", &stdout);
     assert_no_key("the example's stderr", &stderr);

@@ -53,6 +53,18 @@ pub struct Fault {
     pub content_type: &'static str,
     pub remaining: usize,
     pub retry_after: Option<u64>,
+    /// The request is handled first (a run created…), then this answer is given.
+    pub after_work: bool,
+}
+
+/// A create whose connection is dropped at once and whose run is stored `delay` later (a
+/// server that queues the work): the client can look for the run before it exists.
+#[derive(Debug, Clone)]
+pub struct LateStore {
+    pub method: &'static str,
+    pub path_prefix: String,
+    pub delay: Duration,
+    pub remaining: usize,
 }
 
 /// A delay before answering matching requests (the request itself is handled first), to
@@ -86,8 +98,13 @@ struct Inner {
     requests: Vec<Recorded>,
     faults: Vec<Fault>,
     delays: Vec<Delay>,
+    late: Vec<LateStore>,
     chaos: Option<ChaosState>,
     runs: Vec<StoredRun>,
+    /// Runs removed by `DELETE /api/v1/runs/{id}`.
+    deleted: Vec<StoredRun>,
+    /// Stores announced and not done yet.
+    late_pending: usize,
     uploads: HashMap<String, Upload>,
     upload_order: Vec<String>,
 }
@@ -258,7 +275,51 @@ impl TestServer {
             content_type,
             remaining: 1,
             retry_after: None,
+            after_work: false,
         });
+    }
+
+    /// The next matching request is handled (a run created…), then answered `status`.
+    pub fn fail_after_work(&self, method: &'static str, path_prefix: &str, status: u16) {
+        self.shared.inner.lock().unwrap().faults.push(Fault {
+            method,
+            path_prefix: path_prefix.to_owned(),
+            status,
+            body: json!({"success": false, "error": {"message": "answered after the work"}})
+                .to_string(),
+            content_type: "application/json",
+            remaining: 1,
+            retry_after: None,
+            after_work: true,
+        });
+    }
+
+    /// The next matching request's connection is dropped at once, and its work is done
+    /// `delay` later (a server that stores a create late).
+    pub fn store_late(&self, method: &'static str, path_prefix: &str, delay: Duration) {
+        self.shared.inner.lock().unwrap().late.push(LateStore {
+            method,
+            path_prefix: path_prefix.to_owned(),
+            delay,
+            remaining: 1,
+        });
+    }
+
+    /// How many late stores are still to happen.
+    pub fn late_stores_pending(&self) -> usize {
+        self.shared.inner.lock().unwrap().late_pending
+    }
+
+    /// The runs removed with `DELETE /api/v1/runs/{id}`, as `(id, body)`.
+    pub fn deleted_runs(&self) -> Vec<(String, Value)> {
+        self.shared
+            .inner
+            .lock()
+            .unwrap()
+            .deleted
+            .iter()
+            .map(|r| (r.id.clone(), r.body.clone()))
+            .collect()
     }
 
     /// Answers the next matching request with `status` and a `Retry-After: seconds` header.
@@ -277,6 +338,7 @@ impl TestServer {
             content_type: "application/json",
             remaining: 1,
             retry_after: Some(seconds),
+            after_work: false,
         });
     }
 
@@ -463,6 +525,22 @@ async fn answer(shared: &Arc<Shared>, request: Request) -> (Response, Option<Dur
             d.remaining -= 1;
             d.duration
         });
+    let late = inner
+        .late
+        .iter_mut()
+        .find(|l| {
+            l.remaining > 0
+                && l.method == recorded.method
+                && recorded.path.starts_with(&l.path_prefix)
+        })
+        .map(|l| {
+            l.remaining -= 1;
+            l.delay
+        });
+    if let Some(late) = late {
+        store_later(shared, &mut inner, recorded, late);
+        return (StatusCode::OK.into_response(), None, true);
+    }
     let chaos = inner
         .chaos
         .as_mut()
@@ -473,6 +551,15 @@ async fn answer(shared: &Arc<Shared>, request: Request) -> (Response, Option<Dur
             let response = match fault {
                 // The work is done, then the answer is lost or late.
                 ChaosFault::DropAfter | ChaosFault::Slow => respond(shared, &mut inner, &recorded),
+                // The work is done, then the answer says it wasn't.
+                ChaosFault::Status408After | ChaosFault::TooManyAfter | ChaosFault::HugeBody => {
+                    let _ = route(shared, &mut inner, &recorded);
+                    fault.response()
+                }
+                ChaosFault::LateStore => {
+                    store_later(shared, &mut inner, recorded, slow);
+                    return (StatusCode::OK.into_response(), None, true);
+                }
                 _ => fault.response(),
             };
             let delay = if fault == ChaosFault::Slow {
@@ -486,11 +573,27 @@ async fn answer(shared: &Arc<Shared>, request: Request) -> (Response, Option<Dur
     }
 }
 
+/// Does the request's work `delay` from now (a server that queues it).
+fn store_later(shared: &Arc<Shared>, inner: &mut Inner, recorded: Recorded, delay: Duration) {
+    inner.late_pending += 1;
+    let shared = Arc::clone(shared);
+    tokio::spawn(async move {
+        tokio::time::sleep(delay).await;
+        let mut inner = shared.inner.lock().unwrap();
+        let _ = route(&shared, &mut inner, &recorded);
+        inner.late_pending -= 1;
+    });
+}
+
 fn respond(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Response {
     if let Some(fault) = inner.faults.iter_mut().find(|f| {
         f.remaining > 0 && f.method == recorded.method && recorded.path.starts_with(&f.path_prefix)
     }) {
         fault.remaining -= 1;
+        let fault = fault.clone();
+        if fault.after_work {
+            let _ = route(shared, inner, recorded);
+        }
         let mut response = (
             StatusCode::from_u16(fault.status).unwrap(),
             [(
@@ -507,13 +610,20 @@ fn respond(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Resp
         }
         return response;
     }
+    route(shared, inner, recorded)
+}
 
+/// The server's work and answer for a request.
+fn route(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Response {
     let base = shared.base.clone();
     match (recorded.method.as_str(), recorded.path.as_str()) {
         ("POST", "/api/v1/runs") | ("POST", "/api/v1/import") => {
             let id = shared.new_id();
             let url = format!("{base}/runs/{id}");
-            let body: Value = serde_json::from_slice(&recorded.body).unwrap_or(Value::Null);
+            let mut body: Value = serde_json::from_slice(&recorded.body).unwrap_or(Value::Null);
+            if recorded.path.ends_with("import") {
+                imported_run(inner, &mut body);
+            }
             inner.runs.push(StoredRun {
                 id: id.clone(),
                 body,
@@ -528,6 +638,20 @@ fn respond(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Resp
                 StatusCode::OK,
                 json!({"id": id, "url": url, "message": format!("{what} (test server): {url}")}),
             )
+        }
+        ("DELETE", path) if path.starts_with("/api/v1/runs/") => {
+            let id = &path["/api/v1/runs/".len()..];
+            match inner.runs.iter().position(|r| r.id == id) {
+                Some(i) => {
+                    let run = inner.runs.remove(i);
+                    inner.deleted.push(run);
+                    json_response(StatusCode::OK, json!({"message": "Run deleted"}))
+                }
+                None => json_response(
+                    StatusCode::NOT_FOUND,
+                    json!({"success": false, "error": {"message": "Run not found"}}),
+                ),
+            }
         }
         ("GET", "/api/v1/runs") => {
             let serial = recorded
@@ -606,6 +730,29 @@ fn respond(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Resp
             StatusCode::NOT_FOUND,
             json!({"success": false, "error": {"message": "Not found"}}),
         ),
+    }
+}
+
+/// An import's run as TofuPilot makes it from the report: its unit and start time (added to
+/// the import request's body, so `GET /runs` finds it).
+fn imported_run(inner: &Inner, body: &mut Value) {
+    let report = body["upload_id"]
+        .as_str()
+        .and_then(|id| inner.uploads.get(id))
+        .and_then(|u| u.data.as_ref())
+        .and_then(|d| serde_json::from_slice::<Value>(&d.1).ok());
+    if let (Some(report), Some(body)) = (report, body.as_object_mut()) {
+        body.insert(
+            "unit_under_test".into(),
+            json!({"serial_number": report["dut_id"]}),
+        );
+        if let Some(ms) = report["start_time_millis"].as_i64() {
+            let t = chrono::DateTime::from_timestamp_millis(ms).unwrap_or_default();
+            body.insert(
+                "started_at".into(),
+                json!(t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true)),
+            );
+        }
     }
 }
 
@@ -694,6 +841,7 @@ pub fn closed_port() -> u16 {
 /// A server that accepts connections and never answers; stops when dropped.
 pub struct SilentServer {
     pub addr: SocketAddr,
+    accepted: Arc<AtomicU64>,
     stop: Arc<std::sync::atomic::AtomicBool>,
     thread: Option<JoinHandle<()>>,
 }
@@ -705,11 +853,14 @@ impl SilentServer {
         let addr = listener.local_addr().unwrap();
         let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let flag = Arc::clone(&stop);
+        let accepted = Arc::new(AtomicU64::new(0));
+        let count = Arc::clone(&accepted);
         let thread = std::thread::spawn(move || {
             let mut held = Vec::new();
             let deadline = std::time::Instant::now() + Duration::from_secs(30);
             while !flag.load(Ordering::SeqCst) && std::time::Instant::now() < deadline {
                 if let Ok((stream, _)) = listener.accept() {
+                    count.fetch_add(1, Ordering::SeqCst);
                     held.push(stream);
                 }
                 std::thread::sleep(Duration::from_millis(5));
@@ -717,9 +868,15 @@ impl SilentServer {
         });
         Self {
             addr,
+            accepted,
             stop,
             thread: Some(thread),
         }
+    }
+
+    /// How many connections were made to it.
+    pub fn connections(&self) -> u64 {
+        self.accepted.load(Ordering::SeqCst)
     }
 }
 
@@ -763,10 +920,21 @@ pub enum ChaosFault {
     Slow,
     /// The storage `PUT` fails (HTTP 500), nothing stored.
     PutFail,
+    /// The request is handled, then answered HTTP 408.
+    Status408After,
+    /// The request is handled, then answered HTTP 429.
+    TooManyAfter,
+    /// The connection is closed at once, and the request is handled later (a create stored
+    /// after the client looked for it).
+    LateStore,
+    /// HTTP 503 with `Retry-After` of thousands of years, nothing done.
+    HugeRetryAfter,
+    /// The request is handled, then answered with 20 MiB.
+    HugeBody,
 }
 
 impl ChaosFault {
-    const ANY: [ChaosFault; 7] = [
+    const ANY: [ChaosFault; 11] = [
         ChaosFault::Status500,
         ChaosFault::Status502,
         ChaosFault::Status503,
@@ -774,6 +942,10 @@ impl ChaosFault {
         ChaosFault::DropBefore,
         ChaosFault::DropAfter,
         ChaosFault::Slow,
+        ChaosFault::Status408After,
+        ChaosFault::TooManyAfter,
+        ChaosFault::HugeRetryAfter,
+        ChaosFault::HugeBody,
     ];
 
     fn response(self) -> Response {
@@ -782,16 +954,27 @@ impl ChaosFault {
             ChaosFault::Status503 => (StatusCode::SERVICE_UNAVAILABLE, "Service unavailable"),
             ChaosFault::TooMany => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
             ChaosFault::PutFail => (StatusCode::INTERNAL_SERVER_ERROR, "Storage failure"),
+            ChaosFault::Status408After => (StatusCode::REQUEST_TIMEOUT, "Request timeout"),
+            ChaosFault::TooManyAfter => (StatusCode::TOO_MANY_REQUESTS, "Too many requests"),
+            ChaosFault::HugeRetryAfter => (StatusCode::SERVICE_UNAVAILABLE, "Come back later"),
+            ChaosFault::HugeBody => {
+                return (StatusCode::OK, "x".repeat(20 << 20)).into_response();
+            }
             _ => (StatusCode::INTERNAL_SERVER_ERROR, "Internal server error"),
         };
         let mut response = json_response(
             status,
             json!({"success": false, "error": {"message": format!("{message} (chaos)")}}),
         );
-        if self == ChaosFault::TooMany {
+        let retry_after = match self {
+            ChaosFault::TooMany | ChaosFault::TooManyAfter => Some(1u64),
+            ChaosFault::HugeRetryAfter => Some(100_000_000_000),
+            _ => None,
+        };
+        if let Some(seconds) = retry_after {
             response
                 .headers_mut()
-                .insert(header::RETRY_AFTER, HeaderValue::from(1u64));
+                .insert(header::RETRY_AFTER, HeaderValue::from(seconds));
         }
         response
     }
@@ -842,8 +1025,15 @@ impl ChaosState {
         let create = method == "POST" && path == "/api/v1/runs";
         let kinds = ChaosFault::ANY.len() as u64 + u64::from(put);
         let fault = match self.next() % kinds {
-            // The hardest case, made common: the run is created and its answer lost.
-            _ if create && self.next().is_multiple_of(2) => ChaosFault::DropAfter,
+            // The hardest cases, made common: the run is created and its answer lost, or it
+            // is stored after the client looked for it.
+            _ if create && self.next().is_multiple_of(2) => {
+                if self.next().is_multiple_of(3) {
+                    ChaosFault::LateStore
+                } else {
+                    ChaosFault::DropAfter
+                }
+            }
             i if i < ChaosFault::ANY.len() as u64 => ChaosFault::ANY[i as usize],
             _ => ChaosFault::PutFail,
         };
@@ -853,7 +1043,7 @@ impl ChaosState {
             fault,
             method: method.to_owned(),
             path: path.to_owned(),
-            slow: (fault == ChaosFault::Slow).then_some(slow),
+            slow: matches!(fault, ChaosFault::Slow | ChaosFault::LateStore).then_some(slow),
         });
         Some((fault, slow))
     }
