@@ -513,11 +513,36 @@ impl Answers for Channel<'_> {
 static STDIN_LINES: Mutex<Option<Receiver<Line>>> = Mutex::new(None);
 
 /// Runs `f` over stdin's answers and stderr, if stdin may be asked.
+std::thread_local! {
+    /// Set while the executor takes a serial number it won't test (the test can't run): a
+    /// serial given on the command line is taken, nobody is asked to scan a board.
+    static NOT_ASKING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Calls `f` with asking on the console turned off on this thread: a prompt fails at once as
+/// if there were no terminal; a value given on the command line is still taken.
+pub(crate) fn without_asking<T>(f: impl FnOnce() -> T) -> T {
+    struct Reset(bool);
+    impl Drop for Reset {
+        fn drop(&mut self) {
+            NOT_ASKING.with(|n| n.set(self.0));
+        }
+    }
+    let _reset = Reset(NOT_ASKING.with(|n| n.replace(true)));
+    f()
+}
+
 fn with_stdin<T>(
     prompt: &str,
     hint: &str,
     f: impl FnOnce(&mut dyn Answers, &mut dyn Write) -> Result<T, PromptError>,
 ) -> Result<T, PromptError> {
+    if NOT_ASKING.with(std::cell::Cell::get) {
+        return Err(PromptError::NoTerminal {
+            prompt: prompt.to_owned(),
+            hint: "not asked: the test can't run".to_owned(),
+        });
+    }
     let terminal = io::stdin().is_terminal();
     check_can_ask(prompt, hint, terminal, stdin_allowed())?;
     let mut lines = STDIN_LINES.lock().unwrap_or_else(PoisonError::into_inner);

@@ -492,7 +492,13 @@ impl<'t> Run<'t> {
     fn execute(&mut self, serial_number: impl FnOnce() -> SerialNumber) {
         let prepared = self.prepare();
         if prepared.is_none() {
-            // Nothing can run: don't make the operator scan a board for it.
+            // Nothing can run: don't make the operator scan a board for it, but keep a serial
+            // number given without asking (`--serial`, a fixed one) in the record.
+            if let Ok(Ok(serial)) = crate::prompt::without_asking(serial_number)
+                && !serial.trim().is_empty()
+            {
+                self.dut_id = serial;
+            }
             return;
         }
         match serial_number() {

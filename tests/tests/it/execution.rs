@@ -251,6 +251,30 @@ fn invalid_declarations_are_reported_with_phase_measurement_and_values_and_nothi
         assert!(text.contains(part), "{part:?} not in {text:?}");
     }
     assert_eq!(record["phases"].as_array().unwrap().len(), 0);
+    // Issue #13: the serial number given is kept (it was UNKNOWN_DUT), though nothing ran.
+    assert_eq!(record["dut_id"], "SN-1");
+}
+
+/// A test that can't run never asks the operator for a board (a prompt fails at once), and
+/// its record has no unit.
+#[test]
+fn a_test_that_cannot_run_asks_for_no_serial_number() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut test = Test::new("FVT1")
+        .phases([bad_limits])
+        .json_output(JsonOutput::to_dir(dir.path()))
+        .quiet();
+    let asked = std::sync::atomic::AtomicBool::new(false);
+    let execution = test.execute(|| {
+        asked.store(true, std::sync::atomic::Ordering::SeqCst);
+        tofu_core::prompt::serial_number().ask()
+    });
+    assert!(asked.load(std::sync::atomic::Ordering::SeqCst));
+    assert_eq!(execution.record.dut_id, "UNKNOWN_DUT");
+    assert_eq!(
+        execution.record.outcome_details[0].code,
+        "InvalidDeclaration"
+    );
 }
 
 #[phase]
