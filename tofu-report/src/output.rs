@@ -91,7 +91,7 @@ impl OutputCallback for HtmlReport {
             Err(e @ Error::NotARecord { .. }) => return Err(OutputError::Other(e.to_string())),
             Err(e) => e,
         };
-        let fallback = std::env::temp_dir().join("tofu-records");
+        let fallback = tofu_core::fs::fallback_dir();
         match self.write(record, &fallback) {
             Ok(path) => {
                 tracing::error!("{first}");

@@ -657,7 +657,7 @@ fn a_report_that_cant_be_written_where_asked_goes_to_the_temp_folder() {
         .and_then(|l| l.split(" (the folder").next())
         .map(PathBuf::from)
         .unwrap();
-    assert!(written.starts_with(std::env::temp_dir().join("tofu-records")));
+    assert!(written.starts_with(tofu_core::fs::fallback_dir()));
     assert!(
         std::fs::read_to_string(&written)
             .unwrap()
