@@ -65,6 +65,8 @@ pub struct Uploader {
     offline: Option<String>,
     /// No API key was set: the runs queued are marked so.
     without_key: bool,
+    /// Runs without a unit (`UNKNOWN_DUT`) are uploaded too.
+    upload_without_unit: bool,
     wait: Duration,
     /// The process's background uploader of each outbox this uploader queued runs into,
     /// started with the first run queued.
@@ -131,6 +133,7 @@ impl Uploader {
             client,
             offline,
             without_key: false,
+            upload_without_unit: false,
             wait: wait_from_env(),
             workers: Vec::new(),
         }
@@ -144,6 +147,7 @@ impl Uploader {
             client: None,
             offline: Some(reason.into()),
             without_key: false,
+            upload_without_unit: false,
             wait: wait_from_env(),
             workers: Vec::new(),
         }
@@ -161,6 +165,15 @@ impl Uploader {
     /// makes such a run an error of this output.
     pub fn fallback_outbox(mut self, dir: Option<PathBuf>) -> Self {
         self.fallback_dir = Some(dir);
+        self
+    }
+
+    /// Uploads runs that have no unit ([`tofu_core::UNKNOWN_DUT`]: no serial number could be
+    /// had, or the slot was empty) too. By default they are not uploaded (on an account they
+    /// would make a fake unit and skew the yield): their JSON record keeps them, with the
+    /// reason, and `tofu-outbox upload-report RECORD` uploads one by hand.
+    pub fn upload_runs_without_unit(mut self, upload: bool) -> Self {
+        self.upload_without_unit = upload;
         self
     }
 
@@ -332,6 +345,15 @@ impl OutputCallback for Uploader {
     }
 
     fn on_record(&mut self, record: &TestRecord) -> Result<Option<String>, OutputError> {
+        if record.dut_id == tofu_core::UNKNOWN_DUT && !self.upload_without_unit {
+            let reason = record
+                .outcome_details
+                .first()
+                .map_or("no serial number", |d| d.description.as_str());
+            return Ok(Some(format!(
+                "not uploaded: the run has no unit ({reason}); its JSON record keeps it, and `tofu-outbox upload-report <record>` uploads it if it should be on TofuPilot"
+            )));
+        }
         let (entry, note) = self.enqueue(record).map_err(|e| {
             OutputError::Other(format!("the run could not be kept for upload: {e}"))
         })?;

@@ -456,3 +456,59 @@ fn a_refused_connection_is_retried_quietly() {
     let progress = send(&client, first_entry(dir.path()), true).unwrap();
     assert!(matches!(progress, Progress::Retry { .. }), "{progress:?}");
 }
+
+/// A run without a unit (no serial number could be had) was uploaded as `UNKNOWN_DUT`, a fake
+/// unit skewing the yield: it is kept locally (its record, with the reason) and not queued,
+/// unless the uploader is told to.
+#[test]
+fn a_run_without_a_unit_is_not_uploaded_unless_asked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut test = test_with(
+        dir.path(),
+        Uploader::offline(dir.path().join("outbox"), "test"),
+    );
+    let execution = test.execute(|| Err::<String, _>("the scanner gave nothing"));
+    assert_eq!(execution.record.dut_id, tofu_core::UNKNOWN_DUT);
+    let said = execution.outputs[0]
+        .result
+        .as_ref()
+        .unwrap()
+        .as_deref()
+        .unwrap();
+    assert!(
+        said.contains("not uploaded") && said.contains("the scanner gave nothing"),
+        "{said}"
+    );
+    assert!(
+        !dir.path().join("outbox").exists()
+            || Outbox::open(dir.path().join("outbox"))
+                .unwrap()
+                .ids()
+                .unwrap()
+                .is_empty()
+    );
+    let records = std::fs::read_dir(dir.path())
+        .unwrap()
+        .filter(|e| {
+            e.as_ref()
+                .unwrap()
+                .path()
+                .extension()
+                .is_some_and(|x| x == "json")
+        })
+        .count();
+    assert_eq!(records, 1, "the record is kept locally");
+    let mut test = test_with(
+        dir.path(),
+        Uploader::offline(dir.path().join("outbox"), "test").upload_runs_without_unit(true),
+    );
+    let _ = test.execute(|| Err::<String, _>("the scanner gave nothing"));
+    assert_eq!(
+        Outbox::open(dir.path().join("outbox"))
+            .unwrap()
+            .ids()
+            .unwrap()
+            .len(),
+        1
+    );
+}
