@@ -21,6 +21,7 @@ mod logs;
 #[path = "../../../tests/tests/it/mutate.rs"]
 mod mutate;
 mod openhtf;
+mod outbox_command;
 mod second_pass;
 mod security;
 mod station;
