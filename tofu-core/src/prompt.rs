@@ -512,7 +512,6 @@ impl Answers for Channel<'_> {
 /// that questions from two threads don't take each other's answers.
 static STDIN_LINES: Mutex<Option<Receiver<Line>>> = Mutex::new(None);
 
-/// Runs `f` over stdin's answers and stderr, if stdin may be asked.
 std::thread_local! {
     /// Set while the executor takes a serial number it won't test (the test can't run): a
     /// serial given on the command line is taken, nobody is asked to scan a board.
@@ -532,6 +531,7 @@ pub(crate) fn without_asking<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
+/// Runs `f` over stdin's answers and stderr, if stdin may be asked.
 fn with_stdin<T>(
     prompt: &str,
     hint: &str,

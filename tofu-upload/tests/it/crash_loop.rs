@@ -1,11 +1,15 @@
-//! The crash loop of issue #6: a real station (`examples/examples/crash_station.rs`) tests unit
-//! after unit and uploads every run through the outbox to the loopback server, which fails at
-//! random (500/502/503, 429 with `Retry-After`, connections dropped before or after the work
-//! is done, slow answers, failed storage `PUT`s), while the station is killed with SIGKILL at
-//! random moments and started again; now and then `tofu-outbox upload` runs beside it, and is
-//! killed too. At the end the faults stop, `tofu-outbox upload` sends what is left, and every
-//! run recorded must be on the server exactly once, with all its files byte for byte, and the
-//! outbox must be empty.
+//! The crash loop of issue #6, grown by issue #13: a real station
+//! (`examples/examples/crash_station.rs`) tests unit after unit and uploads every run through
+//! the outbox to the loopback server, which fails at random (500/502/503, 429 with
+//! `Retry-After`, connections dropped before or after the work is done, slow answers, failed
+//! storage `PUT`s; and since issue #13: 408 or 429 answered after the work is stored, creates
+//! stored late — after the client looked for them —, a `Retry-After` of thousands of years,
+//! 20 MiB answers), while the station is killed with SIGKILL at random moments and started
+//! again; now and then outbox commands run beside it at the same time — `tofu-outbox upload`
+//! (one or two at once), `tofu-outbox retry --all` — and are killed too. At the end the faults
+//! stop, the late stores land, `tofu-outbox upload` sends what is left (and deletes the second
+//! copies of late stores), and every run recorded must be on the server exactly once, with all
+//! its files byte for byte, and the outbox must be empty.
 //!
 //! `cargo test` runs a short campaign (36 runs); the full one:
 //!
@@ -40,6 +44,9 @@ const SEED_ENV: &str = "TOFU_CRASH_LOOP_SEED";
 const DEFAULT_RUNS: u64 = 36;
 /// The station's client gives up on an answer after this; slow answers go up to 3 s.
 const CLIENT_TIMEOUT_MS: u64 = 1500;
+/// How long after a create sent again its run's copies are looked for (`TOFU_UPLOAD_VERIFY_S`):
+/// longer than the latest late store (the server's slow answers, at most 3 s).
+const VERIFY_S: u64 = 4;
 
 /// splitmix64.
 struct Rng(u64);
@@ -137,24 +144,38 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
             .env("TOFU_OUTPUT_DIR", &records)
             .env("TOFU_OUTBOX_DIR", &outbox)
             .env("TOFU_UPLOAD_WAIT_S", "2")
+            .env("TOFU_UPLOAD_VERIFY_S", VERIFY_S.to_string())
             .current_dir(work.path())
             .stdout(Stdio::from(log.try_clone().unwrap()))
             .stderr(Stdio::from(log.try_clone().unwrap()))
             .spawn()
             .unwrap();
         figures.starts += 1;
-        // Now and then `tofu-outbox upload` beside the station, on the same outbox.
-        let mut beside = (rng.range(1, 100) <= 35).then(|| {
-            figures.outbox_commands += 1;
-            Command::new(&outbox_cli)
-                .args(["--outbox", outbox.to_str().unwrap(), "upload"])
-                .env("TOFUPILOT_API_KEY", TEST_KEY)
-                .env("TOFUPILOT_URL", server.url())
-                .stdout(Stdio::from(log.try_clone().unwrap()))
-                .stderr(Stdio::from(log.try_clone().unwrap()))
-                .spawn()
-                .unwrap()
-        });
+        // Now and then outbox commands beside the station, on the same outbox, at once: one
+        // `upload`, two `upload`s, `retry --all` with an `upload`, or `retry --all` alone.
+        let commands: &[&[&str]] = match rng.range(1, 100) {
+            1..=20 => &[&["upload"]],
+            21..=30 => &[&["upload"], &["upload"]],
+            31..=40 => &[&["retry", "--all"], &["upload"]],
+            41..=48 => &[&["retry", "--all"]],
+            _ => &[],
+        };
+        let mut beside: Vec<Child> = commands
+            .iter()
+            .map(|args| {
+                figures.outbox_commands += 1;
+                Command::new(&outbox_cli)
+                    .args(["--outbox", outbox.to_str().unwrap()])
+                    .args(*args)
+                    .env("TOFUPILOT_API_KEY", TEST_KEY)
+                    .env("TOFUPILOT_URL", server.url())
+                    .env("TOFU_UPLOAD_VERIFY_S", VERIFY_S.to_string())
+                    .stdout(Stdio::from(log.try_clone().unwrap()))
+                    .stderr(Stdio::from(log.try_clone().unwrap()))
+                    .spawn()
+                    .unwrap()
+            })
+            .collect();
         let plan = match rng.range(1, 100) {
             1..=45 => Kill::After(Duration::from_millis(rng.range(0, 400 + count * 120))),
             46..=85 => Kill::AtRequest(rng.range(1, 14) as usize),
@@ -171,7 +192,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
             }
             (Kill::Never, true) => unreachable!(),
         }
-        if let Some(mut beside) = beside.take() {
+        for mut beside in beside.drain(..) {
             if beside.try_wait().unwrap().is_none() {
                 figures.outbox_commands_killed += 1;
             }
@@ -183,17 +204,37 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
     }
     let loop_time = loop_started.elapsed();
 
-    // The faults stop; what is left goes up.
+    // The faults stop; the creates the server stores late land; what is left goes up. An
+    // entry whose create was sent again is kept VERIFY_S longer (its late copy is looked for
+    // and deleted), so the drain runs again until the outbox is empty (three times at most).
     server.chaos(None);
+    let settle = Instant::now();
+    while server.late_stores_pending() > 0 {
+        assert!(
+            settle.elapsed() < Duration::from_secs(30),
+            "late stores never landed"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
     let left_before_drain = Outbox::open(&outbox).unwrap().entries().unwrap().len();
-    let drain = Command::new(&outbox_cli)
-        .args(["--outbox", outbox.to_str().unwrap(), "upload"])
-        .env("TOFUPILOT_API_KEY", TEST_KEY)
-        .env("TOFUPILOT_URL", server.url())
-        .output()
-        .unwrap();
-    let drain_console = String::from_utf8_lossy(&drain.stdout).into_owned()
-        + &String::from_utf8_lossy(&drain.stderr);
+    let mut drain_console = String::new();
+    let mut drains_ok = true;
+    for _ in 0..3 {
+        std::thread::sleep(Duration::from_secs(VERIFY_S + 1));
+        let drain = Command::new(&outbox_cli)
+            .args(["--outbox", outbox.to_str().unwrap(), "upload"])
+            .env("TOFUPILOT_API_KEY", TEST_KEY)
+            .env("TOFUPILOT_URL", server.url())
+            .env("TOFU_UPLOAD_VERIFY_S", VERIFY_S.to_string())
+            .output()
+            .unwrap();
+        drain_console += &(String::from_utf8_lossy(&drain.stdout).into_owned()
+            + &String::from_utf8_lossy(&drain.stderr));
+        drains_ok &= drain.status.success();
+        if Outbox::open(&outbox).unwrap().ids().unwrap().is_empty() {
+            break;
+        }
+    }
 
     let check = check_server(&server, &records);
     let entries_left = Outbox::open(&outbox).unwrap().entries().unwrap().len();
@@ -208,11 +249,23 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
         .iter()
         .filter(|i| i.method == "POST" && i.path == "/api/v1/runs")
         .filter(|i| {
-            i.fault == ChaosFault::DropAfter
-                || i.slow
-                    .is_some_and(|d| d >= Duration::from_millis(CLIENT_TIMEOUT_MS))
+            matches!(
+                i.fault,
+                ChaosFault::DropAfter
+                    | ChaosFault::Status408After
+                    | ChaosFault::TooManyAfter
+                    | ChaosFault::HugeBody
+                    | ChaosFault::LateStore
+            ) || (i.fault == ChaosFault::Slow
+                && i.slow
+                    .is_some_and(|d| d >= Duration::from_millis(CLIENT_TIMEOUT_MS)))
         })
         .count();
+    let late_stores = injected
+        .iter()
+        .filter(|i| i.fault == ChaosFault::LateStore)
+        .count();
+    let copies_deleted = server.deleted_runs().len();
     let uploaded_in_loop =
         (recorded as usize + check.without_record.len()).saturating_sub(left_before_drain);
     let report = format!(
@@ -221,10 +274,11 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
          station starts:            {}\n\
          kills (SIGKILL):           {} ({} at a random time, {} right after a request reached the server)\n\
          clean exits:               {}\n\
-         tofu-outbox beside:        {} ({} killed)\n\
+         outbox commands beside:    {} ({} killed; upload, two uploads, retry --all)\n\
          requests to the server:    {}\n\
          faults injected:           {} ({})\n\
-         create answers lost:       {lost_create_answers} (run created, answer dropped or later than the client's timeout)\n\
+         create answers lost:       {lost_create_answers} (run created, answer dropped, wrong or later than the client's timeout)\n\
+         creates stored late:       {late_stores} (after the client could look for them); second copies deleted: {copies_deleted}\n\
          uploaded during the loop:  {uploaded_in_loop} (the rest by the final drain: {left_before_drain})\n\
          runs on the server:        {}\n\
          runs lost:                 {}\n\
@@ -263,7 +317,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
     println!("{report}");
     let problems = check.problems();
     assert!(
-        drain.status.success() && problems.is_empty() && entries_left == 0,
+        drains_ok && problems.is_empty() && entries_left == 0,
         "{report}\n\nproblems:\n{}\n\nfinal drain:\n{drain_console}\n\nconsole (last lines):\n{}",
         problems.join("\n"),
         tail(&log_path)
