@@ -662,6 +662,25 @@ fn ask<T>(
 pub trait IntoSerialNumber {
     /// The serial number, or why there is none.
     fn into_serial_number(self) -> Result<String, String>;
+
+    /// Whether this says there is no unit at all (`None`: a station's empty slot, which then
+    /// makes no run).
+    fn is_no_unit(&self) -> bool {
+        false
+    }
+}
+
+/// `None` is no unit: a station leaves that slot empty (no run, no record); a single test
+/// records it as an error (no serial number).
+impl<S: IntoSerialNumber> IntoSerialNumber for Option<S> {
+    fn into_serial_number(self) -> Result<String, String> {
+        self.ok_or_else(|| "no unit (none was given)".to_owned())?
+            .into_serial_number()
+    }
+
+    fn is_no_unit(&self) -> bool {
+        self.is_none()
+    }
 }
 
 impl IntoSerialNumber for String {

@@ -112,7 +112,8 @@ impl fmt::Debug for Station {
 #[derive(Debug)]
 #[must_use = "the exit code says whether every unit passed"]
 pub struct Batch {
-    /// Each slot's execution: its record and what its outputs did with it.
+    /// Each slot's execution, in slot order: its record and what its outputs did with it. A
+    /// slot left empty (its serial number source gave `None`) has none.
     pub executions: Vec<Execution>,
 }
 
@@ -221,8 +222,14 @@ impl Station {
     ) -> Batch {
         abort::arm();
         let mut serials: Vec<SerialNumber> = Vec::with_capacity(self.slots.len());
-        for (info, _) in &self.slots {
-            let mut serial = ask_serial_number(|| serial_number(info));
+        // Slots given no unit (`None`): left empty, no run.
+        let mut empty = vec![false; self.slots.len()];
+        for (i, (info, _)) in self.slots.iter().enumerate() {
+            let mut serial = ask_serial_number(|| {
+                let given = serial_number(info);
+                empty[i] = given.is_no_unit();
+                given
+            });
             // One unit can't be in two slots: a board scanned twice is an error.
             if let Ok(Ok(s)) = &serial
                 && let Some(other) = serials
@@ -240,13 +247,21 @@ impl Station {
         let execution_id = new_execution_id();
         let sync = (self.mode == SlotMode::Synchronized)
             .then(|| Arc::new(PhaseSync::new(self.slots.len())));
+        // An empty slot has left the synchronization before it starts: nobody waits for it.
+        for (i, _) in empty.iter().enumerate().filter(|(_, empty)| **empty) {
+            if let Some(sync) = &sync {
+                sync.leave(i);
+            }
+        }
         let start = now_millis();
         let quiet = self.quiet;
         let jobs: Vec<SlotJob<'_>> = self
             .slots
             .iter_mut()
             .zip(serials)
-            .map(|((info, test), serial)| {
+            .zip(&empty)
+            .filter(|(_, empty)| !**empty)
+            .map(|(((info, test), serial), _)| {
                 let slot = SlotRun {
                     record: SlotRecord {
                         index: info.index,

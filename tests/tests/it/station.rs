@@ -342,6 +342,39 @@ fn synchronized_slots_all_finish_a_phase_before_any_starts_the_next() {
     assert!(quick_last_start < slow_first_end);
 }
 
+/// Issue #13: a slot with no board in it (`None`) makes no run: no UNKNOWN_DUT record to
+/// upload as a fake unit. Synchronized slots don't wait for it.
+#[test]
+fn a_slot_given_no_unit_stays_empty() {
+    let dir = tempfile::tempdir().unwrap();
+    for mode in [SlotMode::Independent, SlotMode::Synchronized] {
+        let mut station = paced_station(dir.path(), mode);
+        let batch = station.run(|slot| (slot.index() != 1).then(|| format!("SN-{}", slot.index())));
+        let serials: Vec<&str> = batch
+            .executions
+            .iter()
+            .map(|e| e.record.dut_id.as_str())
+            .collect();
+        assert_eq!(serials, ["SN-0", "SN-2"], "{mode:?}");
+        assert!(batch.passed());
+        let slots: Vec<usize> = batch
+            .executions
+            .iter()
+            .map(|e| e.record.slot.as_ref().unwrap().index)
+            .collect();
+        assert_eq!(slots, [0, 2]);
+    }
+    let records: Vec<String> = std::fs::read_dir(dir.path())
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    assert_eq!(records.len(), 4, "{records:?}");
+    assert!(
+        !records.iter().any(|r| r.contains("UNKNOWN_DUT")),
+        "{records:?}"
+    );
+}
+
 #[test]
 fn synchronized_slots_go_on_when_one_stops_early() {
     let dir = tempfile::tempdir().unwrap();
