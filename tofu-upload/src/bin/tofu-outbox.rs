@@ -139,9 +139,28 @@ fn main() -> ExitCode {
             };
         }
     };
+    // Runs queued where the outbox couldn't be written are listed and sent with the default
+    // outbox's.
+    let fallback = cli.outbox.is_none().then(fallback_outbox).flatten();
     let dir = cli.outbox.unwrap_or_else(Outbox::default_dir);
     let result = match cli.command {
-        Command::List => list(&dir),
+        Command::List => list(&dir).and_then(|()| match &fallback {
+            Some(fallback) => {
+                say!("runs queued in the fallback outbox {}:", fallback.display());
+                list(fallback)
+            }
+            None => Ok(()),
+        }),
+        Command::Upload if fallback.is_some() => {
+            let first = upload(&dir);
+            let fallback = fallback.unwrap_or_default();
+            match say_line(format_args!("the fallback outbox {}:", fallback.display()))
+                .and_then(|()| upload(&fallback))
+            {
+                Ok(()) => first,
+                Err(e) => first.and(Err(e)),
+            }
+        }
         Command::Show { run } => show(&dir, &run),
         Command::Retry { runs, all } => retry(&dir, &runs, all),
         Command::Rm(remove) => rm(&dir, &remove),
@@ -156,6 +175,15 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// The outbox of the private fallback folder, if it holds runs (queued when the outbox could
+/// not be written).
+fn fallback_outbox() -> Option<PathBuf> {
+    let dir = tofu_core::fs::fallback_dir().join("outbox");
+    let default = std::fs::canonicalize(Outbox::default_dir()).ok();
+    let has_runs = Outbox::open(&dir).is_ok_and(|o| o.ids().is_ok_and(|ids| !ids.is_empty()));
+    (has_runs && std::fs::canonicalize(&dir).ok() != default).then_some(dir)
 }
 
 /// The client from the environment, with advice for the command line when something is missing.

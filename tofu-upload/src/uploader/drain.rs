@@ -142,10 +142,9 @@ pub fn send(
             entry.save()?;
             Ok(Progress::Parked { error })
         }
-        Err(Step::Settings(error, advice)) => {
+        Err(Step::Settings(message, advice)) => {
             // Not the run's fault: pending, tried again soon (not backed off to an hour, so it
             // goes up soon after the settings are fixed).
-            let message = error.to_string();
             entry.state.last_error = Some(format!("{message} ({advice})"));
             entry.state.status = Status::Pending;
             entry.state.next_attempt_millis = now_plus(BACKOFF[0]);
@@ -195,14 +194,15 @@ enum Advanced {
 
 enum Step {
     Api(Error),
-    Settings(Error, String),
+    /// The station's settings are wrong: what failed, and what to fix.
+    Settings(String, String),
     Outbox(OutboxError),
 }
 
 impl From<Error> for Step {
     fn from(e: Error) -> Self {
         match e.settings_problem() {
-            Some(advice) => Step::Settings(e, advice),
+            Some(advice) => Step::Settings(e.to_string(), advice),
             None => Step::Api(e),
         }
     }
@@ -286,7 +286,7 @@ fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<Advanced, Step
                         "{endpoint} does not answer as TofuPilot's API: check TOFUPILOT_URL (the \
                          instance's address, such as https://www.tofupilot.app)"
                     );
-                    return Err(Step::Settings(e, advice));
+                    return Err(Step::Settings(e.to_string(), advice));
                 }
                 return Err(e.into());
             }

@@ -17,12 +17,17 @@
 //! ```
 //!
 //! On each record the uploader writes the run, its attachments and its JSON report into the
-//! outbox (synced to disk) before any network call, then wakes a background thread that
-//! uploads it. The next test doesn't wait. When the uploader is dropped (the end of the
-//! program), it gives the background thread a few seconds (`TOFU_UPLOAD_WAIT_S`, 20 by
-//! default) to finish; whatever is left stays in the outbox for the next start, or for
-//! `tofu-outbox upload`. Transient failures are retried with backoff; a run TofuPilot
-//! refuses is parked with TofuPilot's message until `tofu-outbox retry`.
+//! outbox (synced to disk) before any network call, then wakes the process's background thread
+//! for that outbox (started by the first run queued, shared by every uploader of the process
+//! on that outbox, such as a station's slots) that uploads it. The next test doesn't wait.
+//! When the last uploader using it is dropped (the end of the program), it gives the thread a
+//! few seconds (`TOFU_UPLOAD_WAIT_S`, 20 by default, at most an hour) to finish; whatever is
+//! left stays in the outbox for the next start, or for `tofu-outbox upload`. An uploader that
+//! queued nothing does no I/O and doesn't wait. Transient failures are retried with backoff; a
+//! run TofuPilot refuses is parked with TofuPilot's message until `tofu-outbox retry`; a
+//! refused key or a wrong URL keeps the runs pending and says what to fix. A run without a unit
+//! ([`tofu_core::UNKNOWN_DUT`]) is not uploaded unless
+//! [`Uploader::upload_runs_without_unit`] says so.
 
 mod drain;
 mod mapping;

@@ -317,3 +317,31 @@ fn child_queues_with_the_environment() {
     let execution = test.execute(|| serial.as_str());
     assert!(execution.outputs_ok(), "{:?}", execution.outputs);
 }
+
+/// Runs queued in the private fallback outbox (the outbox couldn't be written) are listed and
+/// sent by the plain `list` and `upload`.
+#[test]
+fn list_and_upload_include_the_fallback_outbox() {
+    let server = TestServer::start();
+    let tmp = tempfile::tempdir().unwrap();
+    let fallback = tofu_core::fs::fallback_dir_in(tmp.path()).join("outbox");
+    queue(&fallback, "SN-FELL-BACK");
+    let outbox = tempfile::tempdir().unwrap();
+    let args = |sub: &'static str| {
+        let mut c = command(Some(&server), &[sub]);
+        c.env("TMPDIR", tmp.path())
+            .env("TOFU_OUTBOX_DIR", outbox.path());
+        c
+    };
+    let out = args("list").output().unwrap();
+    let said = text(&out);
+    assert!(
+        said.contains("fallback outbox") && said.contains("SN-FELL-BACK"),
+        "{said}"
+    );
+    let out = args("upload").output().unwrap();
+    let said = text(&out);
+    assert!(out.status.success(), "{said}");
+    assert_eq!(server.runs().len(), 1, "{said}");
+    assert!(ids(&fallback).is_empty());
+}
