@@ -378,24 +378,13 @@ fn the_wait_variable_never_panics() {
     let server = TestServer::start();
     for value in ["1e20", "1e19", "-1", "NaN", "inf", "soon", ""] {
         let dir = tempfile::tempdir().unwrap();
-        let out = Command::new(std::env::current_exe().unwrap())
-            .args([
-                "--exact",
-                "second_pass::child_runs_one_test",
-                "--ignored",
-                "--nocapture",
-            ])
-            .env("TOFU_CHILD_DIR", dir.path())
-            .env("TOFU_UPLOAD_WAIT_S", value)
-            .env("TOFUPILOT_API_KEY", TEST_KEY)
-            .env("TOFUPILOT_URL", server.url())
-            .output()
-            .unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && !text.contains("panicked"),
-            "{value}: {text}"
+        let text = child_run(
+            dir.path(),
+            &[
+                ("TOFU_UPLOAD_WAIT_S", value),
+                ("TOFUPILOT_API_KEY", TEST_KEY),
+                ("TOFUPILOT_URL", &server.url()),
+            ],
         );
         if !matches!(value, "1e20" | "1e19" | "") {
             assert!(text.contains("TOFU_UPLOAD_WAIT_S"), "{value}: {text}");
@@ -428,34 +417,47 @@ fn hostile_values_of_every_variable_never_panic() {
     for (name, value) in cases {
         let value = value.to_owned();
         let dir = tempfile::tempdir().unwrap();
-        let mut command = Command::new(std::env::current_exe().unwrap());
-        command
-            .args([
-                "--exact",
-                "second_pass::child_runs_one_test",
-                "--ignored",
-                "--nocapture",
-            ])
-            .env("TOFU_CHILD_DIR", dir.path())
-            .env("TOFU_CHILD_ANY_OUTPUT", "1")
-            .env("TOFU_UPLOAD_WAIT_S", "2")
-            .env("TOFUPILOT_API_KEY", TEST_KEY)
-            .env("TOFUPILOT_URL", server.url())
-            .env("TOFU_OUTBOX_DIR", dir.path().join("outbox"))
-            .env(name, &value);
         let started = Instant::now();
-        let out = command.output().unwrap();
-        let text = String::from_utf8_lossy(&out.stdout).into_owned()
-            + &String::from_utf8_lossy(&out.stderr);
-        assert!(
-            out.status.success() && !text.contains("panicked"),
-            "{name}={value:.40}: {text}"
+        let outbox = dir.path().join("outbox");
+        let _ = child_run(
+            dir.path(),
+            &[
+                ("TOFU_CHILD_ANY_OUTPUT", "1"),
+                ("TOFU_UPLOAD_WAIT_S", "2"),
+                ("TOFUPILOT_API_KEY", TEST_KEY),
+                ("TOFUPILOT_URL", &server.url()),
+                ("TOFU_OUTBOX_DIR", outbox.to_str().unwrap()),
+                (name, &value),
+            ],
         );
         assert!(started.elapsed() < Duration::from_secs(30), "{name}");
     }
 }
 
-/// Run by `the_wait_variable_never_panics` in a child process.
+/// Runs `child_runs_one_test` in a child process with `env`; checks it succeeded without a
+/// panic and returns its console.
+fn child_run(dir: &Path, env: &[(&str, &str)]) -> String {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args([
+            "--exact",
+            "second_pass::child_runs_one_test",
+            "--ignored",
+            "--nocapture",
+        ])
+        .env("TOFU_CHILD_DIR", dir)
+        .envs(env.iter().copied())
+        .output()
+        .unwrap();
+    let text =
+        String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success() && !text.contains("panicked"),
+        "{env:?}: {text}"
+    );
+    text
+}
+
+/// Run by the tests above in a child process.
 #[test]
 #[ignore = "run as a child process by another test"]
 fn child_runs_one_test() {
