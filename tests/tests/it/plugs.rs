@@ -210,6 +210,8 @@ fn a_phase_needing_a_plug_the_test_lacks_is_an_error_before_anything_runs() {
         detail.description
     );
     assert!(entries(&log).is_empty(), "nothing was set up");
+    // Issue #13: the serial number given is kept (it was UNKNOWN_DUT).
+    assert_eq!(execution.record.dut_id, "SN-1");
 }
 
 /// What phases see of a supply: the real one or a simulation.
