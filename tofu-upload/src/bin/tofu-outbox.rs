@@ -141,7 +141,9 @@ fn main() -> ExitCode {
     };
     // Runs queued where the outbox couldn't be written are listed and sent with the default
     // outbox's.
-    let fallback = cli.outbox.is_none().then(fallback_outbox).flatten();
+    let fallback = (cli.outbox.is_none() && matches!(cli.command, Command::List | Command::Upload))
+        .then(fallback_outbox)
+        .flatten();
     let dir = cli.outbox.unwrap_or_else(Outbox::default_dir);
     let result = match cli.command {
         Command::List => list(&dir).and_then(|()| match &fallback {

@@ -298,7 +298,7 @@ fn an_uploader_that_queued_nothing_never_connects_nor_waits() {
 }
 
 /// Uploaders of one process on one outbox (a station's slots) share one background uploader:
-/// one wait at the end, not one per slot.
+/// one wait at the end, not one per slot, and one "still in the outbox".
 #[test]
 fn uploaders_on_one_outbox_share_one_worker_and_one_wait() {
     let silent = SilentServer::start();
@@ -324,6 +324,40 @@ fn uploaders_on_one_outbox_share_one_worker_and_one_wait() {
         "four uploaders waited {waited:?} (one wait is 2 s)"
     );
     assert_eq!(Outbox::open(dir.path()).unwrap().ids().unwrap().len(), 4);
+
+    // A real station of four slots, the network down: one line at the end, not four.
+    let dir = tempfile::tempdir().unwrap();
+    let text = child_run_named(
+        "second_pass::child_runs_a_station",
+        dir.path(),
+        &[
+            ("TOFU_UPLOAD_WAIT_S", "1"),
+            ("TOFUPILOT_API_KEY", TEST_KEY),
+            (
+                "TOFUPILOT_URL",
+                &format!("http://127.0.0.1:{}", closed_port()),
+            ),
+        ],
+    );
+    assert_eq!(text.matches("still in the outbox").count(), 1, "{text}");
+    assert!(text.contains("4 run(s) still in the outbox"), "{text}");
+}
+
+/// Run by `uploaders_on_one_outbox_share_one_worker_and_one_wait` in a child process.
+#[test]
+#[ignore = "run as a child process by another test"]
+fn child_runs_a_station() {
+    let dir = std::env::var("TOFU_CHILD_DIR").unwrap();
+    let dir = Path::new(&dir).to_owned();
+    let mut station = Station::new(4, |_| {
+        Test::new("FVT1")
+            .phases([attach_one])
+            .json_output(JsonOutput::to_dir(&dir))
+            .output(Uploader::from_env())
+    })
+    .quiet();
+    let batch = station.run(|slot| format!("SN-S{}", slot.index()));
+    assert!(batch.executions.iter().all(|e| e.outputs_ok()));
 }
 
 /// `tofu-outbox upload-report` twice on one record: the second finds the run and creates none.
@@ -437,14 +471,18 @@ fn hostile_values_of_every_variable_never_panic() {
 /// Runs `child_runs_one_test` in a child process with `env`; checks it succeeded without a
 /// panic and returns its console.
 fn child_run(dir: &Path, env: &[(&str, &str)]) -> String {
+    child_run_named("second_pass::child_runs_one_test", dir, env)
+}
+
+/// Runs the ignored test `name` in a child process with `env`; checks it succeeded without a
+/// panic and returns its console.
+fn child_run_named(name: &str, dir: &Path, env: &[(&str, &str)]) -> String {
     let out = Command::new(std::env::current_exe().unwrap())
-        .args([
-            "--exact",
-            "second_pass::child_runs_one_test",
-            "--ignored",
-            "--nocapture",
-        ])
+        .args(["--exact", name, "--ignored", "--nocapture"])
         .env("TOFU_CHILD_DIR", dir)
+        // Never the default folders (the package's own): `env` may name others.
+        .env("TOFU_OUTPUT_DIR", dir)
+        .env("TOFU_OUTBOX_DIR", dir.join("outbox"))
         .envs(env.iter().copied())
         .output()
         .unwrap();
