@@ -128,29 +128,23 @@ impl Uploader {
     /// With explicit settings and outbox folder. Nothing is written or sent before the first
     /// run is queued.
     pub fn new(config: Config, outbox_dir: impl Into<PathBuf>) -> Self {
-        let (client, offline) = match TofuPilotClient::from_config(config) {
-            Ok(client) => (Some(client), None),
-            Err(e) => (None, Some(e.to_string())),
-        };
-        Uploader {
-            outbox_dir: outbox_dir.into(),
-            fallback_dir: None,
-            client,
-            offline,
-            without_key: false,
-            upload_without_unit: false,
-            wait: wait_from_env(),
-            workers: Vec::new(),
+        match TofuPilotClient::from_config(config) {
+            Ok(client) => Uploader::with(outbox_dir.into(), Some(client), None),
+            Err(e) => Uploader::offline(outbox_dir, e.to_string()),
         }
     }
 
     /// Keeps every run in the outbox without uploading (`reason` is shown on the console).
     pub fn offline(outbox_dir: impl Into<PathBuf>, reason: impl Into<String>) -> Self {
+        Uploader::with(outbox_dir.into(), None, Some(reason.into()))
+    }
+
+    fn with(outbox_dir: PathBuf, client: Option<TofuPilotClient>, offline: Option<String>) -> Self {
         Uploader {
-            outbox_dir: outbox_dir.into(),
+            outbox_dir,
             fallback_dir: None,
-            client: None,
-            offline: Some(reason.into()),
+            client,
+            offline,
             without_key: false,
             upload_without_unit: false,
             wait: wait_from_env(),

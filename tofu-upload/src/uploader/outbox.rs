@@ -217,15 +217,7 @@ impl Outbox {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let tmp = self.dir.join(format!(".{id}.tmp"));
-        let result = self
-            .write_entry(&tmp, request, files, serial, started)
-            .and_then(|mut state| {
-                if without_key {
-                    state.queued_without_key = true;
-                    write_state(&tmp, &state)?;
-                }
-                Ok(state)
-            });
+        let result = self.write_entry(&tmp, request, files, started, without_key);
         let state = match result {
             Ok(state) => state,
             Err(e) => {
@@ -246,8 +238,8 @@ impl Outbox {
         tmp: &Path,
         request: &CreateRun,
         files: &[FileToAttach],
-        serial: &str,
         started: Option<i64>,
+        without_key: bool,
     ) -> Result<EntryState, OutboxError> {
         // Created here, by us: a folder or link someone planted at this name is an error.
         fs::create_dir(tmp).map_err(io_error(tmp))?;
@@ -272,7 +264,7 @@ impl Outbox {
         write_synced(&tmp.join(REQUEST), &body)?;
         let state = EntryState {
             version: VERSION,
-            serial_number: serial.to_owned(),
+            serial_number: request.unit_under_test.serial_number.clone(),
             procedure_id: request.procedure_id.clone(),
             started_at_millis: started,
             status: Status::Pending,
@@ -284,7 +276,7 @@ impl Outbox {
             next_attempt_millis: 0,
             last_error: None,
             verify_until_millis: None,
-            queued_without_key: false,
+            queued_without_key: without_key,
         };
         write_state(tmp, &state)?;
         write_synced(&tmp.join(LOCK), b"")?;
