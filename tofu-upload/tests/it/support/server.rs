@@ -1028,7 +1028,7 @@ impl ChaosState {
             // The hardest cases, made common: the run is created and its answer lost, or it
             // is stored after the client looked for it.
             _ if create && self.next().is_multiple_of(2) => {
-                if self.next().is_multiple_of(3) {
+                if self.next().is_multiple_of(2) {
                     ChaosFault::LateStore
                 } else {
                     ChaosFault::DropAfter
