@@ -23,7 +23,7 @@
 //! When the last uploader using it is dropped (the end of the program), it gives the thread a
 //! few seconds (`TOFU_UPLOAD_WAIT_S`, 20 by default, at most an hour) to finish; whatever is
 //! left stays in the outbox for the next start, or for `tofu-outbox upload`. An uploader that
-//! queued nothing does no I/O and doesn't wait. Transient failures are retried with backoff; a
+//! queued nothing writes nothing, sends nothing and doesn't wait. Transient failures are retried with backoff; a
 //! run TofuPilot refuses is parked with TofuPilot's message until `tofu-outbox retry`; a
 //! refused key or a wrong URL keeps the runs pending and says what to fix. A run without a unit
 //! ([`tofu_core::UNKNOWN_DUT`]) is not uploaded unless
