@@ -341,6 +341,25 @@ fn uploaders_on_one_outbox_share_one_worker_and_one_wait() {
     );
     assert_eq!(text.matches("still in the outbox").count(), 1, "{text}");
     assert!(text.contains("4 run(s) still in the outbox"), "{text}");
+
+    // The same station with the server up: four runs, and no "outbox error" (slots losing the
+    // race for an entry another one just finished said `lock: No such file or directory`).
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let text = child_run_named(
+        "second_pass::child_runs_a_station",
+        dir.path(),
+        &[
+            ("TOFU_UPLOAD_WAIT_S", "20"),
+            ("TOFUPILOT_API_KEY", TEST_KEY),
+            ("TOFUPILOT_URL", &server.url()),
+        ],
+    );
+    assert!(
+        !text.contains("outbox error") && !text.contains("lock:"),
+        "{text}"
+    );
+    assert_eq!(server.runs().len(), 4, "{text}");
 }
 
 /// Run by `uploaders_on_one_outbox_share_one_worker_and_one_wait` in a child process.
