@@ -42,11 +42,14 @@ use std::time::{Duration, Instant};
 use tofu_core::{OutputCallback, OutputError, TestRecord};
 
 pub use drain::{MAX_BACKOFF, Progress, VERIFY_ENV, send, verify_window};
-pub use mapping::{FileToAttach, attachments, create_run};
+pub use mapping::{
+    FileToAttach, attachments, attachments_from_json, create_run, create_run_from_json,
+};
 pub use outbox::{
     Entry, EntryLock, EntryState, FileState, OUTBOX_DIR_ENV, Outbox, OutboxError, Status, Updated,
 };
 
+use crate::CreateRun;
 use crate::blocking::TofuPilotClient;
 use crate::{Config, MAX_ATTACHMENTS, MAX_FILE_SIZE};
 
@@ -214,12 +217,54 @@ impl Uploader {
     }
 
     fn enqueue(&mut self, record: &TestRecord) -> Result<(Entry, Option<String>), String> {
-        let request = create_run(record);
         // The report first: it is the one file that must not fall over the file limit. It is
         // the run's own record, not one of its attachments: up to MAX_ATTACHMENTS of those go
         // with it (as TofuPilot's OpenHTF integration uploads the report, then 100 files).
         let mut files = vec![report(record)?];
         files.extend(attachments(record));
+        self.enqueue_request(&create_run(record), files)
+    }
+
+    /// A run recovered from a dead process's journal, in its record's JSON form.
+    fn enqueue_json(
+        &mut self,
+        record: &serde_json::Value,
+    ) -> Result<(Entry, Option<String>), String> {
+        let request = mapping::create_run_from_json(record)?;
+        let mut report = record.clone();
+        for phase in report["phases"].as_array_mut().into_iter().flatten() {
+            for (_, a) in phase["attachments"].as_object_mut().into_iter().flatten() {
+                if let Some(a) = a.as_object_mut() {
+                    a.remove("data");
+                }
+            }
+        }
+        let name = format!(
+            "{}.{}.{}.json",
+            tofu_core::fs::safe_file_name(record["dut_id"].as_str().unwrap_or_default()),
+            tofu_core::fs::safe_file_name(
+                record["metadata"]["procedure_id"]
+                    .as_str()
+                    .unwrap_or_default()
+            ),
+            record["start_time_millis"]
+        );
+        let mut files = vec![FileToAttach {
+            name,
+            mimetype: Some("application/json".into()),
+            data: serde_json::to_vec(&report).map_err(|e| e.to_string())?,
+        }];
+        files.extend(mapping::attachments_from_json(record));
+        self.enqueue_request(&request, files)
+    }
+
+    /// Queues a run in the outbox (else in the fallback outbox) and wakes its uploader; the
+    /// note says when the fallback was used.
+    fn enqueue_request(
+        &mut self,
+        request: &CreateRun,
+        files: Vec<FileToAttach>,
+    ) -> Result<(Entry, Option<String>), String> {
         let mut kept = Vec::with_capacity(files.len());
         let mut attachments_kept = 0;
         for (i, file) in files.into_iter().enumerate() {
@@ -242,7 +287,7 @@ impl Uploader {
         let queue = |dir: &std::path::Path| {
             Outbox::open(dir).and_then(|outbox| {
                 outbox
-                    .enqueue_marked(&request, &kept, self.without_key)
+                    .enqueue_marked(request, &kept, self.without_key)
                     .map(|entry| (outbox, entry))
             })
         };
@@ -349,16 +394,45 @@ impl OutputCallback for Uploader {
                 .outcome_details
                 .first()
                 .map_or("no serial number", |d| d.description.as_str());
-            return Ok(Some(format!(
-                "not uploaded: the run has no unit ({reason}); its JSON record keeps it, and `tofu-outbox upload-report <record>` uploads it if it should be on TofuPilot"
-            )));
+            return Ok(Some(not_uploaded(reason)));
         }
         let (entry, note) = self.enqueue(record).map_err(|e| {
             OutputError::Other(format!("the run could not be kept for upload: {e}"))
         })?;
+        Ok(Some(self.queued(&entry, note)))
+    }
+
+    /// A run recovered from the journal of a process that died mid-run is queued like any
+    /// other, once (the journal notes that the outbox has it).
+    fn on_recovered(&mut self, record: &serde_json::Value) -> Result<Option<String>, OutputError> {
+        if record["dut_id"] == tofu_core::UNKNOWN_DUT && !self.upload_without_unit {
+            let reason = record["outcome_details"][0]["description"]
+                .as_str()
+                .unwrap_or("no serial number");
+            return Ok(Some(not_uploaded(reason)));
+        }
+        let (entry, note) = self.enqueue_json(record).map_err(|e| {
+            OutputError::Other(format!(
+                "the recovered run could not be kept for upload: {e}"
+            ))
+        })?;
+        Ok(Some(self.queued(&entry, note)))
+    }
+}
+
+/// What the uploader says of a run without a unit, which it doesn't upload.
+fn not_uploaded(reason: &str) -> String {
+    format!(
+        "not uploaded: the run has no unit ({reason}); its JSON record keeps it, and `tofu-outbox upload-report <record>` uploads it if it should be on TofuPilot"
+    )
+}
+
+impl Uploader {
+    /// Where a queued run is, and when it goes up.
+    fn queued(&self, entry: &Entry, note: Option<String>) -> String {
         let note = note.map(|n| format!("; {n}")).unwrap_or_default();
         if self.client.is_some() && self.workers.iter().any(|w| w.started()) {
-            return Ok(Some(format!("run queued for upload ({}){note}", entry.id)));
+            return format!("run queued for upload ({}){note}", entry.id);
         }
         let reason = self
             .offline
@@ -372,10 +446,10 @@ impl OutputCallback for Uploader {
         } else {
             "it will be uploaded with its original start time by `tofu-outbox upload` or the next run with a key".to_owned()
         };
-        Ok(Some(format!(
+        format!(
             "kept offline in {} ({reason}); {advice}{note}",
             entry.dir.display()
-        )))
+        )
     }
 }
 
