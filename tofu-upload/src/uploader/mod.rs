@@ -222,7 +222,7 @@ impl Uploader {
         // with it (as TofuPilot's OpenHTF integration uploads the report, then 100 files).
         let mut files = vec![report(record)?];
         files.extend(attachments(record));
-        self.enqueue_request(&create_run(record), files)
+        self.enqueue_request(&create_run(record), files, false)
     }
 
     /// A run recovered from a dead process's journal, in its record's JSON form.
@@ -255,7 +255,8 @@ impl Uploader {
             data: serde_json::to_vec(&report).map_err(|e| e.to_string())?,
         }];
         files.extend(mapping::attachments_from_json(record));
-        self.enqueue_request(&request, files)
+        // Its dead process may have queued it, or uploaded it, already: looked for first.
+        self.enqueue_request(&request, files, true)
     }
 
     /// Queues a run in the outbox (else in the fallback outbox) and wakes its uploader; the
@@ -264,6 +265,7 @@ impl Uploader {
         &mut self,
         request: &CreateRun,
         files: Vec<FileToAttach>,
+        recovered: bool,
     ) -> Result<(Entry, Option<String>), String> {
         let mut kept = Vec::with_capacity(files.len());
         let mut attachments_kept = 0;
@@ -284,11 +286,26 @@ impl Uploader {
                 kept.push(file);
             }
         }
+        let started = request.started_at.map(|t| t.timestamp_millis());
         let queue = |dir: &std::path::Path| {
             Outbox::open(dir).and_then(|outbox| {
-                outbox
-                    .enqueue_marked(request, &kept, self.without_key)
-                    .map(|entry| (outbox, entry))
+                // A recovered run its dead process had queued already is not queued twice.
+                let queued = recovered
+                    .then(|| outbox.entries().ok())
+                    .flatten()
+                    .into_iter()
+                    .flatten()
+                    .filter_map(Result::ok)
+                    .find(|e| {
+                        e.state.serial_number == request.unit_under_test.serial_number
+                            && e.state.started_at_millis == started
+                    });
+                match queued {
+                    Some(entry) => Ok((outbox, entry)),
+                    None => outbox
+                        .enqueue_marked(request, &kept, self.without_key, recovered)
+                        .map(|entry| (outbox, entry)),
+                }
             })
         };
         let (outbox, entry, note) = match queue(&self.outbox_dir) {

@@ -194,15 +194,19 @@ impl Outbox {
         request: &CreateRun,
         files: &[FileToAttach],
     ) -> Result<Entry, OutboxError> {
-        self.enqueue_marked(request, files, false)
+        self.enqueue_marked(request, files, false, false)
     }
 
-    /// [`enqueue`](Self::enqueue), marking the run as queued while no API key was set.
+    /// [`enqueue`](Self::enqueue), marking the run as queued while no API key was set, and
+    /// (`look_up_first`) as maybe on TofuPilot already: its first attempt looks for it (same
+    /// unit and start time) before creating it, as after a lost answer. For a run recovered from
+    /// a journal, which its dead process may have queued, or even uploaded, already.
     pub fn enqueue_marked(
         &self,
         request: &CreateRun,
         files: &[FileToAttach],
         without_key: bool,
+        look_up_first: bool,
     ) -> Result<Entry, OutboxError> {
         let serial = &request.unit_under_test.serial_number;
         let started = request.started_at.map(|t| t.timestamp_millis());
@@ -217,7 +221,15 @@ impl Outbox {
             COUNTER.fetch_add(1, Ordering::Relaxed)
         );
         let tmp = self.dir.join(format!(".{id}.tmp"));
-        let result = self.write_entry(&tmp, request, files, started, without_key);
+        let result = self
+            .write_entry(&tmp, request, files, started, without_key)
+            .and_then(|mut state| {
+                if look_up_first {
+                    state.create_sent = true;
+                    write_state(&tmp, &state)?;
+                }
+                Ok(state)
+            });
         let state = match result {
             Ok(state) => state,
             Err(e) => {

@@ -286,6 +286,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
          runs without a record:     {} (killed between the outbox and the JSON record; checked against their report)\n\
          files missing or wrong:    {}\n\
          files duplicated:          {}\n\
+         records in two files:      {} (the same run's JSON record written twice; checked once)\n\
          outbox entries left:       {entries_left}\n\
          hidden leftovers:          {} (entries killed while being written or deleted)\n\
          loop time:                 {:.1} s\n\
@@ -310,6 +311,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
         check.without_record.len(),
         check.bad_files.len(),
         check.duplicated_files.len(),
+        check.records_twice.len(),
         leftovers.len(),
         loop_time.as_secs_f64(),
         started.elapsed().as_secs_f64(),
@@ -388,6 +390,9 @@ struct Check {
     without_record: Vec<String>,
     bad_files: Vec<String>,
     duplicated_files: Vec<String>,
+    /// Runs whose JSON record is in two files (a record written again, e.g. by a recovery):
+    /// said, checked once; not a run lost or uploaded twice.
+    records_twice: Vec<String>,
 }
 
 impl Check {
@@ -427,10 +432,17 @@ fn check_server(server: &TestServer, records_dir: &Path) -> Check {
             .or_default()
             .push(id.clone());
     }
+    let mut seen_records: HashMap<(String, i64), usize> = HashMap::new();
     for record in &records {
         let serial = record["dut_id"].as_str().unwrap().to_owned();
         let started = record["start_time_millis"].as_i64().unwrap();
         let name = format!("{serial} started at {started}");
+        let copies = seen_records.entry((serial.clone(), started)).or_default();
+        *copies += 1;
+        if *copies > 1 {
+            check.records_twice.push(name);
+            continue;
+        }
         let ids = on_server
             .remove(&(serial.clone(), started))
             .unwrap_or_default();

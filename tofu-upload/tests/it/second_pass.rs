@@ -630,3 +630,27 @@ fn a_run_without_a_unit_is_not_uploaded_unless_asked() {
         1
     );
 }
+
+/// A run recovered from a dead process's journal may be one that process had queued, or even
+/// uploaded, already: it is not queued twice, and when queued again it is looked for on
+/// TofuPilot before it is created (found by the crash loop after the journal came in: a run
+/// created twice).
+#[test]
+fn a_recovered_run_already_queued_or_uploaded_is_not_uploaded_twice() {
+    use tofu_core::OutputCallback as _;
+    let server = TestServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let mut test = test_with(dir.path(), Uploader::offline(dir.path(), "test"));
+    let execution = test.execute(|| "SN-RECOVERED");
+    let record = serde_json::to_value(&execution.record).unwrap();
+    let mut uploader = Uploader::offline(dir.path(), "test");
+    uploader.on_recovered(&record).unwrap();
+    assert_eq!(Outbox::open(dir.path()).unwrap().ids().unwrap().len(), 1);
+    let progress = send_first(&server, dir.path());
+    assert!(matches!(progress, Progress::Done { .. }), "{progress:?}");
+    // Recovered once more, after the upload: looked for, found, not created again.
+    uploader.on_recovered(&record).unwrap();
+    assert!(first_entry(dir.path()).state.create_sent);
+    let _ = send_first(&server, dir.path());
+    assert_eq!(server.runs().len(), 1, "{:?}", server.runs());
+}
