@@ -1049,6 +1049,8 @@ impl<'t> Run<'t> {
             .station_id
             .clone()
             .unwrap_or_else(default_station_id);
+        let mut metadata = metadata_record(&self.test.metadata, &station_id);
+        plug::add_record_metadata(&mut metadata.extra, &RESERVED_METADATA, self.own_plugs());
         TestRecord {
             dut_id: self.dut_id,
             start_time_millis: self.start_time_millis,
@@ -1056,7 +1058,7 @@ impl<'t> Run<'t> {
             outcome,
             outcome_details,
             marginal,
-            metadata: metadata_record(&self.test.metadata, &station_id),
+            metadata,
             phases: self.phases,
             subtests: self.subtests,
             branches: Vec::new(),
