@@ -198,7 +198,8 @@ mod tests {
 
     #[test]
     fn messages_end_at_the_terminator_outside_blocks() {
-        let cases: &[(&[u8], &[u8], Option<(usize, usize)>)] = &[
+        type Case<'a> = (&'a [u8], &'a [u8], Option<(usize, usize)>);
+        let cases: &[Case<'_>] = &[
             (b"*IDN?\n", b"\n", Some((5, 6))),
             (b"*IDN?", b"\n", None),
             (b"VOLT 5\r\nOUTP 1\r\n", b"\r\n", Some((6, 8))),

@@ -255,7 +255,7 @@ mod tests {
             ("", Value::Float(5.0), "5.0"),
             ("", Value::Float(0.1), "0.1"),
             ("05d", Value::Int(-42), "-0042"),
-            ("8.2f", Value::Float(3.14159), "    3.14"),
+            ("8.2f", Value::Float(3.2468), "    3.25"),
         ];
         for (spec, value, want) in cases {
             let got = Spec::parse(spec).map(|s| s.render(value));

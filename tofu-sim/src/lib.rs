@@ -153,13 +153,11 @@ impl Simulator {
     }
 
     fn index(&self, device: &str) -> Result<usize, SimError> {
-        self.shared
-            .bench()
-            .device(device)
-            .ok_or_else(|| SimError::UnknownDevice {
-                name: device.to_owned(),
-                known: self.devices().join(", "),
-            })
+        let index = self.shared.bench().device(device);
+        index.ok_or_else(|| SimError::UnknownDevice {
+            name: device.to_owned(),
+            known: self.devices().join(", "),
+        })
     }
 
     /// Serves `device` on a TCP address (`"127.0.0.1:0"` picks a free port), one thread per
