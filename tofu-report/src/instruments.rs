@@ -67,7 +67,9 @@ mod tests {
         assert!(page.contains("<td>ACME &lt;Labs&gt;</td><td>DMM-1</td><td>S1</td><td>1.0</td>"));
         assert!(page.contains("2026-01-31 (expired)"));
         assert!(
-            page.contains("<th>psu</th><td></td><td><span class=\"fail-text\">not connected</span>")
+            page.contains(
+                "<th>psu</th><td></td><td><span class=\"fail-text\">not connected</span>"
+            )
         );
         assert!(
             !page.contains("<tr data-key=\"instruments\">"),
