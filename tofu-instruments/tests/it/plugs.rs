@@ -350,3 +350,41 @@ fn an_unreachable_instrument_fails_setup_and_is_still_listed() {
     assert_eq!(list[0]["connected"], false);
     assert_eq!(list[0]["name"], "load");
 }
+
+#[phase]
+#[measures(range: f64 = equals(10))]
+fn range_after_setup(
+    m: &mut range_after_setup::Measurements,
+    dmm: &mut Dmm,
+) -> Result<(), InstrumentError> {
+    m.range.set(dmm.query_f64("VOLT:DC:RANG?")?);
+    Ok(())
+}
+
+#[test]
+fn reset_at_setup_puts_the_instrument_in_its_default_state() {
+    let b = bench();
+    // Someone left the range at 100 V.
+    let address = tofu_instruments::Address::parse(&b.dmm.resource()).unwrap();
+    tofu_instruments::Scpi::connect("setup", &address, Default::default())
+        .unwrap()
+        .write("VOLT:DC:RANG 100")
+        .unwrap();
+    let run = |reset: bool| {
+        Test::new("FVT1")
+            .plug(
+                Dmm::new(&b.dmm.resource())
+                    .unwrap()
+                    .with(|i| i.reset_at_setup(reset)),
+            )
+            .phases([range_after_setup])
+            .without_json_output()
+            .quiet()
+            .execute(|| "SN-1")
+    };
+    assert!(
+        !run(false).passed(),
+        "without a reset the range is still 100 V"
+    );
+    assert!(run(true).passed());
+}

@@ -259,3 +259,16 @@ fn the_transcript_is_kept_when_asked() {
     assert_eq!(t, "> VOLT 5\n> SYST:ERR?\n< +0,\"No error\"\n");
     assert_eq!(psu.take_transcript(), "");
 }
+
+#[test]
+fn device_clear_throws_away_pending_answers_and_errors() {
+    let (_sim, server) = serve("dmm");
+    let mut dmm = connect(&server);
+    dmm.options_mut().check_errors = false;
+    dmm.send("*IDN?").unwrap(); // its answer is never read
+    dmm.send("FROB").unwrap(); // an error in the queue
+    std::thread::sleep(Duration::from_millis(100));
+    dmm.device_clear().unwrap();
+    assert_eq!(dmm.query("VOLT:DC:RANG?").unwrap(), "+1.000000000E+01");
+    assert_eq!(dmm.errors().unwrap(), []);
+}

@@ -136,3 +136,26 @@ fn help_and_bad_arguments() {
         assert!(err.contains(want), "{args:?}: {err}");
     }
 }
+
+#[test]
+fn resources_serves_each_socket_resource_of_a_description_at_its_address() {
+    let free = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = free.local_addr().unwrap().port();
+    drop(free);
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("mine.yaml");
+    let yaml = format!(
+        "devices:\n  meter:\n    dialogues:\n      - q: \"*IDN?\"\n        r: \"ME,METER,1,2\"\nresources:\n  TCPIP::127.0.0.1::{port}::SOCKET:\n    device: meter\n  ASRL1::INSTR:\n    device: meter\n"
+    );
+    std::fs::write(&path, yaml).unwrap();
+    let (_p, served) = start(&["--description", path.to_str().unwrap(), "--resources"], 1);
+    assert_eq!(
+        served[0],
+        (
+            "meter".to_owned(),
+            format!("TCPIP::127.0.0.1::{port}::SOCKET")
+        )
+    );
+    let mut c = Raw::connect(("127.0.0.1", port));
+    assert_eq!(c.ask("*IDN?"), "ME,METER,1,2\n");
+}
