@@ -53,6 +53,7 @@ print("| measure | pyvisa-py %s | tofu | ratio |" % p["pyvisa"])
 print("|---|---|---|---|")
 print("| `*IDN?` round trips/s | %.0f | %.0f | %.1f× |" % (p["query_rate"], t["query_rate"], t["query_rate"] / p["query_rate"]))
 print("| `*IDN?` round trips/s, tofu reading `SYST:ERR?` after each | %.0f | %.0f | %.1f× |" % (p["query_rate"], t["checked_query_rate"], t["checked_query_rate"] / p["query_rate"]))
+print("| `*IDN?` round trips/s, a plain Python socket loop (no VISA layer) | %.0f | | |" % p["plain_socket_query_rate"])
 print("| 1 MiB block read (`TRAC:DATA?`), median ms | %.2f | %.2f | %.1f× |" % (p["block_median_s"] * 1e3, t["block_median_s"] * 1e3, p["block_median_s"] / t["block_median_s"]))
 assert t["block_bytes"] == p["block_bytes"] == 1048576, (t, p)
 PY

@@ -4,6 +4,7 @@ reads against the same instrument (the tofu-sim process), printed as one JSON li
     python scpi_rate.py ADDRESS [QUERIES] [BLOCKS]
 """
 import json
+import socket
 import statistics
 import sys
 import time
@@ -32,9 +33,21 @@ def main():
         size = len(data)
     inst.close()
     rm.close()
+    # The ceiling: a plain socket loop (no VISA layer), the fastest Python can ask.
+    host, port = address.split("::")[1:3]
+    raw = socket.create_connection((host, int(port)))
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    answers = raw.makefile("rb")
+    start = time.perf_counter()
+    for _ in range(queries):
+        raw.sendall(b"*IDN?\n")
+        answers.readline()
+    raw_s = time.perf_counter() - start
+    raw.close()
     print(json.dumps({
         "queries": queries,
         "query_rate": round(queries / query_s, 1),
+        "plain_socket_query_rate": round(queries / raw_s, 1),
         "block_bytes": size,
         "block_median_s": round(statistics.median(times), 6),
         "pyvisa": pyvisa.__version__,

@@ -87,6 +87,31 @@ impl Transport for TcpTransport {
         result
     }
 
+    #[cfg(unix)]
+    #[allow(unsafe_code)]
+    fn is_open(&mut self) -> bool {
+        use std::os::fd::AsRawFd;
+        let mut probe = [0u8; 1];
+        // SAFETY: recv writes at most 1 byte into `probe`, on the socket this stream owns.
+        let n = unsafe {
+            libc::recv(
+                self.stream.as_raw_fd(),
+                probe.as_mut_ptr().cast(),
+                1,
+                libc::MSG_PEEK | libc::MSG_DONTWAIT,
+            )
+        };
+        match n {
+            0 => false,
+            n if n > 0 => true,
+            _ => matches!(
+                io::Error::last_os_error().kind(),
+                io::ErrorKind::WouldBlock | io::ErrorKind::Interrupted
+            ),
+        }
+    }
+
+    #[cfg(not(unix))]
     fn is_open(&mut self) -> bool {
         let mut probe = [0u8; 1];
         if self.stream.set_nonblocking(true).is_err() {
