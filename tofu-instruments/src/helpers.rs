@@ -83,6 +83,16 @@ typed_instrument!(
     ElectronicLoad, "load", safe: |i| i.write("INP 0")
 );
 
+/// A query whose answer is in volts.
+fn volts(i: &mut Instrument, query: &str) -> Result<ElectricPotential, InstrumentError> {
+    Ok(ElectricPotential::new::<volt>(i.query_f64(query)?))
+}
+
+/// A query whose answer is in amperes.
+fn amperes(i: &mut Instrument, query: &str) -> Result<ElectricCurrent, InstrumentError> {
+    Ok(ElectricCurrent::new::<ampere>(i.query_f64(query)?))
+}
+
 fn on_off(on: bool) -> &'static str {
     if on { "1" } else { "0" }
 }
@@ -90,16 +100,12 @@ fn on_off(on: bool) -> &'static str {
 impl Dmm {
     /// Measures a DC voltage.
     pub fn measure_dc_voltage(&mut self) -> Result<ElectricPotential, InstrumentError> {
-        Ok(ElectricPotential::new::<volt>(
-            self.query_f64("MEAS:VOLT:DC?")?,
-        ))
+        volts(self, "MEAS:VOLT:DC?")
     }
 
     /// Measures a DC current.
     pub fn measure_dc_current(&mut self) -> Result<ElectricCurrent, InstrumentError> {
-        Ok(ElectricCurrent::new::<ampere>(
-            self.query_f64("MEAS:CURR:DC?")?,
-        ))
+        amperes(self, "MEAS:CURR:DC?")
     }
 }
 
@@ -121,16 +127,12 @@ impl PowerSupply {
 
     /// Measures the output voltage.
     pub fn measure_voltage(&mut self) -> Result<ElectricPotential, InstrumentError> {
-        Ok(ElectricPotential::new::<volt>(
-            self.query_f64("MEAS:VOLT?")?,
-        ))
+        volts(self, "MEAS:VOLT?")
     }
 
     /// Measures the output current.
     pub fn measure_current(&mut self) -> Result<ElectricCurrent, InstrumentError> {
-        Ok(ElectricCurrent::new::<ampere>(
-            self.query_f64("MEAS:CURR?")?,
-        ))
+        amperes(self, "MEAS:CURR?")
     }
 }
 
@@ -147,16 +149,12 @@ impl ElectronicLoad {
 
     /// Measures the voltage at its input.
     pub fn measure_voltage(&mut self) -> Result<ElectricPotential, InstrumentError> {
-        Ok(ElectricPotential::new::<volt>(
-            self.query_f64("MEAS:VOLT?")?,
-        ))
+        volts(self, "MEAS:VOLT?")
     }
 
     /// Measures the current it draws.
     pub fn measure_current(&mut self) -> Result<ElectricCurrent, InstrumentError> {
-        Ok(ElectricCurrent::new::<ampere>(
-            self.query_f64("MEAS:CURR?")?,
-        ))
+        amperes(self, "MEAS:CURR?")
     }
 
     /// Measures the power it draws.

@@ -26,13 +26,17 @@ fn bench() -> Bench {
     }
 }
 
+/// A test that writes no file and prints nothing.
+fn quiet_test() -> Test {
+    Test::new("FVT1").without_json_output().quiet()
+}
+
+/// A test with the three instruments of the bench.
 fn test(b: &Bench) -> Test {
-    Test::new("FVT1")
+    quiet_test()
         .plug(PowerSupply::new(&b.psu.resource()).unwrap())
         .plug(ElectronicLoad::new(&b.load.resource()).unwrap())
         .plug(Dmm::new(&b.dmm.resource()).unwrap())
-        .without_json_output()
-        .quiet()
 }
 
 fn instruments(record: &TestRecord) -> Vec<Json> {
@@ -226,15 +230,13 @@ fn transcript_attached(
 #[test]
 fn the_transcript_can_be_attached() {
     let b = bench();
-    let execution = Test::new("FVT1")
+    let execution = quiet_test()
         .plug(
             Dmm::new(&b.dmm.resource())
                 .unwrap()
                 .with(|i| i.keep_transcript(true)),
         )
         .phases([transcript_attached])
-        .without_json_output()
-        .quiet()
         .execute(|| "SN-1");
     assert!(execution.passed());
     let a = &execution.record.phases[0].attachments[0];
@@ -259,15 +261,13 @@ fn never_runs() {
 fn an_expired_calibration_fails_the_run_at_its_start() {
     let b = bench();
     let yesterday = Local::now().date_naive() - Days::new(1);
-    let execution = Test::new("FVT1")
+    let execution = quiet_test()
         .plug(
             Dmm::new(&b.dmm.resource())
                 .unwrap()
                 .with(|i| i.calibration_due(yesterday)),
         )
         .phases([never_runs])
-        .without_json_output()
-        .quiet()
         .execute(|| "SN-1");
     assert_eq!(execution.record.outcome, Outcome::Error);
     assert!(execution.record.phases.is_empty());
@@ -295,7 +295,7 @@ fn an_expired_calibration_can_be_a_warning_and_a_valid_one_is_recorded() {
     let b = bench();
     let today = Local::now().date_naive();
     let expired = today - Days::new(30);
-    let execution = Test::new("FVT1")
+    let execution = quiet_test()
         .plug(
             Dmm::new(&b.dmm.resource())
                 .unwrap()
@@ -307,8 +307,6 @@ fn an_expired_calibration_can_be_a_warning_and_a_valid_one_is_recorded() {
                 .with(|i| i.calibration_due(today)),
         )
         .phases([runs])
-        .without_json_output()
-        .quiet()
         .execute(|| "SN-1");
     assert!(execution.passed(), "{:?}", execution.record.outcome_details);
     let list = instruments(&execution.record);
@@ -334,11 +332,9 @@ fn an_unreachable_instrument_fails_setup_and_is_still_listed() {
     let b = bench();
     let port = b.load.addr().port();
     drop(b.load);
-    let execution = Test::new("FVT1")
+    let execution = quiet_test()
         .plug(ElectronicLoad::new(&format!("tcp://127.0.0.1:{port}")).unwrap())
         .phases([runs])
-        .without_json_output()
-        .quiet()
         .execute(|| "SN-1");
     assert_eq!(execution.record.outcome, Outcome::Error);
     let details = format!("{:?}", execution.record.outcome_details);
@@ -371,15 +367,13 @@ fn reset_at_setup_puts_the_instrument_in_its_default_state() {
         .write("VOLT:DC:RANG 100")
         .unwrap();
     let run = |reset: bool| {
-        Test::new("FVT1")
+        quiet_test()
             .plug(
                 Dmm::new(&b.dmm.resource())
                     .unwrap()
                     .with(|i| i.reset_at_setup(reset)),
             )
             .phases([range_after_setup])
-            .without_json_output()
-            .quiet()
             .execute(|| "SN-1")
     };
     assert!(

@@ -72,20 +72,8 @@ fn several_devices_share_one_bench_and_faults_come_from_the_command_line() {
 #[cfg(unix)]
 #[test]
 fn serves_a_pseudo_terminal() {
-    use std::io::{Read, Write};
-    use std::time::Duration;
     let (_p, served) = start(&["--pty", "load"], 1);
-    let mut port = serialport::new(&served[0].1, 115_200)
-        .timeout(Duration::from_secs(3))
-        .open()
-        .unwrap();
-    port.write_all(b"*IDN?\n").unwrap();
-    let mut answer = Vec::new();
-    let mut byte = [0u8; 1];
-    while !answer.ends_with(b"\n") {
-        port.read_exact(&mut byte).unwrap();
-        answer.push(byte[0]);
-    }
+    let answer = crate::ask_serial(&served[0].1, 115_200, b"*IDN?\n");
     assert_eq!(answer, b"TOFU SIM,ELOAD-8500,LD0000093,3.0.4\n");
 }
 

@@ -128,20 +128,9 @@ fn pyvisa_sim_descriptions_work() {
 #[cfg(unix)]
 #[test]
 fn serial_terminators_come_from_the_description() {
-    use std::io::{Read, Write};
     let sim = Simulator::from_yaml(PYVISA_SIM_STYLE).unwrap();
     let pty = sim.serve_pty("device 1").unwrap();
-    let mut port = serialport::new(pty.path(), 9600)
-        .timeout(Duration::from_secs(3))
-        .open()
-        .unwrap();
-    port.write_all(b"?IDN\r\n").unwrap();
-    let mut answer = Vec::new();
-    let mut byte = [0u8; 1];
-    while !answer.ends_with(b"\n") {
-        port.read_exact(&mut byte).unwrap();
-        answer.push(byte[0]);
-    }
+    let answer = crate::ask_serial(pty.path(), 9600, b"?IDN\r\n");
     assert_eq!(answer, b"LSG Serial #1234\n");
 }
 

@@ -61,3 +61,20 @@ impl Raw {
         matches!(self.0.read(&mut byte), Ok(0) | Err(_))
     }
 }
+
+/// Sends `message` on a serial port (a pseudo-terminal) and reads one answer line.
+#[cfg(unix)]
+pub(crate) fn ask_serial(path: &str, baud: u32, message: &[u8]) -> Vec<u8> {
+    let mut port = serialport::new(path, baud)
+        .timeout(Duration::from_secs(3))
+        .open()
+        .unwrap();
+    port.write_all(message).unwrap();
+    let mut answer = Vec::new();
+    let mut byte = [0u8; 1];
+    while !answer.ends_with(b"\n") {
+        port.read_exact(&mut byte).unwrap();
+        answer.push(byte[0]);
+    }
+    answer
+}
