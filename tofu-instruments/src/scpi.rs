@@ -421,7 +421,7 @@ impl Scpi {
             .trim()
             .parse::<f64>()
             .ok()
-            .filter(|x| x.is_finite() || answer.trim().eq_ignore_ascii_case("nan"))
+            .filter(|x| x.is_finite())
             .ok_or_else(|| InstrumentError::BadAnswer {
                 instrument: self.name.clone(),
                 command: query.to_owned(),

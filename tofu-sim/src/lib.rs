@@ -128,6 +128,7 @@ impl Simulator {
             shared: Arc::new(Shared {
                 bench: Mutex::new(bench),
                 connections: Mutex::new(Vec::new()),
+                next_connection: std::sync::atomic::AtomicU64::new(0),
             }),
             resources: desc
                 .resources

@@ -13,8 +13,11 @@ use crate::bench::{Action, Bench, message_end};
 #[derive(Debug)]
 pub(crate) struct Shared {
     pub(crate) bench: Mutex<Bench>,
-    /// Open TCP connections, by device, so they can be dropped on demand.
-    pub(crate) connections: Mutex<Vec<(usize, TcpStream)>>,
+    /// Open TCP connections (id, device, a handle on the stream), so they can be dropped on
+    /// demand.
+    pub(crate) connections: Mutex<Vec<(u64, usize, TcpStream)>>,
+    /// The next connection's id.
+    pub(crate) next_connection: std::sync::atomic::AtomicU64,
 }
 
 impl Shared {
@@ -22,7 +25,7 @@ impl Shared {
         self.bench.lock().unwrap_or_else(PoisonError::into_inner)
     }
 
-    fn connections(&self) -> std::sync::MutexGuard<'_, Vec<(usize, TcpStream)>> {
+    fn connections(&self) -> std::sync::MutexGuard<'_, Vec<(u64, usize, TcpStream)>> {
         self.connections
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
@@ -32,7 +35,7 @@ impl Shared {
     pub(crate) fn drop_connections(&self, device: usize) -> usize {
         let mut conns = self.connections();
         let before = conns.len();
-        conns.retain(|(d, stream)| {
+        conns.retain(|(_, d, stream)| {
             if *d == device {
                 let _ = stream.shutdown(Shutdown::Both);
                 false
@@ -178,8 +181,9 @@ fn accept_loop(
         let Ok(stream) = stream else { continue };
         let _ = stream.set_nodelay(true);
         let _ = stream.set_read_timeout(Some(Duration::from_millis(200)));
+        let id = shared.next_connection.fetch_add(1, Ordering::Relaxed);
         if let Ok(clone) = stream.try_clone() {
-            shared.connections().push((device, clone));
+            shared.connections().push((id, device, clone));
         }
         let (shared, stop) = (Arc::clone(shared), Arc::clone(stop));
         let spawned = std::thread::Builder::new()
@@ -198,11 +202,7 @@ fn accept_loop(
                     tracing::debug!("simulator connection ended: {e}");
                 }
                 let _ = stream.shutdown(Shutdown::Both);
-                if let Ok(local) = stream.peer_addr() {
-                    shared
-                        .connections()
-                        .retain(|(_, s)| s.peer_addr().ok() != Some(local));
-                }
+                shared.connections().retain(|(other, _, _)| *other != id);
             });
         if let Err(e) = spawned {
             tracing::error!("simulator: no thread for a connection: {e}");

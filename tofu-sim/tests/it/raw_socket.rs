@@ -139,3 +139,20 @@ fn devices_are_named_in_errors() {
         "{err}"
     );
 }
+
+#[test]
+fn closed_connections_are_forgotten() {
+    let sim = Simulator::bench();
+    let server = sim.serve_tcp("dmm", "127.0.0.1:0").unwrap();
+    let mut clients: Vec<Raw> = (0..3).map(|_| Raw::connect(server.addr())).collect();
+    for c in &mut clients {
+        assert!(c.ask("*IDN?").starts_with("TOFU SIM"));
+    }
+    clients.truncate(1); // two clients hang up
+    std::thread::sleep(Duration::from_millis(300)); // their server threads see the close
+    assert_eq!(
+        sim.drop_connections("dmm").unwrap(),
+        1,
+        "only the open one is left"
+    );
+}
