@@ -46,14 +46,17 @@ impl TcpTransport {
     }
 }
 
-/// A zero timeout means "wait for ever" to the socket: use the smallest one instead.
-fn at_least_a_microsecond(t: Duration) -> Duration {
-    t.max(Duration::from_micros(1))
+/// The socket's timeout for a wait of `t`: rounded up to the millisecond, so that the calls of
+/// a loop (each with what is left of its own timeout) find it already set and make no system
+/// call for it; never zero (zero means "wait for ever" to the socket).
+fn socket_timeout(t: Duration) -> Duration {
+    let ms = t.as_nanos().div_ceil(1_000_000).max(1);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 impl Transport for TcpTransport {
     fn write_all(&mut self, data: &[u8], timeout: Duration) -> io::Result<()> {
-        let t = Some(at_least_a_microsecond(timeout));
+        let t = Some(socket_timeout(timeout));
         if self.write_timeout != t {
             self.stream.set_write_timeout(t)?;
             self.write_timeout = t;
@@ -62,7 +65,7 @@ impl Transport for TcpTransport {
     }
 
     fn read(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<usize> {
-        let t = Some(at_least_a_microsecond(timeout));
+        let t = Some(socket_timeout(timeout));
         if self.read_timeout != t {
             self.stream.set_read_timeout(t)?;
             self.read_timeout = t;
@@ -123,5 +126,24 @@ impl Transport for TcpTransport {
             Err(e) => e.kind() == io::ErrorKind::WouldBlock,
         };
         open && self.stream.set_nonblocking(false).is_ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_timeouts_are_whole_milliseconds_never_zero() {
+        let cases = [
+            (Duration::ZERO, 1),
+            (Duration::from_nanos(1), 1),
+            (Duration::from_micros(1999_001), 2000),
+            (Duration::from_millis(2000), 2000),
+            (Duration::from_micros(2000_001), 2001),
+        ];
+        for (t, ms) in cases {
+            assert_eq!(socket_timeout(t), Duration::from_millis(ms), "{t:?}");
+        }
     }
 }
