@@ -12,6 +12,14 @@ pub mod visa;
 use crate::address::Address;
 use crate::error::InstrumentError;
 
+/// The socket's timeout for a wait of `t`: rounded up to the millisecond, so that the calls of
+/// a loop (each with what is left of its own timeout) find it already set and make no system
+/// call for it; never zero (zero means "wait for ever" to the socket).
+pub(crate) fn socket_timeout(t: Duration) -> Duration {
+    let ms = t.as_nanos().div_ceil(1_000_000).max(1);
+    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
+}
+
 /// A byte link to one instrument.
 pub trait Transport: Send + std::fmt::Debug {
     /// Sends all of `data`, within `timeout`.
@@ -63,5 +71,24 @@ pub fn open(
                   library); raw sockets (TCPIP::HOST::PORT::SOCKET) and serial ports don't"
                 .to_owned(),
         }),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn socket_timeouts_are_whole_milliseconds_never_zero() {
+        let cases = [
+            (Duration::ZERO, 1),
+            (Duration::from_nanos(1), 1),
+            (Duration::from_micros(1_999_001), 2000),
+            (Duration::from_millis(2000), 2000),
+            (Duration::from_micros(2_000_001), 2001),
+        ];
+        for (t, ms) in cases {
+            assert_eq!(socket_timeout(t), Duration::from_millis(ms), "{t:?}");
+        }
     }
 }

@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use serialport::SerialPort;
 
-use super::Transport;
+use super::{Transport, socket_timeout};
 
 /// An open serial port.
 #[derive(Debug)]
@@ -26,7 +26,7 @@ impl SerialTransport {
     }
 
     fn timeout(&mut self, t: Duration) -> io::Result<()> {
-        let t = t.max(Duration::from_millis(1));
+        let t = socket_timeout(t);
         if self.timeout != t {
             self.port.set_timeout(t).map_err(io::Error::from)?;
             self.timeout = t;

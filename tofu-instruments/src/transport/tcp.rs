@@ -4,7 +4,7 @@ use std::io::{self, Read, Write};
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use super::Transport;
+use super::{Transport, socket_timeout};
 
 /// A TCP connection to an instrument.
 #[derive(Debug)]
@@ -44,14 +44,6 @@ impl TcpTransport {
             write_timeout: None,
         })
     }
-}
-
-/// The socket's timeout for a wait of `t`: rounded up to the millisecond, so that the calls of
-/// a loop (each with what is left of its own timeout) find it already set and make no system
-/// call for it; never zero (zero means "wait for ever" to the socket).
-fn socket_timeout(t: Duration) -> Duration {
-    let ms = t.as_nanos().div_ceil(1_000_000).max(1);
-    Duration::from_millis(u64::try_from(ms).unwrap_or(u64::MAX))
 }
 
 impl Transport for TcpTransport {
@@ -126,24 +118,5 @@ impl Transport for TcpTransport {
             Err(e) => e.kind() == io::ErrorKind::WouldBlock,
         };
         open && self.stream.set_nonblocking(false).is_ok()
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn socket_timeouts_are_whole_milliseconds_never_zero() {
-        let cases = [
-            (Duration::ZERO, 1),
-            (Duration::from_nanos(1), 1),
-            (Duration::from_micros(1999_001), 2000),
-            (Duration::from_millis(2000), 2000),
-            (Duration::from_micros(2000_001), 2001),
-        ];
-        for (t, ms) in cases {
-            assert_eq!(socket_timeout(t), Duration::from_millis(ms), "{t:?}");
-        }
     }
 }
