@@ -177,13 +177,17 @@ impl Validator {
                 let Some(v) = number(value) else {
                     return Verdict::FAIL;
                 };
+                // OpenHTF's arithmetic and comparisons exactly (`WithinPercent`): the bounds are
+                // computed, then compared with; the marginal bands stop short of the limits.
                 let expected = expected.value();
-                let deviation = (v - expected).abs();
-                if deviation > band(expected, percent.value()) {
+                let (minimum, maximum) = bounds(expected, percent.value());
+                if !(minimum <= v && v <= maximum) {
                     return Verdict::FAIL;
                 }
-                let marginal =
-                    marginal_percent.is_some_and(|m| deviation >= band(expected, m.value()));
+                let marginal = marginal_percent.is_some_and(|m| {
+                    let (marginal_minimum, marginal_maximum) = bounds(expected, m.value());
+                    (minimum < v && v <= marginal_minimum) || (marginal_maximum <= v && v < maximum)
+                });
                 Verdict::pass(marginal)
             }
             Validator::AllValues(inner) => {
@@ -312,6 +316,12 @@ fn number(value: &Value) -> Option<f64> {
 /// How far from `expected` a value may be: `percent` % of it.
 fn band(expected: f64, percent: f64) -> f64 {
     (expected * percent / 100.0).abs()
+}
+
+/// The lowest and highest values within `percent` % of `expected`, computed as OpenHTF does.
+fn bounds(expected: f64, percent: f64) -> (f64, f64) {
+    let band = band(expected, percent);
+    (expected - band, expected + band)
 }
 
 /// Escapes a string as Python's `re.escape` does (3.7 and later).
@@ -549,7 +559,25 @@ mod tests {
         assert!(!v.check(&Value::Number(27.6)).pass);
         assert!(v.check(&Value::Number(26.5)).marginal);
         assert!(!v.check(&Value::Number(25.5)).marginal);
+        // On a limit: passes, and is not marginal (OpenHTF's `marginal_maximum <= x < maximum`).
+        for limit in [22.5, 27.5] {
+            assert_eq!(
+                v.check(&Value::Number(limit)),
+                Verdict::pass(false),
+                "{limit}"
+            );
+        }
         assert_eq!((v.lower_limit(), v.upper_limit()), (Some(22.5), Some(27.5)));
+        // A value exactly on a bound OpenHTF computes (0.7 - 0.07 = 0.6299999999999999) passes,
+        // as there, although its distance from 0.7 (0.07000000000000006) is more than the band.
+        let v = Validator::WithinPercent {
+            expected: 0.7.into(),
+            percent: 10.into(),
+            marginal_percent: None,
+        };
+        let lowest = 0.7 - (0.7f64 * 10.0 / 100.0).abs();
+        assert!((lowest - 0.7f64).abs() > (0.7f64 * 10.0 / 100.0).abs());
+        assert!(v.check(&Value::Number(lowest)).pass);
     }
 
     #[test]
