@@ -302,13 +302,17 @@ fn model(specs: &[PhaseSpec]) -> ModelRun {
             )),
             None,
         ),
-        None if phases.is_empty() => (Outcome::Pass, None, Some(false)),
+        // No phase record: OpenHTF never sets the marginal flag.
+        None if phases.is_empty() => (Outcome::Pass, None, None),
         None if phases.iter().any(|p| p.outcome == PhaseOutcome::Fail) => {
             (Outcome::Fail, None, None)
         }
         None if phases.iter().all(|p| p.outcome == PhaseOutcome::Skip) => (
             Outcome::Error,
-            Some(("ALL_SKIPPED".into(), "All phases were skipped.".into())),
+            Some((
+                "ALL_SKIPPED".into(),
+                "All phases were unexpectedly skipped.".into(),
+            )),
             None,
         ),
         None => (
