@@ -353,7 +353,18 @@ impl Judge<'_> {
             Kind::Number | Kind::Sweep if values.clone().any(|s| non_finite(&s.v)) => {
                 Some(Row::NonFinite)
             }
-            Kind::Sweep if values.clone().any(|s| repeated_coordinates(&s.v)) => {
+            Kind::Sweep
+                if spec.attempts.iter().any(|a| {
+                    // Every point the attempt pushes, whatever the call.
+                    let rows: Vec<Json> = a
+                        .sets
+                        .iter()
+                        .filter(|s| s.m == m.name)
+                        .flat_map(|s| s.v.as_array().cloned().unwrap_or_default())
+                        .collect();
+                    repeated_coordinates(&rows)
+                }) =>
+            {
                 Some(Row::RepeatedPoint)
             }
             Kind::Text
@@ -375,8 +386,7 @@ fn non_finite(v: &Json) -> bool {
     }
 }
 
-fn repeated_coordinates(v: &Json) -> bool {
-    let rows = v.as_array().cloned().unwrap_or_default();
+fn repeated_coordinates(rows: &[Json]) -> bool {
     rows.iter().enumerate().any(|(i, r)| {
         let key = |r: &Json| r.as_array().map(|r| r[..r.len() - 1].to_vec());
         rows[..i].iter().any(|e| key(e) == key(r))
