@@ -16,6 +16,7 @@ mod hostile_limits;
 mod limits_file;
 mod mutate;
 mod openhtf_compat;
+mod openhtf_rules;
 mod phase_faults;
 mod plugs;
 mod prompt;
