@@ -82,7 +82,7 @@ def measurement(spec):
                 m = m.equals(v["equals"])
             else:
                 m = m.matches_regex(v["regex"])
-    elif kind == "bool":
+    elif kind in ("bool", "json"):
         for v in spec["validators"]:
             m = m.equals(v["equals"])
     elif kind == "sweep":

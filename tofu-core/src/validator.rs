@@ -158,7 +158,7 @@ impl Validator {
                 Verdict::pass(marginal)
             }
             Validator::Equals(expected) => Verdict {
-                pass: value == expected,
+                pass: equal_as_python(value, expected),
                 marginal: false,
             },
             Validator::EqualsText(expected) => Verdict {
@@ -305,6 +305,41 @@ impl Validator {
             Validator::AllValues(inner) => inner.check_limits(),
             _ => Ok(()),
         }
+    }
+}
+
+/// Python's `==`, which OpenHTF's `Equals` validator applies: in lists and maps, numbers are
+/// equal by value whether written as integers or floats (`[1, 2] == [1.0, 2.0]`).
+fn equal_as_python(value: &Value, expected: &Value) -> bool {
+    match (value, expected) {
+        (Value::Json(a), Value::Json(b)) => json_equal(a, b),
+        _ => value == expected,
+    }
+}
+
+fn json_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match (a, b) {
+        (J::Number(x), J::Number(y)) => {
+            let integer = |n: &serde_json::Number| {
+                n.as_i64()
+                    .map(i128::from)
+                    .or_else(|| n.as_u64().map(i128::from))
+            };
+            match (integer(x), integer(y)) {
+                (Some(i), Some(j)) => i == j,
+                _ => x.as_f64() == y.as_f64(),
+            }
+        }
+        (J::Array(x), J::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
+        }
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
     }
 }
 
@@ -578,6 +613,23 @@ mod tests {
         let lowest = 0.7 - (0.7f64 * 10.0 / 100.0).abs();
         assert!((lowest - 0.7f64).abs() > (0.7f64 * 10.0 / 100.0).abs());
         assert!(v.check(&Value::Number(lowest)).pass);
+    }
+
+    /// OpenHTF compares with Python's `==`: 1 == 1.0, and maps in any order.
+    #[test]
+    fn equals_json_compares_numbers_by_value_as_python_does() {
+        let v = Validator::Equals(Value::Json(serde_json::json!([1, 2, {"a": 3}])));
+        let check = |j: serde_json::Value| v.check(&Value::Json(j)).pass;
+        assert!(check(serde_json::json!([1.0, 2.0, {"a": 3.0}])));
+        assert!(check(serde_json::json!([1, 2, {"a": 3}])));
+        assert!(!check(serde_json::json!([1, 2, {"a": 3.5}])));
+        assert!(!check(serde_json::json!([1, 2])));
+        assert!(!check(serde_json::json!([1, 2, {"b": 3}])));
+        let m = Validator::Equals(Value::Json(serde_json::json!({"rail": "3V3", "ok": true})));
+        assert!(
+            m.check(&Value::Json(serde_json::json!({"ok": true, "rail": "3V3"})))
+                .pass
+        );
     }
 
     #[test]

@@ -6,9 +6,10 @@ use std::sync::Arc;
 
 use serde_json::Value as Json;
 use tofu_core::declare::{
-    self, Spec, at_least, at_most, class, dimensions, equals, in_range, matches_regex,
+    self, Spec, at_least, at_most, class, dimensions, equals, equals_json, in_range, matches_regex,
     within_percent,
 };
+use tofu_core::measurement::Json as JsonKind;
 use tofu_core::phase::DynamicMeasurements;
 use tofu_core::prelude::*;
 use tofu_core::{Phase, PhaseResult};
@@ -81,6 +82,12 @@ fn phase(spec: &PhaseSpec) -> Phase {
                     with_allow_fail(m, equals(b.as_bool().unwrap_or(false))),
                 ),
                 _ => builder.measure::<bool, _>(&m.name, with_allow_fail(m, declare::doc("bool"))),
+            },
+            (Kind::Json, _) => match m.validators.first() {
+                Some(ValidatorSpec::Equals(v)) => builder
+                    .measure::<JsonKind, _>(&m.name, with_allow_fail(m, equals_json(v.clone()))),
+                _ => builder
+                    .measure::<JsonKind, _>(&m.name, with_allow_fail(m, declare::doc("json"))),
             },
             (Kind::Sweep, 1) => {
                 let mut spec = dimensions([SECOND]).units(OHM);
@@ -194,6 +201,7 @@ fn body(
                 .get::<bool>(&set.m)
                 .map_err(wrong)?
                 .set(set.v.as_bool().unwrap_or_default()),
+            (Kind::Json, _) => m.get::<JsonKind>(&set.m).map_err(wrong)?.set(set.v.clone()),
             (Kind::Sweep, 1) => {
                 let mut sweep = m.get::<Sweep<1>>(&set.m).map_err(wrong)?;
                 for row in rows(&set.v) {

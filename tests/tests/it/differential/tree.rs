@@ -63,6 +63,8 @@ pub(super) enum Kind {
     Number,
     Text,
     Bool,
+    /// Structured data (lists, maps), checked with `equals_json`.
+    Json,
     Sweep,
 }
 
@@ -247,9 +249,10 @@ impl<'r> Generator<'r> {
     fn measurement(&mut self, i: usize) -> MeasurementSpec {
         let roll = self.rng.below(100);
         let kind = match roll {
-            0..55 => Kind::Number,
-            55..70 => Kind::Text,
-            70..80 => Kind::Bool,
+            0..50 => Kind::Number,
+            50..64 => Kind::Text,
+            64..74 => Kind::Bool,
+            74..80 => Kind::Json,
             _ => Kind::Sweep,
         };
         let validators = match kind {
@@ -269,6 +272,9 @@ impl<'r> Generator<'r> {
                 .collect(),
             Kind::Bool => (0..self.rng.below(2))
                 .map(|_| ValidatorSpec::Equals(json!(chance(self.rng, 70))))
+                .collect(),
+            Kind::Json => (0..self.rng.below(2))
+                .map(|_| ValidatorSpec::Equals(self.json_value()))
                 .collect(),
         };
         MeasurementSpec {
@@ -372,6 +378,18 @@ impl<'r> Generator<'r> {
         }
     }
 
+    /// Lists and maps, some equal but for integers written as floats.
+    fn json_value(&mut self) -> Json {
+        match self.rng.below(6) {
+            0 => json!([1, 2, 3]),
+            1 => json!([1.0, 2.0, 3.0]),
+            2 => json!({"rail": "3V3", "ok": true}),
+            3 => json!({"ok": true, "rail": "3V3"}),
+            4 => json!([[0, 1], [1, 0.5]]),
+            _ => json!([]),
+        }
+    }
+
     fn value(&mut self, m: &MeasurementSpec) -> Json {
         match m.kind {
             Kind::Number => number(self.number_value(&m.validators)),
@@ -379,6 +397,7 @@ impl<'r> Generator<'r> {
                 "1.2.3", "1.2.4", "SN123", "SN12", "SN1234", "xSN123", "1.2.3\n"
             ])),
             Kind::Bool => json!(chance(self.rng, 60)),
+            Kind::Json => self.json_value(),
             Kind::Sweep => {
                 let points = self.rng.below(4);
                 let mut x = 0.0;
