@@ -402,3 +402,64 @@ pub(super) fn find_phase<'t>(nodes: &'t [Node], name: &str) -> Option<&'t PhaseS
         Node::Subtest(s) => find_phase(&s.nodes, name),
     })
 }
+
+/// The judge itself: equal records agree, a changed outcome is caught, and a row explains a
+/// difference only when the tree drew its case.
+#[test]
+fn the_comparison_catches_differences_and_explains_only_drawn_cases() {
+    use super::tree::{Attempt, End, MeasurementSpec, PhaseSpec, Set};
+    let tree = |value: Json| Tree {
+        id: 0,
+        stop_on_first_failure: false,
+        nodes: vec![Node::Phase(PhaseSpec {
+            name: "p1".into(),
+            repeat_limit: None,
+            repeat_on_measurement_fail: false,
+            stop_on_measurement_fail: false,
+            measurements: vec![MeasurementSpec {
+                name: "m0".into(),
+                kind: Kind::Number,
+                dims: 0,
+                allow_fail: false,
+                precision: None,
+                validators: vec![],
+            }],
+            attempts: vec![Attempt {
+                sets: vec![Set {
+                    m: "m0".into(),
+                    v: value,
+                }],
+                end: End::Continue,
+            }],
+        })],
+    };
+    let record = |m: &str, phase: &str, test: &str| {
+        json!({
+            "phases": [{"name": "p1", "result": "CONTINUE", "outcome": phase, "marginal": null,
+                        "measurements": [{"name": "m0", "outcome": m, "value": 1.0}]}],
+            "subtests": [], "outcome": test, "details": [], "marginal": null,
+        })
+    };
+    let pass = record("PASS", "PASS", "PASS");
+    let fail = record("FAIL", "FAIL", "FAIL");
+    let finite = tree(json!(1.0));
+    let verdict = compare(&finite, &pass, &pass, &pass);
+    assert!(verdict.unexplained.is_none() && verdict.explained.is_empty());
+    assert!(verdict.fields > 5);
+    // A different measurement outcome, with a finite value: no row explains it.
+    let verdict = compare(&finite, &fail, &pass, &pass);
+    let difference = verdict.unexplained.expect("caught");
+    assert_eq!(difference.path, "phases[0] p1: m0.outcome");
+    // The same with NaN drawn: `non-finite`, and the rest of the tree is not judged.
+    let verdict = compare(&tree(json!("nan")), &fail, &pass, &pass);
+    assert!(verdict.unexplained.is_none());
+    assert_eq!(verdict.explained.len(), 1);
+    assert_eq!(verdict.explained[0].0, Row::NonFinite);
+    // OpenHTF's JSON stale where its memory agrees with tofu: `stale-json`, judging goes on.
+    let stale = record("UNSET", "PASS", "PASS");
+    let verdict = compare(&finite, &pass, &stale, &pass);
+    assert_eq!(verdict.explained.len(), 1);
+    assert_eq!(verdict.explained[0].0, Row::StaleJson);
+    let verdict = compare(&finite, &record("PASS", "PASS", "FAIL"), &stale, &pass);
+    assert_eq!(verdict.unexplained.expect("caught").path, "outcome");
+}
