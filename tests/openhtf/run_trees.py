@@ -41,9 +41,7 @@ class Panic(Exception):
 
 
 def number(v):
-    """A number of the tree: floats, or "nan", "inf", "-inf"."""
-    if isinstance(v, str):
-        return float(v)
+    """A number of the tree: a float, or "nan", "inf", "-inf"."""
     return float(v)
 
 
