@@ -855,27 +855,21 @@ impl<'t> Run<'t> {
                     }
                 }
             };
-            if execution == PhaseExecution::Returned(PhaseResult::FailSubtest) {
-                match self.subtest.as_mut() {
-                    Some((_, failed)) => *failed = true,
-                    None => {
-                        let message =
-                            format!("phase {name} returned FailSubtest outside a subtest");
-                        tracing::error!("{message}");
-                        execution = PhaseExecution::Error {
-                            exc_type: "InvalidPhaseResultError".into(),
-                            exc_val: message,
-                            exc_tb: String::new(),
-                        };
-                    }
-                }
+            if execution == PhaseExecution::Returned(PhaseResult::FailSubtest)
+                && self.subtest.is_none()
+            {
+                // OpenHTF's InvalidPhaseResultError, with its message.
+                tracing::error!("phase {name} returned FailSubtest outside a subtest");
+                execution = PhaseExecution::Error {
+                    exc_type: "InvalidPhaseResultError".into(),
+                    exc_val: "Phase returned FAIL_SUBTEST but a subtest is not running.".into(),
+                    exc_tb: String::new(),
+                };
             }
             let repeat = execution == PhaseExecution::Returned(PhaseResult::Repeat);
             let hit_repeat_limit = repeat && attempt == limit;
-            let skipped = matches!(
-                execution,
-                PhaseExecution::Returned(PhaseResult::Skip | PhaseResult::Repeat)
-            );
+            // Only SKIP makes unset measurements SKIPPED; a REPEAT attempt's stay UNSET.
+            let skipped = execution == PhaseExecution::Returned(PhaseResult::Skip);
             let (measurements, validator_panic) = measure(&p.decls, &mut slots, skipped);
             // A validator that panics is a bug of the test, not a failed unit: ERROR.
             if let Some((message, location)) = validator_panic
@@ -896,33 +890,50 @@ impl<'t> Run<'t> {
                     allow_fail: m.decl.allow_fail,
                 })
                 .collect();
-            let (mut phase_outcome, marginal) =
+            let (mut phase_outcome, mut marginal) =
                 outcome::phase_outcome(&execution, &summaries, hit_repeat_limit);
             let measurements_failed = phase_outcome == PhaseOutcome::Fail
                 && execution == PhaseExecution::Returned(PhaseResult::Continue);
-            // Retried because its measurements failed: this attempt is SKIP, not a stale FAIL.
-            let retry =
-                options.repeat_on_measurement_fail && measurements_failed && attempt < limit;
+            if measurements_failed && options.stop_on_measurement_fail {
+                // As OpenHTF: the result becomes STOP, a terminal result, which makes the phase
+                // ERROR; so it is not retried either.
+                tracing::error!("phase {name} failed its measurements and stops the test");
+                execution = PhaseExecution::Returned(PhaseResult::Stop);
+                phase_outcome = PhaseOutcome::Error;
+                marginal = None;
+            }
+            // OpenHTF retries while the phase is FAIL, whatever made it FAIL (its measurements,
+            // FAIL_AND_CONTINUE, FAIL_SUBTEST); a retried attempt is SKIP, not a stale FAIL.
+            let retry = options.repeat_on_measurement_fail
+                && phase_outcome == PhaseOutcome::Fail
+                && attempt < limit;
             if retry {
                 tracing::warn!(
-                    "phase {name} failed its measurements; attempt {} of {limit} follows",
+                    "phase {name} failed; attempt {} of {limit} follows",
                     attempt + 1
                 );
                 phase_outcome = PhaseOutcome::Skip;
-            } else if measurements_failed && options.stop_on_measurement_fail {
-                tracing::error!("phase {name} failed its measurements and stops the test");
-                execution = PhaseExecution::Returned(PhaseResult::Stop);
-            } else if phase_outcome == PhaseOutcome::Fail && self.test.stop_on_first_failure {
+            }
+            let last = !(repeat || retry) || hit_repeat_limit;
+            if hit_repeat_limit {
+                // Recorded as REPEAT (what it returned), ERROR; the test stops as at a STOP.
+                tracing::error!(
+                    "phase {name} asked to repeat after its last allowed attempt ({limit})"
+                );
+                self.terminal.get_or_insert(Terminal::Stop {
+                    phase: name.to_owned(),
+                });
+            } else if last && phase_outcome == PhaseOutcome::Fail && self.test.stop_on_first_failure
+            {
                 tracing::error!("phase {name} failed; the test stops at its first failure");
                 self.terminal.get_or_insert(Terminal::Stop {
                     phase: name.to_owned(),
                 });
-            }
-            if hit_repeat_limit {
-                tracing::error!(
-                    "phase {name} asked to repeat after its last allowed attempt ({limit})"
-                );
-                execution = PhaseExecution::Returned(PhaseResult::Stop);
+            } else if last && execution == PhaseExecution::Returned(PhaseResult::FailSubtest) {
+                // The attempt that counts failed the subtest (an earlier one retried doesn't).
+                if let Some((_, failed)) = self.subtest.as_mut() {
+                    *failed = true;
+                }
             }
             match &execution {
                 PhaseExecution::Returned(PhaseResult::Stop) => {
@@ -961,7 +972,7 @@ impl<'t> Run<'t> {
                 slot.show_progress(&self.dut_id, &record);
             }
             self.phases.push(record);
-            if !(repeat || retry) || hit_repeat_limit {
+            if last {
                 break;
             }
         }
