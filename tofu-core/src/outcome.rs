@@ -295,8 +295,9 @@ pub struct PhaseSummary {
 
 /// Decides the test's outcome, details and marginal flag (OpenHTF's rules, §3.6).
 ///
-/// `multidim_failures` names the failed multi-dimensional measurements (`"phase.measurement"`),
-/// each of which adds a `Multidim Measurement Failure` detail to a FAIL.
+/// `multidim_failures` describes the multi-dimensional measurements that did not pass in FAIL
+/// phases ([`multidim_failure_description`]), each of which adds a [`MULTIDIM_FAILURE`] detail
+/// to a FAIL.
 pub fn test_outcome(
     aborted: bool,
     first_terminal: Option<&Terminal>,
@@ -347,12 +348,7 @@ pub fn test_outcome(
     if phases.iter().any(|p| p.outcome == PhaseOutcome::Fail) {
         let details = multidim_failures
             .iter()
-            .map(|m| {
-                OutcomeDetail::new(
-                    "Multidim Measurement Failure",
-                    format!("Measurement {m} failed its validators."),
-                )
-            })
+            .map(|description| OutcomeDetail::new(MULTIDIM_FAILURE, description.clone()))
             .collect();
         return (Outcome::Fail, details, None);
     }
@@ -618,12 +614,12 @@ mod tests {
     #[test]
     fn failed_sweeps_are_named_in_the_details() {
         let fail = phase(P::Fail, None);
-        let (_, details, _) = test_outcome(false, None, &[fail], &["sweep.iv".into()]);
+        let (_, details, _) = test_outcome(false, None, &[fail], &[" failed_item: iv".into()]);
         assert_eq!(
             details,
             vec![OutcomeDetail::new(
                 "Multidim Measurement Failure",
-                "Measurement sweep.iv failed its validators."
+                " failed_item: iv"
             )]
         );
     }

@@ -1037,16 +1037,25 @@ impl<'t> Run<'t> {
                 marginal: p.marginal,
             })
             .collect();
+        // As OpenHTF: every multi-dimensional measurement that did not pass (failed or never
+        // set) in a FAIL phase.
         let multidim_failures: Vec<String> = self
             .phases
             .iter()
+            .filter(|p| p.outcome == PhaseOutcome::Fail)
             .flat_map(|p| {
                 p.measurements
                     .iter()
                     .filter(|m| {
-                        m.decl.kind == ValueKind::MultiDim && m.outcome == MeasurementOutcome::Fail
+                        m.decl.kind == ValueKind::MultiDim && m.outcome != MeasurementOutcome::Pass
                     })
-                    .map(move |m| format!("{}.{}", p.name, m.name()))
+                    .map(|m| {
+                        outcome::multidim_failure_description(
+                            &m.decl,
+                            m.outcome,
+                            m.measured_value.as_ref(),
+                        )
+                    })
             })
             .collect();
         let (outcome, outcome_details, marginal) = outcome::test_outcome(

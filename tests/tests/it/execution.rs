@@ -398,11 +398,10 @@ fn a_failed_sweep_is_named_in_the_outcome_details() {
         record["outcome_details"][0]["code"],
         "Multidim Measurement Failure"
     );
-    assert!(
-        record["outcome_details"][0]["description"]
-            .as_str()
-            .unwrap()
-            .contains("failing_sweep.sweep")
+    // OpenHTF 1.6.3's text: the measurement's name and outcome, its points, its validators.
+    assert_eq!(
+        record["outcome_details"][0]["description"],
+        " failed_item: sweep (Outcome.FAIL)\n  measured_value: [(0.0, 2.0)]\n  validators:\n   validator: All values pass: x <= 1"
     );
 }
 
