@@ -421,6 +421,14 @@ struct Run<'t> {
     subtests: Vec<serde_json::Value>,
 }
 
+/// Whether a sequence goes on after a step (OpenHTF's `_ExecutorReturn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Flow {
+    Continue,
+    /// The step ended the run: a stop, an error, a timeout, Ctrl-C.
+    Terminal,
+}
+
 /// The shape of the test, its phases replaced by their place in the prepared list.
 enum Step {
     Phase(usize),
@@ -534,69 +542,98 @@ impl<'t> Run<'t> {
         self.tear_down_plugs(set_up);
     }
 
-    /// Runs steps in order. Outside a teardown, the first terminal result (stop, error, timeout)
-    /// ends the sequence; in a teardown every step runs.
-    fn run_steps(&mut self, steps: &[Step], prepared: &[Prepared], teardown: bool) {
+    /// Runs steps in order (OpenHTF's sequences). Outside a teardown, a step that ends the run
+    /// (stop, error, timeout, Ctrl-C) ends the sequence; in a teardown every step runs (unless
+    /// Ctrl-C was pressed twice), and the sequence ends the run if one of its steps did.
+    fn run_steps(&mut self, steps: &[Step], prepared: &[Prepared], teardown: bool) -> Flow {
+        let mut flow = Flow::Continue;
         for step in steps {
             self.notice_abort();
-            if self.terminal.is_some() && !teardown {
-                return;
-            }
             if teardown && abort::presses() >= 2 {
-                return; // Ctrl-C twice: teardown skipped
+                return Flow::Terminal; // Ctrl-C twice: teardown skipped
             }
-            match step {
-                Step::Phase(i) => {
-                    let Some(p) = prepared.get(*i) else { continue };
-                    if let Some(slot) = self.slot {
-                        slot.reach_phase(*i);
-                        // Ctrl-C ends the wait: it must not start the phase.
-                        self.notice_abort();
-                        if self.terminal.is_some() && !teardown {
-                            return;
-                        }
-                    }
-                    if self.subtest.as_ref().is_some_and(|(_, failed)| *failed) {
-                        self.record_skipped(p);
-                    } else if self.should_run(p) {
-                        self.run_phase(p, teardown);
+            if !teardown && self.aborted {
+                return Flow::Terminal;
+            }
+            let step_flow = self.run_step(step, prepared, teardown);
+            if step_flow == Flow::Terminal && !teardown {
+                return Flow::Terminal;
+            }
+            flow = flow.max(step_flow);
+        }
+        flow
+    }
+
+    /// Whether the subtest running (if any) has failed.
+    fn subtest_failed(&self) -> bool {
+        self.subtest.as_ref().is_some_and(|(_, failed)| *failed)
+    }
+
+    /// Runs one step: a phase, a group, a subtest (OpenHTF 1.6.3's `TestExecutor._execute_*`).
+    fn run_step(&mut self, step: &Step, prepared: &[Prepared], teardown: bool) -> Flow {
+        match step {
+            Step::Phase(i) => {
+                let Some(p) = prepared.get(*i) else {
+                    return Flow::Continue;
+                };
+                if let Some(slot) = self.slot {
+                    slot.reach_phase(*i);
+                    // Ctrl-C ends the wait: it must not start the phase.
+                    self.notice_abort();
+                    if self.aborted && !teardown {
+                        return Flow::Terminal;
                     }
                 }
-                Step::Group {
-                    setup,
-                    main,
-                    teardown: down,
-                } => {
-                    let stopped_before = self.terminal.is_some();
-                    self.run_steps(setup, prepared, teardown);
-                    if self.terminal.is_some() && !stopped_before {
-                        continue; // setup failed: neither main nor teardown
-                    }
-                    self.run_steps(main, prepared, teardown);
-                    self.run_steps(down, prepared, true);
+                // In a failed subtest, phases are recorded SKIP, except in a teardown.
+                if !teardown && self.subtest_failed() {
+                    self.record_skipped(p);
+                    return Flow::Continue;
                 }
-                Step::Subtest { name, steps } => {
-                    let outer = self.subtest.replace((name.clone(), false));
-                    let start = now_millis();
-                    let terminal_before = self.terminal.is_some();
-                    self.run_steps(steps, prepared, teardown);
-                    let failed = self.subtest.as_ref().is_some_and(|(_, failed)| *failed);
-                    let outcome = if self.terminal.is_some() && !terminal_before {
-                        "STOP"
-                    } else if failed {
-                        "FAIL"
-                    } else {
-                        "PASS"
-                    };
-                    self.subtests.push(serde_json::json!({
-                        "name": name,
-                        "start_time_millis": start,
-                        "end_time_millis": now_millis(),
-                        "outcome": outcome,
-                        "marginal": null,
-                    }));
-                    self.subtest = outer;
+                match self.should_run(p) {
+                    Some(true) => self.run_phase(p, teardown),
+                    Some(false) => Flow::Continue,
+                    None => Flow::Terminal,
                 }
+            }
+            Step::Group {
+                setup,
+                main,
+                teardown: down,
+            } => {
+                // A group reached in a failed subtest is not entered: its teardown's phases are
+                // recorded SKIP like the others. Else the teardown runs whenever the setup
+                // didn't end the run, after anything in main (a FailSubtest there included).
+                let mut skip_teardown = self.subtest_failed();
+                if self.run_steps(setup, prepared, teardown) == Flow::Terminal {
+                    return Flow::Terminal; // neither main nor teardown
+                }
+                skip_teardown |= self.subtest_failed();
+                let main_flow = self.run_steps(main, prepared, teardown);
+                let down_flow = self.run_steps(down, prepared, !skip_teardown);
+                main_flow.max(down_flow)
+            }
+            Step::Subtest { name, steps } => {
+                // A subtest inside a failed one starts failed: its phases are SKIP.
+                let inherited = self.subtest_failed();
+                let outer = self.subtest.replace((name.clone(), inherited));
+                let start = now_millis();
+                let flow = self.run_steps(steps, prepared, teardown);
+                let outcome = if flow == Flow::Terminal {
+                    "STOP"
+                } else if self.subtest_failed() {
+                    "FAIL"
+                } else {
+                    "PASS"
+                };
+                self.subtests.push(serde_json::json!({
+                    "name": name,
+                    "start_time_millis": start,
+                    "end_time_millis": now_millis(),
+                    "outcome": outcome,
+                    "marginal": null,
+                }));
+                self.subtest = outer;
+                flow
             }
         }
     }
@@ -613,19 +650,19 @@ impl<'t> Run<'t> {
         }
     }
 
-    /// Evaluates the phase's `run_if`; a panicking condition ends the run as an error.
-    fn should_run(&mut self, p: &Prepared) -> bool {
+    /// Evaluates the phase's `run_if`; a panicking condition ends the run as an error (`None`).
+    fn should_run(&mut self, p: &Prepared) -> Option<bool> {
         let Some(run_if) = p.phase.options().run_if else {
-            return true;
+            return Some(true);
         };
         match catch(run_if) {
-            Ok(true) => true,
+            Ok(true) => Some(true),
             Ok(false) => {
                 tracing::debug!(
                     "phase {} is not run: its run_if condition is false",
                     p.phase.name()
                 );
-                false
+                Some(false)
             }
             Err(panic) => {
                 self.fail(
@@ -637,7 +674,7 @@ impl<'t> Run<'t> {
                         panic.message
                     ),
                 );
-                false
+                None
             }
         }
     }
@@ -766,7 +803,8 @@ impl<'t> Run<'t> {
         }
     }
 
-    fn run_phase(&mut self, p: &Prepared, teardown: bool) {
+    /// Runs every attempt of one phase; says whether the last one ended the run.
+    fn run_phase(&mut self, p: &Prepared, teardown: bool) -> Flow {
         let phase = &p.phase;
         let options = phase.options();
         let name = p.phase.name();
@@ -781,6 +819,7 @@ impl<'t> Run<'t> {
         let timeout = options.timeout.or(test.phase_timeout);
         // In a teardown, only a second Ctrl-C interrupts.
         let abort_at = if teardown { 2 } else { 1 };
+        let mut flow = Flow::Continue;
         for attempt in 1..=limit {
             let mut ctx = PhaseContext::new(&self.dut_id, name, attempt);
             ctx.parameters = test.parameters();
@@ -923,17 +962,22 @@ impl<'t> Run<'t> {
                 self.terminal.get_or_insert(Terminal::Stop {
                     phase: name.to_owned(),
                 });
+                flow = Flow::Terminal;
             } else if last && phase_outcome == PhaseOutcome::Fail && self.test.stop_on_first_failure
             {
                 tracing::error!("phase {name} failed; the test stops at its first failure");
                 self.terminal.get_or_insert(Terminal::Stop {
                     phase: name.to_owned(),
                 });
+                flow = Flow::Terminal;
             } else if last && execution == PhaseExecution::Returned(PhaseResult::FailSubtest) {
                 // The attempt that counts failed the subtest (an earlier one retried doesn't).
                 if let Some((_, failed)) = self.subtest.as_mut() {
                     *failed = true;
                 }
+            }
+            if last && execution.is_terminal() {
+                flow = Flow::Terminal;
             }
             match &execution {
                 PhaseExecution::Returned(PhaseResult::Stop) => {
@@ -977,6 +1021,7 @@ impl<'t> Run<'t> {
             }
         }
         logging::set_phase(None);
+        flow
     }
 
     /// The record of one attempt.
