@@ -171,9 +171,14 @@ pub fn measurement_outcome(
 /// The code of the test's `outcome_details` entry for each failed multi-dimensional measurement.
 pub const MULTIDIM_FAILURE: &str = "Multidim Measurement Failure";
 
+/// How many points of a failed sweep its outcome detail lists (the measurement has them all).
+pub const MULTIDIM_DETAIL_POINTS: usize = 100;
+
 /// The description OpenHTF gives, in the test's `outcome_details`, to a multi-dimensional
 /// measurement that did not pass in a FAIL phase: its name and outcome, its points as Python
-/// writes a list of tuples, and its validators, one line each.
+/// writes a list of tuples, and its validators, one line each. Unlike OpenHTF, which writes
+/// every point (a failed sweep of a million points would add 30 MB to the record and the
+/// console), only the first [`MULTIDIM_DETAIL_POINTS`] are listed, then how many there are.
 pub fn multidim_failure_description(
     decl: &MeasurementDecl,
     outcome: MeasurementOutcome,
@@ -194,7 +199,7 @@ pub fn multidim_failure_description(
         None => text.push_str("UNSET"),
         Some(columns) => {
             text.push('[');
-            for (i, row) in columns.rows().enumerate() {
+            for (i, row) in columns.rows().take(MULTIDIM_DETAIL_POINTS).enumerate() {
                 text.push_str(if i == 0 { "(" } else { ", (" });
                 for (j, v) in row.iter().enumerate() {
                     if j > 0 {
@@ -203,6 +208,10 @@ pub fn multidim_failure_description(
                     text.push_str(&crate::limit::python_float(*v));
                 }
                 text.push(')');
+            }
+            if columns.len() > MULTIDIM_DETAIL_POINTS {
+                // Writing into a String can't fail.
+                let _ = write!(text, ", … ({} points)", columns.len());
             }
             text.push(']');
         }
@@ -644,6 +653,17 @@ mod tests {
             multidim_failure_description(&decl, M::Fail, Some(&Value::Columns(columns))),
             " failed_item: m0 (Outcome.FAIL)\n  measured_value: [(1.0, -5e+299), (2.0, 2.675), (3.0, 0.707)]\n  validators:\n   validator: All values pass: x == 0.1\n   validator: All values pass: 'x' is within 1.0% of 0.7."
         );
+        let mut many = Columns::new(1);
+        for i in 0..1_000_000 {
+            many.push(&[f64::from(i)], 2.0);
+        }
+        let long = multidim_failure_description(&decl, M::Fail, Some(&Value::Columns(many)));
+        assert!(
+            long.contains("(99.0, 2.0), … (1000000 points)]\n  validators:"),
+            "{}",
+            &long[..200]
+        );
+        assert!(long.len() < 3_000, "{} bytes", long.len());
         let bare = __declare::<crate::Sweep<1>, _>("m1", dimensions([SECOND])).decl;
         assert_eq!(
             multidim_failure_description(&bare, M::Unset, None),
