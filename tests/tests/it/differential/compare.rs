@@ -181,13 +181,7 @@ pub(super) fn compare(tree: &Tree, tofu: &Json, openhtf: &Json, in_memory: &Json
         let name = t["name"].as_str().unwrap_or("?").to_owned();
         let at = |field: &str| format!("phases[{i}] {name}: {field}");
         judge.field(&at("name"), &o["name"], &t["name"], &m["name"], Some(&name));
-        judge.field(
-            &at("result"),
-            &o["result"],
-            &t["result"],
-            &m["result"],
-            Some(&name),
-        );
+        // Measurements before the result: they can change it (stop_on_measurement_fail).
         let (om, tm, mm) = (&o["measurements"], &t["measurements"], &m["measurements"]);
         for j in 0..count(om).min(count(tm)) {
             let mname = tm[j]["name"].as_str().unwrap_or("?");
@@ -206,6 +200,13 @@ pub(super) fn compare(tree: &Tree, tofu: &Json, openhtf: &Json, in_memory: &Json
             &json!(count(om)),
             &json!(count(tm)),
             &json!(count(tm)),
+            Some(&name),
+        );
+        judge.field(
+            &at("result"),
+            &o["result"],
+            &t["result"],
+            &m["result"],
             Some(&name),
         );
         judge.field(

@@ -404,7 +404,7 @@ impl<'r> Generator<'r> {
                 let rows: Vec<Json> = (0..points)
                     .map(|_| {
                         // Now and then a point at the coordinates of the one before.
-                        if !chance(self.rng, 5) {
+                        if !chance(self.rng, 2) {
                             x += 1.0;
                         }
                         let mut row = vec![json!(x)];
