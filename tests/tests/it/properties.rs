@@ -144,15 +144,12 @@ fn build_phase(index: usize, spec: &PhaseSpec) -> Phase {
         };
         builder = builder.measure::<f64, _>(&format!("m{m}"), declared);
     }
-    if let Some(limit) = spec.repeat_limit {
-        builder = builder.repeat_limit(limit);
-    }
-    if spec.repeat_on_measurement_fail {
-        builder = builder.repeat_on_measurement_fail();
-    }
-    if spec.stop_on_measurement_fail {
-        builder = builder.stop_on_measurement_fail();
-    }
+    builder = crate::support::with_flow_options(
+        builder,
+        spec.repeat_limit,
+        spec.repeat_on_measurement_fail,
+        spec.stop_on_measurement_fail,
+    );
     let script = Arc::new(spec.script.clone());
     builder.run(move |ctx, m| -> Result<PhaseResult, String> {
         let n = (ctx.attempt() as usize).clamp(1, script.len());

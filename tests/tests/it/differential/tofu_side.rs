@@ -58,15 +58,12 @@ fn group(g: &GroupSpec) -> PhaseGroup {
 
 fn phase(spec: &PhaseSpec) -> Phase {
     let mut builder = Phase::dynamic(spec.name.clone());
-    if let Some(limit) = spec.repeat_limit {
-        builder = builder.repeat_limit(limit);
-    }
-    if spec.repeat_on_measurement_fail {
-        builder = builder.repeat_on_measurement_fail();
-    }
-    if spec.stop_on_measurement_fail {
-        builder = builder.stop_on_measurement_fail();
-    }
+    builder = crate::support::with_flow_options(
+        builder,
+        spec.repeat_limit,
+        spec.repeat_on_measurement_fail,
+        spec.stop_on_measurement_fail,
+    );
     for m in &spec.measurements {
         builder = match (m.kind, m.dims) {
             (Kind::Number, _) => builder.measure::<f64, _>(&m.name, number_spec(m)),
