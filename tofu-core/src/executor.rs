@@ -854,6 +854,13 @@ impl<'e> Run<'e> {
             &summaries,
             &multidim_failures,
         );
+        // What the run's own plugs (instruments) add to the record.
+        let mut metadata = self.env.plan.metadata_record(&self.station_id);
+        crate::plug::add_record_metadata(
+            &mut metadata.extra,
+            &plan::RESERVED_METADATA,
+            self.own_plugs(),
+        );
         TestRecord {
             dut_id: self.dut_id,
             start_time_millis: self.start_time_millis,
@@ -861,7 +868,7 @@ impl<'e> Run<'e> {
             outcome,
             outcome_details,
             marginal,
-            metadata: self.env.plan.metadata_record(&self.station_id),
+            metadata,
             phases: self.phases,
             subtests: self.subtests,
             branches: Vec::new(),
