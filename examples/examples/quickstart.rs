@@ -1,5 +1,5 @@
-//! A realistic bench test of a power board, on a simulated instrument: the README's first
-//! command. `cargo run --example quickstart` writes the record into `./tofu-records` (or
+//! A realistic bench test of a power board, on simulated instruments spoken to over real
+//! sockets (SCPI over TCP to tofu's simulator, started here): the README's first command. `cargo run --example quickstart` writes the record into `./tofu-records` (or
 //! `$TOFU_OUTPUT_DIR`) and exits 0 when the board passes.
 //!
 //! With `TOFUPILOT_API_KEY` set, the run is also uploaded to TofuPilot (`TOFUPILOT_URL` for
@@ -9,11 +9,14 @@
 use std::process::ExitCode;
 
 use tofu_core::prelude::*;
-use tofu_core::si::{ElectricPotential, millivolt, volt};
+use tofu_core::si::{ElectricPotential, ampere, volt};
+use tofu_instruments::{Dmm, InstrumentError, PowerSupply};
 
-/// A simulated bench instrument: a supply with a DMM, reading a healthy board.
+/// The bench: a supply and a DMM, spoken to in SCPI over TCP. Here they are tofu's simulator,
+/// started in `main` on loopback ports; on a real bench, only their addresses change.
 struct SimulatedBench {
-    supply_volts: f64,
+    psu: PowerSupply,
+    dmm: Dmm,
     seed: u64,
 }
 
@@ -27,18 +30,21 @@ impl SimulatedBench {
         ((self.seed >> 33) as f64 / (1u64 << 31) as f64 - 0.5) * scale
     }
 
-    fn set_supply(&mut self, volts: f64) {
-        self.supply_volts = volts;
+    fn set_supply(&mut self, volts: f64) -> Result<(), InstrumentError> {
+        self.psu
+            .set_voltage(ElectricPotential::new::<volt>(volts))?;
+        self.psu.output(volts > 0.0)?;
         tracing::info!(volts, "supply set");
+        Ok(())
     }
 
-    /// The 3.3 V rail, read by the DMM in millivolts.
-    fn read_rail_mv(&mut self) -> f64 {
-        3300.0 * (self.supply_volts / 5.0) + self.noise(8.0)
+    /// The 3.3 V rail, read by the DMM.
+    fn read_rail(&mut self) -> Result<ElectricPotential, InstrumentError> {
+        self.dmm.measure_dc_voltage()
     }
 
-    fn read_current_a(&mut self) -> f64 {
-        0.21 + self.noise(0.01)
+    fn read_current_a(&mut self) -> Result<f64, InstrumentError> {
+        Ok(self.psu.measure_current()?.get::<ampere>())
     }
 
     fn read_temperature_c(&mut self) -> f64 {
@@ -46,11 +52,22 @@ impl SimulatedBench {
     }
 }
 
-/// The bench is a plug: phases ask for it, and its supply is off at the end of every run.
+/// The bench is a plug: its instruments connect at the start (their identities go into the
+/// record) and the supply is off at the end of every run.
 impl Plug for SimulatedBench {
+    fn setup(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.psu.setup()?;
+        self.dmm.setup()
+    }
+
     fn teardown(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
-        self.set_supply(0.0);
-        Ok(())
+        let psu = self.psu.teardown();
+        self.dmm.teardown()?;
+        psu
+    }
+
+    fn record_metadata(&self) -> Vec<(String, serde_json::Value)> {
+        [self.psu.record_metadata(), self.dmm.record_metadata()].concat()
     }
 }
 
@@ -76,14 +93,17 @@ fn connect(test: &mut PhaseContext, m: &mut connect::Measurements) {
     input_current: f64 = at_most(0.5).units(AMPERE),
     board_temperature: f64 = within_percent(25.0, 10).units(DEGREE_CELSIUS).precision(2),
 )]
-fn power_rails(m: &mut power_rails::Measurements, bench: &mut SimulatedBench) {
-    bench.set_supply(5.0);
+fn power_rails(
+    m: &mut power_rails::Measurements,
+    bench: &mut SimulatedBench,
+) -> Result<(), InstrumentError> {
+    bench.set_supply(5.0)?;
     m.input_voltage.set(5.0);
-    // The DMM reads millivolts; the measurement is declared in volts and converts.
-    let rail = ElectricPotential::new::<millivolt>(bench.read_rail_mv());
-    m.rail_3v3.set(rail);
-    m.input_current.set(bench.read_current_a());
+    // A uom quantity: the measurement is declared in volts and converts.
+    m.rail_3v3.set(bench.read_rail()?);
+    m.input_current.set(bench.read_current_a()?);
     m.board_temperature.set(bench.read_temperature_c());
+    Ok(())
 }
 
 /// Sweeps the load and checks the sense resistor stays at 100 Ω.
@@ -121,14 +141,29 @@ fn calibration(m: &mut calibration::Measurements) {
 }
 
 fn main() -> ExitCode {
+    // tofu's simulated bench on loopback TCP ports, served by threads of this process.
+    let sim = tofu_sim::Simulator::bench();
+    let bench = (|| -> Result<_, Box<dyn std::error::Error>> {
+        let (psu, dmm) = (
+            sim.serve_tcp("psu", "127.0.0.1:0")?,
+            sim.serve_tcp("dmm", "127.0.0.1:0")?,
+        );
+        let plug = SimulatedBench {
+            psu: PowerSupply::new(&psu.resource())?,
+            dmm: Dmm::new(&dmm.resource())?,
+            seed: 42,
+        };
+        Ok((plug, [psu, dmm]))
+    })();
+    let Ok((bench, _servers)) = bench.map_err(|e| eprintln!("quickstart: the simulator: {e}"))
+    else {
+        return ExitCode::FAILURE;
+    };
     Test::new("FVT1")
         .part_number("PCB01")
         .revision("A")
         .procedure_version("1.0.0")
-        .plug(SimulatedBench {
-            supply_volts: 0.0,
-            seed: 42,
-        })
+        .plug(bench)
         .phases([connect, power_rails, iv_sweep, calibration])
         .output(tofu_upload::Uploader::from_env())
         .execute(|| "PCB01A0001")

@@ -32,7 +32,8 @@ pub(crate) enum StopReason {
 /// What follows the attempt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Verdict {
-    /// How the attempt is recorded to have ended (a REPEAT past the limit becomes STOP).
+    /// How the attempt is recorded to have ended (a failed measurement under
+    /// `stop_on_measurement_fail` becomes STOP).
     pub(crate) execution: PhaseExecution,
     /// The attempt's outcome (an attempt that is retried is SKIP).
     pub(crate) outcome: PhaseOutcome,
@@ -44,7 +45,8 @@ pub(crate) struct Verdict {
     pub(crate) stop: Option<StopReason>,
 }
 
-/// Applies the rules to one attempt.
+/// Applies the rules to one attempt, as OpenHTF 1.6.3's `PhaseState.finalize` and
+/// `PhaseExecutor._should_repeat` do.
 pub(crate) fn decide(
     execution: PhaseExecution,
     measurements: &[MeasurementSummary],
@@ -52,26 +54,33 @@ pub(crate) fn decide(
 ) -> Verdict {
     let repeat = execution == PhaseExecution::Returned(PhaseResult::Repeat);
     let hit_repeat_limit = repeat && facts.attempt >= facts.limit;
-    let (mut outcome, marginal) =
+    let (mut outcome, mut marginal) =
         outcome::phase_outcome(&execution, measurements, hit_repeat_limit);
     let measurements_failed = outcome == PhaseOutcome::Fail
         && execution == PhaseExecution::Returned(PhaseResult::Continue);
-    let retry =
-        facts.repeat_on_measurement_fail && measurements_failed && facts.attempt < facts.limit;
     let mut execution = execution;
     let mut stop = None;
+    if measurements_failed && facts.stop_on_measurement_fail {
+        // The result becomes STOP, a terminal result, which makes the phase ERROR; so it is not
+        // retried either.
+        execution = PhaseExecution::Returned(PhaseResult::Stop);
+        outcome = PhaseOutcome::Error;
+        marginal = None;
+    }
+    // Retried while the phase is FAIL, whatever made it FAIL (its measurements,
+    // FAIL_AND_CONTINUE, FAIL_SUBTEST); a retried attempt is SKIP, not a stale FAIL.
+    let retry = facts.repeat_on_measurement_fail
+        && outcome == PhaseOutcome::Fail
+        && facts.attempt < facts.limit;
     if retry {
         outcome = PhaseOutcome::Skip;
-    } else if measurements_failed && facts.stop_on_measurement_fail {
-        execution = PhaseExecution::Returned(PhaseResult::Stop);
-    } else if outcome == PhaseOutcome::Fail && facts.stop_on_first_failure {
-        stop = Some(StopReason::FirstFailure);
     }
-    if hit_repeat_limit {
-        execution = PhaseExecution::Returned(PhaseResult::Stop);
-    }
-    if execution == PhaseExecution::Returned(PhaseResult::Stop) {
+    if execution == PhaseExecution::Returned(PhaseResult::Stop) || hit_repeat_limit {
+        // Past the limit the record keeps REPEAT (what the phase returned), and the test stops
+        // as at a STOP.
         stop = Some(StopReason::Stopped);
+    } else if !retry && outcome == PhaseOutcome::Fail && facts.stop_on_first_failure {
+        stop = Some(StopReason::FirstFailure);
     }
     Verdict {
         execution,
@@ -177,11 +186,12 @@ mod tests {
                 true,
                 None,
             ),
+            // Past the limit: ERROR, the result stays REPEAT, the test stops.
             (
                 returned(R::Repeat),
                 PASS,
                 facts(3, 3),
-                returned(R::Stop),
+                returned(R::Repeat),
                 O::Error,
                 false,
                 Some(StopReason::Stopped),
@@ -213,14 +223,60 @@ mod tests {
                 false,
                 None,
             ),
+            // STOP is terminal: the phase is ERROR.
             (
                 returned(R::Continue),
                 FAIL,
                 somf,
                 returned(R::Stop),
-                O::Fail,
+                O::Error,
                 false,
                 Some(StopReason::Stopped),
+            ),
+            // ... and is not retried.
+            (
+                returned(R::Continue),
+                FAIL,
+                AttemptFacts {
+                    repeat_on_measurement_fail: true,
+                    ..somf
+                },
+                returned(R::Stop),
+                O::Error,
+                false,
+                Some(StopReason::Stopped),
+            ),
+            // Retried while FAIL, whatever made it FAIL.
+            (
+                returned(R::FailAndContinue),
+                PASS,
+                rofm(1, 3),
+                returned(R::FailAndContinue),
+                O::Skip,
+                true,
+                None,
+            ),
+            (
+                returned(R::FailSubtest),
+                PASS,
+                rofm(2, 3),
+                returned(R::FailSubtest),
+                O::Skip,
+                true,
+                None,
+            ),
+            // Stop at the first failure: not while the phase is retried.
+            (
+                returned(R::Continue),
+                FAIL,
+                AttemptFacts {
+                    repeat_on_measurement_fail: true,
+                    ..sfff
+                },
+                returned(R::Continue),
+                O::Skip,
+                true,
+                None,
             ),
             (
                 returned(R::FailAndContinue),

@@ -62,6 +62,12 @@ pub enum CommandError {
         /// The slot.
         slot: usize,
     },
+    /// No serial number is asked in that slot (it is running, or not waiting for a unit).
+    #[error("slot {slot} is not waiting for a unit's serial number")]
+    NotWaiting {
+        /// The slot.
+        slot: usize,
+    },
     /// The prompt can't take that answer.
     #[error(transparent)]
     Answer(#[from] AnswerError),
@@ -101,6 +107,34 @@ impl Commands {
             id,
             Reply::Answer {
                 value,
+                by: "command".to_owned(),
+            },
+        )?;
+        Ok(())
+    }
+
+    /// Starts slot `slot` (0 for a lone test) on the unit `serial`: answers the question for
+    /// its serial number that the slot waits on (a station asks it with
+    /// [`prompt::serial_number`](crate::prompt::serial_number)), as a barcode scanned into that
+    /// slot would. The serial number is checked as a typed one is (its pattern).
+    pub fn start_slot(&self, slot: usize, serial: impl Into<String>) -> Result<(), CommandError> {
+        let desks: Vec<Arc<Desk>> = self
+            .control
+            .desks
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .clone();
+        let waiting = desks
+            .iter()
+            .filter(|d| d.slot().unwrap_or(0) == slot)
+            .find_map(|d| Some((d, d.serial_prompt()?)));
+        let Some((desk, id)) = waiting else {
+            return Err(CommandError::NotWaiting { slot });
+        };
+        desk.reply(
+            id,
+            Reply::Answer {
+                value: serial.into(),
                 by: "command".to_owned(),
             },
         )?;

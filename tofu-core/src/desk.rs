@@ -33,6 +33,8 @@ pub(crate) struct Desk {
 #[derive(Debug)]
 struct Open {
     id: u64,
+    /// A serial number is asked (what a slot waits for to start).
+    serial: bool,
     reply: Option<Reply>,
 }
 
@@ -107,7 +109,12 @@ impl Desk {
     /// [`Desk::wait`].
     pub(crate) fn open(&self, message: &str, kind: PromptKind) -> u64 {
         let id = self.bus.next_prompt_id();
-        self.lock().push(Open { id, reply: None });
+        let serial = matches!(kind, PromptKind::SerialNumber { .. });
+        self.lock().push(Open {
+            id,
+            serial,
+            reply: None,
+        });
         self.bus.publish(
             self.slot,
             EventKind::PromptOpened {
@@ -135,6 +142,19 @@ impl Desk {
         drop(open);
         self.changed.notify_all();
         Ok(())
+    }
+
+    /// The slot this desk belongs to (a lone test's: `None`).
+    pub(crate) fn slot(&self) -> Option<usize> {
+        self.slot
+    }
+
+    /// The open prompt asking for a serial number, if one waits.
+    pub(crate) fn serial_prompt(&self) -> Option<u64> {
+        self.lock()
+            .iter()
+            .find(|p| p.serial && p.reply.is_none())
+            .map(|p| p.id)
     }
 
     /// Whether prompt `id` is still waiting for its answer.

@@ -255,65 +255,102 @@ impl<'e> Run<'e> {
         }
     }
 
-    /// Runs steps in order. Outside a teardown, the first terminal result (stop, error, timeout,
-    /// abort) ends the sequence; in a teardown every step runs, unless aborted twice.
-    fn run_steps(&mut self, steps: &[Step], prepared: &[Prepared], teardown: bool) {
+    /// Runs steps in order (OpenHTF's sequences). Outside a teardown, a step that ends the run
+    /// (stop, error, timeout, abort) ends the sequence; in a teardown every step runs (unless
+    /// aborted twice), and the sequence ends the run if one of its steps did.
+    fn run_steps(&mut self, steps: &[Step], prepared: &[Prepared], teardown: bool) -> Flow {
+        let mut flow = Flow::Continue;
         for step in steps {
             self.notice_abort();
-            if self.terminal.is_some() && !teardown {
-                return;
-            }
             if teardown && self.abort().reached(TEARDOWN_LEVEL) {
-                return; // aborted twice: teardown skipped
+                return Flow::Terminal; // aborted twice: teardown skipped
             }
-            match step {
+            if !teardown && self.aborted {
+                return Flow::Terminal;
+            }
+            let step_flow = match step {
                 Step::Phase(i) => self.run_step(*i, prepared, teardown),
                 Step::Group {
                     setup,
                     main,
                     teardown: down,
-                } => {
-                    let stopped_before = self.terminal.is_some();
-                    self.run_steps(setup, prepared, teardown);
-                    if self.terminal.is_some() && !stopped_before {
-                        continue; // setup failed: neither main nor teardown
-                    }
-                    self.run_steps(main, prepared, teardown);
-                    self.run_steps(down, prepared, true);
-                }
-                Step::Subtest { name, steps } => {
-                    self.run_subtest(name, steps, prepared, teardown);
-                }
+                } => self.run_group(setup, main, down, prepared, teardown),
+                Step::Subtest { name, steps } => self.run_subtest(name, steps, prepared, teardown),
+            };
+            if step_flow == Flow::Terminal && !teardown {
+                return Flow::Terminal;
             }
+            flow = flow.max(step_flow);
         }
+        flow
     }
 
-    fn run_step(&mut self, i: usize, prepared: &[Prepared], teardown: bool) {
-        let Some(p) = prepared.get(i) else { return };
+    /// Whether the subtest running (if any) has failed.
+    fn subtest_failed(&self) -> bool {
+        self.subtest.as_ref().is_some_and(|(_, failed)| *failed)
+    }
+
+    fn run_step(&mut self, i: usize, prepared: &[Prepared], teardown: bool) -> Flow {
+        let Some(p) = prepared.get(i) else {
+            return Flow::Continue;
+        };
         if let Some(slot) = self.env.slot {
             slot.reach_phase(i, self.abort());
             // An abort ends the wait: it must not start the phase.
             self.notice_abort();
-            if self.terminal.is_some() && !teardown {
-                return;
+            if self.aborted && !teardown {
+                return Flow::Terminal;
             }
         }
-        if self.subtest.as_ref().is_some_and(|(_, failed)| *failed) {
+        // In a failed subtest, phases are recorded SKIP, except in a teardown.
+        if !teardown && self.subtest_failed() {
             self.record_skipped(i, p);
-        } else if self.should_run(p) {
-            self.run_phase(i, p, teardown);
+            return Flow::Continue;
+        }
+        match self.should_run(p) {
+            Some(true) => self.run_phase(i, p, teardown),
+            Some(false) => Flow::Continue,
+            None => Flow::Terminal,
         }
     }
 
-    fn run_subtest(&mut self, name: &str, steps: &[Step], prepared: &[Prepared], teardown: bool) {
-        let outer = self.subtest.replace((name.to_owned(), false));
+    /// A group (OpenHTF 1.6.3's `PhaseGroup`): the teardown runs whenever the setup didn't end
+    /// the run, after anything in main (a FailSubtest there included). A group reached in a
+    /// failed subtest is not entered: its teardown's phases are recorded SKIP like the others.
+    fn run_group(
+        &mut self,
+        setup: &[Step],
+        main: &[Step],
+        down: &[Step],
+        prepared: &[Prepared],
+        teardown: bool,
+    ) -> Flow {
+        let mut skip_teardown = self.subtest_failed();
+        if self.run_steps(setup, prepared, teardown) == Flow::Terminal {
+            return Flow::Terminal; // neither main nor teardown
+        }
+        skip_teardown |= self.subtest_failed();
+        let main_flow = self.run_steps(main, prepared, teardown);
+        let down_flow = self.run_steps(down, prepared, !skip_teardown);
+        main_flow.max(down_flow)
+    }
+
+    /// A subtest: STOP when its steps ended the run, FAIL when a phase failed it; one inside a
+    /// failed subtest starts failed (its phases are SKIP).
+    fn run_subtest(
+        &mut self,
+        name: &str,
+        steps: &[Step],
+        prepared: &[Prepared],
+        teardown: bool,
+    ) -> Flow {
+        let inherited = self.subtest_failed();
+        let outer = self.subtest.replace((name.to_owned(), inherited));
         let start = now_millis();
-        let terminal_before = self.terminal.is_some();
-        self.run_steps(steps, prepared, teardown);
-        let failed = self.subtest.as_ref().is_some_and(|(_, failed)| *failed);
-        let outcome = if self.terminal.is_some() && !terminal_before {
+        let flow = self.run_steps(steps, prepared, teardown);
+        let outcome = if flow == Flow::Terminal {
             "STOP"
-        } else if failed {
+        } else if self.subtest_failed() {
             "FAIL"
         } else {
             "PASS"
@@ -328,6 +365,7 @@ impl<'e> Run<'e> {
         self.env.events.subtest(&subtest);
         self.subtests.push(subtest);
         self.subtest = outer;
+        flow
     }
 
     /// An abort (signal or command): the run is aborted, the sequences stop, teardowns still
@@ -346,19 +384,19 @@ impl<'e> Run<'e> {
         }
     }
 
-    /// Evaluates the phase's `run_if`; a panicking condition ends the run as an error.
-    fn should_run(&mut self, p: &Prepared) -> bool {
+    /// Evaluates the phase's `run_if`; a panicking condition ends the run as an error (`None`).
+    fn should_run(&mut self, p: &Prepared) -> Option<bool> {
         let Some(run_if) = p.phase.options().run_if else {
-            return true;
+            return Some(true);
         };
         match catch(run_if) {
-            Ok(true) => true,
+            Ok(true) => Some(true),
             Ok(false) => {
                 tracing::debug!(
                     "phase {} is not run: its run_if condition is false",
                     p.phase.name()
                 );
-                false
+                Some(false)
             }
             Err(panic) => {
                 self.fail(
@@ -370,7 +408,7 @@ impl<'e> Run<'e> {
                         panic.message
                     ),
                 );
-                false
+                None
             }
         }
     }
@@ -442,7 +480,7 @@ impl<'e> Run<'e> {
     }
 
     /// Runs every attempt of one phase.
-    fn run_phase(&mut self, index: usize, p: &Prepared, teardown: bool) {
+    fn run_phase(&mut self, index: usize, p: &Prepared, teardown: bool) -> Flow {
         let options = p.phase.options();
         let limit = options
             .repeat_limit
@@ -454,6 +492,7 @@ impl<'e> Run<'e> {
         let plugs: Vec<&PlugEntry> = p.plugs.iter().map(|&i| &plan.plugs[i]).collect();
         // In a teardown, only a second abort interrupts.
         let abort_at = if teardown { TEARDOWN_LEVEL } else { 1 };
+        let mut flow = Flow::Continue;
         for attempt in 1..=limit {
             self.emit(EventKind::PhaseStarted {
                 index,
@@ -484,6 +523,16 @@ impl<'e> Run<'e> {
             self.log_verdict(name, attempt, limit, &ended.execution, &verdict);
             self.end_attempt(name, &verdict);
             let again = verdict.again;
+            if !again {
+                // The last attempt decides: it ends the run, or fails the subtest.
+                if verdict.stop.is_some() || verdict.execution.is_terminal() {
+                    flow = Flow::Terminal;
+                } else if verdict.execution == PhaseExecution::Returned(PhaseResult::FailSubtest)
+                    && let Some((_, failed)) = self.subtest.as_mut()
+                {
+                    *failed = true;
+                }
+            }
             let ended = AttemptEnd {
                 execution: verdict.execution,
                 outcome: verdict.outcome,
@@ -496,6 +545,7 @@ impl<'e> Run<'e> {
             }
         }
         logging::set_phase(None);
+        flow
     }
 
     fn log_verdict(
@@ -624,10 +674,8 @@ impl<'e> Run<'e> {
             held.release(abandoned);
         }
         let mut execution = self.execution(name, returned, started, timeout);
-        let skipped = matches!(
-            execution,
-            PhaseExecution::Returned(PhaseResult::Skip | PhaseResult::Repeat)
-        );
+        // Only SKIP makes unset measurements SKIPPED; a REPEAT attempt's stay UNSET.
+        let skipped = execution == PhaseExecution::Returned(PhaseResult::Skip);
         live.flush();
         let (measurements, validator_panic) = measure(&p.decls, &shares, skipped);
         // A validator that panics is a bug of the test, not a failed unit: ERROR.
@@ -709,19 +757,16 @@ impl<'e> Run<'e> {
                 }
             }
         };
-        if execution == PhaseExecution::Returned(PhaseResult::FailSubtest) {
-            match self.subtest.as_mut() {
-                Some((_, failed)) => *failed = true,
-                None => {
-                    let message = format!("phase {name} returned FailSubtest outside a subtest");
-                    tracing::error!("{message}");
-                    execution = PhaseExecution::Error {
-                        exc_type: "InvalidPhaseResultError".into(),
-                        exc_val: message,
-                        exc_tb: String::new(),
-                    };
-                }
-            }
+        if execution == PhaseExecution::Returned(PhaseResult::FailSubtest) && self.subtest.is_none()
+        {
+            // OpenHTF's InvalidPhaseResultError, with its message. (Inside a subtest, the last
+            // attempt fails it: see `run_phase`.)
+            tracing::error!("phase {name} returned FailSubtest outside a subtest");
+            execution = PhaseExecution::Error {
+                exc_type: "InvalidPhaseResultError".into(),
+                exc_val: "Phase returned FAIL_SUBTEST but a subtest is not running.".into(),
+                exc_tb: String::new(),
+            };
         }
         execution
     }
@@ -790,16 +835,25 @@ impl<'e> Run<'e> {
                 marginal: p.marginal,
             })
             .collect();
+        // As OpenHTF: every multi-dimensional measurement that did not pass (failed or never
+        // set) in a FAIL phase.
         let multidim_failures: Vec<String> = self
             .phases
             .iter()
+            .filter(|p| p.outcome == PhaseOutcome::Fail)
             .flat_map(|p| {
                 p.measurements
                     .iter()
                     .filter(|m| {
-                        m.decl.kind == ValueKind::MultiDim && m.outcome == MeasurementOutcome::Fail
+                        m.decl.kind == ValueKind::MultiDim && m.outcome != MeasurementOutcome::Pass
                     })
-                    .map(move |m| format!("{}.{}", p.name, m.name()))
+                    .map(|m| {
+                        outcome::multidim_failure_description(
+                            &m.decl,
+                            m.outcome,
+                            m.measured_value.as_ref(),
+                        )
+                    })
             })
             .collect();
         let (outcome, outcome_details, marginal) = outcome::test_outcome(
@@ -808,6 +862,13 @@ impl<'e> Run<'e> {
             &summaries,
             &multidim_failures,
         );
+        // What the run's own plugs (instruments) add to the record.
+        let mut metadata = self.env.plan.metadata_record(&self.station_id);
+        crate::plug::add_record_metadata(
+            &mut metadata.extra,
+            &plan::RESERVED_METADATA,
+            self.own_plugs(),
+        );
         TestRecord {
             dut_id: self.dut_id,
             start_time_millis: self.start_time_millis,
@@ -815,7 +876,7 @@ impl<'e> Run<'e> {
             outcome,
             outcome_details,
             marginal,
-            metadata: self.env.plan.metadata_record(&self.station_id),
+            metadata,
             phases: self.phases,
             subtests: self.subtests,
             branches: Vec::new(),
@@ -827,6 +888,14 @@ impl<'e> Run<'e> {
             slot: self.env.slot.map(|s| s.record.clone()),
         }
     }
+}
+
+/// Whether a sequence goes on after a step (OpenHTF's `_ExecutorReturn`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Flow {
+    Continue,
+    /// The step ended the run: a stop, an error, a timeout, an abort.
+    Terminal,
 }
 
 /// An attempt as it ended, before the rules.

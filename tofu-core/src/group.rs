@@ -90,7 +90,8 @@ impl PhaseGroup {
 
 /// A named part of a test (OpenHTF's `Subtest`): a phase returning
 /// [`PhaseResult::FailSubtest`](crate::PhaseResult::FailSubtest) fails it and skips its
-/// remaining phases (recorded as SKIP); the test goes on after it, and ends FAIL.
+/// remaining phases (recorded as SKIP, those of subtests nested in it too); the teardown of a
+/// group it had entered still runs; the test goes on after it, and ends FAIL.
 #[derive(Debug, Clone)]
 pub struct Subtest {
     pub(crate) name: String,

@@ -24,7 +24,7 @@
 //! settle_ms = 50
 //! ```
 //!
-//! Load it with [`Test::limits_file`] (or [`Test::limits_toml`] for text):
+//! Load it with [`Test::limits_file`](crate::Test::limits_file) (or [`Test::limits_toml`](crate::Test::limits_toml) for text):
 //!
 //! ```no_run
 //! use tofu_core::prelude::*;
@@ -99,7 +99,7 @@ use crate::value::Value;
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
 pub struct LimitsProblem {
-    /// The file, as given (or the name given with [`Test::limits_toml`]).
+    /// The file, as given (or the name given with [`Test::limits_toml`](crate::Test::limits_toml)).
     pub file: String,
     /// The line, from 1.
     pub line: usize,

@@ -160,11 +160,8 @@ impl Slot {
 
     pub(crate) fn set_number(&self, v: f64) {
         let v = match self.decl.precision {
-            Some(digits) if v.is_finite() => {
-                let scale = 10f64.powi(digits);
-                (v * scale).round() / scale
-            }
-            _ => v,
+            Some(digits) => python_round(v, digits),
+            None => v,
         };
         self.set(Value::Number(v));
     }
@@ -180,6 +177,67 @@ impl Slot {
             }
         })
     }
+}
+
+/// Rounds `v` to `digits` decimal places exactly as Python's `round(v, digits)` does, which is
+/// what OpenHTF's `with_precision` applies: halfway cases go to the even digit, judged on the
+/// float's exact binary value (`round(0.125, 2)` is 0.12, `round(2.675, 2)` is 2.67 since 2.675
+/// is stored as 2.67499…); a negative `digits` rounds to tens, hundreds…; NaN, infinities and
+/// values too large to have decimals are kept. Where Python raises `OverflowError` (rounding
+/// the largest floats up to a power of ten beyond them) the value is kept.
+pub(crate) fn python_round(v: f64, digits: i32) -> f64 {
+    // Python's bounds (floatobject.c): past them the answer is `v`, or zero.
+    const MAX_DIGITS: i32 = 323;
+    const MIN_DIGITS: i32 = -308;
+    if !v.is_finite() || v == 0.0 || digits > MAX_DIGITS {
+        return v;
+    }
+    if digits < MIN_DIGITS {
+        return 0.0 * v;
+    }
+    let rounded: Option<f64> = match usize::try_from(digits) {
+        // Rust writes a float with a given number of decimals from its exact value, halfway
+        // cases to even, as Python's dtoa does; reading it back is correctly rounded too.
+        Ok(decimals) => format!("{v:.decimals$}").parse().ok(),
+        Err(_) => round_to_power_of_ten(v, digits.unsigned_abs() as usize),
+    };
+    rounded.filter(|r| r.is_finite()).unwrap_or(v)
+}
+
+/// `v` rounded to a multiple of 10^`k` (`k` >= 1), halfway cases to even, from its exact value.
+fn round_to_power_of_ten(v: f64, k: usize) -> Option<f64> {
+    let whole = v.trunc();
+    let has_fraction = whole != v;
+    // Every digit of the whole part, exactly.
+    let digits = format!("{:.0}", whole.abs());
+    let digits = format!("{}{digits}", "0".repeat(k.saturating_sub(digits.len())));
+    let (kept, rest) = digits.split_at(digits.len() - k);
+    let half = format!("5{}", "0".repeat(k - 1));
+    let kept = if kept.is_empty() { "0" } else { kept };
+    let odd = kept.bytes().last().is_some_and(|d| (d - b'0') % 2 == 1);
+    // Same length: comparing the digits as text compares the numbers.
+    let up = match rest.cmp(half.as_str()) {
+        std::cmp::Ordering::Greater => true,
+        std::cmp::Ordering::Equal => has_fraction || odd,
+        std::cmp::Ordering::Less => false,
+    };
+    let kept = if up { increment(kept) } else { kept.to_owned() };
+    let sign = if v.is_sign_negative() { "-" } else { "" };
+    format!("{sign}{kept}e{k}").parse().ok()
+}
+
+/// A string of decimal digits plus one.
+fn increment(digits: &str) -> String {
+    let mut out: Vec<u8> = digits.bytes().collect();
+    for d in out.iter_mut().rev() {
+        if *d == b'9' {
+            *d = b'0';
+        } else {
+            *d += 1;
+            return String::from_utf8_lossy(&out).into_owned();
+        }
+    }
+    format!("1{}", String::from_utf8_lossy(&out))
 }
 
 /// The typed handle of one measurement, as a field of a phase's generated `Measurements`
@@ -404,6 +462,54 @@ mod tests {
         let mut slot = Slot::__new(&decl);
         Measurement::<f64>::__bind(&mut slot).set(25.123456);
         assert_eq!(slot.take(), Some(Value::Number(25.12)));
+    }
+
+    /// Each answer is Python 3.11's `round(x, n)`.
+    #[test]
+    fn precision_rounds_as_python_does() {
+        let cases: [(f64, i32, f64); 20] = [
+            (0.125, 2, 0.12),
+            (2.675, 2, 2.67),
+            (7.005, 2, 7.0),
+            (0.375, 2, 0.38),
+            (1e307, 2, 1e307),
+            (-1e300, 3, -1e300),
+            (25.0, -1, 20.0),
+            (35.0, -1, 40.0),
+            (25.3, -1, 30.0),
+            (-4.0, -1, -0.0),
+            (-0.4, 0, -0.0),
+            (0.5, 0, 0.0),
+            (1.5, 0, 2.0),
+            (123456.0, -2, 123500.0),
+            (150.0, -2, 200.0),
+            (250.0, -2, 200.0),
+            (5e-324, 400, 5e-324),
+            (1.797_693_134_862_315_7e308, -300, 1.797_693_13e308),
+            (7.0, -5, 0.0),
+            (12.5, -400, 0.0),
+        ];
+        for (x, n, want) in cases {
+            let got = python_round(x, n);
+            assert!(
+                got == want && got.is_sign_negative() == want.is_sign_negative(),
+                "round({x:?}, {n}) = {got:?}, Python says {want:?}"
+            );
+        }
+        assert!(python_round(f64::NAN, 2).is_nan());
+        assert_eq!(python_round(f64::INFINITY, 2), f64::INFINITY);
+    }
+
+    /// OpenHTF stores 0.12 and fails `in_range(0.13, 1.0)`; a value stored 0.13 would pass.
+    #[test]
+    fn a_value_rounded_to_its_precision_is_stored_as_openhtf_stores_it() {
+        let mut decl = MeasurementDecl::new("v", ValueKind::Number);
+        decl.precision = Some(2);
+        let mut slot = Slot::__new(&decl);
+        Measurement::<f64>::__bind(&mut slot).set(0.125);
+        assert_eq!(slot.take(), Some(Value::Number(0.12)));
+        Measurement::<f64>::__bind(&mut slot).set(1e307);
+        assert_eq!(slot.take(), Some(Value::Number(1e307)));
     }
 
     #[test]

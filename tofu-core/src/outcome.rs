@@ -168,6 +168,62 @@ pub fn measurement_outcome(
     (MeasurementOutcome::Pass, marginal)
 }
 
+/// The code of the test's `outcome_details` entry for each failed multi-dimensional measurement.
+pub const MULTIDIM_FAILURE: &str = "Multidim Measurement Failure";
+
+/// How many points of a failed sweep its outcome detail lists (the measurement has them all).
+pub const MULTIDIM_DETAIL_POINTS: usize = 100;
+
+/// The description OpenHTF gives, in the test's `outcome_details`, to a multi-dimensional
+/// measurement that did not pass in a FAIL phase: its name and outcome, its points as Python
+/// writes a list of tuples, and its validators, one line each. Unlike OpenHTF, which writes
+/// every point (a failed sweep of a million points would add 30 MB to the record and the
+/// console), only the first [`MULTIDIM_DETAIL_POINTS`] are listed, then how many there are.
+pub fn multidim_failure_description(
+    decl: &MeasurementDecl,
+    outcome: MeasurementOutcome,
+    value: Option<&Value>,
+) -> String {
+    use std::fmt::Write as _;
+    let outcome = match outcome {
+        MeasurementOutcome::Pass => "PASS",
+        MeasurementOutcome::Fail => "FAIL",
+        MeasurementOutcome::Unset => "UNSET",
+        MeasurementOutcome::Skipped => "SKIPPED",
+    };
+    let mut text = format!(
+        " failed_item: {} (Outcome.{outcome})\n  measured_value: ",
+        decl.name
+    );
+    match value.and_then(Value::as_columns).filter(|c| !c.is_empty()) {
+        None => text.push_str("UNSET"),
+        Some(columns) => {
+            text.push('[');
+            for (i, row) in columns.rows().take(MULTIDIM_DETAIL_POINTS).enumerate() {
+                text.push_str(if i == 0 { "(" } else { ", (" });
+                for (j, v) in row.iter().enumerate() {
+                    if j > 0 {
+                        text.push_str(", ");
+                    }
+                    text.push_str(&crate::limit::python_float(*v));
+                }
+                text.push(')');
+            }
+            if columns.len() > MULTIDIM_DETAIL_POINTS {
+                // Writing into a String can't fail.
+                let _ = write!(text, ", … ({} points)", columns.len());
+            }
+            text.push(']');
+        }
+    }
+    text.push_str("\n  validators:");
+    for validator in &decl.validators {
+        // Writing into a String can't fail.
+        let _ = write!(text, "\n   validator: {validator}");
+    }
+    text
+}
+
 /// What a phase's outcome depends on, for [`phase_outcome`].
 #[derive(Debug, Clone, Copy)]
 pub struct MeasurementSummary {
@@ -248,8 +304,9 @@ pub struct PhaseSummary {
 
 /// Decides the test's outcome, details and marginal flag (OpenHTF's rules, §3.6).
 ///
-/// `multidim_failures` names the failed multi-dimensional measurements (`"phase.measurement"`),
-/// each of which adds a `Multidim Measurement Failure` detail to a FAIL.
+/// `multidim_failures` describes the multi-dimensional measurements that did not pass in FAIL
+/// phases ([`multidim_failure_description`]), each of which adds a [`MULTIDIM_FAILURE`] detail
+/// to a FAIL.
 pub fn test_outcome(
     aborted: bool,
     first_terminal: Option<&Terminal>,
@@ -293,18 +350,14 @@ pub fn test_outcome(
         }
         None => {}
     }
+    // No phase record: PASS, and no marginal flag (OpenHTF sets it only after judging phases).
     if phases.is_empty() {
-        return (Outcome::Pass, Vec::new(), Some(false));
+        return (Outcome::Pass, Vec::new(), None);
     }
     if phases.iter().any(|p| p.outcome == PhaseOutcome::Fail) {
         let details = multidim_failures
             .iter()
-            .map(|m| {
-                OutcomeDetail::new(
-                    "Multidim Measurement Failure",
-                    format!("Measurement {m} failed its validators."),
-                )
-            })
+            .map(|description| OutcomeDetail::new(MULTIDIM_FAILURE, description.clone()))
             .collect();
         return (Outcome::Fail, details, None);
     }
@@ -313,7 +366,7 @@ pub fn test_outcome(
             Outcome::Error,
             vec![OutcomeDetail::new(
                 "ALL_SKIPPED",
-                "All phases were skipped.",
+                "All phases were unexpectedly skipped.",
             )],
             None,
         );
@@ -525,7 +578,7 @@ mod tests {
                 Some("STOP"),
                 None,
             ),
-            (false, None, vec![], Outcome::Pass, None, Some(false)),
+            (false, None, vec![], Outcome::Pass, None, None),
             (
                 false,
                 None,
@@ -570,13 +623,51 @@ mod tests {
     #[test]
     fn failed_sweeps_are_named_in_the_details() {
         let fail = phase(P::Fail, None);
-        let (_, details, _) = test_outcome(false, None, &[fail], &["sweep.iv".into()]);
+        let (_, details, _) = test_outcome(false, None, &[fail], &[" failed_item: iv".into()]);
         assert_eq!(
             details,
             vec![OutcomeDetail::new(
                 "Multidim Measurement Failure",
-                "Measurement sweep.iv failed its validators."
+                " failed_item: iv"
             )]
+        );
+    }
+
+    /// OpenHTF 1.6.3's text for the same measurement, points and validators.
+    #[test]
+    fn failed_sweeps_are_described_as_openhtf_describes_them() {
+        use crate::declare::{SECOND, dimensions, within_percent};
+        use crate::value::Columns;
+        let decl = __declare::<crate::Sweep<1>, _>(
+            "m0",
+            dimensions([SECOND])
+                .each(equals(0.1))
+                .each(within_percent(0.7, 1.0)),
+        )
+        .decl;
+        let mut columns = Columns::new(1);
+        for (x, v) in [(1.0, -5e299), (2.0, 2.675), (3.0, 0.707)] {
+            columns.push(&[x], v);
+        }
+        assert_eq!(
+            multidim_failure_description(&decl, M::Fail, Some(&Value::Columns(columns))),
+            " failed_item: m0 (Outcome.FAIL)\n  measured_value: [(1.0, -5e+299), (2.0, 2.675), (3.0, 0.707)]\n  validators:\n   validator: All values pass: x == 0.1\n   validator: All values pass: 'x' is within 1.0% of 0.7."
+        );
+        let mut many = Columns::new(1);
+        for i in 0..1_000_000 {
+            many.push(&[f64::from(i)], 2.0);
+        }
+        let long = multidim_failure_description(&decl, M::Fail, Some(&Value::Columns(many)));
+        assert!(
+            long.contains("(99.0, 2.0), … (1000000 points)]\n  validators:"),
+            "{}",
+            &long[..200]
+        );
+        assert!(long.len() < 3_000, "{} bytes", long.len());
+        let bare = __declare::<crate::Sweep<1>, _>("m1", dimensions([SECOND])).decl;
+        assert_eq!(
+            multidim_failure_description(&bare, M::Unset, None),
+            " failed_item: m1 (Outcome.UNSET)\n  measured_value: UNSET\n  validators:"
         );
     }
 

@@ -315,7 +315,7 @@ pub(crate) fn options_record(options: &PhaseOptions) -> PhaseOptionsRecord {
 }
 
 /// The keys the record's metadata has of its own: `Test::metadata` can't replace them.
-const RESERVED_METADATA: [&str; 11] = [
+pub(crate) const RESERVED_METADATA: [&str; 11] = [
     "test_name",
     "procedure_id",
     "procedure_version",

@@ -15,6 +15,7 @@ use std::fmt;
 use std::sync::{Arc, Mutex};
 
 use crate::gate::Gate;
+use crate::panic_capture::catch;
 
 /// How long a plug's setup or teardown, or a phase, waits for a phase that was abandoned
 /// (timed out or aborted) to let go of a plug (OpenHTF's `cancel_timeout_s`).
@@ -37,6 +38,17 @@ pub trait Plug: Send + 'static {
     fn teardown(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
         Ok(())
     }
+
+    /// What the plug adds to the run's record: each `(key, value)` is appended to the list
+    /// `metadata.<key>` (created when absent). Asked once for each of the run's own plugs when
+    /// the record is made (after the teardowns, also when a setup failed, so an instrument that
+    /// failed its checks is still named), in the order the plugs were given. Instruments use
+    /// it to list their identity under `"instruments"`. A reserved key (`test_name`,
+    /// `station_id`…) or a key given a non-list value with [`Test::metadata`](crate::Test::metadata)
+    /// is left as it is, with a warning. A station's shared plugs are not asked.
+    fn record_metadata(&self) -> Vec<(String, serde_json::Value)> {
+        Vec::new()
+    }
 }
 
 pub(crate) use crate::gate::SharedPlug;
@@ -58,6 +70,8 @@ pub(crate) struct PlugEntry {
     pub(crate) name: &'static str,
     pub(crate) instance: SharedPlug,
     pub(crate) call: fn(&mut (dyn Any + Send), Lifecycle) -> Option<PlugResult>,
+    /// Calls [`Plug::record_metadata`].
+    pub(crate) metadata: fn(&(dyn Any + Send)) -> Vec<(String, serde_json::Value)>,
     /// Set for a station's shared plug: one phase of one slot holds it at a time, and the
     /// station, not the slot's run, sets it up and tears it down.
     pub(crate) gate: Option<Arc<Gate>>,
@@ -81,11 +95,17 @@ impl PlugEntry {
                 Lifecycle::Teardown => plug.teardown(),
             })
         }
+        fn metadata<T: ?Sized + Plug>(any: &(dyn Any + Send)) -> Vec<(String, serde_json::Value)> {
+            any.downcast_ref::<Box<T>>()
+                .map(|plug| plug.record_metadata())
+                .unwrap_or_default()
+        }
         PlugEntry {
             type_id: TypeId::of::<T>(),
             name: short_name(std::any::type_name::<T>()),
             instance: Arc::new(Mutex::new(Box::new(plug))),
             call: call::<T>,
+            metadata: metadata::<T>,
             gate: None,
         }
     }
@@ -103,7 +123,65 @@ impl PlugEntry {
             name: self.name,
             instance: Arc::clone(&self.instance),
             call: self.call,
+            metadata: self.metadata,
             gate: self.gate.clone(),
+        }
+    }
+}
+
+/// Appends what each plug says with [`Plug::record_metadata`] to the record's metadata. A plug
+/// still held by a phase that timed out is not waited for (its entries are left out, with a
+/// warning); a panic in `record_metadata` is logged and its entries left out.
+pub(crate) fn add_record_metadata<'p>(
+    extra: &mut std::collections::BTreeMap<String, serde_json::Value>,
+    reserved: &[&str],
+    plugs: impl IntoIterator<Item = &'p PlugEntry>,
+) {
+    for plug in plugs {
+        let entries = match plug.instance.try_lock() {
+            Ok(guard) => catch(|| (plug.metadata)(&**guard)),
+            Err(std::sync::TryLockError::Poisoned(p)) => {
+                let guard = p.into_inner();
+                catch(|| (plug.metadata)(&**guard))
+            }
+            Err(std::sync::TryLockError::WouldBlock) => {
+                tracing::warn!(
+                    "plug `{}` is still in use by a phase that timed out; its record metadata is left out",
+                    plug.name
+                );
+                continue;
+            }
+        };
+        let entries = match entries {
+            Ok(entries) => entries,
+            Err(panic) => {
+                tracing::error!(
+                    "plug `{}` panicked giving its record metadata at {}: {}",
+                    plug.name,
+                    panic.location,
+                    panic.message
+                );
+                continue;
+            }
+        };
+        for (key, value) in entries {
+            if reserved.contains(&key.as_str()) {
+                tracing::warn!(
+                    "plug `{}`: metadata key `{key}` is reserved; its entry is left out",
+                    plug.name
+                );
+                continue;
+            }
+            match extra
+                .entry(key)
+                .or_insert_with(|| serde_json::Value::Array(Vec::new()))
+            {
+                serde_json::Value::Array(list) => list.push(value),
+                _ => tracing::warn!(
+                    "plug `{}`: metadata key is not a list (set with Test::metadata); its entry is left out",
+                    plug.name
+                ),
+            }
         }
     }
 }

@@ -158,7 +158,7 @@ impl Validator {
                 Verdict::pass(marginal)
             }
             Validator::Equals(expected) => Verdict {
-                pass: value == expected,
+                pass: equal_as_python(value, expected),
                 marginal: false,
             },
             Validator::EqualsText(expected) => Verdict {
@@ -177,13 +177,17 @@ impl Validator {
                 let Some(v) = number(value) else {
                     return Verdict::FAIL;
                 };
+                // OpenHTF's arithmetic and comparisons exactly (`WithinPercent`): the bounds are
+                // computed, then compared with; the marginal bands stop short of the limits.
                 let expected = expected.value();
-                let deviation = (v - expected).abs();
-                if deviation > band(expected, percent.value()) {
+                let (minimum, maximum) = bounds(expected, percent.value());
+                if !(minimum <= v && v <= maximum) {
                     return Verdict::FAIL;
                 }
-                let marginal =
-                    marginal_percent.is_some_and(|m| deviation >= band(expected, m.value()));
+                let marginal = marginal_percent.is_some_and(|m| {
+                    let (marginal_minimum, marginal_maximum) = bounds(expected, m.value());
+                    (minimum < v && v <= marginal_minimum) || (marginal_maximum <= v && v < maximum)
+                });
                 Verdict::pass(marginal)
             }
             Validator::AllValues(inner) => {
@@ -346,6 +350,41 @@ impl Validator {
     }
 }
 
+/// Python's `==`, which OpenHTF's `Equals` validator applies: in lists and maps, numbers are
+/// equal by value whether written as integers or floats (`[1, 2] == [1.0, 2.0]`).
+fn equal_as_python(value: &Value, expected: &Value) -> bool {
+    match (value, expected) {
+        (Value::Json(a), Value::Json(b)) => json_equal(a, b),
+        _ => value == expected,
+    }
+}
+
+fn json_equal(a: &serde_json::Value, b: &serde_json::Value) -> bool {
+    use serde_json::Value as J;
+    match (a, b) {
+        (J::Number(x), J::Number(y)) => {
+            let integer = |n: &serde_json::Number| {
+                n.as_i64()
+                    .map(i128::from)
+                    .or_else(|| n.as_u64().map(i128::from))
+            };
+            match (integer(x), integer(y)) {
+                (Some(i), Some(j)) => i == j,
+                _ => x.as_f64() == y.as_f64(),
+            }
+        }
+        (J::Array(x), J::Array(y)) => {
+            x.len() == y.len() && x.iter().zip(y).all(|(a, b)| json_equal(a, b))
+        }
+        (J::Object(x), J::Object(y)) => {
+            x.len() == y.len()
+                && x.iter()
+                    .all(|(k, v)| y.get(k).is_some_and(|w| json_equal(v, w)))
+        }
+        _ => a == b,
+    }
+}
+
 /// A value as a number that can be compared (NaN can't).
 fn number(value: &Value) -> Option<f64> {
     value.as_f64().filter(|v| !v.is_nan())
@@ -354,6 +393,12 @@ fn number(value: &Value) -> Option<f64> {
 /// How far from `expected` a value may be: `percent` % of it.
 fn band(expected: f64, percent: f64) -> f64 {
     (expected * percent / 100.0).abs()
+}
+
+/// The lowest and highest values within `percent` % of `expected`, computed as OpenHTF does.
+fn bounds(expected: f64, percent: f64) -> (f64, f64) {
+    let band = band(expected, percent);
+    (expected - band, expected + band)
 }
 
 /// Escapes a string as Python's `re.escape` does (3.7 and later).
@@ -630,7 +675,42 @@ mod tests {
         assert!(!v.check(&Value::Number(27.6)).pass);
         assert!(v.check(&Value::Number(26.5)).marginal);
         assert!(!v.check(&Value::Number(25.5)).marginal);
+        // On a limit: passes, and is not marginal (OpenHTF's `marginal_maximum <= x < maximum`).
+        for limit in [22.5, 27.5] {
+            assert_eq!(
+                v.check(&Value::Number(limit)),
+                Verdict::pass(false),
+                "{limit}"
+            );
+        }
         assert_eq!((v.lower_limit(), v.upper_limit()), (Some(22.5), Some(27.5)));
+        // A value exactly on a bound OpenHTF computes (0.7 - 0.07 = 0.6299999999999999) passes,
+        // as there, although its distance from 0.7 (0.07000000000000006) is more than the band.
+        let v = Validator::WithinPercent {
+            expected: 0.7.into(),
+            percent: 10.into(),
+            marginal_percent: None,
+        };
+        let lowest = 0.7 - (0.7f64 * 10.0 / 100.0).abs();
+        assert!((lowest - 0.7f64).abs() > (0.7f64 * 10.0 / 100.0).abs());
+        assert!(v.check(&Value::Number(lowest)).pass);
+    }
+
+    /// OpenHTF compares with Python's `==`: 1 == 1.0, and maps in any order.
+    #[test]
+    fn equals_json_compares_numbers_by_value_as_python_does() {
+        let v = Validator::Equals(Value::Json(serde_json::json!([1, 2, {"a": 3}])));
+        let check = |j: serde_json::Value| v.check(&Value::Json(j)).pass;
+        assert!(check(serde_json::json!([1.0, 2.0, {"a": 3.0}])));
+        assert!(check(serde_json::json!([1, 2, {"a": 3}])));
+        assert!(!check(serde_json::json!([1, 2, {"a": 3.5}])));
+        assert!(!check(serde_json::json!([1, 2])));
+        assert!(!check(serde_json::json!([1, 2, {"b": 3}])));
+        let m = Validator::Equals(Value::Json(serde_json::json!({"rail": "3V3", "ok": true})));
+        assert!(
+            m.check(&Value::Json(serde_json::json!({"ok": true, "rail": "3V3"})))
+                .pass
+        );
     }
 
     #[test]

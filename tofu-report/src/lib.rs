@@ -46,6 +46,7 @@
 mod chart;
 mod html;
 mod index;
+mod instruments;
 mod limits;
 mod output;
 mod page;

@@ -246,6 +246,7 @@ pub(crate) fn render(record: &Value) -> Result<String, String> {
     chart_section(&mut out, &charts, &measured);
     log_section(&mut out, logs, start);
     attachment_section(&mut out, phases);
+    crate::instruments::section(&mut out, record);
     metadata_section(&mut out, record);
     page::foot(&mut out, !charts.is_empty(), page::REPORT_JS);
     Ok(out)
@@ -835,7 +836,9 @@ fn metadata_section(out: &mut String, record: &Value) {
     let meta = &record["metadata"];
     let mut rows = 0;
     for (key, value) in meta.as_object().into_iter().flatten() {
-        if HEADER_METADATA.contains(&key.as_str()) {
+        if HEADER_METADATA.contains(&key.as_str())
+            || (key == crate::instruments::KEY && value.is_array())
+        {
             continue;
         }
         rows += 1;

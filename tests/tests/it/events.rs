@@ -278,3 +278,44 @@ fn the_events_example_prints_what_its_record_says() {
         .sum();
     assert_eq!(live, 50);
 }
+
+/// A front end starts each slot by giving it its unit, as a barcode scanned into that slot
+/// would: the command answers the slot's question for its serial number.
+#[test]
+fn a_command_starts_a_slot_with_its_serial_number() {
+    let mut station = Station::new(2, |_| {
+        Test::new("FVT1")
+            .phases([measured("a", 1.0)])
+            .without_json_output()
+    })
+    .quiet();
+    let subscription = station.subscribe();
+    let commands = station.commands();
+    assert!(matches!(
+        commands.start_slot(1, "SN-EARLY"),
+        Err(tofu_core::CommandError::NotWaiting { slot: 1 })
+    ));
+    std::thread::spawn(move || {
+        while let Some(Received::Event(e)) = subscription.recv_timeout(Duration::from_secs(20)) {
+            if let EventKind::PromptOpened { kind, .. } = &e.kind {
+                assert!(matches!(
+                    kind,
+                    tofu_core::event::PromptKind::SerialNumber { .. }
+                ));
+                let slot = e.slot.unwrap();
+                commands
+                    .start_slot(slot, format!("SN-SCANNED-{slot}"))
+                    .unwrap();
+            }
+        }
+    });
+    let serial = tofu_core::prompt::serial_number().pattern(r"^SN-SCANNED-\d$");
+    let batch = station.run(|_| serial.ask());
+    let units: Vec<&str> = batch
+        .executions
+        .iter()
+        .map(|e| e.record.dut_id.as_str())
+        .collect();
+    assert_eq!(units, ["SN-SCANNED-0", "SN-SCANNED-1"]);
+    assert!(batch.passed());
+}

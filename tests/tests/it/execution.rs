@@ -183,7 +183,8 @@ fn hitting_the_repeat_limit_is_an_error_and_stops_the_test() {
     assert_eq!(phases.len(), 2, "repeat_limit = 2 attempts");
     assert_eq!(phases[0]["outcome"], "SKIP");
     assert_eq!(phases[1]["outcome"], "ERROR");
-    assert_eq!(phases[1]["result"]["phase_result"], "STOP");
+    // As OpenHTF 1.6.3 writes it: the result is what the phase returned.
+    assert_eq!(phases[1]["result"]["phase_result"], "REPEAT");
     assert_eq!(record["outcome"], "FAIL");
     assert_eq!(record["outcome_details"][0]["code"], "STOP");
 }
@@ -364,7 +365,8 @@ fn a_test_with_no_phases_passes() {
     assert!(execution.passed());
     assert_eq!(execution.exit_code(), ExitCode::SUCCESS);
     assert_eq!(record["outcome"], "PASS");
-    assert_eq!(record["marginal"], false);
+    // As OpenHTF 1.6.3: with no phase record the marginal flag is never set.
+    assert_eq!(record["marginal"], serde_json::Value::Null);
 }
 
 #[phase]
@@ -420,11 +422,10 @@ fn a_failed_sweep_is_named_in_the_outcome_details() {
         record["outcome_details"][0]["code"],
         "Multidim Measurement Failure"
     );
-    assert!(
-        record["outcome_details"][0]["description"]
-            .as_str()
-            .unwrap()
-            .contains("failing_sweep.sweep")
+    // OpenHTF 1.6.3's text: the measurement's name and outcome, its points, its validators.
+    assert_eq!(
+        record["outcome_details"][0]["description"],
+        " failed_item: sweep (Outcome.FAIL)\n  measured_value: [(0.0, 2.0)]\n  validators:\n   validator: All values pass: x <= 1"
     );
 }
 

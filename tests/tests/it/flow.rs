@@ -90,7 +90,8 @@ fn after() {}
 #[test]
 fn stop_on_measurement_fail_stops_the_test_at_that_phase() {
     let record = run(Test::new("FVT1").phases([leaks, after]));
-    assert_eq!(outcomes(&record), [("leaks", PhaseOutcome::Fail)]);
+    // ERROR, as in OpenHTF: the result becomes STOP, and a terminal result makes the phase ERROR.
+    assert_eq!(outcomes(&record), [("leaks", PhaseOutcome::Error)]);
     assert_eq!(record.outcome, Outcome::Fail);
     assert_eq!(record.outcome_details[0].code, "STOP");
     let json = serde_json::to_value(&record).unwrap();

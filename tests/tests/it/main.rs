@@ -4,6 +4,7 @@
 
 mod abort;
 mod compile_fail;
+mod differential;
 mod disk;
 mod edge_cases;
 mod events;
@@ -18,6 +19,7 @@ mod lifecycle;
 mod limits_file;
 mod mutate;
 mod openhtf_compat;
+mod openhtf_rules;
 mod phase_faults;
 mod plugs;
 mod prompt;

@@ -285,3 +285,68 @@ fn a_panicking_teardown_is_logged_and_the_run_still_finishes() {
         "{logs:?}"
     );
 }
+
+/// A plug that adds entries to the record's metadata.
+struct Labelled(Vec<(String, Json)>);
+
+impl Plug for Labelled {
+    fn record_metadata(&self) -> Vec<(String, Json)> {
+        self.0.clone()
+    }
+}
+
+/// A second one, of another type.
+struct Fixture;
+
+impl Plug for Fixture {
+    fn setup(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        Err("fixture lid open".into())
+    }
+
+    fn record_metadata(&self) -> Vec<(String, Json)> {
+        vec![(
+            "instruments".to_owned(),
+            serde_json::json!({"name": "fixture"}),
+        )]
+    }
+}
+
+#[phase]
+fn nothing() {}
+
+#[test]
+fn plugs_add_to_lists_in_the_record_metadata_even_when_setup_fails() {
+    let entries = vec![
+        ("instruments".to_owned(), serde_json::json!({"name": "dmm"})),
+        ("station_id".to_owned(), serde_json::json!("hijacked")),
+        ("operator".to_owned(), serde_json::json!("plug")),
+    ];
+    let execution = Test::new("FVT1")
+        .metadata("operator", "Alice")
+        .plug(Labelled(entries))
+        .plug(Fixture)
+        .phases([nothing])
+        .without_json_output()
+        .quiet()
+        .execute(|| "SN-1");
+    assert_eq!(
+        execution.record.outcome,
+        Outcome::Error,
+        "the fixture failed"
+    );
+    let extra = &execution.record.metadata.extra;
+    assert_eq!(
+        extra["instruments"],
+        serde_json::json!([{"name": "dmm"}, {"name": "fixture"}]),
+        "in the order of the plugs, the failed one too"
+    );
+    assert_eq!(
+        extra["operator"], "Alice",
+        "a value that is not a list is kept"
+    );
+    assert!(
+        !extra.contains_key("station_id"),
+        "reserved keys are left out"
+    );
+    assert_ne!(execution.record.station_id, "hijacked");
+}

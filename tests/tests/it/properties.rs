@@ -144,15 +144,12 @@ fn build_phase(index: usize, spec: &PhaseSpec) -> Phase {
         };
         builder = builder.measure::<f64, _>(&format!("m{m}"), declared);
     }
-    if let Some(limit) = spec.repeat_limit {
-        builder = builder.repeat_limit(limit);
-    }
-    if spec.repeat_on_measurement_fail {
-        builder = builder.repeat_on_measurement_fail();
-    }
-    if spec.stop_on_measurement_fail {
-        builder = builder.stop_on_measurement_fail();
-    }
+    builder = crate::support::with_flow_options(
+        builder,
+        spec.repeat_limit,
+        spec.repeat_on_measurement_fail,
+        spec.stop_on_measurement_fail,
+    );
     let script = Arc::new(spec.script.clone());
     builder.run(move |ctx, m| -> Result<PhaseResult, String> {
         let n = (ctx.attempt() as usize).clamp(1, script.len());
@@ -214,8 +211,10 @@ fn model(specs: &[PhaseSpec]) -> ModelRun {
             // §3.3: REPEAT on the last attempt sets hit_repeat_limit.
             let hit_limit = ending == Ending::Repeat && attempt >= limit;
             let terminal = matches!(ending, Ending::Stop | Ending::Error | Ending::Panic);
-            // §3.3: SKIP (and REPEAT, whose attempts are SKIP) turn UNSET into SKIPPED.
-            let skipped = matches!(ending, Ending::Skip | Ending::Repeat);
+            // PhaseState._finalize_measurements: only SKIP turns UNSET into SKIPPED (a REPEAT
+            // attempt's unset measurements stay UNSET).
+            let skipped = ending == Ending::Skip;
+            let repeated = ending == Ending::Repeat;
             // §3.5: validated values; NaN fails the range check.
             let measured: Vec<(MeasurementOutcome, bool, bool)> = sets
                 .iter()
@@ -231,7 +230,7 @@ fn model(specs: &[PhaseSpec]) -> ModelRun {
             // §3.5, PhaseState.finalize, steps 1 to 5.
             let (mut outcome, marginal) = if terminal || hit_limit {
                 (PhaseOutcome::Error, None)
-            } else if skipped {
+            } else if skipped || repeated {
                 (PhaseOutcome::Skip, None)
             } else if ending == Ending::FailAndContinue
                 // Step 4: a failed measurement (without allow_fail) or an unset one.
@@ -244,14 +243,20 @@ fn model(specs: &[PhaseSpec]) -> ModelRun {
                 (PhaseOutcome::Pass, Some(measured.iter().any(|m| m.1)))
             };
             let measurements_failed = outcome == PhaseOutcome::Fail && ending == Ending::Continue;
-            // §3.4 repeat_on_measurement_fail: retried attempts are SKIP (tofu writes the SKIP
-            // OpenHTF keeps in memory, §5.2); stop_on_measurement_fail: the result becomes STOP.
-            let retry = spec.repeat_on_measurement_fail && measurements_failed && attempt < limit;
+            // stop_on_measurement_fail: the result becomes STOP, a terminal result, which makes
+            // the phase ERROR (PhaseState._set_postdiagnosis_phase_outcome).
             let mut stops = matches!(ending, Ending::Stop) || hit_limit;
+            if measurements_failed && spec.stop_on_measurement_fail {
+                outcome = PhaseOutcome::Error;
+                stops = true;
+            }
+            // repeat_on_measurement_fail repeats while the phase is FAIL, whatever made it so
+            // (PhaseExecutor._should_repeat); retried attempts are SKIP (tofu writes the SKIP
+            // OpenHTF keeps in memory, §5.2).
+            let retry =
+                spec.repeat_on_measurement_fail && outcome == PhaseOutcome::Fail && attempt < limit;
             if retry {
                 outcome = PhaseOutcome::Skip;
-            } else if measurements_failed && spec.stop_on_measurement_fail {
-                stops = true;
             }
             phases.push(ModelPhase {
                 name: name.clone(),
@@ -302,13 +307,17 @@ fn model(specs: &[PhaseSpec]) -> ModelRun {
             )),
             None,
         ),
-        None if phases.is_empty() => (Outcome::Pass, None, Some(false)),
+        // No phase record: OpenHTF never sets the marginal flag.
+        None if phases.is_empty() => (Outcome::Pass, None, None),
         None if phases.iter().any(|p| p.outcome == PhaseOutcome::Fail) => {
             (Outcome::Fail, None, None)
         }
         None if phases.iter().all(|p| p.outcome == PhaseOutcome::Skip) => (
             Outcome::Error,
-            Some(("ALL_SKIPPED".into(), "All phases were skipped.".into())),
+            Some((
+                "ALL_SKIPPED".into(),
+                "All phases were unexpectedly skipped.".into(),
+            )),
             None,
         ),
         None => (

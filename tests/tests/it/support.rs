@@ -18,3 +18,22 @@ pub(crate) fn outcomes(record: &TestRecord) -> Vec<(&str, PhaseOutcome)> {
         .map(|p| (p.name.as_str(), p.outcome))
         .collect()
 }
+
+/// A phase built at run time, with its repeat and stop options.
+pub(crate) fn with_flow_options(
+    mut builder: tofu_core::phase::DynamicPhaseBuilder,
+    repeat_limit: Option<u32>,
+    repeat_on_measurement_fail: bool,
+    stop_on_measurement_fail: bool,
+) -> tofu_core::phase::DynamicPhaseBuilder {
+    if let Some(limit) = repeat_limit {
+        builder = builder.repeat_limit(limit);
+    }
+    if repeat_on_measurement_fail {
+        builder = builder.repeat_on_measurement_fail();
+    }
+    if stop_on_measurement_fail {
+        builder = builder.stop_on_measurement_fail();
+    }
+    builder
+}
