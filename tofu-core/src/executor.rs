@@ -921,7 +921,12 @@ fn measurement_event(phase: &str, m: &MeasurementRecord, validated: bool) -> Eve
     EventKind::MeasurementSet {
         phase: phase.to_owned(),
         name: m.name().to_owned(),
-        value: m.measured_value.clone().filter(|_| points.is_none()),
+        // Not `clone().filter(..)`: that copies a million-point sweep only to drop it.
+        value: if points.is_none() {
+            m.measured_value.clone()
+        } else {
+            None
+        },
         points,
         outcome: validated.then_some(m.outcome),
         marginal: m.marginal,
