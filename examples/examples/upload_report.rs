@@ -11,7 +11,7 @@
 //!
 //! ```sh
 //! TOFUPILOT_API_KEY=... cargo run --example upload_report
-//! TOFUPILOT_API_KEY=... cargo run --example upload_report -- ../shared/reference/openhtf/sample_record.json
+//! TOFUPILOT_API_KEY=... cargo run --example upload_report -- fixtures/openhtf/sample_record.json
 //! ```
 //!
 //! (`TOFUPILOT_URL` points it at another TofuPilot instance). Without an API key it says what

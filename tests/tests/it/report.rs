@@ -410,7 +410,7 @@ fn text_from_the_record_stays_text() {
 fn sample_record() -> Value {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/reference/openhtf/sample_record.json"
+        "/../fixtures/openhtf/sample_record.json"
     );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("can't read {path}: {e}"));
     serde_json::from_str(&text).unwrap()
