@@ -28,11 +28,11 @@ use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tofu_core::declare::{dimensions, in_range};
-use tofu_core::output::write_json;
-use tofu_core::phase::MeasurementAccessError;
-use tofu_core::prelude::*;
-use tofu_core::{Phase, TestRecord};
+use tofu::declare::{dimensions, in_range};
+use tofu::output::write_json;
+use tofu::phase::MeasurementAccessError;
+use tofu::prelude::*;
+use tofu::{Phase, TestRecord};
 
 const USAGE: &str = "usage: bench [--phases N] [--measurements M] [--points K] [--out FILE] \
                      [--indent I] [--timing-decimals D] [--first-phase-stamp]";
@@ -179,8 +179,7 @@ fn build(args: &Args) -> Test {
 /// Writes the record as the JSON record does (`write_json`, buffered, synced, atomic).
 fn write_record(record: &TestRecord, args: &Args) -> Result<u64, String> {
     let fail = |e: std::io::Error| format!("can't write {}: {e}", args.out.display());
-    tofu_core::fs::replace_file(&args.out, |out| write_json(record, args.indent, out))
-        .map_err(fail)?;
+    tofu::fs::replace_file(&args.out, |out| write_json(record, args.indent, out)).map_err(fail)?;
     Ok(std::fs::metadata(&args.out).map_err(fail)?.len())
 }
 

@@ -1,9 +1,9 @@
 //! TofuPilot's guide, case by case, with the plain client and no test framework: each case
-//! builds a `CreateRun` by hand and sends it with `tofu_upload::blocking::TofuPilotClient`.
+//! builds a `CreateRun` by hand and sends it with `tofu::upload::blocking::TofuPilotClient`.
 //!
 //! The cases: required fields only, optional metadata, a phase, a numeric, a string and a
 //! boolean measurement, a multi-dimensional measurement, several measurements in one phase,
-//! and logs collected from `tracing` events by `tofu_upload::LogCollector`. Each created run's
+//! and logs collected from `tracing` events by `tofu::upload::LogCollector`. Each created run's
 //! id and page are printed.
 //!
 //! Run it with
@@ -17,8 +17,8 @@
 
 use std::time::Duration;
 
-use tofu_upload::blocking::TofuPilotClient;
-use tofu_upload::{
+use tofu::upload::blocking::TofuPilotClient;
+use tofu::upload::{
     CreateRun, Error, LogCollector, Measurement, MeasurementOutcome, Phase, PhaseOutcome,
     UnitUnderTest,
 };

@@ -8,8 +8,8 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
-use tofu_core::si::{ElectricPotential, millivolt, volt};
+use tofu::prelude::*;
+use tofu::si::{ElectricPotential, millivolt, volt};
 
 /// A simulated bench instrument: a supply with a DMM, reading a healthy board.
 struct SimulatedBench {
@@ -97,7 +97,7 @@ fn iv_sweep(
     test: &mut PhaseContext,
     m: &mut iv_sweep::Measurements,
     bench: &mut SimulatedBench,
-) -> Result<(), tofu_core::AttachError> {
+) -> Result<(), tofu::AttachError> {
     let mut csv = String::from("t_s,v_V,i_A,r_ohm\n");
     for i in 0..100 {
         let t = f64::from(i) * 0.01;
@@ -130,7 +130,7 @@ fn main() -> ExitCode {
             seed: 42,
         })
         .phases([connect, power_rails, iv_sweep, calibration])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB01A0001")
         .exit_code()
 }

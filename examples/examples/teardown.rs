@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 /// The bench supply: whatever happens, its output is off at the end of the run.
 struct Supply;
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
         .part_number("PCB01")
         .plug(Supply)
         .phases([powered])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB01A0005")
         .exit_code()
 }

@@ -19,10 +19,10 @@
 
 use std::path::PathBuf;
 
-use tofu_core::AttachError;
-use tofu_core::prelude::*;
-use tofu_upload::Error;
-use tofu_upload::blocking::TofuPilotClient;
+use tofu::AttachError;
+use tofu::prelude::*;
+use tofu::upload::Error;
+use tofu::upload::blocking::TofuPilotClient;
 
 /// Measures the input voltage and attaches the operator's notes.
 #[phase]

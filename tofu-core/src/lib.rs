@@ -109,8 +109,3 @@ pub mod __private {
     pub use crate::plug::{__need, PlugNeeds, PlugSet};
     pub use inventory;
 }
-
-/// The README's example compiles.
-#[cfg(doctest)]
-#[doc = include_str!("../../README.md")]
-struct ReadmeDoctests;
