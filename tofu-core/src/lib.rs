@@ -61,6 +61,7 @@ pub mod si;
 pub mod station;
 mod summary;
 mod test;
+pub mod testing;
 pub mod unit;
 pub mod validator;
 pub mod value;

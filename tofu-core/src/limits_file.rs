@@ -1112,6 +1112,18 @@ impl Test {
         Ok(self)
     }
 
+    /// Sets one parameter, as a limits file's `[parameters]` would (for
+    /// [`testing::Harness`](crate::testing::Harness)); a test without a file gets an empty one.
+    pub(crate) fn set_parameter(&mut self, name: String, value: serde_json::Value) {
+        let limits = self.limits.get_or_insert_with(|| LimitsFile {
+            name: "(parameters set in code)".to_owned(),
+            sha1: String::new(),
+            sections: Vec::new(),
+            parameters: Parameters::default(),
+        });
+        Arc::make_mut(&mut limits.parameters).insert(name, value);
+    }
+
     /// The parameters of the test's limits file, for the phases' contexts.
     pub(crate) fn parameters(&self) -> Option<Parameters> {
         self.limits.as_ref().map(|l| Arc::clone(&l.parameters))

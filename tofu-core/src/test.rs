@@ -296,6 +296,15 @@ impl Test {
         self
     }
 
+    /// The test without its outputs (JSON record, callbacks) and summary: the hook of
+    /// [`testing::Harness`](crate::testing::Harness).
+    pub(crate) fn without_outputs(mut self) -> Self {
+        self.outputs.clear();
+        self.json_output = None;
+        self.console_summary = false;
+        self
+    }
+
     /// Runs the test on the unit whose serial number `serial_number` returns (OpenHTF's
     /// `test.execute(test_start=lambda: "SN")`), hands the record to the output callbacks and
     /// prints a summary.

@@ -22,5 +22,6 @@ mod properties;
 mod report;
 mod station;
 mod support;
+mod testing;
 mod timeouts;
 mod tmpfs;
