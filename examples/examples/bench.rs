@@ -32,6 +32,7 @@ use tofu::declare::{dimensions, in_range};
 use tofu::output::write_json;
 use tofu::phase::MeasurementAccessError;
 use tofu::prelude::*;
+use tofu::unit::{AMPERE, OHM, SECOND, VOLT};
 use tofu::{Phase, TestRecord};
 
 const USAGE: &str = "usage: bench [--phases N] [--measurements M] [--points K] [--out FILE] \

@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value as Json;
 use tofu_core::prelude::*;
+use tofu_core::unit::{SECOND, VOLT};
 use tofu_core::{Execution, Outcome, OutputError, TestRecord};
 
 /// Runs `test` for `serial` with its JSON record in a fresh folder; returns the execution and

@@ -18,6 +18,7 @@ use serde_json::Value as Json;
 use tofu_core::declare::{__unspecified, in_range};
 use tofu_core::outcome::{MeasurementOutcome, PhaseExecution};
 use tofu_core::prelude::*;
+use tofu_core::unit::SECOND;
 use tofu_core::{Outcome, Phase, PhaseOutcome, TestRecord};
 use tracing_subscriber::layer::SubscriberExt as _;
 

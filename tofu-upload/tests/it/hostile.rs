@@ -13,6 +13,7 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tofu_core::Phase;
 use tofu_core::prelude::*;
+use tofu_core::unit::VOLT;
 use tofu_upload::uploader::{Outbox, OutboxError, Progress, Status, send};
 use tofu_upload::{CreateRun, Error, UnitUnderTest, Uploader};
 
