@@ -3,7 +3,7 @@
 //!
 //! `cargo run --example timeout` passes (the instrument answers in time). With
 //! `-- --hang` the instrument never answers: the run ends TIMEOUT 300 ms into the phase and
-//! exits 1, with the supply's teardown in the log.
+//! exits 2 (TIMEOUT: the station, not the board), with the supply's teardown in the log.
 
 use std::process::ExitCode;
 use std::time::Duration;

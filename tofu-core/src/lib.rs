@@ -43,6 +43,7 @@ mod attempt;
 mod clock;
 pub mod context;
 pub mod declare;
+pub mod exit;
 mod group;
 mod limit;
 pub mod limits_file;

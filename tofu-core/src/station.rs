@@ -122,13 +122,12 @@ impl Batch {
         self.executions.iter().all(Execution::passed)
     }
 
-    /// 0 when every slot passed and every output succeeded, 1 otherwise.
+    /// The worst of the slots' exit codes ([`crate::exit`]): 2 if a slot was ERROR, TIMEOUT or
+    /// ABORTED, else 1 if a unit failed, else 3 if an output failed, else 0.
     pub fn exit_code(&self) -> ExitCode {
-        if self.executions.iter().all(Execution::ok) {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
+        ExitCode::from(crate::exit::worst(
+            self.executions.iter().map(Execution::exit_status),
+        ))
     }
 }
 

@@ -9,6 +9,7 @@ mod edge_cases;
 mod example_binaries;
 mod examples;
 mod execution;
+mod exit_codes;
 mod flow;
 mod groups;
 mod hostile_limits;
