@@ -45,6 +45,7 @@ pub mod context;
 pub mod declare;
 pub mod exit;
 mod group;
+pub mod junit;
 mod limit;
 pub mod limits_file;
 pub mod logging;
@@ -69,6 +70,7 @@ pub mod value;
 
 pub use context::{AttachError, PhaseContext, Stopped};
 pub use group::{PhaseGroup, PhaseNode, Subtest};
+pub use junit::JunitOutput;
 pub use limit::{Limit, python_float};
 pub use limits_file::{LimitsFileError, LimitsProblem, ParameterError};
 pub use measurement::{ColumnLengthError, Json, Measurement, Sweep};

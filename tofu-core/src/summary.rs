@@ -214,7 +214,8 @@ fn outcome_word(outcome: PhaseOutcome) -> &'static str {
     }
 }
 
-fn measurement_line(m: &MeasurementRecord) -> String {
+/// One measurement: `rail = 3.45 V  (limits: 3.2 <= x <= 3.4)` (also JUnit's failure messages).
+pub(crate) fn measurement_line(m: &MeasurementRecord) -> String {
     let units = m
         .units()
         .and_then(|u| u.suffix())

@@ -374,10 +374,14 @@ impl Test {
             .json_output
             .as_mut()
             .map(|j| j as &mut dyn OutputCallback);
+        // TOFU_JUNIT_DIR: a JUnit XML file per run, for CI dashboards, without a code change.
+        let mut junit = crate::junit::JunitOutput::from_env();
+        let junit = junit.as_mut().map(|j| j as &mut dyn OutputCallback);
         queues
             .into_iter()
             .chain(json)
             .chain(others)
+            .chain(junit)
             .map(|callback| {
                 let name = callback.name().to_owned();
                 let result = match catch(|| callback.on_record(record)) {

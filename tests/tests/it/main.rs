@@ -13,6 +13,7 @@ mod exit_codes;
 mod flow;
 mod groups;
 mod hostile_limits;
+mod junit;
 mod limits_file;
 mod mutate;
 mod openhtf_compat;
