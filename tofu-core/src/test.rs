@@ -324,7 +324,11 @@ impl Test {
         abort::arm();
         let execution = self.execute_run(|| ask_serial_number(serial_number), None);
         if self.console_summary {
-            print!("{}", summary::render(&execution.record, &execution.outputs));
+            let color = summary::stdout_has_color();
+            print!(
+                "{}",
+                summary::render(&execution.record, &execution.outputs, color)
+            );
         }
         execution
     }

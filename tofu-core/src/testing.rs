@@ -149,7 +149,7 @@ impl Harness {
         if self.verbose {
             print!(
                 "{}",
-                crate::summary::render(&execution.record, &execution.outputs)
+                crate::summary::render(&execution.record, &execution.outputs, false)
             );
         }
         Ran {

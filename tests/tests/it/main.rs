@@ -4,6 +4,7 @@
 
 mod abort;
 mod compile_fail;
+mod console;
 mod disk;
 mod edge_cases;
 mod example_binaries;
