@@ -412,6 +412,24 @@ pub(crate) fn ask_serial_number<S: crate::prompt::IntoSerialNumber>(
     catch(|| source().into_serial_number())
 }
 
+/// One missing plug in words: `the plug `PowerSupply` is missing: phase `rails` needs it (give
+/// it with Test::plug, or Test::plug_dyn for a `dyn Trait`)`.
+fn missing_plug(plug: &str, phases: &[String]) -> String {
+    let who = match phases {
+        [one] => format!("phase `{one}` needs it"),
+        many => format!(
+            "phases {} need it",
+            many.iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!(
+        "the plug `{plug}` is missing: {who} (give it with Test::plug, or Test::plug_dyn for a `dyn Trait`)"
+    )
+}
+
 fn warn_not_capturing() {
     static ONCE: std::sync::Once = std::sync::Once::new();
     ONCE.call_once(|| {
@@ -704,6 +722,8 @@ impl<'t> Run<'t> {
     /// Builds every phase's declarations, reporting every error found (not just the first).
     fn prepare(&mut self) -> Option<Vec<Prepared>> {
         let mut errors = Vec::new();
+        // Each plug no one gave, with the phases that want it: one error per plug.
+        let mut missing: Vec<(String, Vec<String>)> = Vec::new();
         let mut prepared = Vec::new();
         for phase in &self.test.phase_list() {
             let declared = match catch(|| phase.declare()) {
@@ -740,10 +760,14 @@ impl<'t> Run<'t> {
             for (type_id, plug_name) in phase.plug_needs() {
                 match self.test.plugs.iter().position(|p| p.type_id == type_id) {
                     Some(i) => plugs.push(i),
-                    None => errors.push(format!(
-                        "phase `{}` needs the plug `{plug_name}`, which the test does not have: add it with Test::plug",
-                        phase.name()
-                    )),
+                    None => {
+                        let wanted_by = phase.name().to_owned();
+                        match missing.iter_mut().find(|(name, _)| *name == plug_name) {
+                            Some((_, phases)) if phases.contains(&wanted_by) => {}
+                            Some((_, phases)) => phases.push(wanted_by),
+                            None => missing.push((plug_name.to_owned(), vec![wanted_by])),
+                        }
+                    }
                 }
             }
             prepared.push(Prepared {
@@ -771,18 +795,30 @@ impl<'t> Run<'t> {
         if let Some(limits) = &self.test.limits {
             errors.extend(limits.apply(prepared.iter_mut().map(|p| (&p.phase, &mut p.decls))));
         }
-        if errors.is_empty() {
-            Some(prepared)
-        } else {
+        if errors.is_empty() && missing.is_empty() {
+            return Some(prepared);
+        }
+        let declarations = (!errors.is_empty())
+            .then(|| format!("invalid measurement declarations: {}", errors.join("; ")));
+        if missing.is_empty() {
             self.fail(
                 "InvalidDeclaration",
-                format!(
-                    "invalid measurement declarations; no phase was run: {}",
-                    errors.join("; ")
-                ),
+                format!("{}; no phase was run", declarations.unwrap_or_default()),
             );
-            None
+        } else {
+            let plugs: Vec<String> = missing
+                .iter()
+                .map(|(plug, phases)| missing_plug(plug, phases))
+                .collect();
+            let also = declarations
+                .map(|d| format!("; also {d}"))
+                .unwrap_or_default();
+            self.fail(
+                "MissingPlug",
+                format!("{}; no phase was run{also}", plugs.join("; ")),
+            );
         }
+        None
     }
 
     fn run_phase(&mut self, p: &Prepared, teardown: bool) {
