@@ -114,5 +114,6 @@ pub mod __private {
     pub use crate::measurement::{Kind, Measurement, MeasurementDecl, Slot, ValueKind};
     pub use crate::phase::{IntoPhaseReturn, PhaseDef, PhaseOptions, PhaseReturn, Registered};
     pub use crate::plug::{__need, PlugNeeds, PlugSet};
+    pub use crate::si::{__SiKind, __same_unit};
     pub use inventory;
 }

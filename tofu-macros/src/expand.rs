@@ -136,12 +136,26 @@ fn expand(model: &PhaseFn, krate: &TokenStream) -> TokenStream {
         };
         quote_spanned!(kind_span(kind)=> #krate::__private::__declare::<#kind, _>(#text, #spec))
     });
+    let unit_checks = model
+        .measures
+        .iter()
+        .filter_map(|m| si_units_check(m, krate));
     let slot_names: Vec<_> = model
         .measures
         .iter()
         .map(|m| format_ident!("__slot_{}", m.name))
         .collect();
     let field_names: Vec<_> = model.measures.iter().map(|m| &m.name).collect();
+    // The lifetime needs a field of its own only when there is no measurement to carry it
+    // (so that compile errors' "available fields" never list an internal one otherwise).
+    let (lifetime_field, lifetime_init) = if field_names.is_empty() {
+        (
+            quote!(#[doc(hidden)] pub __tofu_lifetime: ::core::marker::PhantomData<&'a mut ()>,),
+            quote!(__tofu_lifetime: ::core::marker::PhantomData,),
+        )
+    } else {
+        (quote!(), quote!())
+    };
     let struct_doc =
         format!("The measurements of phase `{name}`, as declared in its `#[measures]`.");
 
@@ -215,8 +229,7 @@ fn expand(model: &PhaseFn, krate: &TokenStream) -> TokenStream {
             #[allow(dead_code)]
             pub struct Measurements<'a> {
                 #(#[allow(missing_docs)] #fields,)*
-                #[doc(hidden)]
-                pub __tofu_lifetime: ::core::marker::PhantomData<&'a mut ()>,
+                #lifetime_field
             }
         }
 
@@ -257,7 +270,7 @@ fn expand(model: &PhaseFn, krate: &TokenStream) -> TokenStream {
                 };
                 let mut __tofu_measurements = #name::Measurements {
                     #(#field_names: #krate::__private::Measurement::__bind(#slot_names),)*
-                    __tofu_lifetime: ::core::marker::PhantomData,
+                    #lifetime_init
                 };
                 #call
             }
@@ -276,6 +289,8 @@ fn expand(model: &PhaseFn, krate: &TokenStream) -> TokenStream {
             }
         };
 
+        #(#unit_checks)*
+
         #(#docs)*
         #[allow(non_upper_case_globals)]
         #vis const #name: #krate::Phase = #krate::Phase::__new(&#def_static);
@@ -288,4 +303,61 @@ fn expand(model: &PhaseFn, krate: &TokenStream) -> TokenStream {
 
 fn kind_span(kind: &Type) -> proc_macro2::Span {
     kind.span()
+}
+
+/// For a measurement of kind `Si<unit>` whose spec gives `.units(UNIT)`: a compile-time check
+/// that `UNIT` is the kind's own unit (`Si<volt>` with `.units(AMPERE)` doesn't compile), at
+/// the user's `UNIT`. Only for a unit named by a path (a constant); others are checked when
+/// the test runs.
+fn si_units_check(m: &crate::parse::MeasureDecl, krate: &TokenStream) -> Option<TokenStream> {
+    let Type::Path(kind_path) = &m.kind else {
+        return None;
+    };
+    if kind_path.path.segments.last()?.ident != "Si" {
+        return None;
+    }
+    let given = units_argument(m.spec.as_ref()?)?;
+    let kind = &m.kind;
+    let squash = |s: String| s.replace(' ', "");
+    let message = format!(
+        "the unit comes from the kind `{}`; remove `.units({})`",
+        squash(quote!(#kind).to_string()),
+        squash(quote!(#given).to_string())
+    );
+    Some(quote_spanned! {given.span()=>
+        const _: () = {
+            #[allow(unused_imports)]
+            use #krate::declare::*;
+            const GIVEN: &#krate::Unit = &#given;
+            const KIND: &#krate::Unit = &<#kind as #krate::__private::__SiKind>::UNIT;
+            ::core::assert!(#krate::__private::__same_unit(KIND, GIVEN), #message);
+        };
+    })
+}
+
+/// The path given to `.units(…)` (or `units(…)`) in a spec's chain of calls.
+fn units_argument(spec: &syn::Expr) -> Option<&syn::Expr> {
+    match spec {
+        syn::Expr::MethodCall(call) => {
+            if call.method == "units"
+                && call.args.len() == 1
+                && matches!(call.args.first(), Some(syn::Expr::Path(_)))
+            {
+                return call.args.first();
+            }
+            units_argument(&call.receiver)
+        }
+        syn::Expr::Call(call) => match &*call.func {
+            syn::Expr::Path(f)
+                if f.path.is_ident("units")
+                    && call.args.len() == 1
+                    && matches!(call.args.first(), Some(syn::Expr::Path(_))) =>
+            {
+                call.args.first()
+            }
+            _ => None,
+        },
+        syn::Expr::Paren(inner) => units_argument(&inner.expr),
+        _ => None,
+    }
 }

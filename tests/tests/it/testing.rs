@@ -209,3 +209,21 @@ fn a_lookup_of_a_phase_that_did_not_run_names_those_that_did() {
     let ran = Harness::phase(serial).run();
     let _ = ran.phase("nope");
 }
+
+#[phase]
+#[measures(rail: Si<tofu_core::si::volt> = in_range(3.2, 3.4).units(VOLT))]
+fn si_rail(m: &mut si_rail::Measurements) {
+    m.rail.set(3.3);
+}
+
+/// `.units(…)` naming the kind's own unit compiles (another unit doesn't: tests/ui) and runs.
+#[test]
+fn an_si_measurement_may_repeat_its_own_unit() {
+    let ran = Harness::phase(si_rail).run();
+    assert_eq!(
+        ran.outcome(),
+        Outcome::Pass,
+        "{:?}",
+        ran.record.outcome_details
+    );
+}
