@@ -81,7 +81,7 @@ pub use plug::Plug;
 pub use prompt::{IntoSerialNumber, PromptError};
 pub use record::TestRecord;
 pub use si::Si;
-pub use station::{Batch, SlotInfo, SlotMode, Station};
+pub use station::{Batch, SlotInfo, SlotMode, SlotTest, Station};
 pub use test::{Execution, OutputStatus, Test, UNKNOWN_DUT};
 pub use tofu_macros::{measures, phase};
 pub use unit::Unit;
