@@ -185,6 +185,8 @@ impl Station {
     /// })?;
     /// # let _ = station; Ok(()) }
     /// ```
+    // A `Station`, or a `Result<Station, E>` when the closure returns a `Result`.
+    #[allow(clippy::new_ret_no_self)]
     pub fn new<T: SlotTest>(slots: usize, test: impl FnMut(&SlotInfo) -> T) -> T::Station {
         Station::with_slot_names((1..=slots).map(|i| format!("slot {i}")), test)
     }
