@@ -16,7 +16,7 @@ use tofu::si::{ElectricPotential, millivolt, volt};
 #[phase]
 #[measures(temperature: f64 = in_range(0, 100).units(DEGREE_CELSIUS))]
 fn phase_temperature(m: &mut phase_temperature::Measurements) {
-    m.temperature.set(25);
+    m.temperature.set(25.3);
 }
 
 #[phase]

@@ -1057,6 +1057,8 @@ impl<'t> Run<'t> {
                 name: phase.function().to_owned(),
                 docstring: phase.doc().map(str::to_owned),
                 sourcecode: String::new(),
+                file: Some(phase.location().1.to_owned()),
+                line: Some(phase.location().2),
             },
             attempt,
             plug_wait_millis: None,

@@ -699,10 +699,9 @@ fn the_slot_closure_may_fail_with_its_error() {
     assert!(error.contains("slots.toml:2"), "{error}");
 
     let built: Result<Station, tofu_core::LimitsFileError> = Station::new(2, |_| {
-        Test::new("FVT1").phases([use_instrument]).limits_toml(
-            "[use_instrument.level]\nin_range = [0, 10]\n",
-            "slots.toml",
-        )
+        Test::new("FVT1")
+            .phases([use_instrument])
+            .limits_toml("[use_instrument.level]\nin_range = [0, 10]\n", "slots.toml")
     });
     assert!(built.is_ok());
 }

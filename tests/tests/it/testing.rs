@@ -227,3 +227,24 @@ fn an_si_measurement_may_repeat_its_own_unit() {
         ran.record.outcome_details
     );
 }
+
+/// The record says where each phase was written (its `codeinfo`'s `file` and `line`).
+#[test]
+fn the_record_says_where_the_phase_was_written() {
+    let ran = Harness::phase(serial).run();
+    let json = serde_json::to_value(&ran.record).unwrap();
+    let codeinfo = &json["phases"][0]["codeinfo"];
+    assert_eq!(codeinfo["name"], "serial");
+    assert_eq!(codeinfo["file"], file!());
+    let source = include_str!("testing.rs");
+    let line = codeinfo["line"].as_u64().unwrap() as usize;
+    // `#[phase]`, `#[measures(…)]` and `fn serial(` are the three lines of its declaration.
+    let fn_line = 1 + source
+        .lines()
+        .position(|l| l.starts_with("fn serial("))
+        .unwrap();
+    assert!(
+        (fn_line - 2..=fn_line).contains(&line),
+        "line {line}, the function is at {fn_line}"
+    );
+}
