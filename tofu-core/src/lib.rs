@@ -96,7 +96,7 @@ pub mod fs {
 /// Everything a test script needs: `use tofu_core::prelude::*;`.
 ///
 /// Units are not in it (there are 2,131): `#[measures]` specs see them all (`.units(VOLT)`),
-/// and other code imports the ones it uses from [`unit`] (`use tofu_core::unit::VOLT;`).
+/// and other code imports the ones it uses from [`unit`](mod@unit) (`use tofu_core::unit::VOLT;`).
 pub mod prelude {
     pub use crate::measurement::{Json, Sweep};
     pub use crate::si::Si;
