@@ -703,3 +703,65 @@ fn a_report_that_cant_be_written_where_asked_goes_to_the_temp_folder() {
     );
     std::fs::remove_file(written).unwrap();
 }
+
+// A 2-D sweep (an IV curve per temperature) from a station's slot whose phase waited for a
+// shared plug.
+
+#[phase(name = "IV per temperature")]
+#[measures(iv: Sweep<2> = dimensions([VOLT, DEGREE_CELSIUS]).units(AMPERE).each(in_range(0, 1)))]
+fn report_iv_per_temperature(m: &mut report_iv_per_temperature::Measurements) {
+    for temperature in [25.0, 50.0, 85.0] {
+        for i in 0..50 {
+            let v = f64::from(i) * 0.1;
+            let leak = if temperature > 80.0 && i == 40 {
+                0.9
+            } else {
+                0.0
+            };
+            m.iv.push([v, temperature], v * 0.1 + temperature * 0.001 + leak);
+        }
+    }
+}
+
+#[test]
+fn a_2d_sweep_is_drawn_one_line_per_value_and_plug_waits_are_shown() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut test = Test::new("FVT1")
+        .phases([report_iv_per_temperature])
+        .json_output(JsonOutput::to_dir(dir.path()))
+        .quiet();
+    let record = test.execute(|| "SN-IV").record;
+    let mut record = serde_json::to_value(&record).unwrap();
+    // As a station's slot writes it: its slot, and the phase's wait for a shared plug.
+    record["slot"] = json!({"index": 1, "name": "A2", "execution_id": "b1"});
+    record["phases"][0]["plug_wait_millis"] = json!(1250);
+    std::fs::remove_dir_all(dir.path()).unwrap();
+    std::fs::create_dir_all(dir.path()).unwrap();
+    std::fs::write(dir.path().join("SN-IV.json"), record.to_string()).unwrap();
+
+    let index = tofu_report::render_index(dir.path()).unwrap();
+    let index_page = std::fs::read_to_string(&index).unwrap();
+    assert!(index_page.contains("<th>Slot</th>") && index_page.contains("<td>A2</td>"));
+    assert!(
+        index_page.contains("<td class=\"plug-wait\">1.250 s</td>"),
+        "{index_page}"
+    );
+    let html = dir.path().join("SN-IV.html");
+    let page = std::fs::read_to_string(&html).unwrap();
+    assert!(page.contains("<th>Plug wait</th>"));
+    assert!(page.contains("<td class=\"plug-wait\">1.250 s</td>"));
+
+    let Some((dom, _)) = dump_dom(&html) else {
+        return;
+    };
+    let chart = tag_with(&dom, "data-lines");
+    assert!(chart.contains("data-lines=\"3\""), "{chart}");
+    assert!(chart.contains("data-chart-drawn=\"1\""), "{chart}");
+    assert!(!chart.contains("data-chart-error"), "{chart}");
+    // The legend names each line by the second dimension's value.
+    for t in [25, 50, 85] {
+        let label = format!("degree Celsius (°C) = {t}");
+        assert!(dom.contains(&label), "no `{label}` in the page");
+    }
+    screenshot(&html, "iv-per-temperature");
+}
