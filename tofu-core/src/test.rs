@@ -798,14 +798,17 @@ impl<'t> Run<'t> {
         if errors.is_empty() && missing.is_empty() {
             return Some(prepared);
         }
-        let declarations = (!errors.is_empty())
-            .then(|| format!("invalid measurement declarations: {}", errors.join("; ")));
         if missing.is_empty() {
             self.fail(
                 "InvalidDeclaration",
-                format!("{}; no phase was run", declarations.unwrap_or_default()),
+                format!(
+                    "invalid measurement declarations; no phase was run: {}",
+                    errors.join("; ")
+                ),
             );
         } else {
+            let declarations = (!errors.is_empty())
+                .then(|| format!("invalid measurement declarations: {}", errors.join("; ")));
             let plugs: Vec<String> = missing
                 .iter()
                 .map(|(plug, phases)| missing_plug(plug, phases))

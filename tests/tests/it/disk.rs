@@ -184,8 +184,8 @@ fn a_program_whose_record_folder_and_outbox_are_full_ends_with_its_outcome_and_c
     fs.fill();
     let tmp = tempfile::tempdir().unwrap();
     let (code, console) = run_numeric(&records, tmp.path());
-    // A passing unit, but not everything was kept: exit code 1, not a crash.
-    assert_eq!(code, Some(1), "{console}");
+    // A passing unit, but not everything was kept: exit code 3 (an output failed), not a crash.
+    assert_eq!(code, Some(3), "{console}");
     assert!(console.contains("Outcome: PASS"), "{console}");
     assert!(
         console.contains(&format!(
@@ -226,7 +226,7 @@ fn a_program_with_nowhere_to_write_its_record_says_so_and_still_ends_with_its_ou
     let records = fs.folder("records");
     fs.fill();
     let (code, console) = run_numeric(&records, tmp.path());
-    assert_eq!(code, Some(1), "{console}");
+    assert_eq!(code, Some(3), "{console}");
     assert!(console.contains("Outcome: PASS"), "{console}");
     assert!(
         console.contains(&format!(
