@@ -90,19 +90,11 @@ pub(crate) fn build(rows: &[Value], axes: Axes) -> Chart {
     let outside = ys.iter().filter(|&&y| limits.outside(y)).count();
     let x: Vec<f64> = kept.iter().map(|&i| xs[i]).collect();
     let y: Vec<f64> = kept.iter().map(|&i| ys[i]).collect();
-    let data = json!({
-        "title": axes.title,
-        "xLabel": axes.x_label,
-        "yLabel": axes.y_label,
-        "lower": limits.lower,
-        "upper": limits.upper,
-        "marginalLower": limits.marginal_lower,
-        "marginalUpper": limits.marginal_upper,
-        "total": xs.len(),
-        "sorted": sorted,
-        "x": x,
-        "y": y,
-    });
+    let mut data = labels_and_limits(&axes);
+    data["total"] = json!(xs.len());
+    data["sorted"] = json!(sorted);
+    data["x"] = json!(x);
+    data["y"] = json!(y);
     Chart {
         data,
         total: rows.len(),
@@ -110,6 +102,20 @@ pub(crate) fn build(rows: &[Value], axes: Axes) -> Chart {
         outside,
         skipped,
     }
+}
+
+/// What every chart's data has: its title, axis labels and limits.
+fn labels_and_limits(axes: &Axes) -> Value {
+    let limits = &axes.limits;
+    json!({
+        "title": axes.title,
+        "xLabel": axes.x_label,
+        "yLabel": axes.y_label,
+        "lower": limits.lower,
+        "upper": limits.upper,
+        "marginalLower": limits.marginal_lower,
+        "marginalUpper": limits.marginal_upper,
+    })
 }
 
 /// A 2-D sweep (`[x, z, value]` rows) whose second coordinate takes 2 to [`MAX_LINES`]
@@ -154,19 +160,11 @@ fn build_lines(rows: &[Value], axes: &Axes) -> Option<Chart> {
         .zip(lines)
         .map(|(z, y)| json!({"label": format!("{} = {z}", axes.z_label), "y": y}))
         .collect();
-    let data = json!({
-        "title": axes.title,
-        "xLabel": axes.x_label,
-        "yLabel": axes.y_label,
-        "lower": limits.lower,
-        "upper": limits.upper,
-        "marginalLower": limits.marginal_lower,
-        "marginalUpper": limits.marginal_upper,
-        "total": points.len(),
-        "sorted": true,
-        "x": xs,
-        "series": series,
-    });
+    let mut data = labels_and_limits(axes);
+    data["total"] = json!(points.len());
+    data["sorted"] = json!(true);
+    data["x"] = json!(xs);
+    data["series"] = json!(series);
     Some(Chart {
         data,
         total: rows.len(),

@@ -4,6 +4,7 @@
 use std::process::Command;
 
 use crate::example_binaries::executables;
+use crate::exit_codes::run_offline;
 
 /// The quickstart's stdout, run in a pseudo-terminal (`script -qec CMD /dev/null`); `None`
 /// when `script` can't run here (said on the console).
@@ -34,12 +35,7 @@ fn the_outcome_is_green_on_a_terminal_and_plain_in_a_pipe() {
             "{console:?}"
         );
     }
-    let output = Command::new(&executables()["quickstart"])
-        .env("TOFU_OUTPUT_DIR", records.path())
-        .env_remove("TOFUPILOT_API_KEY")
-        .env_remove("TOFU_OUTBOX_DIR")
-        .output()
-        .unwrap();
+    let output = run_offline("quickstart", &[], records.path(), &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("Outcome: PASS"), "{stdout}");
     assert!(!stdout.contains('\x1b'), "{stdout:?}");
@@ -48,12 +44,7 @@ fn the_outcome_is_green_on_a_terminal_and_plain_in_a_pipe() {
 #[test]
 fn a_station_says_where_each_slots_record_went() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(&executables()["multi_slot"])
-        .env("TOFU_OUTPUT_DIR", dir.path())
-        .env_remove("TOFUPILOT_API_KEY")
-        .env_remove("TOFU_OUTBOX_DIR")
-        .output()
-        .unwrap();
+    let output = run_offline("multi_slot", &[], dir.path(), &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     for slot in 1..=4 {
         let line = format!(
@@ -67,13 +58,7 @@ fn a_station_says_where_each_slots_record_went() {
 #[test]
 fn an_error_is_shown_by_its_message() {
     let dir = tempfile::tempdir().unwrap();
-    let output = Command::new(&executables()["teardown"])
-        .arg("--crash")
-        .env("TOFU_OUTPUT_DIR", dir.path())
-        .env_remove("TOFUPILOT_API_KEY")
-        .env_remove("TOFU_OUTBOX_DIR")
-        .output()
-        .unwrap();
+    let output = run_offline("teardown", &["--crash"], dir.path(), &[]);
     let stdout = String::from_utf8_lossy(&output.stdout);
     assert!(stdout.contains("         error: "), "{stdout}");
     for label in [

@@ -5,21 +5,33 @@ use std::process::Command;
 
 use crate::example_binaries::executables;
 
-/// Runs an example with `args` and extra environment; its exit code and console.
-fn exit_code(name: &str, args: &[&str], env: &[(&str, &std::path::Path)]) -> (i32, String) {
-    let records = tempfile::tempdir().unwrap();
+/// Runs an example offline (no API key, the outbox in the record folder) with `args`, its
+/// records in `records` and extra environment, from a fresh current directory.
+pub(crate) fn run_offline(
+    name: &str,
+    args: &[&str],
+    records: &std::path::Path,
+    env: &[(&str, &std::path::Path)],
+) -> std::process::Output {
     let cwd = tempfile::tempdir().unwrap();
     let mut command = Command::new(&executables()[name]);
     command
         .args(args)
         .current_dir(cwd.path())
-        .env("TOFU_OUTPUT_DIR", records.path())
+        .env("TOFU_OUTPUT_DIR", records)
         .env_remove("TOFUPILOT_API_KEY")
-        .env_remove("TOFU_OUTBOX_DIR");
+        .env_remove("TOFU_OUTBOX_DIR")
+        .env_remove("NO_COLOR");
     for (key, value) in env {
         command.env(key, value);
     }
-    let output = command.output().unwrap();
+    command.output().unwrap()
+}
+
+/// Runs an example with `args` and extra environment; its exit code and console.
+fn exit_code(name: &str, args: &[&str], env: &[(&str, &std::path::Path)]) -> (i32, String) {
+    let records = tempfile::tempdir().unwrap();
+    let output = run_offline(name, args, records.path(), env);
     let console = format!(
         "{}{}",
         String::from_utf8_lossy(&output.stdout),
