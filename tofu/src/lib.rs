@@ -61,7 +61,8 @@ pub mod prelude {
 #[doc(hidden)]
 pub use tofu_core as __core;
 
-/// The README's examples compile against this crate, as a user's project would.
-#[cfg(doctest)]
+/// The README's examples compile against this crate, as a user's project would (with the
+/// default features, which they use).
+#[cfg(all(doctest, feature = "upload", feature = "report"))]
 #[doc = include_str!("../../README.md")]
 struct ReadmeDoctests;

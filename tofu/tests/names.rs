@@ -3,6 +3,7 @@
 //! run request parts are `CreatePhase`, `CreateMeasurement`… since tofu-core has a `Phase`, a
 //! `Measurement` and their outcomes).
 
+#![cfg(all(feature = "upload", feature = "report"))]
 #![allow(unused_imports)]
 
 use tofu::report::*;
