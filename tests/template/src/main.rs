@@ -58,7 +58,9 @@ fn fvt() -> Test {
 }
 
 fn main() -> ExitCode {
-    let serial = std::env::args().nth(1).unwrap_or_else(|| "DCDC01-0001".to_owned());
+    let serial = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "DCDC01-0001".to_owned());
     fvt().execute(|| serial).exit_code()
 }
 
@@ -90,7 +92,10 @@ mod tests {
     fn a_good_converter_passes() {
         let ran = Harness::phase(output_voltage).plug_dyn(sim(0.66)).run();
         assert_eq!(ran.outcome(), tofu::Outcome::Pass);
-        let output = ran.value("output").and_then(|v| v.as_f64()).unwrap_or(f64::NAN);
+        let output = ran
+            .value("output")
+            .and_then(|v| v.as_f64())
+            .unwrap_or(f64::NAN);
         assert!((output - 3.3).abs() < 1e-9, "output {output} V");
     }
 
