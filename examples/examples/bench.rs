@@ -22,6 +22,10 @@
 //! millisecond). With `--first-phase-stamp`, a third line gives the time from the start of
 //! `main` to the start of the first phase, and the wall-clock time then (Unix ns), so that a
 //! caller can measure the start-up of the process to its first phase.
+//!
+//! `--observe` adds an observer that turns every event into JSON and drops it; `--journal DIR`
+//! keeps the run's journal in `DIR` (as a test with a JSON record does beside it): what
+//! watching a run live and making it recoverable cost (BENCHMARKS.md).
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -36,7 +40,8 @@ use tofu::unit::{AMPERE, OHM, SECOND, VOLT};
 use tofu::{Phase, TestRecord};
 
 const USAGE: &str = "usage: bench [--phases N] [--measurements M] [--points K] [--out FILE] \
-                     [--indent I] [--timing-decimals D] [--first-phase-stamp]";
+                     [--indent I] [--timing-decimals D] [--first-phase-stamp] [--observe] \
+                     [--journal DIR]";
 
 /// The command line.
 #[derive(Debug)]
@@ -48,6 +53,8 @@ struct Args {
     indent: Option<usize>,
     timing_decimals: usize,
     first_phase_stamp: bool,
+    observe: bool,
+    journal: Option<PathBuf>,
 }
 
 impl Args {
@@ -60,6 +67,8 @@ impl Args {
             indent: None,
             timing_decimals: 3,
             first_phase_stamp: false,
+            observe: false,
+            journal: None,
         };
         while let Some(arg) = args.next() {
             // `--flag value` or `--flag=value`.
@@ -105,6 +114,8 @@ impl Args {
                     }
                 }
                 "--first-phase-stamp" if inline.is_none() => parsed.first_phase_stamp = true,
+                "--observe" if inline.is_none() => parsed.observe = true,
+                "--journal" => parsed.journal = Some(PathBuf::from(value()?)),
                 "-h" | "--help" => return Ok(None),
                 _ => return Err(format!("unknown argument `{arg}`\n{USAGE}")),
             }
@@ -169,12 +180,23 @@ fn build(args: &Args) -> Test {
     if args.points > 0 {
         phases.push(sweep_phase(args.points, args.first_phase_stamp));
     }
-    Test::new("bench")
+    let mut test = Test::new("bench")
         .name("bench")
         .station_id("bench-station")
         .phases(phases)
         .without_json_output()
-        .quiet()
+        .quiet();
+    if let Some(dir) = &args.journal {
+        test = test.journal_dir(dir);
+    }
+    if args.observe {
+        test = test.observe(|received| {
+            if let tofu::Received::Event(event) = received {
+                std::hint::black_box(serde_json::to_string(&*event).ok());
+            }
+        });
+    }
+    test
 }
 
 /// Writes the record as the JSON record does (`write_json`, buffered, synced, atomic).
@@ -281,6 +303,9 @@ mod tests {
         .unwrap();
         assert_eq!((args.phases, args.measurements, args.points), (3, 2, 5));
         assert_eq!(args.out, PathBuf::from("x.json"));
+        let args = parse(&["--observe", "--journal", "j"]).unwrap().unwrap();
+        assert!(args.observe);
+        assert_eq!(args.journal, Some(PathBuf::from("j")));
     }
 
     #[test]

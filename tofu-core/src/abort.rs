@@ -1,47 +1,73 @@
-//! Ctrl-C: the first press aborts the run (a running phase with a timeout is abandoned at once,
-//! one without when it returns; teardowns run; the record is written and handed to the
-//! outputs); a second press skips the teardowns too, and the record is still written; a third
-//! quits at once, for a phase blocked forever without a timeout.
+//! Abort: a value a run owns (and a station for each of its slots), pressed by Ctrl-C, SIGTERM,
+//! SIGHUP (see `signals.rs`) or a front end's command. The first press aborts the run (the
+//! running phase is abandoned at once; teardowns run; the record is written and handed to the
+//! outputs); a second press skips the teardowns too, and the record is still written.
+//!
+//! Everything that waits in a run (a phase, a prompt, a shared plug, a plug's setup or
+//! teardown, a synchronized slot) looks at its run's `Abort`; nothing reads a process-wide
+//! counter, so two runs in one process abort independently.
 
-use std::sync::OnceLock;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-static PRESSES: AtomicU32 = AtomicU32::new(0);
+/// How many times a run was told to abort, and a way to wait for it.
+#[derive(Debug, Default)]
+pub(crate) struct Abort {
+    presses: AtomicU32,
+}
 
-/// Gets Ctrl-C ready for a new run: the handler installed (once per process) and the presses
-/// counted afresh. Nothing when the program has a handler of its own.
-pub(crate) fn arm() {
-    if install() {
-        reset();
+/// In a teardown, only a second press interrupts.
+pub(crate) const TEARDOWN_LEVEL: u32 = 2;
+
+impl Abort {
+    /// A run not yet aborted.
+    pub(crate) fn new() -> Self {
+        Abort::default()
+    }
+
+    /// One more press; returns how many there have been.
+    pub(crate) fn press(&self) -> u32 {
+        self.presses.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// How many presses so far.
+    pub(crate) fn presses(&self) -> u32 {
+        self.presses.load(Ordering::SeqCst)
+    }
+
+    /// Whether the run was aborted (one press or more).
+    pub(crate) fn is_aborted(&self) -> bool {
+        self.presses() >= 1
+    }
+
+    /// Whether something waiting at `level` (1 outside teardowns, 2 in them) must give up.
+    pub(crate) fn reached(&self, level: u32) -> bool {
+        self.presses() >= level
     }
 }
 
-/// Installs the Ctrl-C handler once per process. False when the program has a handler of its
-/// own (then Ctrl-C is the program's business, and runs can't be aborted by it).
-fn install() -> bool {
-    static INSTALLED: OnceLock<bool> = OnceLock::new();
-    *INSTALLED.get_or_init(|| {
-        let installed = ctrlc::set_handler(|| match PRESSES.fetch_add(1, Ordering::SeqCst) + 1 {
-            1 => eprintln!("\nCtrl-C: aborting the run; teardowns run and the record is written (Ctrl-C again skips teardown)"),
-            2 => eprintln!("\nCtrl-C again: teardown skipped; the record is still written (a third Ctrl-C quits at once)"),
-            _ => {
-                eprintln!("\nCtrl-C a third time: quitting now; this run's record is NOT written");
-                std::process::exit(130);
-            }
-        });
-        if let Err(e) = &installed {
-            tracing::warn!("Ctrl-C can't abort runs: {e}");
-        }
-        installed.is_ok()
-    })
-}
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
 
-/// Starts counting presses afresh, for a new run.
-fn reset() {
-    PRESSES.store(0, Ordering::SeqCst);
-}
+    use std::sync::Arc;
 
-/// How many times Ctrl-C was pressed during this run.
-pub(crate) fn presses() -> u32 {
-    PRESSES.load(Ordering::SeqCst)
+    use super::*;
+
+    #[test]
+    fn presses_count_and_reach_their_level() {
+        let abort = Arc::new(Abort::new());
+        assert!(!abort.is_aborted());
+        assert_eq!(abort.press(), 1);
+        assert!(abort.is_aborted() && !abort.reached(2));
+        assert_eq!(abort.press(), 2);
+        assert!(abort.reached(2));
+    }
+
+    #[test]
+    fn two_runs_abort_independently() {
+        let (a, b) = (Abort::new(), Abort::new());
+        a.press();
+        assert!(a.is_aborted());
+        assert!(!b.is_aborted());
+    }
 }

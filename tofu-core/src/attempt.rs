@@ -1,28 +1,38 @@
-//! Running one attempt of a phase. A phase without a timeout runs on the executor's thread
-//! (nothing is faster); one with a timeout runs on the run's worker thread while the executor
-//! waits for it with an eye on the deadline and on Ctrl-C. Ctrl-C interrupts a phase without a
-//! timeout when it returns, or at once when it waits in `PhaseContext::sleep`: give long or
-//! risky phases a timeout (or the test a default one, `Test::phase_timeout`), or have them wait
-//! with `sleep`, so that Ctrl-C stops them at once.
+//! Running one attempt of a phase. Every phase runs on the run's worker thread (with a generous
+//! stack, for deep recursion in a parser) while the executor waits for it with an eye on the
+//! deadline and on the run's abort, so a phase is given up on at once at its timeout or at an
+//! abort, whatever it is blocked in.
 //!
 //! Rust can't kill a thread. A phase that times out or is aborted is abandoned, not stopped:
-//! its worker runs on until the call it is blocked in returns, then ends; what the phase
-//! measures or attaches after that is discarded, and the plugs it holds stay locked until then
-//! (their teardown waits a little for them, then is skipped with an error in the log). The run
-//! goes on at once with a new worker.
+//! its worker runs on until the call it is blocked in returns, then ends. What the phase
+//! measured and attached before it was given up on is kept (the values live in slots the
+//! executor shares); what it does after that is not taken. The plugs it holds stay locked until
+//! it returns; whoever needs them next waits a little for them, then gives up with an error
+//! naming them. The run goes on at once with a new worker.
 
 use std::any::TypeId;
-use std::sync::PoisonError;
+use std::sync::atomic::Ordering;
 use std::sync::mpsc;
+use std::sync::{MutexGuard, TryLockError};
 use std::time::{Duration, Instant};
 
-use crate::abort;
+use std::sync::Arc;
+
+use crate::abort::Abort;
 use crate::context::PhaseContext;
+use crate::desk::Waiting;
 use crate::logging;
 use crate::measurement::Slot;
 use crate::panic_capture::{Panic, catch};
 use crate::phase::{Phase, PhaseReturn};
-use crate::plug::{PlugEntry, PlugSet, SharedPlug};
+use crate::plug::{PLUG_WAIT, PlugEntry, PlugSet, SharedPlug};
+use crate::prompt;
+
+/// The worker's stack: deep recursion (a parser, a big nested structure) fits.
+const WORKER_STACK: usize = 64 << 20;
+
+/// How often the executor looks up from its wait (abort, deadline, live events).
+pub(crate) const TICK: Duration = Duration::from_millis(20);
 
 /// How an attempt ended.
 pub(crate) enum Ended {
@@ -30,13 +40,13 @@ pub(crate) enum Ended {
     Returned(Result<PhaseReturn, Panic>),
     /// It ran out of time.
     TimedOut,
-    /// The operator pressed Ctrl-C.
+    /// The run was aborted.
     Aborted,
 }
 
 type Plugs = Vec<(TypeId, &'static str, SharedPlug)>;
 type Job = (Phase, PhaseContext, Vec<Slot>, Plugs);
-type Done = (Result<PhaseReturn, Panic>, PhaseContext, Vec<Slot>);
+type Done = (Result<PhaseReturn, Panic>, PhaseContext);
 
 /// The thread that runs a run's phases, one after the other.
 pub(crate) struct Worker {
@@ -55,20 +65,14 @@ impl Worker {
         let span = tracing::Span::current();
         std::thread::Builder::new()
             .name("tofu-phases".into())
+            .stack_size(WORKER_STACK)
             .spawn(move || {
                 tracing::dispatcher::with_default(&dispatch, || {
                     let _span = span.enter();
                     logging::capture_into(sink);
                     while let Ok((phase, mut ctx, mut slots, plugs)) = job_rx.recv() {
-                        let returned = with_plugs(plugs, |set| {
-                            // Given up on while it waited for its plugs: it must not run now,
-                            // outside its slot's hold on a shared plug.
-                            if ctx.stop.load(std::sync::atomic::Ordering::Relaxed) {
-                                return Ok(PhaseReturn::Result(crate::PhaseResult::Skip));
-                            }
-                            catch(|| phase.run(&mut ctx, &mut slots, set))
-                        });
-                        if done_tx.send((returned, ctx, slots)).is_err() {
+                        let returned = run_job(&phase, &mut ctx, &mut slots, plugs);
+                        if done_tx.send((returned, ctx)).is_err() {
                             break;
                         }
                     }
@@ -78,46 +82,120 @@ impl Worker {
     }
 }
 
-/// Runs one attempt of `phase`, with its plugs locked and lent to it: inline without a
-/// timeout, else on `worker` (started if needed), giving up at `timeout` or when Ctrl-C has
-/// been pressed `ctx.abort_at` times; the worker is then abandoned, and the context and slots
-/// returned are empty ones.
+/// Runs the phase with its plugs, on the worker.
+fn run_job(
+    phase: &Phase,
+    ctx: &mut PhaseContext,
+    slots: &mut [Slot],
+    plugs: Plugs,
+) -> Result<PhaseReturn, Panic> {
+    let stop = std::sync::Arc::clone(&ctx.stop);
+    let locked = lock_plugs(&plugs, || stop.load(Ordering::Relaxed));
+    let mut guards = match locked {
+        Ok(guards) => guards,
+        Err(error) => return Ok(error),
+    };
+    // Given up on while it waited for its plugs: it must not run now.
+    if stop.load(Ordering::Relaxed) {
+        return Ok(PhaseReturn::Result(crate::PhaseResult::Skip));
+    }
+    let mut set = PlugSet::new(
+        guards
+            .iter_mut()
+            .map(|(id, name, g)| (*id, *name, &mut ***g))
+            .collect(),
+    );
+    // The phase's questions go to its run's desk and end with its abort or its timeout.
+    let asking = prompt::AskContext {
+        desk: Arc::clone(&ctx.desk),
+        waiting: Waiting {
+            abort: Arc::clone(&ctx.abort),
+            level: ctx.abort_at,
+            stop: Some(Arc::clone(&ctx.stop)),
+        },
+    };
+    prompt::asking(asking, || catch(|| phase.run(ctx, slots, &mut set)))
+}
+
+type Guards<'p> = Vec<(
+    TypeId,
+    &'static str,
+    MutexGuard<'p, Box<dyn std::any::Any + Send>>,
+)>;
+
+/// Locks the plugs. A plug still held by an abandoned phase is waited for [`PLUG_WAIT`] at
+/// most; then the phase is an error naming the plug.
+fn lock_plugs<'p>(plugs: &'p Plugs, stopped: impl Fn() -> bool) -> Result<Guards<'p>, PhaseReturn> {
+    let deadline = Instant::now() + PLUG_WAIT;
+    let mut guards = Vec::with_capacity(plugs.len());
+    for (id, name, plug) in plugs {
+        let guard = loop {
+            match plug.try_lock() {
+                Ok(guard) => break guard,
+                Err(TryLockError::Poisoned(p)) => break p.into_inner(),
+                Err(TryLockError::WouldBlock) if Instant::now() < deadline && !stopped() => {
+                    std::thread::sleep(Duration::from_millis(2));
+                }
+                Err(TryLockError::WouldBlock) => {
+                    return Err(PhaseReturn::Error {
+                        type_name: "PlugUnavailable".into(),
+                        message: format!(
+                            "the plug `{name}` is still held by a phase that was abandoned (timed out or aborted); waited {PLUG_WAIT:?}, this phase was not run"
+                        ),
+                    });
+                }
+            }
+        };
+        guards.push((*id, *name, guard));
+    }
+    Ok(guards)
+}
+
+/// What one attempt is given.
+pub(crate) struct Attempt<'a> {
+    pub(crate) phase: &'a Phase,
+    pub(crate) ctx: PhaseContext,
+    pub(crate) slots: Vec<Slot>,
+    pub(crate) plugs: &'a [&'a PlugEntry],
+    pub(crate) timeout: Option<Duration>,
+}
+
+/// Runs one attempt on `worker` (started if needed) and waits for it, giving up at the
+/// timeout or when the run's abort reaches the context's level; `tick` is called every
+/// [`TICK`] while the phase runs (for live events). A worker given up on is abandoned.
 pub(crate) fn run(
     worker: &mut Option<Worker>,
-    phase: &Phase,
-    ctx: PhaseContext,
-    slots: Vec<Slot>,
-    plugs: &[&PlugEntry],
-    timeout: Option<Duration>,
-) -> (Ended, PhaseContext, Vec<Slot>) {
+    attempt: Attempt<'_>,
+    abort: &Abort,
+    tick: &mut dyn FnMut(),
+) -> Ended {
+    let Attempt {
+        phase,
+        ctx,
+        slots,
+        plugs,
+        timeout,
+    } = attempt;
     let abort_at = ctx.abort_at;
+    let stop = std::sync::Arc::clone(&ctx.stop);
+    let give_up = |ended: Ended| {
+        // Tell the phase, should it look (`PhaseContext::sleep`, `should_stop`).
+        stop.store(true, Ordering::Relaxed);
+        ended
+    };
     let plugs: Plugs = plugs
         .iter()
         .map(|p| (p.type_id, p.name, std::sync::Arc::clone(&p.instance)))
         .collect();
-    let Some(timeout) = timeout else {
-        let (mut ctx, mut slots) = (ctx, slots);
-        let returned = with_plugs(plugs, |set| catch(|| phase.run(&mut ctx, &mut slots, set)));
-        return returned_or_aborted(returned, ctx, slots);
-    };
-    let fresh_ctx = ctx.fresh();
-    let stop = std::sync::Arc::clone(&ctx.stop);
-    let give_up = |ended: Ended| {
-        // Tell the phase, should it look (`PhaseContext::sleep`, `should_stop`).
-        stop.store(true, std::sync::atomic::Ordering::Relaxed);
-        ended
-    };
-    let fresh_slots: Vec<Slot> = slots.iter().map(Slot::emptied).collect();
     let active = match worker.take() {
         Some(w) => w,
         None => match Worker::start() {
             Ok(w) => w,
             Err(e) => {
-                let error = PhaseReturn::Error {
+                return Ended::Returned(Ok(PhaseReturn::Error {
                     type_name: "ThreadSpawnError".into(),
-                    message: e.to_string(),
-                };
-                return (Ended::Returned(Ok(error)), fresh_ctx, fresh_slots);
+                    message: format!("can't start the thread phases run on: {e}"),
+                }));
             }
         },
     };
@@ -126,45 +204,35 @@ pub(crate) fn run(
         .send((phase.clone(), ctx, slots, plugs))
         .is_err()
     {
-        return (worker_stopped(), fresh_ctx, fresh_slots);
+        return worker_stopped();
     }
     // A timeout too large for the clock is no deadline.
-    let deadline = Instant::now().checked_add(timeout);
+    let deadline = timeout.and_then(|t| Instant::now().checked_add(t));
     loop {
-        let wait = Duration::from_millis(20).min(deadline.map_or(Duration::MAX, |d| {
-            d.saturating_duration_since(Instant::now())
-        }));
+        let wait = deadline.map_or(TICK, |d| {
+            TICK.min(d.saturating_duration_since(Instant::now()))
+        });
         match active.done.recv_timeout(wait) {
-            Ok((returned, ctx, slots)) => {
+            Ok((returned, _ctx)) => {
                 *worker = Some(active);
-                return returned_or_aborted(returned, ctx, slots);
+                // Aborted while it ran (cut short in `PhaseContext::sleep` or a prompt, or just
+                // as it returned): the run is aborted, whatever the phase made of it.
+                if abort.reached(abort_at) {
+                    return Ended::Aborted;
+                }
+                return Ended::Returned(returned);
             }
             Err(mpsc::RecvTimeoutError::Timeout) => {
                 if deadline.is_some_and(|d| Instant::now() >= d) {
-                    return (give_up(Ended::TimedOut), fresh_ctx, fresh_slots);
+                    return give_up(Ended::TimedOut);
                 }
-                if abort::presses() >= abort_at {
-                    return (give_up(Ended::Aborted), fresh_ctx, fresh_slots);
+                if abort.reached(abort_at) {
+                    return give_up(Ended::Aborted);
                 }
+                tick();
             }
-            Err(mpsc::RecvTimeoutError::Disconnected) => {
-                return (worker_stopped(), fresh_ctx, fresh_slots);
-            }
+            Err(mpsc::RecvTimeoutError::Disconnected) => return worker_stopped(),
         }
-    }
-}
-
-/// What the phase returned; aborted if Ctrl-C cut it short in `PhaseContext::sleep` (not an
-/// error of the phase).
-fn returned_or_aborted(
-    returned: Result<PhaseReturn, Panic>,
-    ctx: PhaseContext,
-    slots: Vec<Slot>,
-) -> (Ended, PhaseContext, Vec<Slot>) {
-    if ctx.was_stopped() && abort::presses() >= ctx.abort_at {
-        (Ended::Aborted, ctx, slots)
-    } else {
-        (Ended::Returned(returned), ctx, slots)
     }
 }
 
@@ -174,19 +242,4 @@ fn worker_stopped() -> Ended {
         type_name: "WorkerError".into(),
         message: "the phase thread has stopped".into(),
     }))
-}
-
-/// Locks the plugs, lends them to `body`, unlocks them.
-fn with_plugs<R>(plugs: Plugs, body: impl FnOnce(&mut PlugSet<'_>) -> R) -> R {
-    let mut guards: Vec<_> = plugs
-        .iter()
-        .map(|(id, name, m)| (*id, *name, m.lock().unwrap_or_else(PoisonError::into_inner)))
-        .collect();
-    let mut set = PlugSet::new(
-        guards
-            .iter_mut()
-            .map(|(id, name, g)| (*id, *name, &mut ***g))
-            .collect(),
-    );
-    body(&mut set)
 }

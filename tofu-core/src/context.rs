@@ -1,10 +1,13 @@
 //! What a running phase can do besides setting measurements (OpenHTF's `TestApi`).
 
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
+use crate::abort::Abort;
+use crate::desk::Desk;
+use crate::parameters::Parameters;
 use crate::record::Attachment;
 
 /// The running phase's view of the test: the unit, attachments.
@@ -16,15 +19,18 @@ pub struct PhaseContext {
     serial_number: String,
     phase_name: String,
     attempt: u32,
-    pub(crate) attachments: Vec<Attachment>,
+    /// Shared with the executor, so what was attached before a timeout or an abort is kept.
+    pub(crate) attachments: Arc<Mutex<Vec<Attachment>>>,
     /// The parameters of the test's limits file, if it has one.
-    pub(crate) parameters: Option<crate::limits_file::Parameters>,
-    /// Set by the executor when it gives up on the phase (its timeout passed, or Ctrl-C).
+    pub(crate) parameters: Option<Parameters>,
+    /// Set by the executor when it gives up on the phase (its timeout passed, or an abort).
     pub(crate) stop: Arc<AtomicBool>,
-    /// How many Ctrl-C presses stop this phase (2 in a teardown).
+    /// The run's abort.
+    pub(crate) abort: Arc<Abort>,
+    /// Where the phase's questions go.
+    pub(crate) desk: Arc<Desk>,
+    /// How many presses stop this phase (2 in a teardown).
     pub(crate) abort_at: u32,
-    /// [`PhaseContext::sleep`] was cut short.
-    stopped: AtomicBool,
 }
 
 /// The phase was told to stop (its timeout passed, or the operator pressed Ctrl-C) while it
@@ -62,19 +68,23 @@ impl PhaseContext {
             serial_number: serial_number.to_owned(),
             phase_name: phase_name.to_owned(),
             attempt,
-            attachments: Vec::new(),
+            attachments: Arc::default(),
             parameters: None,
             stop: Arc::new(AtomicBool::new(false)),
+            abort: Arc::default(),
+            desk: Arc::new(Desk::new(Arc::default(), None)),
             abort_at: 1,
-            stopped: AtomicBool::new(false),
         }
     }
 
-    /// A context like this one, with nothing attached yet.
-    pub(crate) fn fresh(&self) -> Self {
-        let mut ctx = PhaseContext::new(&self.serial_number, &self.phase_name, self.attempt);
-        ctx.parameters = self.parameters.clone();
-        ctx
+    #[cfg(test)]
+    fn take_attachments(&self) -> Vec<Attachment> {
+        std::mem::take(
+            &mut *self
+                .attachments
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner),
+        )
     }
 
     /// Waits `duration`, or less if the phase is told to stop meanwhile (its timeout passed
@@ -94,7 +104,6 @@ impl PhaseContext {
         let until = Instant::now().checked_add(duration);
         loop {
             if self.should_stop() {
-                self.stopped.store(true, Ordering::Relaxed);
                 return Err(Stopped);
             }
             let left = until.map_or(Duration::MAX, |u| {
@@ -110,12 +119,7 @@ impl PhaseContext {
     /// Whether the phase has been told to stop: its timeout passed, or the operator pressed
     /// Ctrl-C. A phase that loops checks it to end early.
     pub fn should_stop(&self) -> bool {
-        self.stop.load(Ordering::Relaxed) || crate::abort::presses() >= self.abort_at
-    }
-
-    /// Whether [`PhaseContext::sleep`] was cut short.
-    pub(crate) fn was_stopped(&self) -> bool {
-        self.stopped.load(Ordering::Relaxed)
+        self.stop.load(Ordering::Relaxed) || self.abort.reached(self.abort_at)
     }
 
     /// The serial number of the unit under test.
@@ -138,8 +142,8 @@ impl PhaseContext {
     pub fn parameter<T: serde::de::DeserializeOwned>(
         &self,
         name: &str,
-    ) -> Result<T, crate::limits_file::ParameterError> {
-        crate::limits_file::parameter(self.parameters.as_ref(), name)
+    ) -> Result<T, crate::parameters::ParameterError> {
+        crate::parameters::parameter(self.parameters.as_ref(), name)
     }
 
     /// Asks the operator to confirm ("Insert the board, press Enter") and waits for Enter; see
@@ -215,13 +219,17 @@ impl PhaseContext {
     }
 
     fn push(&mut self, attachment: Attachment) -> Result<(), AttachError> {
-        if self.attachments.iter().any(|a| a.name == attachment.name) {
+        let mut attachments = self
+            .attachments
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner);
+        if attachments.iter().any(|a| a.name == attachment.name) {
             return Err(AttachError::Duplicate {
                 phase: self.phase_name.clone(),
                 name: attachment.name,
             });
         }
-        self.attachments.push(attachment);
+        attachments.push(attachment);
         Ok(())
     }
 }
@@ -240,12 +248,13 @@ mod tests {
             "application/octet-stream",
         )
         .unwrap();
-        let a = &ctx.attachments[0];
+        let attachments = ctx.take_attachments();
+        let a = &attachments[0];
         assert_eq!(a.mimetype.as_deref(), Some("text/plain"));
         // The sha1 OpenHTF wrote for the same bytes in sample_record.json.
         assert_eq!(a.sha1, "602184fac6c372eb0c552fed64897ec4835d729e");
         assert_eq!(
-            ctx.attachments[1].sha1,
+            attachments[1].sha1,
             "56178b86a57fac22899a9964185c2cc96e7da589"
         );
     }
@@ -274,7 +283,7 @@ mod tests {
         std::fs::write(&path, "t,v\n0,1\n1,2\n").unwrap();
         let mut ctx = PhaseContext::new("SN1", "p", 1);
         ctx.attach_file(&path).unwrap();
-        let a = &ctx.attachments[0];
+        let a = &ctx.take_attachments()[0];
         assert_eq!(
             (a.name.as_str(), a.mimetype.as_deref(), a.size()),
             ("trace.csv", Some("text/csv"), 12)

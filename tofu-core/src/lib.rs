@@ -37,52 +37,84 @@
 #![forbid(unsafe_code)]
 #![warn(missing_docs)]
 
+// The layers, each importing only from those above it (checked by `tests/it/layers.rs`):
+// values
 mod abort;
 mod atomic;
-mod attempt;
 mod clock;
-pub mod context;
 pub mod declare;
+mod error_code;
+pub mod event;
 pub mod exit;
-mod group;
-pub mod junit;
 mod limit;
-pub mod limits_file;
-pub mod logging;
 pub mod measurement;
 pub mod outcome;
-pub mod output;
 mod panic_capture;
-pub mod phase;
-mod phase_sync;
-pub mod plug;
-pub mod prompt;
 pub mod record;
-mod shared_plug;
+mod recovery;
 pub mod si;
-pub mod station;
-mod summary;
-mod test;
-pub mod testing;
 pub mod unit;
 pub mod validator;
 pub mod value;
+// the plan
+pub mod bus;
+pub mod context;
+mod desk;
+mod gate;
+mod group;
+pub mod limits_file;
+mod parameters;
+pub mod phase;
+mod plan;
+pub mod plug;
+pub mod prompt;
+mod shared_plug;
+// the run
+mod attempt;
+mod attempt_rules;
+mod control;
+mod emitter;
+mod executor;
+pub mod journal;
+pub mod logging;
+mod phase_sync;
+mod plug_calls;
+mod signals;
+mod slot;
+// outputs
+mod console;
+mod execution;
+pub mod junit;
+pub mod output;
+mod summary;
+// the front
+pub mod station;
+mod test;
+pub mod testing;
 
+pub use bus::{EventBus, Received, Snapshot, Subscription};
 pub use context::{AttachError, PhaseContext, Stopped};
+pub use control::{CommandError, Commands};
+pub use desk::{AnswerError, MAX_ANSWER};
+pub use error_code::ErrorCode;
+pub use event::{Event, EventKind};
+pub use execution::{Execution, OutputStatus};
 pub use group::{PhaseGroup, PhaseNode, Subtest};
 pub use junit::JunitOutput;
 pub use limit::{Limit, python_float};
-pub use limits_file::{LimitsFileError, LimitsProblem, ParameterError};
+pub use limits_file::{LimitsFileError, LimitsProblem};
 pub use measurement::{ColumnLengthError, Json, Measurement, Sweep};
 pub use outcome::{MeasurementOutcome, Outcome, PhaseOutcome, PhaseResult};
 pub use output::{JsonOutput, OutputCallback, OutputError};
+pub use parameters::ParameterError;
 pub use phase::Phase;
+pub use plan::UNKNOWN_DUT;
 pub use plug::Plug;
 pub use prompt::{IntoSerialNumber, PromptError};
 pub use record::TestRecord;
 pub use si::Si;
 pub use station::{Batch, SlotInfo, SlotMode, SlotTest, Station};
-pub use test::{Execution, OutputStatus, Test, UNKNOWN_DUT};
+pub use test::Test;
 pub use tofu_macros::{measures, phase};
 pub use unit::Unit;
 pub use validator::Validator;

@@ -79,7 +79,7 @@
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::fmt;
 use std::ops::Range;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::Arc;
 
 use serde::Deserialize;
@@ -89,8 +89,8 @@ use toml::de::{DeTable, DeValue, ValueDeserializer};
 use crate::limit::Limit;
 use crate::measurement::{MeasurementDecl, ValueKind};
 use crate::panic_capture::catch;
+use crate::parameters::Parameters;
 use crate::phase::{Phase, Registered};
-use crate::test::Test;
 use crate::unit::Unit;
 use crate::validator::{Regex, Validator};
 use crate::value::Value;
@@ -110,9 +110,6 @@ fn has_marginal_band(validator: &Validator) -> bool {
         _ => false,
     }
 }
-
-/// The parameters of a limits file, shared by the phases of a run.
-pub(crate) type Parameters = Arc<BTreeMap<String, serde_json::Value>>;
 
 /// A problem in a limits file: where (file and line) and what.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -168,50 +165,6 @@ impl LimitsFileError {
             LimitsFileError::Invalid { problems } => problems,
         }
     }
-}
-
-/// A parameter could not be read; see [`PhaseContext::parameter`](crate::PhaseContext::parameter).
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[non_exhaustive]
-pub enum ParameterError {
-    /// The test's limits file has no such parameter (or the test has no limits file).
-    #[error(
-        "no parameter `{name}` (parameters are given in the [parameters] table of the test's limits file)"
-    )]
-    Missing {
-        /// The parameter.
-        name: String,
-    },
-    /// The value is not of the type asked for.
-    #[error("parameter `{name}` = {value} is not a `{type_name}`: {message}")]
-    WrongType {
-        /// The parameter.
-        name: String,
-        /// Its value, as JSON.
-        value: String,
-        /// The type asked for.
-        type_name: &'static str,
-        /// Why it does not fit.
-        message: String,
-    },
-}
-
-/// Reads the parameter `name` as a `T`.
-pub(crate) fn parameter<T: serde::de::DeserializeOwned>(
-    parameters: Option<&Parameters>,
-    name: &str,
-) -> Result<T, ParameterError> {
-    let value = parameters
-        .and_then(|p| p.get(name))
-        .ok_or_else(|| ParameterError::Missing {
-            name: name.to_owned(),
-        })?;
-    T::deserialize(value).map_err(|e| ParameterError::WrongType {
-        name: name.to_owned(),
-        value: value.to_string(),
-        type_name: std::any::type_name::<T>(),
-        message: e.to_string(),
-    })
 }
 
 /// A loaded and checked limits file.
@@ -287,7 +240,7 @@ impl LimitsFile {
     }
 
     /// What the record's metadata says of the file.
-    fn metadata(&self) -> serde_json::Value {
+    pub(crate) fn metadata(&self) -> serde_json::Value {
         serde_json::json!({
             "path": self.name,
             "sha1": self.sha1,
@@ -1096,73 +1049,52 @@ fn sha1_hex(bytes: &[u8]) -> String {
         .collect()
 }
 
-impl Test {
-    /// Loads limits and parameters from the TOML file at `path`: its limits replace those the
-    /// code declares for the measurements it names (by phase and measurement), so that a limit
-    /// can change without recompiling. See [`crate::limits_file`] for the format and the rules.
-    ///
-    /// Everything in the file is checked now, against the phases known now (the test's, and
-    /// the program's `#[phase]` functions): each error names the file and the line. The run
-    /// checks it again against the test's phases; the record has the limits used (they are the
-    /// measurements' validators) and the file's path and SHA-1 (`metadata.limits_file`).
-    ///
-    /// ```no_run
-    /// # use tofu_core::prelude::*;
-    /// # fn main() -> Result<(), tofu_core::LimitsFileError> {
-    /// # let power_rails = tofu_core::Phase::dynamic("power_rails").run(|_, _| ());
-    /// let mut test = Test::new("FVT1")
-    ///     .phases([power_rails])
-    ///     // Fails here with e.g. "limits.toml:12: phase `power_rails` has no measurement `rail_5v`".
-    ///     .limits_file("limits.toml")?;
-    /// # Ok(()) }
-    /// ```
-    pub fn limits_file(self, path: impl AsRef<Path>) -> Result<Test, LimitsFileError> {
-        let path = path.as_ref();
-        let text = std::fs::read_to_string(path).map_err(|source| LimitsFileError::Read {
-            path: path.to_owned(),
-            source,
-        })?;
-        self.limits_toml(&text, &path.display().to_string())
+/// Reads limits and parameters from TOML text (`name` stands for the file in messages and in
+/// the record) and checks them against `phases`: every problem is reported at once.
+pub(crate) fn load(
+    text: &str,
+    name: &str,
+    phases: &[Phase],
+) -> Result<LimitsFile, LimitsFileError> {
+    // The sections with problems are left out of the file, the others checked against the
+    // phases.
+    let (limits, mut problems) = LimitsFile::parse(text, name);
+    problems.extend(limits.check_at_load(phases));
+    if problems.is_empty() {
+        Ok(limits)
+    } else {
+        problems.sort();
+        problems.dedup();
+        Err(LimitsFileError::Invalid { problems })
     }
+}
 
-    /// Loads limits and parameters from TOML text, as [`Test::limits_file`] does from a file;
-    /// `name` stands for the file in messages and in the record.
-    pub fn limits_toml(mut self, text: &str, name: &str) -> Result<Test, LimitsFileError> {
-        // The sections with problems are left out of the file, the others checked against the
-        // phases: every problem is reported at once.
-        let (limits, mut problems) = LimitsFile::parse(text, name);
-        problems.extend(limits.check_at_load(&self.phase_list()));
-        if !problems.is_empty() {
-            problems.sort();
-            problems.dedup();
-            return Err(LimitsFileError::Invalid { problems });
-        }
-        self = self.metadata("limits_file", limits.metadata());
-        self.limits = Some(limits);
-        Ok(self)
-    }
-
-    /// Sets one parameter, as a limits file's `[parameters]` would (for
-    /// [`testing::Harness`](crate::testing::Harness)); a test without a file gets an empty one.
-    pub(crate) fn set_parameter(&mut self, name: String, value: serde_json::Value) {
-        let limits = self.limits.get_or_insert_with(|| LimitsFile {
+impl LimitsFile {
+    /// A file of parameters alone, set in code (for [`testing::Harness`](crate::testing::Harness)).
+    pub(crate) fn parameters_only() -> Self {
+        LimitsFile {
             name: "(parameters set in code)".to_owned(),
             sha1: String::new(),
             sections: Vec::new(),
             parameters: Parameters::default(),
-        });
-        Arc::make_mut(&mut limits.parameters).insert(name, value);
+        }
     }
 
-    /// The parameters of the test's limits file, for the phases' contexts.
-    pub(crate) fn parameters(&self) -> Option<Parameters> {
-        self.limits.as_ref().map(|l| Arc::clone(&l.parameters))
+    /// Sets one parameter, as the `[parameters]` table would.
+    pub(crate) fn set_parameter(&mut self, name: String, value: serde_json::Value) {
+        Arc::make_mut(&mut self.parameters).insert(name, value);
+    }
+
+    /// The parameters, for the phases' contexts.
+    pub(crate) fn parameters(&self) -> Parameters {
+        Arc::clone(&self.parameters)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::parameters::{ParameterError, parameter};
 
     fn parse(text: &str) -> Result<LimitsFile, String> {
         let (file, problems) = LimitsFile::parse(text, "limits.toml");

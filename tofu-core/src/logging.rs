@@ -22,6 +22,8 @@ use tracing::field::{Field, Visit};
 use tracing::{Event, Level, Subscriber};
 use tracing_subscriber::layer::{Context, Layer};
 
+use crate::emitter::Emitter;
+use crate::event::EventKind;
 use crate::record::LogRecord;
 
 thread_local! {
@@ -35,6 +37,8 @@ pub(crate) struct Sink {
     records: Vec<LogRecord>,
     phase: Option<String>,
     max_level: Level,
+    /// The run's events, which each log record becomes too.
+    events: Option<Arc<Emitter>>,
 }
 
 /// The layer that records events into the running test's record. Add it to your own
@@ -54,7 +58,7 @@ impl<S: Subscriber> Layer<S> for CaptureLayer {
         let Some(shared) = SINK.with(|sink| sink.try_borrow().ok().and_then(|s| s.clone())) else {
             return;
         };
-        {
+        let published = {
             let mut sink = shared.lock().unwrap_or_else(PoisonError::into_inner);
             let meta = event.metadata();
             if *meta.level() > sink.max_level {
@@ -65,7 +69,7 @@ impl<S: Subscriber> Layer<S> for CaptureLayer {
             let file = meta.file().unwrap_or("");
             let source = file.rsplit(['/', '\\']).next().unwrap_or(file);
             let phase = sink.phase.clone();
-            sink.records.push(LogRecord {
+            let record = LogRecord {
                 level: python_level(*meta.level()),
                 logger_name: meta.target().to_owned(),
                 source: source.to_owned(),
@@ -73,7 +77,14 @@ impl<S: Subscriber> Layer<S> for CaptureLayer {
                 timestamp_millis: crate::clock::now_millis(),
                 message: visitor.finish(),
                 phase,
-            });
+            };
+            let published = sink.events.clone().map(|events| (events, record.clone()));
+            sink.records.push(record);
+            published
+        };
+        // Outside the sink's lock: publishing may log.
+        if let Some((events, record)) = published {
+            events.emit(EventKind::Log { record });
         }
     }
 }
@@ -128,12 +139,14 @@ impl Visit for MessageVisitor {
     }
 }
 
-/// Starts capturing events on this thread, at `max_level` and below.
-pub(crate) fn start_capture(max_level: Level) {
+/// Starts capturing events on this thread, at `max_level` and below; each also becomes a
+/// `log` event of `events`.
+pub(crate) fn start_capture(max_level: Level, events: Option<Arc<Emitter>>) {
     let sink = Sink {
         records: Vec::new(),
         phase: None,
         max_level,
+        events,
     };
     SINK.with(|s| *s.borrow_mut() = Some(Arc::new(Mutex::new(sink))));
 }
@@ -201,7 +214,7 @@ mod tests {
     fn events_are_captured_with_level_source_and_fields() {
         let subscriber = tracing_subscriber::registry().with(layer());
         tracing::subscriber::with_default(subscriber, || {
-            start_capture(Level::DEBUG);
+            start_capture(Level::DEBUG, None);
             set_phase(Some("power_on"));
             tracing::info!(volts = 5.02, "rail up");
             tracing::trace!("not captured at DEBUG");
@@ -223,7 +236,7 @@ mod tests {
         let subscriber = tracing_subscriber::registry().with(layer());
         tracing::subscriber::with_default(subscriber, || {
             tracing::info!("no run");
-            start_capture(Level::INFO);
+            start_capture(Level::INFO, None);
             assert!(finish_capture().is_empty());
         });
     }

@@ -1,7 +1,7 @@
 //! Measurements: their declaration, and the typed handles phases set them through.
 
 use std::marker::PhantomData;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, PoisonError};
 
 use crate::unit::{self, Unit};
 use crate::validator::Validator;
@@ -97,12 +97,13 @@ impl From<&str> for Dimension {
 
 /// Where the value of one measurement is kept while its phase runs.
 ///
-/// Slots belong to the executor, so a value set before a panic or an error is kept.
+/// Slots belong to the executor, so a value set before a panic, an error, a timeout or an
+/// abort is kept: the phase's handle and the executor share the value.
 #[derive(Debug)]
 pub struct Slot {
     /// What the slot holds (shared with the executor: no copy per attempt).
     decl: Arc<MeasurementDecl>,
-    value: Option<Value>,
+    value: Arc<Mutex<Option<Value>>>,
 }
 
 impl Slot {
@@ -116,7 +117,15 @@ impl Slot {
             .then(|| Value::Columns(Columns::new(decl.dimensions.len())));
         Slot {
             decl: Arc::clone(decl),
-            value,
+            value: Arc::new(Mutex::new(value)),
+        }
+    }
+
+    /// The executor's view of this slot: the same value.
+    pub(crate) fn share(&self) -> Slot {
+        Slot {
+            decl: Arc::clone(&self.decl),
+            value: Arc::clone(&self.value),
         }
     }
 
@@ -124,29 +133,32 @@ impl Slot {
         &self.decl.name
     }
 
-    /// A slot like this one, with no value.
-    pub(crate) fn emptied(&self) -> Slot {
-        Slot::new(&self.decl)
+    pub(crate) fn decl(&self) -> &Arc<MeasurementDecl> {
+        &self.decl
     }
 
     pub(crate) fn kind(&self) -> (ValueKind, usize) {
         (self.decl.kind, self.decl.dimensions.len())
     }
 
-    pub(crate) fn take(&mut self) -> Option<Value> {
-        self.value
-            .take()
+    /// Runs `f` on the value (a phase still running on an abandoned thread may set it too).
+    pub(crate) fn with<R>(&self, f: impl FnOnce(&mut Option<Value>) -> R) -> R {
+        f(&mut self.value.lock().unwrap_or_else(PoisonError::into_inner))
+    }
+
+    pub(crate) fn take(&self) -> Option<Value> {
+        self.with(Option::take)
             .filter(|v| !matches!(v, Value::Columns(c) if c.is_empty()))
     }
 
-    pub(crate) fn set(&mut self, value: Value) {
-        if self.value.is_some() {
+    pub(crate) fn set(&self, value: Value) {
+        let replaced = self.with(|slot| slot.replace(value).is_some());
+        if replaced {
             tracing::warn!(measurement = %self.decl.name, "measurement set again; the last value wins");
         }
-        self.value = Some(value);
     }
 
-    pub(crate) fn set_number(&mut self, v: f64) {
+    pub(crate) fn set_number(&self, v: f64) {
         let v = match self.decl.precision {
             Some(digits) if v.is_finite() => {
                 let scale = 10f64.powi(digits);
@@ -157,14 +169,16 @@ impl Slot {
         self.set(Value::Number(v));
     }
 
-    fn columns(&mut self) -> &mut Columns {
-        if !matches!(self.value, Some(Value::Columns(_))) {
-            self.value = Some(Value::Columns(Columns::default()));
-        }
-        match &mut self.value {
-            Some(Value::Columns(c)) => c,
-            _ => unreachable!("set to columns just above"),
-        }
+    fn with_columns<R>(&self, f: impl FnOnce(&mut Columns) -> R) -> R {
+        self.with(|value| {
+            if !matches!(value, Some(Value::Columns(_))) {
+                *value = Some(Value::Columns(Columns::default()));
+            }
+            match value {
+                Some(Value::Columns(c)) => f(c),
+                _ => unreachable!("set to columns just above"),
+            }
+        })
     }
 }
 
@@ -193,15 +207,15 @@ impl<'a, K> Measurement<'a, K> {
 
     /// Whether a value was set.
     pub fn is_set(&self) -> bool {
-        match &self.slot.value {
+        self.slot.with(|value| match value {
             Some(Value::Columns(c)) => !c.is_empty(),
             other => other.is_some(),
-        }
+        })
     }
 
-    /// The value set so far.
-    pub fn value(&self) -> Option<&Value> {
-        self.slot.value.as_ref()
+    /// A copy of the value set so far.
+    pub fn value(&self) -> Option<Value> {
+        self.slot.with(|value| value.clone())
     }
 
     pub(crate) fn slot(&mut self) -> &mut Slot {
@@ -296,7 +310,7 @@ pub struct ColumnLengthError {
 impl<const N: usize> Measurement<'_, Sweep<N>> {
     /// Adds one point: `N` coordinates and the value there.
     pub fn push(&mut self, coordinates: [f64; N], value: f64) {
-        self.slot.columns().push(&coordinates, value);
+        self.slot.with_columns(|c| c.push(&coordinates, value));
     }
 
     /// Adds many points at once, one slice per dimension plus the values, all of one length.
@@ -317,20 +331,23 @@ impl<const N: usize> Measurement<'_, Sweep<N>> {
                 values: values.len(),
             });
         }
-        self.slot.columns().extend(&coordinates, values);
+        self.slot.with_columns(|c| c.extend(&coordinates, values));
         Ok(())
     }
 
     /// Reserves room for `additional` more points.
     pub fn reserve(&mut self, additional: usize) {
-        self.slot.columns().reserve(additional);
+        self.slot.with_columns(|c| c.reserve(additional));
     }
 
     /// How many points were added.
     pub fn len(&self) -> usize {
-        self.value()
-            .and_then(Value::as_columns)
-            .map_or(0, Columns::len)
+        self.slot.with(|value| {
+            value
+                .as_ref()
+                .and_then(Value::as_columns)
+                .map_or(0, Columns::len)
+        })
     }
 
     /// Whether no point was added.

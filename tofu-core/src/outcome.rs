@@ -221,7 +221,7 @@ pub(crate) enum Terminal {
     /// A phase (or the serial-number source, or the declarations) raised an error.
     Error {
         /// Error type.
-        code: String,
+        code: crate::error_code::ErrorCode,
         /// Message.
         description: String,
     },
@@ -267,7 +267,7 @@ pub(crate) fn test_outcome(
         Some(Terminal::Error { code, description }) => {
             return (
                 Outcome::Error,
-                vec![OutcomeDetail::new(code.clone(), description.clone())],
+                vec![OutcomeDetail::new(code.to_string(), description.clone())],
                 None,
             );
         }
@@ -478,7 +478,7 @@ mod tests {
     fn test_outcome_table() {
         let stop = Terminal::Stop { phase: "p".into() };
         let error = Terminal::Error {
-            code: "IoError".into(),
+            code: crate::error_code::ErrorCode::Phase("IoError".into()),
             description: "gone".into(),
         };
         let timeout = Terminal::Timeout { phase: "p".into() };

@@ -27,6 +27,16 @@ pub trait OutputCallback: Send {
     fn is_durable_queue(&self) -> bool {
         false
     }
+
+    /// Handles a run recovered from the journal of a process that died mid-run, in its
+    /// record's JSON form (OpenHTF's): ERROR, with every phase that ended before (see
+    /// `journal.rs`). Called at the next start of a test, before its run, once per output
+    /// (a recovery cut short does not call an output that already had it). The default does
+    /// nothing.
+    fn on_recovered(&mut self, record: &serde_json::Value) -> Result<Option<String>, OutputError> {
+        let _ = record;
+        Ok(None)
+    }
 }
 
 impl fmt::Debug for dyn OutputCallback {
@@ -147,6 +157,24 @@ pub fn write_json(
 impl OutputCallback for JsonOutput {
     fn name(&self) -> &str {
         "JSON record"
+    }
+
+    fn on_recovered(&mut self, record: &serde_json::Value) -> Result<Option<String>, OutputError> {
+        let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+        let stem = format!(
+            "{}.{}.{}",
+            atomic::safe_file_name(&text(&record["dut_id"])),
+            atomic::safe_file_name(&text(&record["metadata"]["procedure_id"])),
+            record["start_time_millis"]
+        );
+        let path = atomic::write_new_file(&self.dir, &stem, "json", |out| {
+            serde_json::to_writer(out, record).map_err(io::Error::from)
+        })
+        .map_err(|source| OutputError::Write {
+            dir: self.dir.clone(),
+            source,
+        })?;
+        Ok(Some(format!("record written to {}", path.display())))
     }
 
     fn on_record(&mut self, record: &TestRecord) -> Result<Option<String>, OutputError> {

@@ -548,7 +548,7 @@ mod tests {
             phase.run(&mut ctx, &mut slots, &mut PlugSet::new(Vec::new())),
             PhaseReturn::Result(PhaseResult::Continue)
         );
-        slots.iter_mut().map(Slot::take).collect()
+        slots.iter().map(Slot::take).collect()
     }
 
     #[test]

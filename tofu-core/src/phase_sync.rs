@@ -11,7 +11,7 @@
 use std::sync::{Condvar, Mutex, PoisonError};
 use std::time::Duration;
 
-use crate::abort;
+use crate::abort::Abort;
 
 /// The slots' positions, shared by the slots of one batch.
 #[derive(Debug)]
@@ -30,8 +30,8 @@ impl PhaseSync {
     }
 
     /// Slot `slot` is about to start phase `index`: waits until every other slot has
-    /// finished the phases before it (or has ended), or until Ctrl-C.
-    pub(crate) fn reach(&self, slot: usize, index: usize) {
+    /// finished the phases before it (or has ended), or until the slot's run is aborted.
+    pub(crate) fn reach(&self, slot: usize, index: usize, abort: &Abort) {
         let mut positions = self
             .positions
             .lock()
@@ -40,7 +40,7 @@ impl PhaseSync {
             *p = Some(index);
         }
         self.moved.notify_all();
-        while positions.iter().flatten().any(|&p| p < index) && abort::presses() == 0 {
+        while positions.iter().flatten().any(|&p| p < index) && !abort.is_aborted() {
             positions = self
                 .moved
                 .wait_timeout(positions, Duration::from_millis(20))
@@ -81,7 +81,7 @@ mod tests {
                 let (sync, log) = (Arc::clone(&sync), Arc::clone(&log));
                 std::thread::spawn(move || {
                     for phase in 0..5 {
-                        sync.reach(slot, phase);
+                        sync.reach(slot, phase, &Abort::new());
                         log.lock().unwrap().push((phase, "start"));
                         if slot == 1 {
                             std::thread::sleep(Duration::from_millis(10));
@@ -124,20 +124,20 @@ mod tests {
         let ender = {
             let sync = Arc::clone(&sync);
             std::thread::spawn(move || {
-                sync.reach(0, 0);
+                sync.reach(0, 0, &Abort::new());
                 sync.leave(0);
             })
         };
         let jumper = {
             let sync = Arc::clone(&sync);
             std::thread::spawn(move || {
-                sync.reach(1, 0);
-                sync.reach(1, 4);
+                sync.reach(1, 0, &Abort::new());
+                sync.reach(1, 4, &Abort::new());
                 sync.leave(1);
             })
         };
         for phase in 0..5 {
-            sync.reach(2, phase);
+            sync.reach(2, phase, &Abort::new());
         }
         sync.leave(2);
         ender.join().unwrap();

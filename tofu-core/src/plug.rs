@@ -14,12 +14,15 @@ use std::any::{Any, TypeId};
 use std::fmt;
 use std::sync::{Arc, Mutex};
 
-use crate::panic_capture::catch;
-use crate::shared_plug::Gate;
+use crate::gate::Gate;
 
-/// How long a plug's setup or teardown waits for a timed-out phase to let go of it (OpenHTF's
-/// `cancel_timeout_s`).
-const PLUG_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// How long a plug's setup or teardown, or a phase, waits for a phase that was abandoned
+/// (timed out or aborted) to let go of a plug (OpenHTF's `cancel_timeout_s`).
+pub(crate) const PLUG_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
+/// How long a plug's setup or teardown may take unless the test says otherwise
+/// ([`Test::plug_timeout`](crate::Test::plug_timeout)).
+pub const DEFAULT_PLUG_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(60);
 
 /// An instrument or fixture with a life cycle.
 pub trait Plug: Send + 'static {
@@ -36,15 +39,14 @@ pub trait Plug: Send + 'static {
     }
 }
 
-/// A plug instance, shared between the test and the phase that borrows it.
-pub(crate) type SharedPlug = Arc<Mutex<Box<dyn Any + Send>>>;
+pub(crate) use crate::gate::SharedPlug;
 
 /// What a plug's life-cycle call returns.
 pub(crate) type PlugResult = Result<(), Box<dyn std::error::Error + Send + Sync>>;
 
 /// Which life-cycle call to make.
 #[derive(Debug, Clone, Copy)]
-enum Lifecycle {
+pub(crate) enum Lifecycle {
     Setup,
     Teardown,
 }
@@ -55,7 +57,7 @@ pub(crate) struct PlugEntry {
     pub(crate) type_id: TypeId,
     pub(crate) name: &'static str,
     pub(crate) instance: SharedPlug,
-    call: fn(&mut (dyn Any + Send), Lifecycle) -> Option<PlugResult>,
+    pub(crate) call: fn(&mut (dyn Any + Send), Lifecycle) -> Option<PlugResult>,
     /// Set for a station's shared plug: one phase of one slot holds it at a time, and the
     /// station, not the slot's run, sets it up and tears it down.
     pub(crate) gate: Option<Arc<Gate>>,
@@ -103,98 +105,6 @@ impl PlugEntry {
             call: self.call,
             gate: self.gate.clone(),
         }
-    }
-
-    /// Calls [`Plug::setup`]; the error says why it failed (an error, a panic, or the plug
-    /// still held by a phase that timed out).
-    pub(crate) fn set_up(&self) -> Result<(), String> {
-        let result = catch(|| {
-            self.call(Lifecycle::Setup)
-                .map(|r| r.map(|r| r.map_err(|e| e.to_string())))
-        });
-        match result {
-            Ok(Some(Some(Ok(())))) => Ok(()),
-            Ok(Some(Some(Err(e)))) => Err(e),
-            Ok(Some(None)) => Err("it is not a plug".to_owned()),
-            Ok(None) => Err("it is still in use by a phase that timed out".to_owned()),
-            Err(panic) => Err(format!("panicked at {}: {}", panic.location, panic.message)),
-        }
-    }
-
-    /// Calls [`Plug::teardown`], logging what goes wrong.
-    pub(crate) fn tear_down(&self) {
-        let result = catch(|| {
-            self.call(Lifecycle::Teardown)
-                .map(|r| r.map(|r| r.map_err(|e| e.to_string())))
-        });
-        match result {
-            Ok(Some(Some(Ok(())) | None)) => {}
-            Ok(Some(Some(Err(e)))) => {
-                tracing::error!("plug `{}` failed to tear down: {e}", self.name)
-            }
-            Ok(None) => tracing::error!(
-                "plug `{}` is still in use by a phase that timed out after {PLUG_WAIT:?}; its teardown was skipped",
-                self.name
-            ),
-            Err(panic) => {
-                tracing::error!(
-                    "plug `{}` panicked tearing down at {}: {}",
-                    self.name,
-                    panic.location,
-                    panic.message
-                );
-            }
-        }
-    }
-
-    /// Calls setup or teardown, waiting up to `PLUG_WAIT` for a phase that still holds the plug
-    /// (one that timed out). `None` when the plug could not be had in time.
-    fn call(&self, step: Lifecycle) -> Option<Option<PlugResult>> {
-        let deadline = std::time::Instant::now() + PLUG_WAIT;
-        loop {
-            match self.instance.try_lock() {
-                Ok(mut guard) => return Some((self.call)(&mut **guard, step)),
-                Err(std::sync::TryLockError::Poisoned(p)) => {
-                    return Some((self.call)(&mut **p.into_inner(), step));
-                }
-                Err(std::sync::TryLockError::WouldBlock)
-                    if std::time::Instant::now() < deadline =>
-                {
-                    std::thread::sleep(std::time::Duration::from_millis(5));
-                }
-                Err(std::sync::TryLockError::WouldBlock) => return None,
-            }
-        }
-    }
-}
-
-/// Sets up `plugs` in order; stops at the first failure. Returns how many were set up, and
-/// the failure (`plug `X` failed to set up: why`).
-pub(crate) fn set_up_all<'p>(
-    plugs: impl IntoIterator<Item = &'p PlugEntry>,
-) -> (usize, Option<String>) {
-    let mut count = 0;
-    for plug in plugs {
-        if let Err(error) = plug.set_up() {
-            return (
-                count,
-                Some(format!("plug `{}` failed to set up: {error}", plug.name)),
-            );
-        }
-        count += 1;
-    }
-    (count, None)
-}
-
-/// Tears down `plugs`, last first, each once whatever happens to the others; none when Ctrl-C
-/// was pressed twice.
-pub(crate) fn tear_down_all<'p>(plugs: impl DoubleEndedIterator<Item = &'p PlugEntry>) {
-    if crate::abort::presses() >= 2 {
-        tracing::error!("plug teardown skipped: Ctrl-C pressed twice");
-        return;
-    }
-    for plug in plugs.rev() {
-        plug.tear_down();
     }
 }
 

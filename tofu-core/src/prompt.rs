@@ -62,14 +62,20 @@
 //! only.
 
 use std::borrow::Cow;
+use std::cell::RefCell;
+use std::collections::VecDeque;
 use std::ffi::OsString;
 use std::fmt;
 use std::io::{self, BufRead, IsTerminal, Write};
 use std::str::FromStr;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
-use std::sync::{Mutex, PoisonError};
-use std::time::Duration;
+use std::sync::{Arc, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use crate::abort::Abort;
+use crate::bus::EventBus;
+use crate::desk::{Closed, Desk, MAX_ANSWER, Reply, Waiting};
+use crate::event::PromptKind;
 
 /// The environment variable that lets prompts read their answers from a stdin that is not a
 /// terminal (a pipe): any value but empty, `0`, `false`, `no`, `off`.
@@ -132,6 +138,18 @@ pub enum PromptError {
     /// The value given on the command line is missing or refused.
     #[error("{0}")]
     InvalidArgument(String),
+    /// The run was aborted (Ctrl-C, a signal, a command) while the question waited.
+    #[error("no answer to '{prompt}': the run was aborted")]
+    Aborted {
+        /// The question.
+        prompt: String,
+    },
+    /// The phase that asked was given up on (its timeout passed) while the question waited.
+    #[error("no answer to '{prompt}': its phase was given up on (timeout)")]
+    Stopped {
+        /// The question.
+        prompt: String,
+    },
     /// The pattern answers must match is not a valid regex.
     #[error("the pattern of '{prompt}' is not a valid regex: {reason}")]
     InvalidPattern {
@@ -253,7 +271,10 @@ impl SerialNumber {
         } else {
             STDIN_HINT
         };
-        with_stdin(&self.message, hint, |answers, out| {
+        let kind = PromptKind::SerialNumber {
+            pattern: self.pattern.clone(),
+        };
+        with_desk(&self.message, kind, hint, self.timeout, |answers, out| {
             self.ask_over(answers, out, pattern.as_ref())
         })
     }
@@ -363,12 +384,13 @@ impl Prompt {
 
     /// Waits for Enter (any answer confirms).
     pub fn confirm(&self) -> Result<(), PromptError> {
-        if let Some(answer) = next_arg_answer() {
-            return self.confirm_from(io::Cursor::new(format!("{answer}\n")), io::stderr().lock());
-        }
-        with_stdin(&self.message, STDIN_HINT, |answers, out| {
-            self.confirm_over(answers, out)
-        })
+        with_desk(
+            &self.message,
+            PromptKind::Confirm,
+            STDIN_HINT,
+            self.timeout,
+            |answers, out| self.confirm_over(answers, out),
+        )
     }
 
     /// A value typed by the operator, parsed with [`FromStr`]; an empty or unparsable answer is
@@ -378,12 +400,13 @@ impl Prompt {
         T: FromStr,
         T::Err: fmt::Display,
     {
-        if let Some(answer) = next_arg_answer() {
-            return self.value_from(io::Cursor::new(format!("{answer}\n")), io::stderr().lock());
-        }
-        with_stdin(&self.message, STDIN_HINT, |answers, out| {
-            self.value_over(answers, out)
-        })
+        with_desk(
+            &self.message,
+            PromptKind::Value,
+            STDIN_HINT,
+            self.timeout,
+            |answers, out| self.value_over(answers, out),
+        )
     }
 
     /// [`confirm`](Self::confirm) over `input` and `output` instead of stdin and stderr.
@@ -456,6 +479,10 @@ trait Answers {
 enum LineError {
     TimedOut,
     Io(io::Error),
+    /// Input came that can't be an answer: say why, ask again.
+    Refused(String),
+    Aborted,
+    Stopped,
 }
 
 /// Answers read from any reader, without timeouts.
@@ -473,77 +500,267 @@ impl<R: BufRead> Answers for Reader<R> {
 
 /// A line, lossily decoded (a scanner's odd byte doesn't end the questions); `None` at the end.
 fn read_line(input: &mut impl BufRead) -> io::Result<Option<String>> {
-    let mut line = Vec::new();
-    match input.read_until(b'\n', &mut line)? {
-        0 => Ok(None),
-        _ => Ok(Some(String::from_utf8_lossy(&line).into_owned())),
+    match read_bounded_line(input)? {
+        StdinLine::Line(line) => Ok(Some(line)),
+        StdinLine::TooLong(len) => Err(io::Error::other(too_long(len))),
+        StdinLine::End => Ok(None),
     }
 }
 
-/// What the stdin thread sends: a line, the end, or the error that ended it.
-type Line = io::Result<Option<String>>;
-
-/// Answers received from the stdin thread, with timeouts.
-struct Channel<'a> {
-    lines: &'a Receiver<Line>,
-    echoes: bool,
+/// A line of input, at most [`MAX_ANSWER`] bytes (plus its end of line) kept in memory.
+enum StdinLine {
+    Line(String),
+    /// A line this long was skipped.
+    TooLong(usize),
+    End,
 }
 
-impl Answers for Channel<'_> {
-    fn next_line(&mut self, timeout: Option<Duration>) -> Result<Option<String>, LineError> {
-        let received = match timeout {
-            None => self.lines.recv().ok(),
-            Some(t) => match self.lines.recv_timeout(t) {
-                Ok(line) => Some(line),
-                Err(RecvTimeoutError::Timeout) => return Err(LineError::TimedOut),
-                Err(RecvTimeoutError::Disconnected) => None,
-            },
+fn too_long(len: usize) -> String {
+    format!("the answer is {len} bytes long; {MAX_ANSWER} at most")
+}
+
+/// Reads a line, keeping at most [`MAX_ANSWER`] bytes of it (a longer one is skipped to its
+/// end and said to be too long), so an input that never ends a line can't grow memory.
+fn read_bounded_line(input: &mut impl BufRead) -> io::Result<StdinLine> {
+    let mut line = Vec::new();
+    let mut len = 0usize;
+    loop {
+        let buf = input.fill_buf()?;
+        if buf.is_empty() {
+            return Ok(match len {
+                0 => StdinLine::End,
+                n if n > MAX_ANSWER + 2 => StdinLine::TooLong(n),
+                _ => StdinLine::Line(String::from_utf8_lossy(&line).into_owned()),
+            });
+        }
+        let (chunk, ended) = match buf.iter().position(|&b| b == b'\n') {
+            Some(i) => (&buf[..=i], true),
+            None => (buf, false),
         };
-        // Once the thread has sent the end (or an error) it is gone: the end, again.
-        received.unwrap_or(Ok(None)).map_err(LineError::Io)
+        let take = chunk.len();
+        if len + take <= MAX_ANSWER + 2 {
+            line.extend_from_slice(chunk);
+        } else {
+            line.clear();
+        }
+        len = len.saturating_add(take);
+        input.consume(take);
+        if ended {
+            return Ok(if len > MAX_ANSWER + 2 {
+                StdinLine::TooLong(len)
+            } else {
+                StdinLine::Line(String::from_utf8_lossy(&line).into_owned())
+            });
+        }
+    }
+}
+
+thread_local! {
+    /// The desk, abort and phase of the run asking on this thread (set by the executor).
+    static ASKING: RefCell<Option<AskContext>> = const { RefCell::new(None) };
+}
+
+/// Where questions asked on a thread go, and what ends their wait.
+#[derive(Debug, Clone)]
+pub(crate) struct AskContext {
+    pub(crate) desk: Arc<Desk>,
+    pub(crate) waiting: Waiting,
+}
+
+/// Runs `f` with questions asked on this thread going to `context`'s desk.
+pub(crate) fn asking<R>(context: AskContext, f: impl FnOnce() -> R) -> R {
+    struct Restore(Option<AskContext>);
+    impl Drop for Restore {
+        fn drop(&mut self) {
+            let previous = self.0.take();
+            ASKING.with(|a| *a.borrow_mut() = previous);
+        }
+    }
+    let _restore = Restore(ASKING.with(|a| a.borrow_mut().replace(context)));
+    f()
+}
+
+/// The context of a question asked outside any run: a desk of its own, nothing to abort it.
+fn lone_context() -> AskContext {
+    AskContext {
+        desk: Arc::new(Desk::new(Arc::new(EventBus::new()), None)),
+        waiting: Waiting {
+            abort: Arc::new(Abort::new()),
+            level: 1,
+            stop: None,
+        },
+    }
+}
+
+/// Asks on the run's desk (or one of its own outside a run): answered by `--answer`, the
+/// console's stdin, or a command, whichever comes first. Fails at once when none can answer.
+fn with_desk<T>(
+    prompt: &str,
+    kind: PromptKind,
+    hint: &str,
+    timeout: Option<Duration>,
+    f: impl FnOnce(&mut dyn Answers, &mut dyn Write) -> Result<T, PromptError>,
+) -> Result<T, PromptError> {
+    let context = ASKING
+        .with(|a| a.borrow().clone())
+        .unwrap_or_else(lone_context);
+    let terminal = io::stdin().is_terminal();
+    let stdin = terminal || stdin_allowed();
+    check_can_ask(
+        prompt,
+        hint,
+        stdin || has_arg_answer() || context.desk.is_observed(),
+    )?;
+    let mut answers = DeskAnswers {
+        context,
+        message: prompt.to_owned(),
+        kind,
+        timeout,
+        stdin,
+        terminal,
+        by: String::new(),
+    };
+    // No lock is held while the question waits: other slots go on logging.
+    f(&mut answers, &mut io::stderr())
+}
+
+/// Answers given on a desk, one question at a time.
+struct DeskAnswers {
+    context: AskContext,
+    message: String,
+    kind: PromptKind,
+    timeout: Option<Duration>,
+    /// Stdin may answer.
+    stdin: bool,
+    terminal: bool,
+    /// Who gave the last answer.
+    by: String,
+}
+
+impl Answers for DeskAnswers {
+    fn next_line(&mut self, _timeout: Option<Duration>) -> Result<Option<String>, LineError> {
+        let desk = &self.context.desk;
+        let id = desk.open(&self.message, self.kind.clone());
+        if let Some(value) = next_arg_answer() {
+            let _ = desk.reply(
+                id,
+                Reply::Answer {
+                    value,
+                    by: "args".to_owned(),
+                },
+            );
+        } else if self.stdin {
+            stdin_front::offer(desk, id).map_err(LineError::Io)?;
+        }
+        let deadline = self.timeout.and_then(|t| Instant::now().checked_add(t));
+        match desk.wait(id, deadline, &self.context.waiting) {
+            Ok(Reply::Answer { value, by }) => {
+                self.by = by;
+                Ok(Some(value))
+            }
+            Ok(Reply::Refused(reason)) => Err(LineError::Refused(reason)),
+            Ok(Reply::EndOfInput) => Ok(None),
+            Err(Closed::TimedOut) => Err(LineError::TimedOut),
+            Err(Closed::Aborted) => Err(LineError::Aborted),
+            Err(Closed::Stopped) => Err(LineError::Stopped),
+        }
     }
 
     fn echoes(&self) -> bool {
-        self.echoes
+        self.terminal && self.by == stdin_front::BY
     }
 }
 
-/// The lines of stdin, read by a thread started on first use. Held for a whole question, so
-/// that questions from two threads don't take each other's answers.
-static STDIN_LINES: Mutex<Option<Receiver<Line>>> = Mutex::new(None);
+/// The console's stdin as a front end: each line answers the oldest question offered to it
+/// that still waits; lines typed before a question (a scanner ahead of the screen) wait for
+/// the next one. Stdin is the process's, so this is too; the questions belong to their desks.
+mod stdin_front {
+    use super::*;
 
-/// Runs `f` over stdin's answers and stderr, if stdin may be asked.
-fn with_stdin<T>(
-    prompt: &str,
-    hint: &str,
-    f: impl FnOnce(&mut dyn Answers, &mut dyn Write) -> Result<T, PromptError>,
-) -> Result<T, PromptError> {
-    let terminal = io::stdin().is_terminal();
-    check_can_ask(prompt, hint, terminal, stdin_allowed())?;
-    let mut lines = STDIN_LINES.lock().unwrap_or_else(PoisonError::into_inner);
-    if lines.is_none() {
-        *lines = Some(spawn_stdin_reader().map_err(|source| PromptError::Io {
-            prompt: prompt.to_owned(),
-            source,
-        })?);
+    /// Who a stdin answer is from.
+    pub(super) const BY: &str = "console";
+
+    /// Lines typed ahead, kept at most.
+    const TYPED_AHEAD: usize = 64;
+
+    struct Front {
+        started: bool,
+        ended: bool,
+        offers: VecDeque<(Weak<Desk>, u64)>,
+        typed_ahead: VecDeque<Reply>,
     }
-    let Some(lines) = lines.as_ref() else {
-        unreachable!("set just above")
-    };
-    let mut answers = Channel {
-        lines,
-        echoes: terminal,
-    };
-    f(&mut answers, &mut io::stderr().lock())
+
+    static FRONT: Mutex<Front> = Mutex::new(Front {
+        started: false,
+        ended: false,
+        offers: VecDeque::new(),
+        typed_ahead: VecDeque::new(),
+    });
+
+    fn front() -> std::sync::MutexGuard<'static, Front> {
+        FRONT.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Offers prompt `id` of `desk` to stdin.
+    pub(super) fn offer(desk: &Arc<Desk>, id: u64) -> io::Result<()> {
+        let mut front = front();
+        if !front.started {
+            std::thread::Builder::new()
+                .name("tofu-prompt-stdin".to_owned())
+                .spawn(read)?;
+            front.started = true;
+        }
+        if let Some(reply) = front.typed_ahead.pop_front() {
+            let _ = desk.reply(id, reply);
+        } else if front.ended {
+            let _ = desk.reply(id, Reply::EndOfInput);
+        } else {
+            front.offers.push_back((Arc::downgrade(desk), id));
+        }
+        Ok(())
+    }
+
+    /// Gives `reply` to the oldest offer still waiting; false when none is.
+    fn deliver(front: &mut Front, reply: &Reply) -> bool {
+        while let Some((desk, id)) = front.offers.pop_front() {
+            if let Some(desk) = desk.upgrade()
+                && desk.reply(id, reply.clone()).is_ok()
+            {
+                return true;
+            }
+        }
+        false
+    }
+
+    fn read() {
+        let mut stdin = io::stdin().lock();
+        loop {
+            let reply = match read_bounded_line(&mut stdin) {
+                Ok(StdinLine::Line(value)) => Reply::Answer {
+                    value,
+                    by: BY.to_owned(),
+                },
+                Ok(StdinLine::TooLong(len)) => Reply::Refused(too_long(len)),
+                Ok(StdinLine::End) | Err(_) => Reply::EndOfInput,
+            };
+            let end = reply == Reply::EndOfInput;
+            let mut front = front();
+            if end {
+                front.ended = true;
+                while deliver(&mut front, &Reply::EndOfInput) {}
+                return;
+            }
+            if !deliver(&mut front, &reply) && front.typed_ahead.len() < TYPED_AHEAD {
+                front.typed_ahead.push_back(reply);
+            }
+        }
+    }
 }
 
-fn check_can_ask(
-    prompt: &str,
-    hint: &str,
-    terminal: bool,
-    stdin_allowed: bool,
-) -> Result<(), PromptError> {
-    if terminal || stdin_allowed {
+/// A question nobody can answer (no terminal, no `TOFU_PROMPT_STDIN`, no `--answer` left, no
+/// observer of the run's events to answer with a command) fails at once, saying what to do.
+fn check_can_ask(prompt: &str, hint: &str, can_answer: bool) -> Result<(), PromptError> {
+    if can_answer {
         Ok(())
     } else {
         Err(PromptError::NoTerminal {
@@ -553,21 +770,32 @@ fn check_can_ask(
     }
 }
 
-fn spawn_stdin_reader() -> io::Result<Receiver<Line>> {
-    let (send, receive) = mpsc::channel();
-    std::thread::Builder::new()
-        .name("tofu-prompt-stdin".to_owned())
-        .spawn(move || {
-            let mut stdin = io::stdin().lock();
-            loop {
-                let line = read_line(&mut stdin);
-                let last = !matches!(line, Ok(Some(_)));
-                if send.send(line).is_err() || last {
-                    break;
-                }
-            }
-        })?;
-    Ok(receive)
+/// Whether a `--answer` is left on the command line.
+fn has_arg_answer() -> bool {
+    let mut answers = ARG_ANSWERS.lock().unwrap_or_else(PoisonError::into_inner);
+    !answers
+        .get_or_insert_with(|| answers_in(std::env::args_os().skip(1)))
+        .is_empty()
+}
+
+/// `s` with its control characters made visible (`\u{1b}`, `\r`), so that an answer echoed
+/// back (a barcode's bytes) can't drive the operator's terminal.
+pub(crate) fn visible(s: &str) -> Cow<'_, str> {
+    if s.chars().any(char::is_control) {
+        Cow::Owned(
+            s.chars()
+                .map(|c| {
+                    if c.is_control() {
+                        c.escape_default().to_string()
+                    } else {
+                        c.to_string()
+                    }
+                })
+                .collect(),
+        )
+    } else {
+        Cow::Borrowed(s)
+    }
 }
 
 /// Asks `prompt` until `accept` takes an answer (trimmed), saying why each refused one is.
@@ -605,10 +833,26 @@ fn ask<T>(
                     source,
                 });
             }
+            Err(LineError::Refused(reason)) => {
+                let _ = writeln!(out, "\n{reason}; try again.");
+                continue;
+            }
+            Err(LineError::Aborted) => {
+                let _ = writeln!(out);
+                return Err(PromptError::Aborted {
+                    prompt: prompt.to_owned(),
+                });
+            }
+            Err(LineError::Stopped) => {
+                let _ = writeln!(out);
+                return Err(PromptError::Stopped {
+                    prompt: prompt.to_owned(),
+                });
+            }
         };
         let answer = line.trim();
         if !answers.echoes() {
-            let _ = writeln!(out, "{answer}");
+            let _ = writeln!(out, "{}", visible(answer));
         }
         match accept(answer) {
             Ok(value) => {
@@ -617,7 +861,7 @@ fn ask<T>(
             }
             Err(reason) => {
                 tracing::debug!("'{prompt}': answer {answer:?} refused: {reason}");
-                let _ = writeln!(out, "{reason}; try again.");
+                let _ = writeln!(out, "{}; try again.", visible(&reason));
                 let _ = out.flush();
             }
         }
@@ -860,14 +1104,11 @@ mod tests {
         let prompt = "Scan the serial number";
         let hint = "pass --serial SN or set TOFU_PROMPT_STDIN=1";
         assert_eq!(
-            check_can_ask(prompt, hint, false, false)
-                .unwrap_err()
-                .to_string(),
+            check_can_ask(prompt, hint, false).unwrap_err().to_string(),
             "no terminal to ask 'Scan the serial number' (stdin is not a TTY); \
              pass --serial SN or set TOFU_PROMPT_STDIN=1"
         );
-        assert!(check_can_ask(prompt, hint, true, false).is_ok());
-        assert!(check_can_ask(prompt, hint, false, true).is_ok());
+        assert!(check_can_ask(prompt, hint, true).is_ok());
     }
 
     #[test]
@@ -887,13 +1128,55 @@ mod tests {
         }
     }
 
+    /// Answers on a desk of their own, as a run's questions are; the replies come from
+    /// another thread (a page, a command), by the prompt id of the `prompt_opened` event.
+    fn desk_answers(timeout: Option<Duration>) -> (DeskAnswers, crate::bus::Subscription) {
+        let bus = Arc::new(EventBus::new());
+        let events = bus.subscribe();
+        let answers = DeskAnswers {
+            context: AskContext {
+                desk: Arc::new(Desk::new(bus, None)),
+                waiting: Waiting {
+                    abort: Arc::new(Abort::new()),
+                    level: 1,
+                    stop: None,
+                },
+            },
+            message: "q".into(),
+            kind: PromptKind::Value,
+            timeout,
+            stdin: false,
+            terminal: false,
+            by: String::new(),
+        };
+        (answers, events)
+    }
+
+    /// Replies to the next prompt opened on `events`' desk.
+    fn reply_next(events: crate::bus::Subscription, desk: Arc<Desk>, replies: Vec<Reply>) {
+        std::thread::spawn(move || {
+            let mut replies = replies.into_iter();
+            while let Some(crate::bus::Received::Event(e)) = events.recv() {
+                if let crate::event::EventKind::PromptOpened { id, .. } = e.kind {
+                    match replies.next() {
+                        Some(reply) => desk.reply(id, reply).unwrap(),
+                        None => return,
+                    }
+                }
+            }
+        });
+    }
+
+    fn said(value: &str) -> Reply {
+        Reply::Answer {
+            value: value.into(),
+            by: "command".into(),
+        }
+    }
+
     #[test]
     fn a_question_times_out_naming_itself_and_the_delay() {
-        let (send, lines) = mpsc::channel::<Line>();
-        let mut answers = Channel {
-            lines: &lines,
-            echoes: false,
-        };
+        let (mut answers, _events) = desk_answers(Some(Duration::from_millis(50)));
         let prompt = Prompt::new("Read the gauge (mm)").timeout(Duration::from_millis(50));
         let mut console = Vec::new();
         let started = std::time::Instant::now();
@@ -909,41 +1192,75 @@ mod tests {
             String::from_utf8_lossy(&console)
                 .starts_with("Read the gauge (mm) (within 0.05 s)\n> ")
         );
-
-        // In time, it answers; the end of the thread's lines is the end of the input.
-        send.send(Ok(Some("3.3\n".into()))).unwrap();
-        let v: f64 = prompt.value_over(&mut answers, &mut io::sink()).unwrap();
-        assert_eq!(v, 3.3);
-        send.send(Ok(None)).unwrap();
-        drop(send);
-        for _ in 0..2 {
-            let err = prompt
-                .confirm_over(&mut answers, &mut io::sink())
-                .unwrap_err();
-            assert!(matches!(err, PromptError::EndOfInput { .. }), "{err:?}");
-        }
     }
 
     #[test]
-    fn a_terminal_is_not_echoed_to() {
-        let (send, lines) = mpsc::channel::<Line>();
-        send.send(Ok(Some("PCB01A0001\n".into()))).unwrap();
-        let mut answers = Channel {
-            lines: &lines,
-            echoes: true,
-        };
+    fn answers_come_from_any_front_end_refused_ones_are_asked_again_and_echoed_visibly() {
+        let (mut answers, events) = desk_answers(None);
+        let desk = Arc::clone(&answers.context.desk);
+        reply_next(
+            events,
+            desk,
+            vec![
+                Reply::Refused(too_long(5000)),
+                said("\u{1b}[2Jabc"),
+                said("3.3"),
+                Reply::EndOfInput,
+            ],
+        );
         let mut console = Vec::new();
-        let sn = serial()
-            .ask_over(
-                &mut answers,
-                &mut console,
-                serial().compile().unwrap().as_ref(),
-            )
+        let v: f64 = Prompt::new("Read")
+            .value_over(&mut answers, &mut console)
             .unwrap();
-        assert_eq!(sn, "PCB01A0001");
+        assert_eq!(v, 3.3);
+        let console = String::from_utf8_lossy(&console);
+        assert!(
+            console.contains("5000 bytes long; 1024 at most; try again"),
+            "{console}"
+        );
+        assert!(console.contains("\\u{1b}[2Jabc"), "{console}");
+        assert!(!console.contains('\u{1b}'), "{console}");
+        let err = Prompt::new("Read")
+            .confirm_over(&mut answers, &mut io::sink())
+            .unwrap_err();
+        assert!(matches!(err, PromptError::EndOfInput { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn an_abort_ends_a_waiting_question_at_once() {
+        let (mut answers, _events) = desk_answers(None);
+        let abort = Arc::clone(&answers.context.waiting.abort);
+        std::thread::spawn(move || {
+            std::thread::sleep(Duration::from_millis(50));
+            abort.press();
+        });
+        let err = Prompt::new("Insert the board")
+            .confirm_over(&mut answers, &mut io::sink())
+            .unwrap_err();
+        assert!(matches!(err, PromptError::Aborted { .. }), "{err:?}");
+    }
+
+    #[test]
+    fn lines_are_read_bounded_and_a_long_one_is_skipped_whole() {
+        let long = "9".repeat(MAX_ANSWER * 4);
+        let input = format!("SN1\r\n{long}\nSN2\nlast");
+        let mut input = io::Cursor::new(input.into_bytes());
+        let mut lines = Vec::new();
+        loop {
+            match read_bounded_line(&mut input).unwrap() {
+                StdinLine::Line(l) => lines.push(l),
+                StdinLine::TooLong(n) => lines.push(format!("too long {n}")),
+                StdinLine::End => break,
+            }
+        }
         assert_eq!(
-            String::from_utf8_lossy(&console),
-            "Scan the board's serial number\n> "
+            lines,
+            [
+                "SN1\r\n",
+                &format!("too long {}", MAX_ANSWER * 4 + 1),
+                "SN2\n",
+                "last"
+            ]
         );
     }
 

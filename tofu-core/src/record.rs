@@ -303,6 +303,15 @@ fn serialize_measurements<S: Serializer>(
     serializer.collect_map(measurements.iter().map(|m| (m.name(), m)))
 }
 
+/// A phase's `result` in its JSON form (for the events).
+pub(crate) struct ResultJson<'a>(pub(crate) &'a PhaseExecution);
+
+impl Serialize for ResultJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_result(self.0, serializer)
+    }
+}
+
 fn serialize_result<S: Serializer>(
     result: &PhaseExecution,
     serializer: S,

@@ -41,14 +41,21 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::abort;
+use crate::abort::Abort;
+use crate::bus::{EventBus, Received, Subscription};
 use crate::clock::now_millis;
+use crate::console::{Console, ConsoleOptions};
+use crate::control::{Commands, Control};
+use crate::event::EventKind;
+use crate::execution::Execution;
+use crate::executor::SerialNumber;
 use crate::phase_sync::PhaseSync;
-use crate::plug::{self, Plug, PlugEntry};
+use crate::plug::{DEFAULT_PLUG_TIMEOUT, Plug, PlugEntry};
+use crate::plug_calls;
 use crate::prompt::IntoSerialNumber;
-use crate::record::{PhaseRecord, SlotRecord};
-use crate::summary;
-use crate::test::{Execution, SerialNumber, Test, ask_serial_number};
+use crate::record::SlotRecord;
+use crate::slot::SlotRun;
+use crate::test::{Test, ask_serial_number};
 
 /// How the slots of a station move through the phases.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -93,6 +100,10 @@ pub struct Station {
     shared: Vec<PlugEntry>,
     mode: SlotMode,
     quiet: bool,
+    /// The station's events: every slot's, numbered in one sequence.
+    bus: Arc<EventBus>,
+    control: Arc<Control>,
+    console: Option<Console>,
 }
 
 impl fmt::Debug for Station {
@@ -197,6 +208,8 @@ impl Station {
         names: impl IntoIterator<Item = impl Into<String>>,
         mut test: impl FnMut(&SlotInfo) -> T,
     ) -> T::Station {
+        let bus = Arc::new(EventBus::new());
+        let control = Arc::new(Control::default());
         let slots: Result<Vec<(SlotInfo, Test)>, T::Error> = names
             .into_iter()
             .enumerate()
@@ -205,15 +218,27 @@ impl Station {
                     index,
                     name: name.into(),
                 };
-                let test = test(&info).into_test()?;
+                let mut test = test(&info).into_test()?;
+                test.join_station(&bus, &control, index);
                 Ok((info, test))
             })
             .collect();
-        T::station(slots.map(|slots| Station {
-            slots,
-            shared: Vec::new(),
-            mode: SlotMode::Independent,
-            quiet: false,
+        T::station(slots.map(|slots| {
+            bus.declare_slots(
+                &slots
+                    .iter()
+                    .map(|(s, _)| s.name.clone())
+                    .collect::<Vec<_>>(),
+            );
+            Station {
+                slots,
+                shared: Vec::new(),
+                mode: SlotMode::Independent,
+                quiet: false,
+                bus,
+                control,
+                console: None,
+            }
         }))
     }
 
@@ -256,6 +281,31 @@ impl Station {
         self.slots.iter().map(|(info, _)| info)
     }
 
+    /// A new observer of every slot's events, numbered in one sequence (see [`Subscription`]).
+    pub fn subscribe(&self) -> Subscription {
+        self.bus.subscribe()
+    }
+
+    /// The station's event bus (to subscribe with a queue of another size, or take
+    /// snapshots of every slot).
+    pub fn events(&self) -> Arc<EventBus> {
+        Arc::clone(&self.bus)
+    }
+
+    /// Calls `observer` with every event of every slot, in order, on a thread of its own.
+    pub fn observe(self, observer: impl FnMut(Received) + Send + 'static) -> Self {
+        crate::bus::observe(self.bus.subscribe(), observer);
+        self
+    }
+
+    /// A handle to send the station commands while it runs (abort a slot, abort all), from
+    /// any thread.
+    pub fn commands(&self) -> Commands {
+        Commands {
+            control: Arc::clone(&self.control),
+        }
+    }
+
     /// Runs the test on every slot at once and waits for all of them. `serial_number` gives
     /// each slot's serial number, slot after slot, before the shared plugs are set up and any
     /// slot starts (so an operator scans the boards in order). An error or a panic there, or
@@ -272,10 +322,38 @@ impl Station {
         &mut self,
         mut serial_number: impl FnMut(&SlotInfo) -> S,
     ) -> Batch {
-        abort::arm();
+        if !self.quiet && self.console.is_none() {
+            self.console = Some(Console::start(
+                &self.bus,
+                ConsoleOptions {
+                    progress: true,
+                    summary: false,
+                    batch: true,
+                    stderr: false,
+                },
+            ));
+        }
+        // The station's own abort (its shared plugs), and one per slot: a command can abort
+        // one slot; a signal aborts them all.
+        let station_abort = Arc::new(Abort::new());
+        let aborts: Vec<Arc<Abort>> = self.slots.iter().map(|_| Arc::new(Abort::new())).collect();
+        let _watches: Vec<_> = std::iter::once(&station_abort)
+            .chain(&aborts)
+            .map(crate::signals::watch)
+            .collect();
         let mut serials: Vec<SerialNumber> = Vec::with_capacity(self.slots.len());
-        for (info, _) in &self.slots {
-            let mut serial = ask_serial_number(|| serial_number(info));
+        for ((info, test), abort) in self.slots.iter().zip(&aborts) {
+            // A question for this slot's unit goes to its desk and ends with an abort.
+            let asking = crate::prompt::AskContext {
+                desk: Arc::clone(&test.desk),
+                waiting: crate::desk::Waiting {
+                    abort: Arc::clone(abort),
+                    level: 1,
+                    stop: None,
+                },
+            };
+            let mut serial =
+                crate::prompt::asking(asking, || ask_serial_number(|| serial_number(info)));
             // One unit can't be in two slots: a board scanned twice is an error.
             if let Ok(Ok(s)) = &serial
                 && let Some(other) = serials
@@ -289,17 +367,17 @@ impl Station {
             }
             serials.push(serial);
         }
-        let (set_up, setup_error) = self.set_up_shared();
+        let (set_up, setup_error) = self.set_up_shared(&station_abort);
         let execution_id = new_execution_id();
         let sync = (self.mode == SlotMode::Synchronized)
             .then(|| Arc::new(PhaseSync::new(self.slots.len())));
         let start = now_millis();
-        let quiet = self.quiet;
         let jobs: Vec<SlotJob<'_>> = self
             .slots
             .iter_mut()
             .zip(serials)
-            .map(|((info, test), serial)| {
+            .zip(aborts)
+            .map(|(((info, test), serial), abort)| {
                 let slot = SlotRun {
                     record: SlotRecord {
                         index: info.index,
@@ -308,9 +386,8 @@ impl Station {
                     },
                     sync: sync.clone(),
                     shared_setup_error: setup_error.clone(),
-                    progress: !quiet,
                 };
-                std::sync::Mutex::new(Some((test, serial, slot)))
+                std::sync::Mutex::new(Some((test, serial, slot, abort)))
             })
             .collect();
         let executions = std::thread::scope(|scope| {
@@ -352,24 +429,30 @@ impl Station {
                 })
                 .collect::<Vec<_>>()
         });
-        plug::tear_down_all(self.shared[..set_up].iter());
-        if !self.quiet {
-            print!(
-                "{}",
-                summary::render_batch(
-                    &executions,
-                    self.mode == SlotMode::Synchronized,
-                    now_millis() - start
-                )
-            );
+        plug_calls::tear_down_all(
+            self.shared[..set_up].iter(),
+            &station_abort,
+            DEFAULT_PLUG_TIMEOUT,
+            &mut |_, _| {},
+        );
+        let ended = self.bus.publish(
+            None,
+            EventKind::BatchEnded {
+                synchronized: self.mode == SlotMode::Synchronized,
+                millis: now_millis() - start,
+            },
+        );
+        if let Some(console) = &self.console {
+            console.catch_up(ended.seq);
         }
         Batch { executions }
     }
 
     /// Sets up the shared plugs in order; stops at the first failure. Returns how many were
     /// set up, and the failure.
-    fn set_up_shared(&self) -> (usize, Option<String>) {
-        let (count, error) = plug::set_up_all(&self.shared);
+    fn set_up_shared(&self, abort: &Abort) -> (usize, Option<String>) {
+        let (count, error) =
+            plug_calls::set_up_all(&self.shared, abort, DEFAULT_PLUG_TIMEOUT, &mut |_, _| {});
         let error = error.map(|e| format!("shared {e}"));
         if let Some(error) = &error {
             tracing::error!("{error}");
@@ -379,16 +462,18 @@ impl Station {
 }
 
 /// One slot's run, waiting for the thread that takes it.
-type SlotJob<'s> = std::sync::Mutex<Option<(&'s mut Test, SerialNumber, SlotRun)>>;
+type SlotJob<'s> = std::sync::Mutex<Option<(&'s mut Test, SerialNumber, SlotRun, Arc<Abort>)>>;
 
-fn take<'s>(job: &SlotJob<'s>) -> Option<(&'s mut Test, SerialNumber, SlotRun)> {
+fn take<'s>(job: &SlotJob<'s>) -> Option<(&'s mut Test, SerialNumber, SlotRun, Arc<Abort>)> {
     job.lock()
         .unwrap_or_else(std::sync::PoisonError::into_inner)
         .take()
 }
 
 /// Runs one slot's test; the slot leaves the synchronization whatever happens.
-fn run_slot((test, serial, slot): (&mut Test, SerialNumber, SlotRun)) -> Execution {
+fn run_slot(
+    (test, serial, slot, abort): (&mut Test, SerialNumber, SlotRun, Arc<Abort>),
+) -> Execution {
     struct Leave<'s>(&'s SlotRun);
     impl Drop for Leave<'_> {
         fn drop(&mut self) {
@@ -396,7 +481,7 @@ fn run_slot((test, serial, slot): (&mut Test, SerialNumber, SlotRun)) -> Executi
         }
     }
     let _leave = Leave(&slot);
-    test.execute_run(move || serial, Some(&slot))
+    test.execute_run(abort, move || serial, Some(&slot)).0
 }
 
 /// An id shared by the runs of one batch: the time and the process, in hex.
@@ -408,41 +493,4 @@ fn new_execution_id() -> String {
         std::process::id(),
         COUNT.fetch_add(1, Ordering::Relaxed)
     )
-}
-
-/// What a run needs to know when it is one slot of a station.
-#[derive(Debug)]
-pub(crate) struct SlotRun {
-    pub(crate) record: SlotRecord,
-    sync: Option<Arc<PhaseSync>>,
-    /// A shared plug that failed to set up: the run is an error, no phase is run.
-    pub(crate) shared_setup_error: Option<String>,
-    /// Print a line per phase.
-    progress: bool,
-}
-
-impl SlotRun {
-    /// The slot is about to start the phase `index` of the test's phase list.
-    pub(crate) fn reach_phase(&self, index: usize) {
-        if let Some(sync) = &self.sync {
-            sync.reach(self.record.index, index);
-        }
-    }
-
-    /// The slot has run its last phase.
-    pub(crate) fn leave_sync(&self) {
-        if let Some(sync) = &self.sync {
-            sync.leave(self.record.index);
-        }
-    }
-
-    /// Prints a line for a phase the slot finished.
-    pub(crate) fn show_progress(&self, serial: &str, phase: &PhaseRecord) {
-        if self.progress {
-            println!(
-                "{}",
-                summary::progress_line(&self.record.name, serial, phase)
-            );
-        }
-    }
 }

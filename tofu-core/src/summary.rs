@@ -2,9 +2,9 @@
 
 use std::fmt::Write as _;
 
+use crate::execution::OutputStatus;
 use crate::outcome::{MeasurementOutcome, PhaseExecution, PhaseOutcome};
 use crate::record::{MeasurementRecord, PhaseRecord, TestRecord};
-use crate::test::{Execution, OutputStatus};
 use crate::value::Value;
 
 /// Renders the summary: each phase and its outcome, each failed or marginal measurement with its
@@ -115,9 +115,15 @@ pub(crate) fn progress_line(slot: &str, serial: &str, phase: &PhaseRecord) -> St
     )
 }
 
+/// One slot's run, for [`render_batch`].
+pub(crate) struct Ran<'a> {
+    pub(crate) record: &'a TestRecord,
+    pub(crate) outputs: &'a [OutputStatus],
+}
+
 /// The end of a station's batch: a line per slot with its unit, outcome, time, and the first
 /// reason it did not pass or an output that failed.
-pub(crate) fn render_batch(executions: &[Execution], synchronized: bool, millis: i64) -> String {
+pub(crate) fn render_batch(executions: &[Ran<'_>], synchronized: bool, millis: i64) -> String {
     let mut out = String::new();
     let procedure = executions
         .first()
@@ -134,7 +140,7 @@ pub(crate) fn render_batch(executions: &[Execution], synchronized: bool, millis:
         executions.len(),
         millis as f64 / 1000.0
     );
-    let name = |e: &Execution| {
+    let name = |e: &Ran<'_>| {
         e.record
             .slot
             .as_ref()
@@ -154,7 +160,7 @@ pub(crate) fn render_batch(executions: &[Execution], synchronized: bool, millis:
     let mut locations = String::new();
     for e in executions {
         let record = &e.record;
-        for status in &e.outputs {
+        for status in e.outputs {
             if let Ok(Some(location)) = &status.result {
                 let _ = writeln!(locations, "  {}: {}: {location}", name(e), status.name);
             }
@@ -169,7 +175,7 @@ pub(crate) fn render_batch(executions: &[Execution], synchronized: bool, millis:
         if let Some(why) = first_reason(record) {
             let _ = write!(line, "  {why}");
         }
-        for status in &e.outputs {
+        for status in e.outputs {
             if let Err(error) = &status.result {
                 let _ = write!(line, "  [{} FAILED: {error}]", status.name);
             }

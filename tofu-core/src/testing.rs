@@ -136,7 +136,12 @@ impl Harness {
     /// outcome rules) and returns the record.
     pub fn run(mut self) -> Ran {
         let serial_number = self.serial_number;
-        let run = || self.test.execute_run(|| Ok(Ok(serial_number)), None);
+        let abort = std::sync::Arc::new(crate::abort::Abort::new());
+        let run = || {
+            self.test
+                .execute_run(abort, || Ok(Ok(serial_number)), None)
+                .0
+        };
         let quiet_and_no_subscriber = !self.verbose
             && tracing::dispatcher::get_default(|d| d.is::<tracing::subscriber::NoSubscriber>());
         let execution = if quiet_and_no_subscriber {

@@ -232,6 +232,48 @@ impl Validator {
         }
     }
 
+    /// The lowest and highest passing values of a validator written as text (its
+    /// [`Display`](fmt::Display) form, as records hold it), where it has them: what
+    /// [`Validator::lower_limit`] and [`Validator::upper_limit`] say of the validator itself.
+    pub fn limits_from_text(text: &str) -> (Option<f64>, Option<f64>) {
+        let text = text.strip_prefix("All values pass: ").unwrap_or(text);
+        let number = |s: &str| s.trim().parse::<f64>().ok();
+        if let Some(rest) = text.strip_prefix("'x' is within ") {
+            let percent = rest.split_once("% of ").map(|(p, e)| (number(p), e));
+            if let Some((Some(percent), rest)) = percent {
+                let expected = number(
+                    rest.split(". Marginal:")
+                        .next()
+                        .unwrap_or(rest)
+                        .trim_end_matches('.'),
+                );
+                if let Some(expected) = expected {
+                    let band = band(expected, percent);
+                    return (Some(expected - band), Some(expected + band));
+                }
+            }
+            return (None, None);
+        }
+        if let Some(v) = text.strip_prefix("x == ").and_then(number) {
+            return (Some(v), Some(v));
+        }
+        let mut parts = text.split(" <= ");
+        let Some(position) = parts.clone().position(|p| p == "x") else {
+            return (None, None);
+        };
+        let parts: Vec<&str> = parts.by_ref().collect();
+        let lower = parts[..position]
+            .iter()
+            .find(|p| !p.starts_with("Marginal:"))
+            .and_then(|p| number(p));
+        let upper = parts[position + 1..]
+            .iter()
+            .rev()
+            .find(|p| !p.starts_with("Marginal:"))
+            .and_then(|p| number(p));
+        (lower, upper)
+    }
+
     /// Checks the validator's own consistency: `minimum <= marginal_minimum <= marginal_maximum
     /// <= maximum`, finite limits, a non-negative percentage.
     pub(crate) fn check_limits(&self) -> Result<(), String> {
@@ -426,6 +468,45 @@ mod tests {
             maximum: max,
             marginal_minimum: mmin,
             marginal_maximum: mmax,
+        }
+    }
+
+    #[test]
+    fn limits_read_back_from_the_text_are_the_validators_own() {
+        let within = |e: f64, p: f64, m: Option<f64>| Validator::WithinPercent {
+            expected: e.into(),
+            percent: p.into(),
+            marginal_percent: m.map(Into::into),
+        };
+        let validators = [
+            in_range(Some(4.5.into()), Some(5.5.into()), None, None),
+            in_range(None, Some(1e-6.into()), None, None),
+            in_range(Some(1.into()), None, None, None),
+            in_range(Some((-3).into()), Some((-3).into()), None, None),
+            in_range(
+                Some(4.5.into()),
+                Some(5.5.into()),
+                Some(4.6.into()),
+                Some(5.4.into()),
+            ),
+            in_range(None, Some(5.5.into()), None, Some(5.4.into())),
+            within(5.0, 10.0, None),
+            within(-2.5, 4.0, Some(3.0)),
+            Validator::AllValues(Box::new(in_range(
+                Some(95.into()),
+                Some(105.into()),
+                None,
+                None,
+            ))),
+            Validator::EqualsText("1.2.3".into()),
+            Validator::Equals(Value::Bool(true)),
+        ];
+        for v in validators {
+            assert_eq!(
+                Validator::limits_from_text(&v.to_string()),
+                (v.lower_limit(), v.upper_limit()),
+                "{v}"
+            );
         }
     }
 

@@ -134,11 +134,21 @@ impl Columns {
 
     /// The points as rows, `[d0, d1, …, value]`.
     pub fn rows(&self) -> impl ExactSizeIterator<Item = Vec<f64>> + '_ {
-        (0..self.values.len()).map(move |i| {
-            let mut row: Vec<f64> = self.dimensions.iter().map(|c| c[i]).collect();
-            row.push(self.values[i]);
-            row
-        })
+        (0..self.values.len()).map(move |i| self.row(i))
+    }
+
+    /// Point `i` as a row, `[d0, d1, …, value]` (empty past the end).
+    pub(crate) fn row(&self, i: usize) -> Vec<f64> {
+        let Some(&value) = self.values.get(i) else {
+            return Vec::new();
+        };
+        let mut row: Vec<f64> = self
+            .dimensions
+            .iter()
+            .filter_map(|c| c.get(i).copied())
+            .collect();
+        row.push(value);
+        row
     }
 
     /// Serializes the points as OpenHTF does: a list of rows, without building the rows.

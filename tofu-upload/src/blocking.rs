@@ -187,3 +187,10 @@ impl TofuPilotClient {
         self.block_on(self.inner.create_run_from_openhtf_json(file_name, report))
     }
 }
+
+impl ClientBuilder {
+    /// Builds the blocking client.
+    pub fn build_blocking(self) -> Result<TofuPilotClient, Error> {
+        TofuPilotClient::from_config(self.config()?)
+    }
+}

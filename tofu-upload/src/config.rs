@@ -209,11 +209,6 @@ impl ClientBuilder {
     pub fn build(self) -> Result<crate::TofuPilotClient, Error> {
         crate::TofuPilotClient::from_config(self.config()?)
     }
-
-    /// Builds the blocking client.
-    pub fn build_blocking(self) -> Result<crate::blocking::TofuPilotClient, Error> {
-        crate::blocking::TofuPilotClient::from_config(self.config()?)
-    }
 }
 
 /// The warning for a base URL that sends the API key unencrypted over a network: `http://`

@@ -653,7 +653,9 @@ impl OutputCallback for SeesRecord {
         "sees record"
     }
     fn on_record(&mut self, _: &TestRecord) -> Result<Option<String>, OutputError> {
-        let written = std::fs::read_dir(&self.dir).unwrap().count() > 0;
+        let written = std::fs::read_dir(&self.dir)
+            .unwrap()
+            .any(|e| e.unwrap().path().extension().is_some_and(|x| x == "json"));
         self.saw_record
             .lock()
             .unwrap()

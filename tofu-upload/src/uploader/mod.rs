@@ -43,10 +43,13 @@ pub use outbox::OUTBOX_DIR_ENV;
 #[doc(hidden)]
 pub use drain::{Progress, send};
 #[doc(hidden)]
-pub use mapping::{FileToAttach, attachments, create_run};
+pub use mapping::{
+    FileToAttach, attachments, attachments_from_json, create_run, create_run_from_json,
+};
 #[doc(hidden)]
 pub use outbox::{Entry, EntryLock, EntryState, FileState, Outbox, OutboxError, Status};
 
+use crate::CreateRun;
 use crate::blocking::TofuPilotClient;
 use crate::{Config, MAX_ATTACHMENTS, MAX_FILE_SIZE};
 
@@ -156,13 +159,50 @@ impl Uploader {
     }
 
     fn enqueue(&self, record: &TestRecord) -> Result<Entry, String> {
-        let outbox = self.outbox.as_ref().map_err(Clone::clone)?;
-        let request = create_run(record);
         // The report first: it is the one file that must not fall over the file limit. It is
         // the run's own record, not one of its attachments: up to MAX_ATTACHMENTS of those go
         // with it (as TofuPilot's OpenHTF integration uploads the report, then 100 files).
         let mut files = vec![report(record)?];
         files.extend(attachments(record));
+        self.enqueue_request(&create_run(record), files)
+    }
+
+    /// A run recovered from a dead process's journal, in its record's JSON form.
+    fn enqueue_json(&self, record: &serde_json::Value) -> Result<Entry, String> {
+        let request = mapping::create_run_from_json(record)?;
+        let mut report = record.clone();
+        for phase in report["phases"].as_array_mut().into_iter().flatten() {
+            for (_, a) in phase["attachments"].as_object_mut().into_iter().flatten() {
+                if let Some(a) = a.as_object_mut() {
+                    a.remove("data");
+                }
+            }
+        }
+        let name = format!(
+            "{}.{}.{}.json",
+            tofu_core::fs::safe_file_name(record["dut_id"].as_str().unwrap_or_default()),
+            tofu_core::fs::safe_file_name(
+                record["metadata"]["procedure_id"]
+                    .as_str()
+                    .unwrap_or_default()
+            ),
+            record["start_time_millis"]
+        );
+        let mut files = vec![FileToAttach {
+            name,
+            mimetype: Some("application/json".into()),
+            data: serde_json::to_vec(&report).map_err(|e| e.to_string())?,
+        }];
+        files.extend(mapping::attachments_from_json(record));
+        self.enqueue_request(&request, files)
+    }
+
+    fn enqueue_request(
+        &self,
+        request: &CreateRun,
+        files: Vec<FileToAttach>,
+    ) -> Result<Entry, String> {
+        let outbox = self.outbox.as_ref().map_err(Clone::clone)?;
         let mut kept = Vec::with_capacity(files.len());
         let mut attachments_kept = 0;
         for (i, file) in files.into_iter().enumerate() {
@@ -182,7 +222,7 @@ impl Uploader {
                 kept.push(file);
             }
         }
-        outbox.enqueue(&request, &kept).map_err(|e| e.to_string())
+        outbox.enqueue(request, &kept).map_err(|e| e.to_string())
     }
 }
 
@@ -240,16 +280,34 @@ impl OutputCallback for Uploader {
         let entry = self.enqueue(record).map_err(|e| {
             OutputError::Other(format!("the run could not be kept for upload: {e}"))
         })?;
+        Ok(self.queued(&entry))
+    }
+
+    /// A run recovered from the journal of a process that died mid-run is queued like any
+    /// other, once (the journal notes that the outbox has it).
+    fn on_recovered(&mut self, record: &serde_json::Value) -> Result<Option<String>, OutputError> {
+        let entry = self.enqueue_json(record).map_err(|e| {
+            OutputError::Other(format!(
+                "the recovered run could not be kept for upload: {e}"
+            ))
+        })?;
+        Ok(self.queued(&entry))
+    }
+}
+
+impl Uploader {
+    /// Wakes the worker for a queued entry; says where the run is.
+    fn queued(&self, entry: &Entry) -> Option<String> {
         match (&self.worker, &self.offline) {
             (Some(worker), _) if worker.handle.is_some() => {
                 let _ = worker.wake.send(Message::Wake);
-                Ok(Some(format!("run queued for upload ({})", entry.id)))
+                Some(format!("run queued for upload ({})", entry.id))
             }
-            (_, reason) => Ok(Some(format!(
+            (_, reason) => Some(format!(
                 "kept offline in {} ({}); it will be uploaded with its original start time by `tofu-outbox upload` or the next run with a key",
                 entry.dir.display(),
                 reason.as_deref().unwrap_or("no client")
-            ))),
+            )),
         }
     }
 }

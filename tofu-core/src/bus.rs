@@ -1,0 +1,552 @@
+//! The event bus of a test or a station: it numbers the events, keeps a snapshot of every
+//! slot's state, and hands each event to every subscriber's queue.
+//!
+//! Publishing never waits for a subscriber: each has a bounded queue, and when it is full the
+//! oldest events are dropped and counted. The subscriber is then told how many it missed
+//! ([`Received::Missed`]) and can start again from [`Subscription::snapshot`].
+
+use std::collections::VecDeque;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+
+use crate::clock::now_millis;
+use crate::event::{Event, EventKind, PromptKind};
+use crate::outcome::{MeasurementOutcome, Outcome, PhaseOutcome};
+use crate::value::Value;
+
+/// How many events a subscriber's queue holds unless told otherwise.
+pub const DEFAULT_QUEUE: usize = 4096;
+
+/// Numbers events and hands them to the subscribers. One per [`Test`](crate::Test) or
+/// [`Station`](crate::Station).
+#[derive(Debug, Default)]
+pub struct EventBus {
+    inner: Mutex<BusInner>,
+    /// Someone subscribed: worth building the detailed events.
+    observed: AtomicBool,
+    /// The last prompt id given (prompt ids are unique per test or station).
+    prompts: AtomicU64,
+}
+
+#[derive(Debug, Default)]
+struct BusInner {
+    seq: u64,
+    /// Each subscriber's queue, and whether it is an observer of the run's detail (the
+    /// console is not: it needs no measurement events, and can't answer a prompt).
+    subscribers: Vec<(Weak<Queue>, bool)>,
+    snapshot: Snapshot,
+}
+
+/// What every slot is doing, as the events so far say.
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct Snapshot {
+    /// The sequence number of the last event taken into account.
+    pub seq: u64,
+    /// One entry per slot (one for a lone test), in slot order.
+    pub slots: Vec<SlotState>,
+}
+
+/// A slot's state (a lone test is slot 0).
+#[derive(Debug, Clone, Default, Serialize)]
+#[non_exhaustive]
+pub struct SlotState {
+    /// The slot's place.
+    pub index: usize,
+    /// Its name, for a station's slot.
+    pub name: Option<String>,
+    /// What it is doing.
+    pub state: SlotStatus,
+    /// The unit's serial number.
+    pub serial_number: Option<String>,
+    /// The phase running (or last run).
+    pub phase: Option<String>,
+    /// Its place in the plan, from 0.
+    pub phase_index: Option<usize>,
+    /// How many phases the plan has.
+    pub phase_count: usize,
+    /// When the run started (epoch ms).
+    pub started_millis: Option<i64>,
+    /// The last measurement set.
+    pub last_measurement: Option<LastMeasurement>,
+    /// Open prompts.
+    pub prompts: Vec<OpenPrompt>,
+    /// The shared plug it waits for.
+    pub waiting_for: Option<String>,
+    /// The last run's outcome, until the next run starts.
+    pub outcome: Option<Outcome>,
+    /// The failed measurements and phases of the last run (`phase.measurement`).
+    pub failures: Vec<String>,
+}
+
+/// What a slot is doing.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "SCREAMING_SNAKE_CASE")]
+#[non_exhaustive]
+pub enum SlotStatus {
+    /// No run.
+    #[default]
+    Idle,
+    /// A run under way.
+    Running,
+    /// A run waits for an answer.
+    Prompt,
+    /// The last run passed.
+    Pass,
+    /// The last run failed.
+    Fail,
+    /// The last run ended in an error or a timeout.
+    Error,
+    /// The last run was aborted.
+    Aborted,
+}
+
+/// The last measurement a slot set.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct LastMeasurement {
+    /// The phase.
+    pub phase: String,
+    /// The measurement.
+    pub name: String,
+    /// Its value (none for a multi-dimensional measurement).
+    pub value: Option<Value>,
+    /// Its outcome once validated.
+    pub outcome: Option<MeasurementOutcome>,
+}
+
+/// A prompt waiting for its answer.
+#[derive(Debug, Clone, Serialize)]
+#[non_exhaustive]
+pub struct OpenPrompt {
+    /// Its id.
+    pub id: u64,
+    /// The question.
+    pub message: String,
+    /// The answer it wants.
+    pub kind: PromptKind,
+}
+
+/// What a subscriber receives.
+#[derive(Debug, Clone)]
+#[non_exhaustive]
+pub enum Received {
+    /// The next event.
+    Event(Arc<Event>),
+    /// This many events were dropped because the queue was full; the next one follows. Start
+    /// again from [`Subscription::snapshot`].
+    Missed(u64),
+}
+
+#[derive(Debug)]
+struct Queue {
+    state: Mutex<QueueState>,
+    ready: Condvar,
+    capacity: usize,
+}
+
+#[derive(Debug, Default)]
+struct QueueState {
+    events: VecDeque<Arc<Event>>,
+    missed: u64,
+    waiting: bool,
+    closed: bool,
+}
+
+/// A subscriber's end: events in order, never blocking the run. Dropping it unsubscribes.
+#[derive(Debug)]
+pub struct Subscription {
+    queue: Arc<Queue>,
+    bus: Weak<EventBus>,
+}
+
+impl EventBus {
+    /// A bus with no subscriber.
+    pub fn new() -> Self {
+        EventBus::default()
+    }
+
+    /// A new subscriber, receiving every event published from now on.
+    pub fn subscribe(self: &Arc<Self>) -> Subscription {
+        self.subscribe_with_capacity(DEFAULT_QUEUE)
+    }
+
+    /// A new subscriber whose queue holds `capacity` events (at least 1).
+    pub fn subscribe_with_capacity(self: &Arc<Self>, capacity: usize) -> Subscription {
+        self.add_subscriber(capacity, true)
+    }
+
+    /// A subscriber that is not an observer of the detail (the console).
+    pub(crate) fn subscribe_quietly(self: &Arc<Self>, capacity: usize) -> Subscription {
+        self.add_subscriber(capacity, false)
+    }
+
+    fn add_subscriber(self: &Arc<Self>, capacity: usize, observer: bool) -> Subscription {
+        let queue = Arc::new(Queue {
+            state: Mutex::new(QueueState::default()),
+            ready: Condvar::new(),
+            capacity: capacity.max(1),
+        });
+        let mut inner = self.lock();
+        inner.subscribers.retain(|(q, _)| q.strong_count() > 0);
+        inner.subscribers.push((Arc::downgrade(&queue), observer));
+        if observer {
+            self.observed.store(true, Ordering::Relaxed);
+        }
+        Subscription {
+            queue,
+            bus: Arc::downgrade(self),
+        }
+    }
+
+    /// A new prompt id.
+    pub(crate) fn next_prompt_id(&self) -> u64 {
+        self.prompts.fetch_add(1, Ordering::Relaxed) + 1
+    }
+
+    /// Whether anyone subscribed (detailed events are built only then).
+    pub(crate) fn is_observed(&self) -> bool {
+        self.observed.load(Ordering::Relaxed)
+    }
+
+    /// The state of every slot now.
+    pub fn snapshot(&self) -> Snapshot {
+        self.lock().snapshot.clone()
+    }
+
+    /// Declares the slots (a station's), so the snapshot lists them before they run.
+    pub(crate) fn declare_slots(&self, names: &[String]) {
+        let mut inner = self.lock();
+        inner.snapshot.slots = names
+            .iter()
+            .enumerate()
+            .map(|(index, name)| SlotState {
+                index,
+                name: Some(name.clone()),
+                ..SlotState::default()
+            })
+            .collect();
+    }
+
+    /// Numbers the event, takes it into the snapshot and hands it to the subscribers.
+    pub(crate) fn publish(&self, slot: Option<usize>, kind: EventKind) -> Arc<Event> {
+        let mut inner = self.lock();
+        inner.seq += 1;
+        let event = Arc::new(Event {
+            seq: inner.seq,
+            slot,
+            time_millis: now_millis(),
+            kind,
+        });
+        inner.snapshot.apply(&event);
+        let mut gone = false;
+        for (queue, _) in &inner.subscribers {
+            match queue.upgrade() {
+                Some(queue) => queue.push(&event),
+                None => gone = true,
+            }
+        }
+        if gone {
+            inner.subscribers.retain(|(q, _)| q.strong_count() > 0);
+            let observed = inner.subscribers.iter().any(|(_, observer)| *observer);
+            self.observed.store(observed, Ordering::Relaxed);
+        }
+        event
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, BusInner> {
+        self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl Drop for EventBus {
+    fn drop(&mut self) {
+        let inner = self.inner.get_mut().unwrap_or_else(PoisonError::into_inner);
+        for (queue, _) in &inner.subscribers {
+            if let Some(queue) = queue.upgrade() {
+                queue.close();
+            }
+        }
+    }
+}
+
+impl Queue {
+    fn push(&self, event: &Arc<Event>) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        if state.events.len() >= self.capacity {
+            state.events.pop_front();
+            state.missed += 1;
+        }
+        state.events.push_back(Arc::clone(event));
+        // Waking costs a system call: only when the subscriber sleeps.
+        if state.waiting {
+            state.waiting = false;
+            self.ready.notify_one();
+        }
+    }
+
+    fn close(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.closed = true;
+        self.ready.notify_all();
+    }
+}
+
+impl Subscription {
+    /// The next event (or how many were missed), waiting for it as long as needed; `None` once
+    /// the test or station is gone and every event was received.
+    pub fn recv(&self) -> Option<Received> {
+        self.recv_until(None)
+    }
+
+    /// [`Subscription::recv`], waiting `timeout` at most (`None` then too).
+    pub fn recv_timeout(&self, timeout: Duration) -> Option<Received> {
+        self.recv_until(Instant::now().checked_add(timeout))
+    }
+
+    /// The next event if there is one now.
+    pub fn try_recv(&self) -> Option<Received> {
+        self.recv_until(Some(Instant::now()))
+    }
+
+    /// What every slot is doing now: where to start again after [`Received::Missed`], or when
+    /// subscribing mid-run.
+    pub fn snapshot(&self) -> Snapshot {
+        self.bus
+            .upgrade()
+            .map(|bus| bus.snapshot())
+            .unwrap_or_default()
+    }
+
+    fn recv_until(&self, deadline: Option<Instant>) -> Option<Received> {
+        let queue = &self.queue;
+        let mut state = queue.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if state.missed > 0 {
+                return Some(Received::Missed(std::mem::take(&mut state.missed)));
+            }
+            if let Some(event) = state.events.pop_front() {
+                return Some(Received::Event(event));
+            }
+            if state.closed {
+                return None;
+            }
+            let left = match deadline {
+                Some(d) => d.saturating_duration_since(Instant::now()),
+                None => Duration::from_secs(3600),
+            };
+            if left.is_zero() {
+                return None;
+            }
+            state.waiting = true;
+            state = queue
+                .ready
+                .wait_timeout(state, left)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+}
+
+/// Calls `observer` with everything `subscription` receives, on a thread of its own, until the
+/// bus is gone.
+pub(crate) fn observe(
+    subscription: Subscription,
+    mut observer: impl FnMut(Received) + Send + 'static,
+) {
+    let spawned = std::thread::Builder::new()
+        .name("tofu-observer".into())
+        .spawn(move || {
+            while let Some(received) = subscription.recv() {
+                observer(received);
+            }
+        });
+    if let Err(e) = spawned {
+        tracing::warn!("can't start an observer's thread: {e}; it sees nothing");
+    }
+}
+
+impl Snapshot {
+    fn slot_mut(&mut self, slot: Option<usize>) -> &mut SlotState {
+        let index = slot.unwrap_or(0);
+        while self.slots.len() <= index {
+            let next = self.slots.len();
+            self.slots.push(SlotState {
+                index: next,
+                ..SlotState::default()
+            });
+        }
+        &mut self.slots[index]
+    }
+
+    fn apply(&mut self, event: &Event) {
+        self.seq = event.seq;
+        let slot = self.slot_mut(event.slot);
+        match &event.kind {
+            EventKind::RunStarted {
+                serial_number,
+                plan,
+                ..
+            } => {
+                *slot = SlotState {
+                    index: slot.index,
+                    name: slot.name.take(),
+                    state: SlotStatus::Running,
+                    serial_number: Some(serial_number.clone()),
+                    phase_count: plan.len(),
+                    started_millis: Some(event.time_millis),
+                    ..SlotState::default()
+                };
+            }
+            EventKind::UnitIdentified { serial_number } => {
+                slot.serial_number = Some(serial_number.clone());
+            }
+            EventKind::PhaseStarted { index, name, .. } => {
+                slot.phase = Some(name.clone());
+                slot.phase_index = Some(*index);
+                slot.waiting_for = None;
+            }
+            EventKind::MeasurementSet {
+                phase,
+                name,
+                value,
+                outcome,
+                ..
+            } => {
+                slot.last_measurement = Some(LastMeasurement {
+                    phase: phase.clone(),
+                    name: name.clone(),
+                    value: value.clone(),
+                    outcome: *outcome,
+                });
+            }
+            EventKind::PhaseEnded { record, .. } => {
+                if matches!(record.outcome, PhaseOutcome::Fail | PhaseOutcome::Error) {
+                    let failed: Vec<String> = record
+                        .measurements
+                        .iter()
+                        .filter(|m| m.outcome == MeasurementOutcome::Fail)
+                        .map(|m| format!("{}.{}", record.name, m.name()))
+                        .collect();
+                    if failed.is_empty() {
+                        slot.failures.push(record.name.clone());
+                    } else {
+                        slot.failures.extend(failed);
+                    }
+                }
+            }
+            EventKind::PromptOpened { id, message, kind } => {
+                slot.prompts.push(OpenPrompt {
+                    id: *id,
+                    message: message.clone(),
+                    kind: kind.clone(),
+                });
+                slot.state = SlotStatus::Prompt;
+            }
+            EventKind::PromptAnswered { id, .. } | EventKind::PromptClosed { id, .. } => {
+                slot.prompts.retain(|p| p.id != *id);
+                if slot.prompts.is_empty() && slot.state == SlotStatus::Prompt {
+                    slot.state = SlotStatus::Running;
+                }
+            }
+            EventKind::WaitingForPlug { plug, .. } => slot.waiting_for = Some(plug.clone()),
+            EventKind::RunEnded { record } => {
+                slot.state = match record.outcome {
+                    Outcome::Pass => SlotStatus::Pass,
+                    Outcome::Fail => SlotStatus::Fail,
+                    Outcome::Aborted => SlotStatus::Aborted,
+                    _ => SlotStatus::Error,
+                };
+                slot.outcome = Some(record.outcome);
+                slot.prompts.clear();
+                slot.waiting_for = None;
+            }
+            _ => {}
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)]
+
+    use super::*;
+
+    fn log(bus: &EventBus, n: usize) {
+        for i in 0..n {
+            bus.publish(
+                None,
+                EventKind::UnitIdentified {
+                    serial_number: format!("SN{i}"),
+                },
+            );
+        }
+    }
+
+    fn seq(r: Option<Received>) -> u64 {
+        match r {
+            Some(Received::Event(e)) => e.seq,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn subscribers_get_every_event_in_order() {
+        let bus = Arc::new(EventBus::new());
+        let (a, b) = (bus.subscribe(), bus.subscribe());
+        log(&bus, 3);
+        for s in [&a, &b] {
+            assert_eq!(
+                (1..=3).map(|_| seq(s.try_recv())).collect::<Vec<_>>(),
+                [1, 2, 3]
+            );
+            assert!(s.try_recv().is_none());
+        }
+    }
+
+    #[test]
+    fn a_full_queue_drops_the_oldest_and_says_how_many() {
+        let bus = Arc::new(EventBus::new());
+        let slow = bus.subscribe_with_capacity(2);
+        log(&bus, 5);
+        assert!(matches!(slow.try_recv(), Some(Received::Missed(3))));
+        assert_eq!(seq(slow.try_recv()), 4);
+        assert_eq!(seq(slow.try_recv()), 5);
+        assert_eq!(slow.snapshot().seq, 5);
+        assert_eq!(
+            slow.snapshot().slots[0].serial_number.as_deref(),
+            Some("SN4")
+        );
+    }
+
+    #[test]
+    fn a_waiting_subscriber_is_woken_and_ends_with_the_bus() {
+        let bus = Arc::new(EventBus::new());
+        let sub = bus.subscribe();
+        let reader = std::thread::spawn(move || {
+            let first = seq(sub.recv());
+            (first, sub)
+        });
+        std::thread::sleep(Duration::from_millis(20));
+        log(&bus, 1);
+        let (first, sub) = reader.join().unwrap();
+        assert_eq!(first, 1);
+        let ender = std::thread::spawn(move || sub.recv().is_none());
+        drop(bus);
+        assert!(ender.join().unwrap());
+    }
+
+    #[test]
+    fn dropped_subscribers_stop_the_detail() {
+        let bus = Arc::new(EventBus::new());
+        assert!(!bus.is_observed());
+        let sub = bus.subscribe();
+        assert!(bus.is_observed());
+        drop(sub);
+        log(&bus, 1);
+        assert!(!bus.is_observed());
+    }
+}

@@ -1,0 +1,99 @@
+//! A run's way out for its events: the bus of its test or station (the observers), and its
+//! journal.
+
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+
+use crate::bus::EventBus;
+use crate::event::EventKind;
+use crate::journal::Journal;
+use crate::record::{PhaseRecord, TestRecord};
+
+/// Publishes a run's events, numbered by the bus, and appends them to the run's journal.
+#[derive(Debug)]
+pub(crate) struct Emitter {
+    bus: Arc<EventBus>,
+    slot: Option<usize>,
+    journal: Mutex<Option<Journal>>,
+}
+
+impl Emitter {
+    pub(crate) fn new(bus: Arc<EventBus>, slot: Option<usize>) -> Self {
+        Emitter {
+            bus,
+            slot,
+            journal: Mutex::new(None),
+        }
+    }
+
+    /// Whether detailed events (each measurement, live points) are worth building: someone
+    /// observes.
+    pub(crate) fn is_observed(&self) -> bool {
+        self.bus.is_observed()
+    }
+
+    pub(crate) fn set_journal(&self, journal: Journal) {
+        *self.journal() = Some(journal);
+    }
+
+    fn journal(&self) -> MutexGuard<'_, Option<Journal>> {
+        self.journal.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// Publishes one event; returns its sequence number.
+    pub(crate) fn emit(&self, kind: EventKind) -> u64 {
+        let event = self.bus.publish(self.slot, kind);
+        if let Some(journal) = self.journal().as_mut() {
+            journal.event(&event);
+        }
+        event.seq
+    }
+
+    /// A phase attempt ended: its event, and its full record in the journal.
+    pub(crate) fn phase_ended(&self, index: usize, record: &Arc<PhaseRecord>) {
+        if let Some(journal) = self.journal().as_mut() {
+            journal.phase(record);
+        }
+        self.emit(EventKind::PhaseEnded {
+            index,
+            record: Arc::clone(record),
+        });
+    }
+
+    /// A subtest ended: its record goes to the journal.
+    pub(crate) fn subtest(&self, subtest: &serde_json::Value) {
+        if let Some(journal) = self.journal().as_mut() {
+            journal.subtest(subtest);
+        }
+    }
+
+    /// The run ended: the journal gets its end (synced), then the event goes out.
+    pub(crate) fn run_ended(&self, record: &Arc<TestRecord>) {
+        if let Some(journal) = self.journal().as_mut() {
+            journal.end(record);
+        }
+        self.emit(EventKind::RunEnded {
+            record: Arc::clone(record),
+        });
+    }
+
+    /// An output handled the record (`error`: or failed to).
+    pub(crate) fn output_done(&self, name: &str, location: Option<String>, error: Option<String>) {
+        if error.is_none()
+            && let Some(journal) = self.journal().as_mut()
+        {
+            journal.output_done(name);
+        }
+        self.emit(EventKind::OutputDone {
+            name: name.to_owned(),
+            location,
+            error,
+        });
+    }
+
+    /// Every output has the record: the journal goes.
+    pub(crate) fn close_journal(&self) {
+        if let Some(journal) = self.journal().take() {
+            journal.remove();
+        }
+    }
+}

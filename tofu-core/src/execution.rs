@@ -1,0 +1,171 @@
+//! A finished run: its record and what each output did with it; and the delivery of a record
+//! to the outputs.
+
+use std::process::ExitCode;
+
+use crate::emitter::Emitter;
+use crate::outcome::Outcome;
+use crate::output::{JsonOutput, OutputCallback};
+use crate::panic_capture::catch;
+use crate::record::TestRecord;
+
+/// A finished run: its record and what each output callback did with it.
+#[derive(Debug)]
+#[must_use = "the exit code says whether the unit passed"]
+pub struct Execution {
+    /// The record.
+    pub record: TestRecord,
+    /// Each output callback's result, in order: where the record went, or why it didn't.
+    pub outputs: Vec<OutputStatus>,
+}
+
+/// What one output callback did with the record.
+#[derive(Debug, Clone)]
+pub struct OutputStatus {
+    /// The callback's name.
+    pub name: String,
+    /// Where the record went, or the error.
+    pub result: Result<Option<String>, String>,
+}
+
+impl Execution {
+    /// Whether the run passed.
+    pub fn passed(&self) -> bool {
+        self.record.outcome == Outcome::Pass
+    }
+
+    /// Whether every output callback succeeded.
+    pub fn outputs_ok(&self) -> bool {
+        self.outputs.iter().all(|o| o.result.is_ok())
+    }
+
+    /// Whether the run passed and every output callback succeeded.
+    pub fn ok(&self) -> bool {
+        self.passed() && self.outputs_ok()
+    }
+
+    /// The program's exit code ([`crate::exit`]): 0 passed with every output, 1 the unit
+    /// failed, 2 ERROR, TIMEOUT or ABORTED (the station, not the board), 3 the unit passed but
+    /// an output failed.
+    pub fn exit_code(&self) -> ExitCode {
+        ExitCode::from(self.exit_status())
+    }
+
+    /// [`Execution::exit_code`] as a number.
+    pub fn exit_status(&self) -> u8 {
+        crate::exit::code(self.record.outcome, self.outputs_ok())
+    }
+}
+
+/// Hands the record to the outputs: the durable queues first (the uploader's outbox), then the
+/// JSON record, then the others (see [`OutputCallback::is_durable_queue`]). Each result is an
+/// event; the journal notes each output done.
+pub(crate) fn deliver(
+    outputs: &mut [Box<dyn OutputCallback>],
+    json: Option<&mut JsonOutput>,
+    record: &TestRecord,
+    events: &Emitter,
+) -> Vec<OutputStatus> {
+    // TOFU_JUNIT_DIR: a JUnit XML file per run, for CI dashboards, without a code change.
+    let mut junit = crate::junit::JunitOutput::from_env();
+    ordered(outputs, json)
+        .into_iter()
+        .chain(junit.as_mut().map(|j| j as &mut dyn OutputCallback))
+        .map(|callback| {
+            let name = callback.name().to_owned();
+            let result = match catch(|| callback.on_record(record)) {
+                Ok(Ok(location)) => Ok(location),
+                Ok(Err(e)) => Err(e.to_string()),
+                Err(panic) => Err(format!("panicked at {}: {}", panic.location, panic.message)),
+            };
+            if let Err(e) = &result {
+                tracing::error!("output {name} failed: {e}");
+            }
+            let (location, error) = match &result {
+                Ok(location) => (location.clone(), None),
+                Err(e) => (None, Some(e.clone())),
+            };
+            events.output_done(&name, location, error);
+            OutputStatus { name, result }
+        })
+        .collect()
+}
+
+/// The outputs in the order they get a record: durable queues, the JSON record, the others.
+pub(crate) fn ordered<'o>(
+    outputs: &'o mut [Box<dyn OutputCallback>],
+    json: Option<&'o mut JsonOutput>,
+) -> Vec<&'o mut dyn OutputCallback> {
+    let (queues, others): (Vec<_>, Vec<_>) = outputs
+        .iter_mut()
+        .map(|o| &mut **o as &mut dyn OutputCallback)
+        // User code: a panic there counts as "not a queue".
+        .partition(|o| catch(|| o.is_durable_queue()).unwrap_or(false));
+    queues
+        .into_iter()
+        .chain(json.map(|j| j as &mut dyn OutputCallback))
+        .chain(others)
+        .collect()
+}
+
+/// Hands the runs found in dead processes' journals (`dir`) to the outputs that take them
+/// ([`OutputCallback::on_recovered`]); a journal goes once every output has its record.
+pub(crate) fn deliver_recovered(
+    dir: &std::path::Path,
+    outputs: &mut [Box<dyn OutputCallback>],
+    mut json: Option<&mut JsonOutput>,
+) {
+    for run in crate::journal::recover(dir) {
+        let mut run = match run {
+            Ok(run) => run,
+            Err(e) => {
+                tracing::warn!("{e}");
+                continue;
+            }
+        };
+        tracing::warn!(
+            "a run of a process that ended mid-run was found in {}: {} {}; it is recorded as {}",
+            run.journal.display(),
+            run.record["dut_id"],
+            run.record["metadata"]["procedure_id"],
+            run.record["outcome"]
+        );
+        let mut complete = true;
+        for output in ordered(outputs, json.as_deref_mut()) {
+            let name = output.name().to_owned();
+            if run.is_done(&name) {
+                continue;
+            }
+            match catch(|| output.on_recovered(&run.record)) {
+                Ok(Ok(location)) => {
+                    if let Some(location) = location {
+                        tracing::info!("recovered run: {name}: {location}");
+                    }
+                    if let Err(e) = run.mark_done(&name) {
+                        tracing::warn!(
+                            "can't note in {} that {name} has the run: {e}",
+                            run.journal.display()
+                        );
+                    }
+                }
+                Ok(Err(e)) => {
+                    complete = false;
+                    tracing::error!(
+                        "recovered run: output {name} failed: {e}; it is tried again at the next start"
+                    );
+                }
+                Err(panic) => {
+                    complete = false;
+                    tracing::error!(
+                        "recovered run: output {name} panicked at {}: {}",
+                        panic.location,
+                        panic.message
+                    );
+                }
+            }
+        }
+        if complete && let Err(e) = run.finish() {
+            tracing::warn!("can't remove a recovered journal: {e}");
+        }
+    }
+}
