@@ -66,11 +66,8 @@ pub(crate) fn deliver(
     record: &TestRecord,
     events: &Emitter,
 ) -> Vec<OutputStatus> {
-    // TOFU_JUNIT_DIR: a JUnit XML file per run, for CI dashboards, without a code change.
-    let mut junit = crate::junit::JunitOutput::from_env();
     ordered(outputs, json)
         .into_iter()
-        .chain(junit.as_mut().map(|j| j as &mut dyn OutputCallback))
         .map(|callback| {
             let name = callback.name().to_owned();
             let result = match catch(|| callback.on_record(record)) {
