@@ -5,8 +5,8 @@
 #   bash bench/compare.sh [--runs R]      (R runs of each workload per program; 3 by default)
 #
 # Needs python3 (with venv), a Rust toolchain, network access to PyPI the first time, and
-# OpenHTF's benchmark script at ../shared/reference/openhtf/bench_openhtf.py (relative to the
-# repository root). OpenHTF is installed into bench/.venv. Raw results go to bench/results/.
+# OpenHTF's benchmark script (fixtures/openhtf/bench_openhtf.py). OpenHTF is installed into
+# bench/.venv. Raw results go to bench/results/.
 set -euo pipefail
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
@@ -27,10 +27,9 @@ case "$runs" in
     ''|*[!0-9]*|0) echo "compare.sh: --runs: \`$runs\` is not a whole number ≥ 1" >&2; exit 2 ;;
 esac
 
-reference="$root/../shared/reference/openhtf/bench_openhtf.py"
+reference="$root/fixtures/openhtf/bench_openhtf.py"
 if [ ! -f "$reference" ]; then
     echo "compare.sh: OpenHTF's benchmark script is missing: expected $reference" >&2
-    echo "            (../shared/reference/openhtf/bench_openhtf.py from the repository root)" >&2
     exit 1
 fi
 reference="$(cd "$(dirname "$reference")" && pwd)/$(basename "$reference")"

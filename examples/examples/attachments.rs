@@ -12,8 +12,8 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use tofu_core::AttachError;
-use tofu_core::prelude::*;
+use tofu::AttachError;
+use tofu::prelude::*;
 
 #[phase]
 fn phase_file_attachment(test: &mut PhaseContext) -> Result<(), AttachError> {
@@ -31,7 +31,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB1")
         .phases([phase_file_attachment])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB1A001")
         .exit_code()
 }

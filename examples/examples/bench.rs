@@ -32,11 +32,12 @@ use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
-use tofu_core::declare::{dimensions, in_range};
-use tofu_core::output::write_json;
-use tofu_core::phase::MeasurementAccessError;
-use tofu_core::prelude::*;
-use tofu_core::{Phase, TestRecord};
+use tofu::declare::{dimensions, in_range};
+use tofu::output::write_json;
+use tofu::phase::MeasurementAccessError;
+use tofu::prelude::*;
+use tofu::unit::{AMPERE, OHM, SECOND, VOLT};
+use tofu::{Phase, TestRecord};
 
 const USAGE: &str = "usage: bench [--phases N] [--measurements M] [--points K] [--out FILE] \
                      [--indent I] [--timing-decimals D] [--first-phase-stamp] [--observe] \
@@ -190,7 +191,7 @@ fn build(args: &Args) -> Test {
     }
     if args.observe {
         test = test.observe(|received| {
-            if let tofu_core::Received::Event(event) = received {
+            if let tofu::Received::Event(event) = received {
                 // Streamed into a sink: the JSON is made and dropped as it goes, as an observer
                 // that writes events out would (a `String` would hold a 1M-point sweep whole).
                 std::hint::black_box(serde_json::to_writer(std::io::sink(), &*event).is_ok());
@@ -203,8 +204,7 @@ fn build(args: &Args) -> Test {
 /// Writes the record as the JSON record does (`write_json`, buffered, synced, atomic).
 fn write_record(record: &TestRecord, args: &Args) -> Result<u64, String> {
     let fail = |e: std::io::Error| format!("can't write {}: {e}", args.out.display());
-    tofu_core::fs::replace_file(&args.out, |out| write_json(record, args.indent, out))
-        .map_err(fail)?;
+    tofu::fs::replace_file(&args.out, |out| write_json(record, args.indent, out)).map_err(fail)?;
     Ok(std::fs::metadata(&args.out).map_err(fail)?.len())
 }
 

@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 #[phase]
 #[measures(is_led_switch_on: bool = equals(true))]
@@ -21,7 +21,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB1")
         .phases([phase_led])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB001")
         .exit_code()
 }

@@ -14,8 +14,8 @@
 
 use std::path::Path;
 
-use tofu_upload::blocking::TofuPilotClient;
-use tofu_upload::{CreateRun, Error, UnitUnderTest};
+use tofu::upload::blocking::TofuPilotClient;
+use tofu::upload::{CreateRun, Error, UnitUnderTest};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let client = match TofuPilotClient::from_env() {

@@ -1,9 +1,9 @@
 //! TofuPilot's guide, case by case, with the plain client and no test framework: each case
-//! builds a `CreateRun` by hand and sends it with `tofu_upload::blocking::TofuPilotClient`.
+//! builds a `CreateRun` by hand and sends it with `tofu::upload::blocking::TofuPilotClient`.
 //!
 //! The cases: required fields only, optional metadata, a phase, a numeric, a string and a
 //! boolean measurement, a multi-dimensional measurement, several measurements in one phase,
-//! and logs collected from `tracing` events by `tofu_upload::LogCollector`. Each created run's
+//! and logs collected from `tracing` events by `tofu::upload::LogCollector`. Each created run's
 //! id and page are printed.
 //!
 //! Run it with
@@ -17,10 +17,10 @@
 
 use std::time::Duration;
 
-use tofu_upload::blocking::TofuPilotClient;
-use tofu_upload::{
-    CreateRun, Error, LogCollector, Measurement, MeasurementOutcome, Phase, PhaseOutcome,
-    UnitUnderTest,
+use tofu::upload::blocking::TofuPilotClient;
+use tofu::upload::{
+    CreateMeasurement, CreateMeasurementOutcome, CreatePhase, CreatePhaseOutcome, CreateRun, Error,
+    LogCollector, UnitUnderTest,
 };
 use tracing_subscriber::layer::SubscriberExt as _;
 
@@ -86,9 +86,9 @@ fn optional_metadata() -> CreateRun {
 fn phases(t0: i64) -> CreateRun {
     CreateRun::new(unit("PCB1A001", "PCB1"), true)
         .procedure_id("FVT1")
-        .phase(Phase::new(
+        .phase(CreatePhase::new(
             "phase_connect",
-            PhaseOutcome::Pass,
+            CreatePhaseOutcome::Pass,
             t0,
             t0 + 5012,
         ))
@@ -101,22 +101,25 @@ fn numeric(t0: i64) -> CreateRun {
     CreateRun::new(unit("PCB1A003", "PCB1"), passed)
         .procedure_id("FVT1")
         .phase(
-            Phase::new(
+            CreatePhase::new(
                 "phase_voltage_measure",
                 if passed {
-                    PhaseOutcome::Pass
+                    CreatePhaseOutcome::Pass
                 } else {
-                    PhaseOutcome::Fail
+                    CreatePhaseOutcome::Fail
                 },
                 t0,
                 t0 + 1500,
             )
             .measurement(
-                Measurement::new("input_voltage", MeasurementOutcome::from_bool(passed))
-                    .value(voltage)
-                    .units("V")
-                    .lower_limit(3.1)
-                    .upper_limit(3.5),
+                CreateMeasurement::new(
+                    "input_voltage",
+                    CreateMeasurementOutcome::from_bool(passed),
+                )
+                .value(voltage)
+                .units("V")
+                .lower_limit(3.1)
+                .upper_limit(3.5),
             ),
         )
 }
@@ -126,14 +129,15 @@ fn string(t0: i64) -> CreateRun {
     CreateRun::new(unit("PCB1A004", "PCB1"), true)
         .procedure_id("FVT1")
         .phase(
-            Phase::new(
+            CreatePhase::new(
                 "phase_firmware_version_check",
-                PhaseOutcome::Pass,
+                CreatePhaseOutcome::Pass,
                 t0,
                 t0 + 800,
             )
             .measurement(
-                Measurement::new("firmware_version", MeasurementOutcome::Pass).value("1.2.7"),
+                CreateMeasurement::new("firmware_version", CreateMeasurementOutcome::Pass)
+                    .value("1.2.7"),
             ),
         )
 }
@@ -144,9 +148,12 @@ fn boolean(t0: i64) -> CreateRun {
     CreateRun::new(unit("PCB1A005", "PCB1"), is_connected)
         .procedure_id("FVT1")
         .phase(
-            Phase::new("phase_connect", PhaseOutcome::Fail, t0, t0 + 300).measurement(
-                Measurement::new("is_connected", MeasurementOutcome::from_bool(is_connected))
-                    .value(is_connected),
+            CreatePhase::new("phase_connect", CreatePhaseOutcome::Fail, t0, t0 + 300).measurement(
+                CreateMeasurement::new(
+                    "is_connected",
+                    CreateMeasurementOutcome::from_bool(is_connected),
+                )
+                .value(is_connected),
             ),
         )
 }
@@ -167,14 +174,13 @@ fn multi_dimensional(t0: i64) -> CreateRun {
     CreateRun::new(unit("PCB1A001", "PCB1"), true)
         .procedure_id("FVT1")
         .phase(
-            Phase::new("loop_approach", PhaseOutcome::Pass, t0, t0 + 30_000).measurement(
-                Measurement::multi_dimensional(
+            CreatePhase::new("loop_approach", CreatePhaseOutcome::Pass, t0, t0 + 30_000)
+                .measurement(CreateMeasurement::multi_dimensional(
                     "current_voltage_resistance_over_time",
                     ["s", "V", "A", "Ohm"],
                     points,
-                    MeasurementOutcome::Pass,
-                ),
-            ),
+                    CreateMeasurementOutcome::Pass,
+                )),
         )
 }
 
@@ -182,24 +188,27 @@ fn multi_dimensional(t0: i64) -> CreateRun {
 fn multiple_measurements(t0: i64) -> CreateRun {
     let (is_connected, firmware, voltage, current) = (true, "1.2.7", 3.35, 1.234);
     let measurements = [
-        Measurement::new("is_connected", MeasurementOutcome::from_bool(is_connected))
-            .value(is_connected),
-        Measurement::new(
+        CreateMeasurement::new(
+            "is_connected",
+            CreateMeasurementOutcome::from_bool(is_connected),
+        )
+        .value(is_connected),
+        CreateMeasurement::new(
             "firmware_version",
-            MeasurementOutcome::from_bool(firmware == "1.2.7"),
+            CreateMeasurementOutcome::from_bool(firmware == "1.2.7"),
         )
         .value(firmware),
-        Measurement::new(
+        CreateMeasurement::new(
             "input_voltage",
-            MeasurementOutcome::from_bool((3.2..=3.4).contains(&voltage)),
+            CreateMeasurementOutcome::from_bool((3.2..=3.4).contains(&voltage)),
         )
         .value(voltage)
         .units("V")
         .lower_limit(3.2)
         .upper_limit(3.4),
-        Measurement::new(
+        CreateMeasurement::new(
             "input_current",
-            MeasurementOutcome::from_bool(current <= 1.5),
+            CreateMeasurementOutcome::from_bool(current <= 1.5),
         )
         .value(current)
         .units("A")
@@ -207,19 +216,19 @@ fn multiple_measurements(t0: i64) -> CreateRun {
     ];
     let passed = measurements
         .iter()
-        .all(|m| m.outcome == MeasurementOutcome::Pass);
+        .all(|m| m.outcome == CreateMeasurementOutcome::Pass);
     let phase = measurements.into_iter().fold(
-        Phase::new(
+        CreatePhase::new(
             "phase_multi_measurements",
             if passed {
-                PhaseOutcome::Pass
+                CreatePhaseOutcome::Pass
             } else {
-                PhaseOutcome::Fail
+                CreatePhaseOutcome::Fail
             },
             t0,
             t0 + 1200,
         ),
-        Phase::measurement,
+        CreatePhase::measurement,
     );
     CreateRun::new(unit("PCB1A006", "PCB1"), passed)
         .procedure_id("FVT1")

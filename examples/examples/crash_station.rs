@@ -16,9 +16,9 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tofu_core::AttachError;
-use tofu_core::prelude::*;
-use tofu_upload::{ClientBuilder, Outbox, Uploader};
+use tofu::AttachError;
+use tofu::prelude::*;
+use tofu::upload::{ClientBuilder, Outbox, Uploader};
 
 /// The bytes of the unit `n`'s capture: 1 to 48 KiB, different for every unit.
 fn capture(n: u64) -> Vec<u8> {

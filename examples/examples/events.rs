@@ -9,8 +9,8 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
-use tofu_core::{EventKind, Received, Stopped};
+use tofu::prelude::*;
+use tofu::{EventKind, Received, Stopped};
 
 /// Checks the board identifies itself.
 #[phase(name = "Connect")]
@@ -135,7 +135,7 @@ fn describe(kind: &EventKind) -> String {
     }
 }
 
-fn json(value: &Option<tofu_core::Value>) -> String {
+fn json(value: &Option<tofu::Value>) -> String {
     value
         .as_ref()
         .and_then(|v| serde_json::to_string(v).ok())

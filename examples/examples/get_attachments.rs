@@ -14,9 +14,9 @@
 
 use std::path::Path;
 
-use tofu_core::fs::safe_file_name;
-use tofu_upload::blocking::TofuPilotClient;
-use tofu_upload::{CreateRun, Error, UnitUnderTest};
+use tofu::fs::safe_file_name;
+use tofu::upload::blocking::TofuPilotClient;
+use tofu::upload::{CreateRun, Error, UnitUnderTest};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let serial = std::env::args()
@@ -42,7 +42,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let created = client.create_run(&run)?;
     println!("run {} of {serial} created with 1 attachment", created.id);
 
-    let dir = tofu_core::JsonOutput::new().dir().join("attachments");
+    let dir = tofu::JsonOutput::new().dir().join("attachments");
     let mut count = 0;
     for run in client.get_runs(&serial)? {
         for attachment in &run.attachments {

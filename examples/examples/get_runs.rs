@@ -14,8 +14,8 @@
 
 use std::time::Duration;
 
-use tofu_upload::blocking::TofuPilotClient;
-use tofu_upload::{CreateRun, Error, UnitUnderTest};
+use tofu::upload::blocking::TofuPilotClient;
+use tofu::upload::{CreateRun, Error, UnitUnderTest};
 
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let serial = std::env::args()
@@ -50,11 +50,11 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         );
     }
 
-    let dir = tofu_core::JsonOutput::new().dir().to_owned();
+    let dir = tofu::JsonOutput::new().dir().to_owned();
     std::fs::create_dir_all(&dir)?;
     let path = dir.join(format!(
         "get_runs-{}.json",
-        tofu_core::fs::safe_file_name(&serial)
+        tofu::fs::safe_file_name(&serial)
     ));
     std::fs::write(&path, serde_json::to_string_pretty(&runs)? + "\n")?;
     println!(

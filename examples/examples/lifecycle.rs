@@ -14,7 +14,7 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 fn scenario() -> String {
     std::env::args().nth(1).unwrap_or_default()
@@ -54,12 +54,12 @@ fn power_on(_supply: &mut Supply, m: &mut power_on::Measurements) {
 }
 
 #[phase]
-fn confirm(test: &mut PhaseContext) -> Result<(), tofu_core::PromptError> {
+fn confirm(test: &mut PhaseContext) -> Result<(), tofu::PromptError> {
     test.prompt_confirm("Close the fixture lid")
 }
 
 #[phase(timeout_s = 0.5)]
-fn confirm_in_time(test: &mut PhaseContext) -> Result<(), tofu_core::PromptError> {
+fn confirm_in_time(test: &mut PhaseContext) -> Result<(), tofu::PromptError> {
     test.prompt_confirm("Close the fixture lid")
 }
 
@@ -85,7 +85,7 @@ fn supply_off(_supply: &mut Supply) {
 fn measures_then_blocks(
     test: &mut PhaseContext,
     m: &mut measures_then_blocks::Measurements,
-) -> Result<(), tofu_core::AttachError> {
+) -> Result<(), tofu::AttachError> {
     m.rail.set(3.31);
     test.attach("trace.txt", "before the hang")?;
     block();
@@ -136,7 +136,7 @@ fn main() -> ExitCode {
         .plug_timeout(Duration::from_secs(1))
         .phases(phases);
     let execution = if scenario == "serial-prompt" {
-        let serial = tofu_core::prompt::serial_number();
+        let serial = tofu::prompt::serial_number();
         test.execute(|| serial.ask())
     } else {
         test.execute(|| "LC-0001")

@@ -14,8 +14,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tofu_core::ParameterError;
-use tofu_core::prelude::*;
+use tofu::ParameterError;
+use tofu::prelude::*;
 
 /// The code's limits are the engineering defaults; the file's replace them.
 #[phase(name = "Power rails")]
@@ -52,7 +52,7 @@ fn main() -> ExitCode {
         }
     };
     let execution = test
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB01A0042");
 
     println!("limits used (from {limits}):");

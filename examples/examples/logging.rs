@@ -12,7 +12,7 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 #[phase]
 #[measures(boolean_measure: bool = equals(true))]
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB01")
         .phases([phase_with_info_logger])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB1A001")
         .exit_code()
 }

@@ -13,7 +13,7 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 /// A deterministic stand-in for Python's `random.uniform` (a 64-bit LCG).
 struct Uniform(u64);
@@ -54,7 +54,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB01")
         .phases([power_phase])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB1A003")
         .exit_code()
 }

@@ -15,8 +15,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tofu_core::prelude::*;
-use tofu_core::station::SlotMode;
+use tofu::prelude::*;
+use tofu::station::SlotMode;
 
 type PlugError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -70,7 +70,7 @@ struct Board {
 }
 
 impl Board {
-    fn in_slot(slot: &tofu_core::SlotInfo, flash_time: Duration) -> Board {
+    fn in_slot(slot: &tofu::SlotInfo, flash_time: Duration) -> Board {
         let input_ohms = if slot.index() == 2 { 12.0 } else { 40.0 };
         Board {
             slot: slot.index(),
@@ -101,7 +101,7 @@ fn flash_firmware(
     test: &mut PhaseContext,
     board: &mut Board,
     m: &mut flash_firmware::Measurements,
-) -> Result<(), tofu_core::Stopped> {
+) -> Result<(), tofu::Stopped> {
     // Programming takes a while, and every board programs at once. Ctrl-C stops the wait,
     // so the board is let go and torn down at once.
     test.sleep(board.flash_time)?;
@@ -138,7 +138,7 @@ fn main() -> ExitCode {
             .part_number("PCB01")
             .phases([power_on, flash_firmware, check_rails])
             .plug(Board::in_slot(slot, flash_time))
-            .output(tofu_upload::Uploader::from_env())
+            .output(tofu::upload::Uploader::from_env())
     })
     .shared_plug(PowerSupply::default())
     .mode(mode);
@@ -148,7 +148,7 @@ fn main() -> ExitCode {
     for batch in 1..=batches {
         let result = station.run(|slot| {
             if scan {
-                tofu_core::prompt::serial_number()
+                tofu::prompt::serial_number()
                     .message(format!("Scan the board in {slot}"))
                     .pattern(r"^PCB\d{2}A\d{4}$")
                     .ask()

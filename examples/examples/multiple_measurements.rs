@@ -9,7 +9,7 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 #[phase]
 #[measures(
@@ -29,7 +29,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB01")
         .phases([phase_multi_measurements])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB1A004")
         .exit_code()
 }

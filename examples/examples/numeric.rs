@@ -10,13 +10,13 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
-use tofu_core::si::{ElectricPotential, millivolt, volt};
+use tofu::prelude::*;
+use tofu::si::{ElectricPotential, millivolt, volt};
 
 #[phase]
 #[measures(temperature: f64 = in_range(0, 100).units(DEGREE_CELSIUS))]
 fn phase_temperature(m: &mut phase_temperature::Measurements) {
-    m.temperature.set(25);
+    m.temperature.set(25.3);
 }
 
 #[phase]
@@ -30,7 +30,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB1")
         .phases([phase_temperature, phase_voltage_measure])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB001")
         .exit_code()
 }

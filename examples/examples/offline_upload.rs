@@ -22,10 +22,10 @@
 use std::time::Duration;
 
 use chrono::{DateTime, SecondsFormat, Utc};
-use tofu_core::prelude::*;
-use tofu_upload::blocking::TofuPilotClient;
-use tofu_upload::uploader::{Outbox, Progress, Status, send};
-use tofu_upload::{ClientBuilder, Error, Uploader};
+use tofu::prelude::*;
+use tofu::upload::blocking::TofuPilotClient;
+use tofu::upload::uploader::{Outbox, Progress, Status, send};
+use tofu::upload::{ClientBuilder, Error, Uploader};
 
 /// Where the offline station's uploader sends runs: nothing listens there.
 const UNREACHABLE: &str = "http://127.0.0.1:9";

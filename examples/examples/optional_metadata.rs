@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 /// A phase that does nothing, so that the run has a duration.
 #[phase]
@@ -24,7 +24,7 @@ fn main() -> ExitCode {
         .batch_number("12-24")
         .sub_unit("PSU01A0001")
         .phases([phase_one])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB1A002")
         .exit_code()
 }

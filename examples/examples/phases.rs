@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 /// Connects to the board: no measurement, so the phase passes unless it fails or errs.
 #[phase]
@@ -45,7 +45,7 @@ fn main() -> ExitCode {
             phase_firmware_version_check,
             phase_voltage_measurements,
         ])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB1A002")
         .exit_code()
 }

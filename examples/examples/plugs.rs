@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 type PlugError = Box<dyn std::error::Error + Send + Sync>;
 
@@ -110,7 +110,7 @@ fn main() -> ExitCode {
         .plug_dyn(supply)
         .plug(Fixture::default())
         .phases([check_fixture, power_on])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB01A0002")
         .exit_code()
 }

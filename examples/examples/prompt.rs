@@ -25,8 +25,8 @@
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tofu_core::prelude::*;
-use tofu_core::prompt::{self, PromptError};
+use tofu::prelude::*;
+use tofu::prompt::{self, PromptError};
 
 /// Asks the operator to insert the board, then to read the gap on the gauge.
 #[phase(name = "Gauge")]
@@ -57,7 +57,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB01")
         .phases([gauge])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| serial.ask())
         .exit_code()
 }

@@ -8,8 +8,8 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
-use tofu_core::si::{ElectricPotential, ampere, volt};
+use tofu::prelude::*;
+use tofu::si::{ElectricPotential, ampere, volt};
 use tofu_instruments::{Dmm, InstrumentError, PowerSupply};
 
 /// The bench: a supply and a DMM, spoken to in SCPI over TCP. Here they are tofu's simulator,
@@ -117,7 +117,7 @@ fn iv_sweep(
     test: &mut PhaseContext,
     m: &mut iv_sweep::Measurements,
     bench: &mut SimulatedBench,
-) -> Result<(), tofu_core::AttachError> {
+) -> Result<(), tofu::AttachError> {
     let mut csv = String::from("t_s,v_V,i_A,r_ohm\n");
     for i in 0..100 {
         let t = f64::from(i) * 0.01;
@@ -165,7 +165,7 @@ fn main() -> ExitCode {
         .procedure_version("1.0.0")
         .plug(bench)
         .phases([connect, power_rails, iv_sweep, calibration])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB01A0001")
         .exit_code()
 }

@@ -7,7 +7,7 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 /// The link comes up on the second try.
 #[phase(repeat_limit = 3)]
@@ -35,7 +35,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB01")
         .phases([connect, oven])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB01A0004")
         .exit_code()
 }

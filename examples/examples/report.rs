@@ -1,4 +1,4 @@
-//! The HTML report of a run: `tofu_report::HtmlReport` writes it next to the JSON record.
+//! The HTML report of a run: `tofu::report::HtmlReport` writes it next to the JSON record.
 //!
 //! A short test of a power board on a simulated bench, made to fail: the standby current is
 //! over its limit, and a load-step sweep of the output voltage dips below its lower limit for a
@@ -17,9 +17,9 @@
 use std::path::Path;
 use std::process::ExitCode;
 
-use tofu_core::AttachError;
-use tofu_core::prelude::*;
-use tofu_report::HtmlReport;
+use tofu::AttachError;
+use tofu::prelude::*;
+use tofu::report::HtmlReport;
 
 /// Checks the supply and the standby consumption.
 #[phase(name = "Power rails")]

@@ -10,12 +10,12 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB01")
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "SN-0001")
         .exit_code()
 }

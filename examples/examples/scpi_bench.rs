@@ -23,10 +23,10 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
-use tofu_core::si::{ElectricCurrent, ElectricPotential, ampere, volt, watt};
+use tofu::prelude::*;
+use tofu::report::HtmlReport;
+use tofu::si::{ElectricCurrent, ElectricPotential, ampere, volt, watt};
 use tofu_instruments::{Dmm, ElectronicLoad, InstrumentError, PowerSupply};
-use tofu_report::HtmlReport;
 
 const INPUT_VOLTS: f64 = 5.0;
 
@@ -196,7 +196,7 @@ fn main() -> ExitCode {
         .plug(dmm)
         .phases([no_load, full_load, efficiency_sweep])
         .output(HtmlReport::new())
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "DCDC0001");
     if let Some(list) = execution.record.metadata.extra.get("instruments") {
         for i in list.as_array().into_iter().flatten() {

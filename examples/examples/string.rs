@@ -10,7 +10,7 @@
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 #[phase]
 #[measures(
@@ -26,7 +26,7 @@ fn main() -> ExitCode {
     Test::new("FVT1")
         .part_number("PCB1")
         .phases([phase_firmware])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB001")
         .exit_code()
 }

@@ -2,14 +2,14 @@
 //! always powers it off in its teardown, even when a main phase fails with an error.
 //!
 //! `cargo run --example teardown` passes. With `-- --crash` the measurement phase returns an
-//! error: the run is ERROR (exit 1), and the teardown phase still ran (see the summary).
+//! error: the run is ERROR (exit 2), and the teardown phase still ran (see the summary).
 //! With `-- --hang` the measurement waits forever: press Ctrl-C, the run is ABORTED, the
 //! board is still powered off and the record written. With `-- --hang --hang-teardown` the
 //! power-off hangs too: a second Ctrl-C skips it, and the record is still written.
 
 use std::process::ExitCode;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 /// The bench supply: whatever happens, its output is off at the end of the run.
 struct Supply;
@@ -59,7 +59,7 @@ fn main() -> ExitCode {
         .part_number("PCB01")
         .plug(Supply)
         .phases([powered])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB01A0005")
         .exit_code()
 }

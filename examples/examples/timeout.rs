@@ -3,12 +3,12 @@
 //!
 //! `cargo run --example timeout` passes (the instrument answers in time). With
 //! `-- --hang` the instrument never answers: the run ends TIMEOUT 300 ms into the phase and
-//! exits 1, with the supply's teardown in the log.
+//! exits 2 (TIMEOUT: the station, not the board), with the supply's teardown in the log.
 
 use std::process::ExitCode;
 use std::time::Duration;
 
-use tofu_core::prelude::*;
+use tofu::prelude::*;
 
 /// A simulated instrument: answers after `delay`.
 struct SlowMeter {
@@ -48,7 +48,7 @@ fn main() -> ExitCode {
         .plug(SlowMeter { delay })
         .phase_timeout(Duration::from_secs(60))
         .phases([read_meter])
-        .output(tofu_upload::Uploader::from_env())
+        .output(tofu::upload::Uploader::from_env())
         .execute(|| "PCB01A0003")
         .exit_code()
 }

@@ -11,7 +11,7 @@
 //!
 //! ```sh
 //! TOFUPILOT_API_KEY=... cargo run --example upload_report
-//! TOFUPILOT_API_KEY=... cargo run --example upload_report -- ../shared/reference/openhtf/sample_record.json
+//! TOFUPILOT_API_KEY=... cargo run --example upload_report -- fixtures/openhtf/sample_record.json
 //! ```
 //!
 //! (`TOFUPILOT_URL` points it at another TofuPilot instance). Without an API key it says what
@@ -19,10 +19,10 @@
 
 use std::path::PathBuf;
 
-use tofu_core::AttachError;
-use tofu_core::prelude::*;
-use tofu_upload::Error;
-use tofu_upload::blocking::TofuPilotClient;
+use tofu::AttachError;
+use tofu::prelude::*;
+use tofu::upload::Error;
+use tofu::upload::blocking::TofuPilotClient;
 
 /// Measures the input voltage and attaches the operator's notes.
 #[phase]

@@ -134,7 +134,8 @@ fn show(event: &Event, options: ConsoleOptions, slots: &mut HashMap<Option<usize
         }),
         EventKind::RunClosed if options.summary && event.slot.is_none() => {
             if let Some(record) = &seen.record {
-                write(options, &summary::render(record, &seen.outputs));
+                let color = !options.stderr && summary::stdout_has_color();
+                write(options, &summary::render(record, &seen.outputs, color));
             }
         }
         EventKind::BatchEnded {

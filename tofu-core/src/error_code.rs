@@ -9,6 +9,8 @@ use std::fmt;
 pub enum ErrorCode {
     /// The measurement declarations, the plugs or the limits are invalid: nothing ran.
     InvalidDeclaration,
+    /// A phase asks for a plug the test was not given: nothing ran.
+    MissingPlug,
     /// No serial number could be had (no answer, end of input, refused by its pattern).
     SerialNumberUnavailable,
     /// The serial number is empty.
@@ -30,6 +32,7 @@ impl ErrorCode {
     pub fn as_str(&self) -> &str {
         match self {
             ErrorCode::InvalidDeclaration => "InvalidDeclaration",
+            ErrorCode::MissingPlug => "MissingPlug",
             ErrorCode::SerialNumberUnavailable => "SerialNumberUnavailable",
             ErrorCode::InvalidSerialNumber => "InvalidSerialNumber",
             ErrorCode::Panic => "Panic",

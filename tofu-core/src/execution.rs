@@ -44,14 +44,16 @@ impl Execution {
         self.passed() && self.outputs_ok()
     }
 
-    /// 0 when the run passed and every output callback succeeded ([`Execution::ok`]), 1
-    /// otherwise.
+    /// The program's exit code ([`crate::exit`]): 0 passed with every output, 1 the unit
+    /// failed, 2 ERROR, TIMEOUT or ABORTED (the station, not the board), 3 the unit passed but
+    /// an output failed.
     pub fn exit_code(&self) -> ExitCode {
-        if self.ok() {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
-        }
+        ExitCode::from(self.exit_status())
+    }
+
+    /// [`Execution::exit_code`] as a number.
+    pub fn exit_status(&self) -> u8 {
+        crate::exit::code(self.record.outcome, self.outputs_ok())
     }
 }
 

@@ -149,7 +149,7 @@ impl<'e> Run<'e> {
                     self.dut_id = serial;
                 }
                 self.start(&[]);
-                self.fail(plan::PlanErrors::CODE, errors.description());
+                self.fail(errors.code(), errors.description());
                 return;
             }
         };
@@ -807,6 +807,8 @@ impl<'e> Run<'e> {
                 name: phase.function().to_owned(),
                 docstring: phase.doc().map(str::to_owned),
                 sourcecode: String::new(),
+                file: Some(phase.location().1.to_owned()),
+                line: Some(phase.location().2),
             },
             attempt: ended.attempt,
             plug_wait_millis: ended.plug_wait_millis,

@@ -34,9 +34,11 @@ impl From<Subtest> for PhaseNode {
 
 /// Setup, main and teardown phases (OpenHTF's `PhaseGroup`).
 ///
-/// The main phases run only if the setup phases end without stopping the test; the teardown
-/// phases run whenever the setup did, even after a stop, an error or a timeout in main, and
-/// every one of them runs even if another teardown phase fails.
+/// OpenHTF's rule: the main and teardown phases run when the setup phases completed, that is
+/// none of them ended the run (a failed measurement doesn't; an error, a timeout, `Stop`,
+/// `stop_on_measurement_fail` or Ctrl-C does). The teardown then runs whatever happens in main
+/// (stop, error, timeout, Ctrl-C), every teardown phase even if another fails; a second Ctrl-C
+/// skips it. A group the run never reached runs nothing.
 ///
 /// ```
 /// use tofu_core::prelude::*;

@@ -95,6 +95,22 @@ use crate::unit::Unit;
 use crate::validator::{Regex, Validator};
 use crate::value::Value;
 
+/// Whether a validator has a marginal band (`.marginal(…)`, `.marginal_percent(…)`).
+fn has_marginal_band(validator: &Validator) -> bool {
+    match validator {
+        Validator::InRange {
+            marginal_minimum,
+            marginal_maximum,
+            ..
+        } => marginal_minimum.is_some() || marginal_maximum.is_some(),
+        Validator::WithinPercent {
+            marginal_percent, ..
+        } => marginal_percent.is_some(),
+        Validator::AllValues(inner) => has_marginal_band(inner),
+        _ => false,
+    }
+}
+
 /// A problem in a limits file: where (file and line) and what.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
 #[non_exhaustive]
@@ -352,6 +368,20 @@ impl LimitsFile {
                         Ok((validators, units)) => {
                             let decl = Arc::make_mut(decl);
                             if let Some(validators) = validators {
+                                let band = |v: &[Validator]| v.iter().any(has_marginal_band);
+                                if band(&decl.validators) && !band(&validators) {
+                                    // Said in the run's log (console and record), each run.
+                                    tracing::warn!(
+                                        "{}:{}: measurement `{}` of phase `{}` was declared with a \
+                                         marginal band that this entry doesn't give: the file's \
+                                         limits replace the code's, so the band is dropped (give \
+                                         `marginal = [low, high]` here to keep one)",
+                                        self.name,
+                                        s.line,
+                                        s.measurement,
+                                        phase.name()
+                                    );
+                                }
                                 decl.validators = validators;
                             }
                             if units.is_some() {
@@ -1040,6 +1070,21 @@ pub(crate) fn load(
 }
 
 impl LimitsFile {
+    /// A file of parameters alone, set in code (for [`testing::Harness`](crate::testing::Harness)).
+    pub(crate) fn parameters_only() -> Self {
+        LimitsFile {
+            name: "(parameters set in code)".to_owned(),
+            sha1: String::new(),
+            sections: Vec::new(),
+            parameters: Parameters::default(),
+        }
+    }
+
+    /// Sets one parameter, as the `[parameters]` table would.
+    pub(crate) fn set_parameter(&mut self, name: String, value: serde_json::Value) {
+        Arc::make_mut(&mut self.parameters).insert(name, value);
+    }
+
     /// The parameters, for the phases' contexts.
     pub(crate) fn parameters(&self) -> Parameters {
         Arc::clone(&self.parameters)

@@ -136,7 +136,7 @@ impl OutcomeDetail {
 /// # Panics
 ///
 /// When a custom validator panics (see [`Validator::check`](crate::Validator::check)).
-pub fn measurement_outcome(
+pub(crate) fn measurement_outcome(
     decl: &MeasurementDecl,
     value: Option<&Value>,
     phase_skipped: bool,
@@ -226,7 +226,7 @@ pub fn multidim_failure_description(
 
 /// What a phase's outcome depends on, for [`phase_outcome`].
 #[derive(Debug, Clone, Copy)]
-pub struct MeasurementSummary {
+pub(crate) struct MeasurementSummary {
     /// The measurement's outcome.
     pub outcome: MeasurementOutcome,
     /// It passed in a marginal band.
@@ -239,7 +239,7 @@ pub struct MeasurementSummary {
 /// (set only when the outcome is PASS).
 ///
 /// `hit_repeat_limit` is true when the phase returned REPEAT on its last allowed attempt.
-pub fn phase_outcome(
+pub(crate) fn phase_outcome(
     execution: &PhaseExecution,
     measurements: &[MeasurementSummary],
     hit_repeat_limit: bool,
@@ -273,7 +273,7 @@ pub fn phase_outcome(
 /// The first thing that ended the test early, for [`test_outcome`].
 #[derive(Debug, Clone, PartialEq, Eq)]
 #[non_exhaustive]
-pub enum Terminal {
+pub(crate) enum Terminal {
     /// A phase (or the serial-number source, or the declarations) raised an error.
     Error {
         /// Error type.
@@ -295,7 +295,7 @@ pub enum Terminal {
 
 /// What the test outcome depends on, per phase record.
 #[derive(Debug, Clone, Copy)]
-pub struct PhaseSummary {
+pub(crate) struct PhaseSummary {
     /// The phase's outcome.
     pub outcome: PhaseOutcome,
     /// Its marginal flag.
@@ -307,7 +307,7 @@ pub struct PhaseSummary {
 /// `multidim_failures` describes the multi-dimensional measurements that did not pass in FAIL
 /// phases ([`multidim_failure_description`]), each of which adds a [`MULTIDIM_FAILURE`] detail
 /// to a FAIL.
-pub fn test_outcome(
+pub(crate) fn test_outcome(
     aborted: bool,
     first_terminal: Option<&Terminal>,
     phases: &[PhaseSummary],

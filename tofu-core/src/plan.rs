@@ -71,19 +71,64 @@ pub(crate) struct Prepared {
     pub(crate) plugs: Vec<usize>,
 }
 
-/// Why a plan can't run: every problem found, each naming its phase, measurement or plug.
+/// Why a plan can't run: every problem found, each naming its phase, measurement or plug,
+/// and each plug no one gave with the phases that want it (one error per plug).
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) struct PlanErrors(pub(crate) Vec<String>);
+pub(crate) struct PlanErrors(
+    pub(crate) Vec<String>,
+    pub(crate) Vec<(String, Vec<String>)>,
+);
 
 impl PlanErrors {
-    pub(crate) const CODE: ErrorCode = ErrorCode::InvalidDeclaration;
+    /// `MissingPlug` when a plug is missing, else `InvalidDeclaration`.
+    pub(crate) fn code(&self) -> ErrorCode {
+        if self.1.is_empty() {
+            ErrorCode::InvalidDeclaration
+        } else {
+            ErrorCode::MissingPlug
+        }
+    }
 
     pub(crate) fn description(&self) -> String {
-        format!(
-            "invalid measurement declarations; no phase was run: {}",
-            self.0.join("; ")
-        )
+        if self.1.is_empty() {
+            return format!(
+                "invalid measurement declarations; no phase was run: {}",
+                self.0.join("; ")
+            );
+        }
+        let plugs: Vec<String> = self
+            .1
+            .iter()
+            .map(|(plug, phases)| missing_plug(plug, phases))
+            .collect();
+        let also = if self.0.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; also invalid measurement declarations: {}",
+                self.0.join("; ")
+            )
+        };
+        format!("{}; no phase was run{also}", plugs.join("; "))
     }
+}
+
+/// One missing plug in words: `the plug `PowerSupply` is missing: phase `rails` needs it (give
+/// it with Test::plug, or Test::plug_dyn for a `dyn Trait`)`.
+fn missing_plug(plug: &str, phases: &[String]) -> String {
+    let who = match phases {
+        [one] => format!("phase `{one}` needs it"),
+        many => format!(
+            "phases {} need it",
+            many.iter()
+                .map(|p| format!("`{p}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+    };
+    format!(
+        "the plug `{plug}` is missing: {who} (give it with Test::plug, or Test::plug_dyn for a `dyn Trait`)"
+    )
 }
 
 impl Plan {
@@ -125,9 +170,10 @@ impl Plan {
     /// Builds every phase's declarations, reporting every error found (not just the first).
     pub(crate) fn prepare(&self) -> Result<Vec<Prepared>, PlanErrors> {
         let mut errors = Vec::new();
+        let mut missing = Vec::new();
         let mut prepared = Vec::new();
         for phase in &self.phase_list() {
-            match self.prepare_phase(phase, &mut errors) {
+            match self.prepare_phase(phase, &mut errors, &mut missing) {
                 Some(p) => prepared.push(p),
                 None => continue,
             }
@@ -136,14 +182,19 @@ impl Plan {
         if let Some(limits) = &self.limits {
             errors.extend(limits.apply(prepared.iter_mut().map(|p| (&p.phase, &mut p.decls))));
         }
-        if errors.is_empty() {
+        if errors.is_empty() && missing.is_empty() {
             Ok(prepared)
         } else {
-            Err(PlanErrors(errors))
+            Err(PlanErrors(errors, missing))
         }
     }
 
-    fn prepare_phase(&self, phase: &Phase, errors: &mut Vec<String>) -> Option<Prepared> {
+    fn prepare_phase(
+        &self,
+        phase: &Phase,
+        errors: &mut Vec<String>,
+        missing: &mut Vec<(String, Vec<String>)>,
+    ) -> Option<Prepared> {
         let declared = match catch(|| phase.declare()) {
             Ok(d) => d,
             Err(panic) => {
@@ -178,10 +229,14 @@ impl Plan {
         for (type_id, plug_name) in phase.plug_needs() {
             match self.plugs.iter().position(|p| p.type_id == type_id) {
                 Some(i) => plugs.push(i),
-                None => errors.push(format!(
-                    "phase `{}` needs the plug `{plug_name}`, which the test does not have: add it with Test::plug",
-                    phase.name()
-                )),
+                None => {
+                    let wanted_by = phase.name().to_owned();
+                    match missing.iter_mut().find(|(name, _)| *name == plug_name) {
+                        Some((_, phases)) if phases.contains(&wanted_by) => {}
+                        Some((_, phases)) => phases.push(wanted_by),
+                        None => missing.push((plug_name.to_owned(), vec![wanted_by])),
+                    }
+                }
             }
         }
         Some(Prepared {

@@ -113,7 +113,8 @@ fn serialize_sub_units<S: Serializer>(units: &[String], serializer: S) -> Result
     serializer.collect_seq(units.iter().map(|s| SubUnit { serial_number: s }))
 }
 
-/// Source information (kept empty, as OpenHTF does unless `capture_source` is set).
+/// Source information: OpenHTF's fields (the source text is not captured, as OpenHTF's isn't
+/// unless `capture_source` is set), plus where a phase was written.
 #[derive(Debug, Clone, Default, Serialize)]
 pub struct CodeInfo {
     /// Name.
@@ -122,6 +123,12 @@ pub struct CodeInfo {
     pub docstring: Option<String>,
     /// Source text (not captured).
     pub sourcecode: String,
+    /// The phase's source file, as the compiler names it (`src/main.rs`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub file: Option<String>,
+    /// The line of the phase's function in that file.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u32>,
 }
 
 /// One attempt of one phase.

@@ -92,6 +92,35 @@ impl<U: SiUnit> Kind for Si<U> {
     }
 }
 
+/// The unit of an `Si<U>` kind, for the compile-time check `#[measures]` writes when a spec
+/// gives `.units(…)` to such a measurement. Not a public API.
+#[doc(hidden)]
+pub trait __SiKind {
+    /// `U::UNIT`.
+    const UNIT: Unit;
+}
+
+impl<U: SiUnit> __SiKind for Si<U> {
+    const UNIT: Unit = U::UNIT;
+}
+
+/// Whether two units of the table are the same, at compile time. Not a public API.
+#[doc(hidden)]
+pub const fn __same_unit(a: &Unit, b: &Unit) -> bool {
+    let (a, b) = (a.const_name().as_bytes(), b.const_name().as_bytes());
+    if a.len() != b.len() {
+        return false;
+    }
+    let mut i = 0;
+    while i < a.len() {
+        if a[i] != b[i] {
+            return false;
+        }
+        i += 1;
+    }
+    true
+}
+
 impl<U: SiUnit> Measurement<'_, Si<U>> {
     /// Sets the value: a quantity is converted to `U`, a plain number is taken to be in `U`.
     pub fn set(&mut self, value: impl IntoSi<U>) {

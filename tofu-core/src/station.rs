@@ -134,31 +134,84 @@ impl Batch {
         self.executions.iter().all(Execution::passed)
     }
 
-    /// 0 when every slot passed and every output succeeded, 1 otherwise.
+    /// The worst of the slots' exit codes ([`crate::exit`]): 2 if a slot was ERROR, TIMEOUT or
+    /// ABORTED, else 1 if a unit failed, else 3 if an output failed, else 0.
     pub fn exit_code(&self) -> ExitCode {
-        if self.executions.iter().all(Execution::ok) {
-            ExitCode::SUCCESS
-        } else {
-            ExitCode::FAILURE
+        ExitCode::from(crate::exit::worst(
+            self.executions.iter().map(Execution::exit_status),
+        ))
+    }
+}
+
+/// What a station's slot closure returns: a [`Test`] (the station is built), or a
+/// `Result<Test, E>` (the station or the first error).
+pub trait SlotTest {
+    /// What [`Station::new`] returns: `Station`, or `Result<Station, E>`.
+    type Station;
+    /// The error, if any.
+    type Error;
+    /// The test, or the error.
+    fn into_test(self) -> Result<Test, Self::Error>;
+    /// The station, or the error, as [`Station::new`] returns it.
+    fn station(station: Result<Station, Self::Error>) -> Self::Station;
+}
+
+impl SlotTest for Test {
+    type Station = Station;
+    type Error = std::convert::Infallible;
+    fn into_test(self) -> Result<Test, Self::Error> {
+        Ok(self)
+    }
+    fn station(station: Result<Station, Self::Error>) -> Station {
+        match station {
+            Ok(station) => station,
+            Err(never) => match never {},
         }
+    }
+}
+
+impl<E> SlotTest for Result<Test, E> {
+    type Station = Result<Station, E>;
+    type Error = E;
+    fn into_test(self) -> Result<Test, E> {
+        self
+    }
+    fn station(station: Result<Station, E>) -> Result<Station, E> {
+        station
     }
 }
 
 impl Station {
     /// A station of `slots` slots, named `slot 1`, `slot 2`…; `test` builds each slot's test
     /// (called once per slot, in order).
-    pub fn new(slots: usize, test: impl FnMut(&SlotInfo) -> Test) -> Station {
+    ///
+    /// `test` returns a [`Test`], or a `Result<Test, E>` so that `?` works in it (a limits
+    /// file, an instrument to open); then `new` returns `Result<Station, E>`, the first error.
+    ///
+    /// ```no_run
+    /// # use tofu_core::prelude::*;
+    /// # #[phase] fn rails() {}
+    /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+    /// let station = Station::new(4, |_slot| {
+    ///     Test::new("FVT1").phases([rails]).limits_file("limits.toml")
+    /// })?;
+    /// # let _ = station; Ok(()) }
+    /// ```
+    // A `Station`, or a `Result<Station, E>` when the closure returns a `Result`.
+    #[allow(clippy::new_ret_no_self)]
+    pub fn new<T: SlotTest>(slots: usize, test: impl FnMut(&SlotInfo) -> T) -> T::Station {
         Station::with_slot_names((1..=slots).map(|i| format!("slot {i}")), test)
     }
 
-    /// A station with one slot per name (the fixture's labels, e.g. `"A1"`, `"A2"`).
-    pub fn with_slot_names(
+    /// A station with one slot per name (the fixture's labels, e.g. `"A1"`, `"A2"`); `test` as
+    /// in [`Station::new`].
+    pub fn with_slot_names<T: SlotTest>(
         names: impl IntoIterator<Item = impl Into<String>>,
-        mut test: impl FnMut(&SlotInfo) -> Test,
-    ) -> Station {
+        mut test: impl FnMut(&SlotInfo) -> T,
+    ) -> T::Station {
         let bus = Arc::new(EventBus::new());
         let control = Arc::new(Control::default());
-        let slots: Vec<(SlotInfo, Test)> = names
+        let slots: Result<Vec<(SlotInfo, Test)>, T::Error> = names
             .into_iter()
             .enumerate()
             .map(|(index, name)| {
@@ -166,26 +219,28 @@ impl Station {
                     index,
                     name: name.into(),
                 };
-                let mut test = test(&info);
+                let mut test = test(&info).into_test()?;
                 test.join_station(&bus, &control, index);
-                (info, test)
+                Ok((info, test))
             })
             .collect();
-        bus.declare_slots(
-            &slots
-                .iter()
-                .map(|(s, _)| s.name.clone())
-                .collect::<Vec<_>>(),
-        );
-        Station {
-            slots,
-            shared: Vec::new(),
-            mode: SlotMode::Independent,
-            quiet: false,
-            bus,
-            control,
-            console: None,
-        }
+        T::station(slots.map(|slots| {
+            bus.declare_slots(
+                &slots
+                    .iter()
+                    .map(|(s, _)| s.name.clone())
+                    .collect::<Vec<_>>(),
+            );
+            Station {
+                slots,
+                shared: Vec::new(),
+                mode: SlotMode::Independent,
+                quiet: false,
+                bus,
+                control,
+                console: None,
+            }
+        }))
     }
 
     /// Adds a plug shared by every slot: one instance, set up before the slots start and torn

@@ -7,9 +7,9 @@ use crate::outcome::{MeasurementOutcome, PhaseExecution, PhaseOutcome};
 use crate::record::{MeasurementRecord, PhaseRecord, TestRecord};
 use crate::value::Value;
 
-/// Renders the summary: each phase and its outcome, each failed measurement with its value and
-/// limits, the run's outcome and where the record went.
-pub(crate) fn render(record: &TestRecord, outputs: &[OutputStatus]) -> String {
+/// Renders the summary: each phase and its outcome, each failed or marginal measurement with its
+/// value and limits, the run's outcome (in colour when `color`) and where the record went.
+pub(crate) fn render(record: &TestRecord, outputs: &[OutputStatus], color: bool) -> String {
     let mut out = String::new();
     let part = record
         .metadata
@@ -35,18 +35,8 @@ pub(crate) fn render(record: &TestRecord, outputs: &[OutputStatus]) -> String {
             outcome_word(phase.outcome),
             phase.end_time_millis - phase.start_time_millis
         );
-        if let PhaseExecution::Error {
-            exc_type,
-            exc_val,
-            exc_tb,
-        } = &phase.result
-        {
-            let at = if exc_tb.is_empty() {
-                String::new()
-            } else {
-                format!(" at {exc_tb}")
-            };
-            let _ = writeln!(out, "         {exc_type}: {exc_val}{at}");
+        if let Some(error) = error_line(&phase.result) {
+            let _ = writeln!(out, "         {error}");
         }
         for m in phase
             .measurements
@@ -55,21 +45,36 @@ pub(crate) fn render(record: &TestRecord, outputs: &[OutputStatus]) -> String {
         {
             let _ = writeln!(out, "         ✗ {}", measurement_line(m));
         }
+        for m in phase.measurements.iter().filter(|m| m.marginal) {
+            let _ = writeln!(out, "         ~ {} (marginal)", measurement_line(m));
+        }
     }
-    let marginal = if record.marginal == Some(true) {
-        " (marginal)"
+    let marginal: Vec<String> = record
+        .phases
+        .iter()
+        .flat_map(|p| {
+            p.measurements
+                .iter()
+                .filter(|m| m.marginal)
+                .map(move |m| format!("{}.{}", p.name, m.name()))
+        })
+        .collect();
+    let marginal = if record.marginal == Some(true) && !marginal.is_empty() {
+        format!(" (marginal: {})", marginal.join(", "))
+    } else if record.marginal == Some(true) {
+        " (marginal)".to_owned()
     } else {
-        ""
+        String::new()
     };
     let _ = writeln!(
         out,
         "Outcome: {}{marginal} · {} phase records · {:.3} s",
-        outcome_name(record.outcome),
+        painted(outcome_name(record.outcome), record.outcome, color),
         record.phases.len(),
         record.duration_millis() as f64 / 1000.0
     );
     for detail in &record.outcome_details {
-        let _ = writeln!(out, "  {}: {}", detail.code, detail.description);
+        let _ = writeln!(out, "  {}", detail_line(detail));
     }
     for status in outputs {
         match &status.result {
@@ -152,8 +157,14 @@ pub(crate) fn render_batch(executions: &[Ran<'_>], synchronized: bool, millis: i
         .map(|e| e.record.dut_id.chars().count())
         .max()
         .unwrap_or(0);
+    let mut locations = String::new();
     for e in executions {
         let record = &e.record;
+        for status in e.outputs {
+            if let Ok(Some(location)) = &status.result {
+                let _ = writeln!(locations, "  {}: {}: {location}", name(e), status.name);
+            }
+        }
         let mut line = format!(
             "  {:<slot_width$}  {:<unit_width$}  {:<7}  {:>7.3} s",
             name(e),
@@ -171,7 +182,65 @@ pub(crate) fn render_batch(executions: &[Ran<'_>], synchronized: bool, millis: i
         }
         let _ = writeln!(out, "{line}");
     }
+    // Where each slot's record (and its other outputs) went.
+    out.push_str(&locations);
     out
+}
+
+/// A phase's error in words: the message (and where a panic happened), without the Rust type
+/// of the error (`String`, `Box<dyn Error>` say nothing to an operator).
+fn error_line(result: &PhaseExecution) -> Option<String> {
+    let PhaseExecution::Error {
+        exc_type,
+        exc_val,
+        exc_tb,
+    } = result
+    else {
+        return None;
+    };
+    let at = if exc_tb.is_empty() {
+        String::new()
+    } else {
+        format!(" at {exc_tb}")
+    };
+    Some(if exc_type == "Panic" {
+        format!("panicked: {exc_val}{at}")
+    } else {
+        format!("error: {exc_val}{at}")
+    })
+}
+
+/// An outcome detail in words: OpenHTF's codes (`STOP`, `TIMEOUT`, `ABORTED`…) are kept; an
+/// error's type name is not shown, only its message.
+fn detail_line(detail: &crate::outcome::OutcomeDetail) -> String {
+    let is_code = !detail.code.is_empty()
+        && detail
+            .code
+            .chars()
+            .all(|c| c.is_ascii_uppercase() || c == '_');
+    if is_code {
+        format!("{}: {}", detail.code, detail.description)
+    } else {
+        detail.description.clone()
+    }
+}
+
+/// `word` in the outcome's colour (green PASS, red FAIL, yellow otherwise) when `color`.
+fn painted(word: &str, outcome: crate::Outcome, color: bool) -> String {
+    if !color {
+        return word.to_owned();
+    }
+    let code = match outcome {
+        crate::Outcome::Pass => "1;32",
+        crate::Outcome::Fail => "1;31",
+        _ => "1;33",
+    };
+    format!("\x1b[{code}m{word}\x1b[0m")
+}
+
+/// Whether the summary goes to a terminal that takes colours (stdout is one, `NO_COLOR` unset).
+pub(crate) fn stdout_has_color() -> bool {
+    std::io::IsTerminal::is_terminal(&std::io::stdout()) && std::env::var_os("NO_COLOR").is_none()
 }
 
 /// Why a run did not pass, in a few words: its first failed measurement, or what stopped it.
@@ -185,12 +254,7 @@ fn first_reason(record: &TestRecord) -> Option<String> {
             .find(|m| m.outcome == MeasurementOutcome::Fail)
             .map(|m| format!("{}: {}", p.name, measurement_line(m)))
     });
-    failed.or_else(|| {
-        record
-            .outcome_details
-            .first()
-            .map(|d| format!("{}: {}", d.code, d.description))
-    })
+    failed.or_else(|| record.outcome_details.first().map(detail_line))
 }
 
 fn shows(m: &MeasurementRecord, phase: PhaseOutcome) -> bool {
@@ -220,7 +284,8 @@ fn outcome_word(outcome: PhaseOutcome) -> &'static str {
     }
 }
 
-fn measurement_line(m: &MeasurementRecord) -> String {
+/// One measurement: `rail = 3.45 V  (limits: 3.2 <= x <= 3.4)` (also JUnit's failure messages).
+pub(crate) fn measurement_line(m: &MeasurementRecord) -> String {
     let units = m
         .units()
         .and_then(|u| u.suffix())
@@ -301,5 +366,69 @@ mod tests {
             measurement_line(&m),
             "iv = 4 points \u{2126}, 2 outside the limits  (limits: All values pass: 90 <= x <= 110)"
         );
+    }
+
+    /// The summary of one run of `phases`, quiet, writing nothing.
+    fn summary_of(phases: Vec<crate::Phase>, color: bool) -> String {
+        let ran = crate::testing::Harness::phases(phases).run();
+        render(&ran.record, &[], color)
+    }
+
+    #[test]
+    fn errors_are_shown_by_message_not_by_rust_type() {
+        let boxed =
+            crate::Phase::dynamic("boxed").run(|_, _| -> Result<(), Box<dyn std::error::Error>> {
+                Err("supply did not answer".into())
+            });
+        let text = crate::Phase::dynamic("text")
+            .run(|_, _| -> Result<(), String> { Err("relay stuck".into()) });
+        let out = summary_of(vec![boxed], false);
+        assert!(
+            out.contains("         error: supply did not answer\n"),
+            "{out}"
+        );
+        assert!(!out.contains("Box<dyn"), "{out}");
+        assert!(
+            out.contains("\n  supply did not answer\n"),
+            "the detail without its type: {out}"
+        );
+        let out = summary_of(vec![text], false);
+        assert!(out.contains("error: relay stuck"), "{out}");
+        assert!(!out.contains("String"), "{out}");
+        let panics = crate::Phase::dynamic("panics").run(|_, _| -> () { panic!("probe shorted") });
+        let out = summary_of(vec![panics], false);
+        assert!(out.contains("panicked: probe shorted at "), "{out}");
+    }
+
+    #[test]
+    fn a_marginal_pass_names_its_measurements() {
+        let phase = crate::Phase::dynamic("rails")
+            .measure::<f64, _>("rail_3v3", in_range(3.2, 3.4).marginal(3.22, 3.38))
+            .measure::<f64, _>("rail_5v", in_range(4.5, 5.5))
+            .run(|_, m| -> Result<(), crate::phase::MeasurementAccessError> {
+                m.get::<f64>("rail_3v3")?.set(3.39);
+                m.get::<f64>("rail_5v")?.set(5.0);
+                Ok(())
+            });
+        let out = summary_of(vec![phase], false);
+        assert!(
+            out.contains("Outcome: PASS (marginal: rails.rail_3v3) · "),
+            "{out}"
+        );
+        assert!(
+            out.contains("         ~ rail_3v3 = 3.39  (limits: "),
+            "{out}"
+        );
+        assert!(!out.contains("rail_5v"), "{out}");
+    }
+
+    #[test]
+    fn the_outcome_is_coloured_only_when_asked() {
+        let pass = crate::Phase::dynamic("ok").run(|_, _| ());
+        assert!(summary_of(vec![pass], true).contains("Outcome: \x1b[1;32mPASS\x1b[0m"));
+        let pass = crate::Phase::dynamic("ok").run(|_, _| ());
+        assert!(!summary_of(vec![pass], false).contains('\x1b'));
+        let fail = crate::Phase::dynamic("bad").run(|_, _| crate::PhaseResult::FailAndContinue);
+        assert!(summary_of(vec![fail], true).contains("Outcome: \x1b[1;31mFAIL\x1b[0m"));
     }
 }

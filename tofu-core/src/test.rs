@@ -282,6 +282,24 @@ impl Test {
         self
     }
 
+    /// The test without its outputs (JSON record, callbacks) and summary: the hook of
+    /// [`testing::Harness`](crate::testing::Harness).
+    pub(crate) fn without_outputs(mut self) -> Self {
+        self.outputs.clear();
+        self.json_output = None;
+        self.console_summary = false;
+        self
+    }
+
+    /// Sets one parameter, as a limits file's `[parameters]` would (for
+    /// [`testing::Harness`](crate::testing::Harness)); a test without a file gets an empty one.
+    pub(crate) fn set_parameter(&mut self, name: String, value: serde_json::Value) {
+        self.plan
+            .limits
+            .get_or_insert_with(limits_file::LimitsFile::parameters_only)
+            .set_parameter(name, value);
+    }
+
     /// Loads limits and parameters from the TOML file at `path`: its limits replace those the
     /// code declares for the measurements it names (by phase and measurement), so that a limit
     /// can change without recompiling. See [`crate::limits_file`] for the format and the rules.
@@ -389,12 +407,22 @@ impl Test {
         let record = Arc::new(record);
         events.run_ended(&record);
         let record = Arc::try_unwrap(record).unwrap_or_else(|shared| (*shared).clone());
+        // TOFU_JUNIT_DIR: a JUnit XML file per run, for CI dashboards, without a code change
+        // (the last output, for this run only).
+        let junit = crate::junit::JunitOutput::from_env();
+        let with_junit = junit.is_some();
+        if let Some(junit) = junit {
+            self.outputs.push(Box::new(junit));
+        }
         let outputs = execution::deliver(
             &mut self.outputs,
             self.json_output.as_mut(),
             &record,
             &events,
         );
+        if with_junit {
+            self.outputs.pop();
+        }
         events.close_journal();
         self.control.run_ended(index);
         let closed = events.emit(EventKind::RunClosed);

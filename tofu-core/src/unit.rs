@@ -27,6 +27,14 @@ pub struct Unit {
 }
 
 impl Unit {
+    /// The name, in a `const` context (a unit built at run time has none there: "").
+    pub(crate) const fn const_name(&self) -> &str {
+        match &self.name {
+            Cow::Borrowed(name) => name,
+            Cow::Owned(_) => "",
+        }
+    }
+
     /// A unit from the table (used by the generated constants).
     pub const fn new(
         name: &'static str,

@@ -7,8 +7,11 @@ use syn::{ItemFn, Type};
 
 use crate::parse::{ArgRole, Errors, PhaseFn, call_site, is_attr};
 
-/// `#[phase]`, possibly after `#[measures]` (whose tokens are then `first_measures`).
+/// `#[phase]`, possibly after `#[measures]` (whose tokens are then `first_measures`). `krate`
+/// is the path of tofu-core as the user's crate sees it (`::tofu_core`, or `::tofu::__core`
+/// through the `tofu` crate).
 pub(crate) fn phase(
+    krate: &TokenStream,
     args: TokenStream,
     item: TokenStream,
     first_measures: Option<TokenStream>,
@@ -23,16 +26,20 @@ pub(crate) fn phase(
         }
     };
     let model = PhaseFn::parse(args, item, first_measures, &mut errors);
-    let code = expand(&model);
+    let code = expand(&model, krate);
     let errors = errors.into_compile_errors();
     quote!(#errors #code)
 }
 
 /// `#[measures]` written above `#[phase]`: hand everything to `#[phase]`.
-pub(crate) fn measures_first(args: TokenStream, item: TokenStream) -> TokenStream {
+pub(crate) fn measures_first(
+    krate: &TokenStream,
+    args: TokenStream,
+    item: TokenStream,
+) -> TokenStream {
     match syn::parse2::<ItemFn>(item.clone()) {
         Ok(f) if f.attrs.iter().any(|a| is_attr(a, "phase")) => {
-            phase(TokenStream::new(), item, Some(args))
+            phase(krate, TokenStream::new(), item, Some(args))
         }
         Ok(mut f) => {
             f.attrs.retain(|a| !is_attr(a, "measures"));
@@ -54,7 +61,7 @@ pub(crate) fn measures_first(args: TokenStream, item: TokenStream) -> TokenStrea
     }
 }
 
-fn expand(model: &PhaseFn) -> TokenStream {
+fn expand(model: &PhaseFn, krate: &TokenStream) -> TokenStream {
     let item = &model.item;
     let name = &item.sig.ident;
     let vis = &item.vis;
@@ -114,7 +121,7 @@ fn expand(model: &PhaseFn) -> TokenStream {
     // The measurements struct: one typed handle per declared measurement.
     let fields = model.measures.iter().map(|m| {
         let (field, kind) = (&m.name, &m.kind);
-        quote_spanned!(m.kind.span()=> pub #field: ::tofu_core::__private::Measurement<'a, #kind>)
+        quote_spanned!(m.kind.span()=> pub #field: #krate::__private::Measurement<'a, #kind>)
     });
     let declarations = model.measures.iter().map(|m| {
         let (field, kind) = (&m.name, &m.kind);
@@ -122,19 +129,33 @@ fn expand(model: &PhaseFn) -> TokenStream {
         let spec = match &m.spec {
             Some(expr) => quote!({
                 #[allow(unused_imports)]
-                use ::tofu_core::declare::*;
+                use #krate::declare::*;
                 #expr
             }),
-            None => quote!(::tofu_core::__private::__unspecified()),
+            None => quote!(#krate::__private::__unspecified()),
         };
-        quote_spanned!(kind_span(kind)=> ::tofu_core::__private::__declare::<#kind, _>(#text, #spec))
+        quote_spanned!(kind_span(kind)=> #krate::__private::__declare::<#kind, _>(#text, #spec))
     });
+    let unit_checks = model
+        .measures
+        .iter()
+        .filter_map(|m| si_units_check(m, krate));
     let slot_names: Vec<_> = model
         .measures
         .iter()
         .map(|m| format_ident!("__slot_{}", m.name))
         .collect();
     let field_names: Vec<_> = model.measures.iter().map(|m| &m.name).collect();
+    // The lifetime needs a field of its own only when there is no measurement to carry it
+    // (so that compile errors' "available fields" never list an internal one otherwise).
+    let (lifetime_field, lifetime_init) = if field_names.is_empty() {
+        (
+            quote!(#[doc(hidden)] pub __tofu_lifetime: ::core::marker::PhantomData<&'a mut ()>,),
+            quote!(__tofu_lifetime: ::core::marker::PhantomData,),
+        )
+    } else {
+        (quote!(), quote!())
+    };
     let struct_doc =
         format!("The measurements of phase `{name}`, as declared in its `#[measures]`.");
 
@@ -171,10 +192,10 @@ fn expand(model: &PhaseFn) -> TokenStream {
         })
         .collect();
     let call = if all_understood {
-        quote!(::tofu_core::__private::IntoPhaseReturn::into_phase_return(#body_fn(#(#call_args),*)))
+        quote!(#krate::__private::IntoPhaseReturn::into_phase_return(#body_fn(#(#call_args),*)))
     } else {
-        quote!(::tofu_core::__private::PhaseReturn::Result(
-            ::tofu_core::PhaseResult::Stop
+        quote!(#krate::__private::PhaseReturn::Result(
+            #krate::PhaseResult::Stop
         ))
     };
 
@@ -208,8 +229,7 @@ fn expand(model: &PhaseFn) -> TokenStream {
             #[allow(dead_code)]
             pub struct Measurements<'a> {
                 #(#[allow(missing_docs)] #fields,)*
-                #[doc(hidden)]
-                pub __tofu_lifetime: ::core::marker::PhantomData<&'a mut ()>,
+                #lifetime_field
             }
         }
 
@@ -218,24 +238,24 @@ fn expand(model: &PhaseFn) -> TokenStream {
 
         #[doc(hidden)]
         #[allow(non_upper_case_globals)]
-        static #def_static: ::tofu_core::__private::PhaseDef = {
-            fn __tofu_measurements() -> ::std::vec::Vec<::tofu_core::declare::Declared> {
+        static #def_static: #krate::__private::PhaseDef = {
+            fn __tofu_measurements() -> ::std::vec::Vec<#krate::declare::Declared> {
                 ::std::vec![#(#declarations),*]
             }
-            fn __tofu_plugs() -> ::tofu_core::__private::PlugNeeds {
-                ::std::vec![#(::tofu_core::__private::__need::<#plug_types>()),*]
+            fn __tofu_plugs() -> #krate::__private::PlugNeeds {
+                ::std::vec![#(#krate::__private::__need::<#plug_types>()),*]
             }
             #[allow(unused_variables, unused_mut)]
             fn __tofu_run(
-                __tofu_ctx: &mut ::tofu_core::PhaseContext,
-                __tofu_slots: &mut [::tofu_core::__private::Slot],
-                __tofu_plugs: &mut ::tofu_core::__private::PlugSet<'_>,
-            ) -> ::tofu_core::__private::PhaseReturn {
+                __tofu_ctx: &mut #krate::PhaseContext,
+                __tofu_slots: &mut [#krate::__private::Slot],
+                __tofu_plugs: &mut #krate::__private::PlugSet<'_>,
+            ) -> #krate::__private::PhaseReturn {
                 #(
                     let #plug_vars = match __tofu_plugs.__take::<#plug_types>() {
                         ::core::result::Result::Ok(plug) => plug,
                         ::core::result::Result::Err(missing) => {
-                            return ::tofu_core::__private::PhaseReturn::Error {
+                            return #krate::__private::PhaseReturn::Error {
                                 type_name: "MissingPlug".into(),
                                 message: missing.to_string(),
                             };
@@ -243,24 +263,24 @@ fn expand(model: &PhaseFn) -> TokenStream {
                     };
                 )*
                 let [#(#slot_names),*] = __tofu_slots else {
-                    return ::tofu_core::__private::PhaseReturn::Error {
+                    return #krate::__private::PhaseReturn::Error {
                         type_name: "InternalError".into(),
                         message: "measurement slots do not match the declarations".into(),
                     };
                 };
                 let mut __tofu_measurements = #name::Measurements {
-                    #(#field_names: ::tofu_core::__private::Measurement::__bind(#slot_names),)*
-                    __tofu_lifetime: ::core::marker::PhantomData,
+                    #(#field_names: #krate::__private::Measurement::__bind(#slot_names),)*
+                    #lifetime_init
                 };
                 #call
             }
-            ::tofu_core::__private::PhaseDef {
+            #krate::__private::PhaseDef {
                 function: #function_name,
                 module_path: ::core::module_path!(),
                 file: ::core::file!(),
                 line: ::core::line!(),
                 doc: #doc,
-                options: ::tofu_core::__private::PhaseOptions::__new(#display_name, #repeat_limit, #timeout)
+                options: #krate::__private::PhaseOptions::__new(#display_name, #repeat_limit, #timeout)
                     .__flags(#repeat_on_fail, #stop_on_fail)
                     .__run_if(#run_if, #run_if_name),
                 measurements: __tofu_measurements,
@@ -269,16 +289,75 @@ fn expand(model: &PhaseFn) -> TokenStream {
             }
         };
 
+        #(#unit_checks)*
+
         #(#docs)*
         #[allow(non_upper_case_globals)]
-        #vis const #name: ::tofu_core::Phase = ::tofu_core::Phase::__new(&#def_static);
+        #vis const #name: #krate::Phase = #krate::Phase::__new(&#def_static);
 
-        ::tofu_core::__private::inventory::submit! {
-            ::tofu_core::__private::Registered(::tofu_core::Phase::__new(&#def_static))
+        #krate::__private::inventory::submit! {
+            #krate::__private::Registered(#krate::Phase::__new(&#def_static))
         }
     }
 }
 
 fn kind_span(kind: &Type) -> proc_macro2::Span {
     kind.span()
+}
+
+/// For a measurement of kind `Si<unit>` whose spec gives `.units(UNIT)`: a compile-time check
+/// that `UNIT` is the kind's own unit (`Si<volt>` with `.units(AMPERE)` doesn't compile), at
+/// the user's `UNIT`. Only for a unit named by a path (a constant); others are checked when
+/// the test runs.
+fn si_units_check(m: &crate::parse::MeasureDecl, krate: &TokenStream) -> Option<TokenStream> {
+    let Type::Path(kind_path) = &m.kind else {
+        return None;
+    };
+    if kind_path.path.segments.last()?.ident != "Si" {
+        return None;
+    }
+    let given = units_argument(m.spec.as_ref()?)?;
+    let kind = &m.kind;
+    let squash = |s: String| s.replace(' ', "");
+    let message = format!(
+        "the unit comes from the kind `{}`; remove `.units({})`",
+        squash(quote!(#kind).to_string()),
+        squash(quote!(#given).to_string())
+    );
+    Some(quote_spanned! {given.span()=>
+        const _: () = {
+            #[allow(unused_imports)]
+            use #krate::declare::*;
+            const GIVEN: &#krate::Unit = &#given;
+            const KIND: &#krate::Unit = &<#kind as #krate::__private::__SiKind>::UNIT;
+            ::core::assert!(#krate::__private::__same_unit(KIND, GIVEN), #message);
+        };
+    })
+}
+
+/// The path given to `.units(…)` (or `units(…)`) in a spec's chain of calls.
+fn units_argument(spec: &syn::Expr) -> Option<&syn::Expr> {
+    match spec {
+        syn::Expr::MethodCall(call) => {
+            if call.method == "units"
+                && call.args.len() == 1
+                && matches!(call.args.first(), Some(syn::Expr::Path(_)))
+            {
+                return call.args.first();
+            }
+            units_argument(&call.receiver)
+        }
+        syn::Expr::Call(call) => match &*call.func {
+            syn::Expr::Path(f)
+                if f.path.is_ident("units")
+                    && call.args.len() == 1
+                    && matches!(call.args.first(), Some(syn::Expr::Path(_))) =>
+            {
+                call.args.first()
+            }
+            _ => None,
+        },
+        syn::Expr::Paren(inner) => units_argument(&inner.expr),
+        _ => None,
+    }
 }

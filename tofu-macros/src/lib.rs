@@ -1,5 +1,10 @@
-//! The `#[phase]` and `#[measures]` attributes of tofu. Use them through `tofu_core`
-//! (`use tofu_core::prelude::*;`), which documents them.
+//! The `#[phase]` and `#[measures]` attributes of tofu. Use them through `tofu`
+//! (`use tofu::prelude::*;`) or `tofu_core`, which document them.
+//!
+//! The expansion names tofu-core's items by path. A user of the `tofu` crate has no
+//! `tofu_core` in scope, so `tofu` re-exports the `__tofu_*` twins of the attributes, which
+//! write `::tofu::__core` where these write `::tofu_core`: the crate that re-exports the macro
+//! says where it lives, with no guess from the user's `Cargo.toml`.
 //!
 //! The crate is split as tokio-macros and tracing-attributes are: `parse` reads the
 //! attributes and the function into a model, collecting every error (with
@@ -10,6 +15,7 @@ mod expand;
 mod parse;
 
 use proc_macro::TokenStream;
+use quote::quote;
 
 /// Makes a function a phase of a test.
 ///
@@ -33,7 +39,7 @@ use proc_macro::TokenStream;
 /// `tofu_core::Phase` constant to list in `Test::phases`.
 #[proc_macro_attribute]
 pub fn phase(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::phase(args.into(), item.into(), None).into()
+    expand::phase(&quote!(::tofu_core), args.into(), item.into(), None).into()
 }
 
 /// Declares the measurements of a phase: `name: Kind = spec, …`.
@@ -45,5 +51,19 @@ pub fn phase(args: TokenStream, item: TokenStream) -> TokenStream {
 /// together with `#[phase]`, above or below it.
 #[proc_macro_attribute]
 pub fn measures(args: TokenStream, item: TokenStream) -> TokenStream {
-    expand::measures_first(args.into(), item.into()).into()
+    expand::measures_first(&quote!(::tofu_core), args.into(), item.into()).into()
+}
+
+/// `#[phase]` as re-exported by the `tofu` crate (paths through `::tofu::__core`).
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn __tofu_phase(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::phase(&quote!(::tofu::__core), args.into(), item.into(), None).into()
+}
+
+/// `#[measures]` as re-exported by the `tofu` crate (paths through `::tofu::__core`).
+#[doc(hidden)]
+#[proc_macro_attribute]
+pub fn __tofu_measures(args: TokenStream, item: TokenStream) -> TokenStream {
+    expand::measures_first(&quote!(::tofu::__core), args.into(), item.into()).into()
 }

@@ -48,6 +48,9 @@
   }
 
   var COLORS = { limit: "#b91c1c", marginal: "#b45309", line: "#2563eb" };
+  /* The lines of a 2-D sweep, one per value of its second dimension. */
+  var PALETTE = ["#2563eb", "#059669", "#7c3aed", "#d97706", "#0891b2", "#db2777",
+    "#4b5563", "#65a30d", "#9333ea", "#0d9488", "#c2410c", "#1d4ed8"];
 
   function finite(v) { return typeof v === "number" && isFinite(v); }
 
@@ -107,9 +110,21 @@
     el.setAttribute("role", "img");
     el.setAttribute("aria-label", String(d.title));
     var lines = limitLines(d);
-    /* The points outside the limits, drawn as dots over the line. */
-    var outside = d.y.map(function (y) {
-      return (finite(d.lower) && y < d.lower) || (finite(d.upper) && y > d.upper) ? y : null;
+    /* One line, or one per value of a 2-D sweep's second dimension (nulls where it has no point). */
+    var ys = d.series ? d.series.map(function (s) { return s.y; }) : [d.y];
+    var lineSeries = d.series
+      ? d.series.map(function (s, k) {
+        return { label: s.label, stroke: PALETTE[k % PALETTE.length], width: 1.5, spanGaps: true, points: { show: false } };
+      })
+      : [{ label: d.yLabel, stroke: COLORS.line, width: 1, points: { show: false } }];
+    el.setAttribute("data-lines", String(ys.length));
+    function isOutside(y) {
+      return finite(y) && ((finite(d.lower) && y < d.lower) || (finite(d.upper) && y > d.upper));
+    }
+    /* The points outside the limits, drawn as dots over the lines. */
+    var outside = d.x.map(function (_, i) {
+      for (var k = 0; k < ys.length; k++) if (isOutside(ys[k][i])) return ys[k][i];
+      return null;
     });
     var first = true;
     var opts = {
@@ -132,15 +147,13 @@
         { label: d.xLabel, stroke: "#374151", grid: { stroke: "#eef0f3" } },
         { label: d.yLabel, stroke: "#374151", grid: { stroke: "#eef0f3" }, size: 70 },
       ],
-      series: [
-        { label: d.xLabel },
-        { label: d.yLabel, stroke: COLORS.line, width: 1, points: { show: false } },
+      series: [{ label: d.xLabel }].concat(lineSeries, [
         {
           label: "outside the limits", stroke: COLORS.limit, fill: COLORS.limit, width: 0,
           paths: function () { return null; },
           points: { show: true, size: 7, stroke: COLORS.limit, fill: COLORS.limit },
         },
-      ],
+      ]),
       hooks: {
         drawClear: [function (u) { drawBands(u, d); }],
         draw: [function (u) {
@@ -155,7 +168,7 @@
         }],
       },
     };
-    var plot = new uPlot(opts, [d.x, d.y, outside], el);
+    var plot = new uPlot(opts, [d.x].concat(ys, [outside]), el);
     var timer = null;
     window.addEventListener("resize", function () {
       clearTimeout(timer);

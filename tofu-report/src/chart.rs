@@ -29,8 +29,17 @@ pub(crate) struct Axes {
     pub(crate) title: String,
     pub(crate) x_label: String,
     pub(crate) y_label: String,
+    /// The second dimension's label, for the lines of a 2-D sweep.
+    pub(crate) z_label: String,
     pub(crate) limits: Limits,
 }
+
+/// A sweep over two dimensions is drawn as one line per value of the second (an IV curve per
+/// temperature) when it takes at most this many values; more are drawn against the first.
+pub(crate) const MAX_LINES: usize = 12;
+
+/// Points up to which a 2-D sweep is drawn line by line (whole, not reduced).
+const MAX_LINE_POINTS: usize = 4 * COLUMNS;
 
 /// Whether a measured value is a list of points (rows of at least a coordinate and a value),
 /// as OpenHTF writes multi-dimensional measurements.
@@ -45,6 +54,9 @@ pub(crate) fn is_points(value: &Value) -> bool {
 
 /// The chart of `rows` (each `[x, (other coordinates…), value]`).
 pub(crate) fn build(rows: &[Value], axes: Axes) -> Chart {
+    if let Some(chart) = build_lines(rows, &axes) {
+        return chart;
+    }
     let (mut xs, mut ys) = (
         Vec::with_capacity(rows.len()),
         Vec::with_capacity(rows.len()),
@@ -78,19 +90,11 @@ pub(crate) fn build(rows: &[Value], axes: Axes) -> Chart {
     let outside = ys.iter().filter(|&&y| limits.outside(y)).count();
     let x: Vec<f64> = kept.iter().map(|&i| xs[i]).collect();
     let y: Vec<f64> = kept.iter().map(|&i| ys[i]).collect();
-    let data = json!({
-        "title": axes.title,
-        "xLabel": axes.x_label,
-        "yLabel": axes.y_label,
-        "lower": limits.lower,
-        "upper": limits.upper,
-        "marginalLower": limits.marginal_lower,
-        "marginalUpper": limits.marginal_upper,
-        "total": xs.len(),
-        "sorted": sorted,
-        "x": x,
-        "y": y,
-    });
+    let mut data = labels_and_limits(&axes);
+    data["total"] = json!(xs.len());
+    data["sorted"] = json!(sorted);
+    data["x"] = json!(x);
+    data["y"] = json!(y);
     Chart {
         data,
         total: rows.len(),
@@ -98,6 +102,76 @@ pub(crate) fn build(rows: &[Value], axes: Axes) -> Chart {
         outside,
         skipped,
     }
+}
+
+/// What every chart's data has: its title, axis labels and limits.
+fn labels_and_limits(axes: &Axes) -> Value {
+    let limits = &axes.limits;
+    json!({
+        "title": axes.title,
+        "xLabel": axes.x_label,
+        "yLabel": axes.y_label,
+        "lower": limits.lower,
+        "upper": limits.upper,
+        "marginalLower": limits.marginal_lower,
+        "marginalUpper": limits.marginal_upper,
+    })
+}
+
+/// A 2-D sweep (`[x, z, value]` rows) whose second coordinate takes 2 to [`MAX_LINES`]
+/// values: one line per value of `z`, on the union of the `x`s (`null` where a line has no
+/// point). `None` for anything else.
+fn build_lines(rows: &[Value], axes: &Axes) -> Option<Chart> {
+    if rows.len() > MAX_LINE_POINTS {
+        return None;
+    }
+    let mut points = Vec::with_capacity(rows.len());
+    for row in rows {
+        let row = row.as_array()?;
+        if row.len() != 3 {
+            return None;
+        }
+        let number = |v: &Value| v.as_f64().filter(|v| v.is_finite());
+        points.push((number(&row[0])?, number(&row[1])?, number(&row[2])?));
+    }
+    let mut zs: Vec<f64> = points.iter().map(|p| p.1).collect();
+    zs.sort_by(f64::total_cmp);
+    zs.dedup();
+    if !(2..=MAX_LINES).contains(&zs.len()) {
+        return None;
+    }
+    let mut xs: Vec<f64> = points.iter().map(|p| p.0).collect();
+    xs.sort_by(f64::total_cmp);
+    xs.dedup();
+    let mut lines = vec![vec![Value::Null; xs.len()]; zs.len()];
+    for &(x, z, y) in &points {
+        let (Ok(i), Ok(k)) = (
+            xs.binary_search_by(|v| v.total_cmp(&x)),
+            zs.binary_search_by(|v| v.total_cmp(&z)),
+        ) else {
+            continue;
+        };
+        lines[k][i] = json!(y);
+    }
+    let limits = &axes.limits;
+    let outside = points.iter().filter(|p| limits.outside(p.2)).count();
+    let series: Vec<Value> = zs
+        .iter()
+        .zip(lines)
+        .map(|(z, y)| json!({"label": format!("{} = {z}", axes.z_label), "y": y}))
+        .collect();
+    let mut data = labels_and_limits(axes);
+    data["total"] = json!(points.len());
+    data["sorted"] = json!(true);
+    data["x"] = json!(xs);
+    data["series"] = json!(series);
+    Some(Chart {
+        data,
+        total: rows.len(),
+        drawn: points.len(),
+        outside,
+        skipped: 0,
+    })
 }
 
 /// The indices of the points to draw, ascending: for each of `columns` equal slices of the x
@@ -266,6 +340,7 @@ mod tests {
         let chart = build(
             &rows,
             Axes {
+                z_label: String::new(),
                 title: "t".into(),
                 x_label: "x".into(),
                 y_label: "y".into(),
@@ -280,5 +355,57 @@ mod tests {
         assert_eq!(chart.data["y"], json!([10.0, 20.0]));
         assert_eq!(chart.data["upper"], json!(15.0));
         assert_eq!(chart.data["sorted"], json!(false));
+    }
+
+    fn axes() -> Axes {
+        Axes {
+            title: "iv".into(),
+            x_label: "voltage (V)".into(),
+            y_label: "current (A)".into(),
+            z_label: "temperature (°C)".into(),
+            limits: Limits::from_validators(["All values pass: 0 <= x <= 1"]),
+        }
+    }
+
+    #[test]
+    fn a_2d_sweep_is_one_line_per_value_of_its_second_dimension() {
+        // Three temperatures; the third misses x = 1 and has a point outside the limits.
+        let rows: Vec<Value> = [
+            [0.0, 25.0, 0.1],
+            [1.0, 25.0, 0.2],
+            [0.0, 50.0, 0.3],
+            [1.0, 50.0, 0.4],
+            [0.0, 85.0, 1.5],
+            [2.0, 85.0, 0.6],
+        ]
+        .iter()
+        .map(|r| json!(r))
+        .collect();
+        let chart = build(&rows, axes());
+        assert_eq!(chart.data["x"], json!([0.0, 1.0, 2.0]));
+        assert_eq!(
+            chart.data["series"],
+            json!([
+                {"label": "temperature (°C) = 25", "y": [0.1, 0.2, null]},
+                {"label": "temperature (°C) = 50", "y": [0.3, 0.4, null]},
+                {"label": "temperature (°C) = 85", "y": [1.5, null, 0.6]},
+            ])
+        );
+        assert_eq!((chart.total, chart.drawn, chart.outside), (6, 6, 1));
+        assert!(chart.data.get("y").is_none());
+    }
+
+    #[test]
+    fn too_many_values_of_the_second_dimension_or_one_are_drawn_against_the_first() {
+        let many: Vec<Value> = (0..=MAX_LINES)
+            .map(|z| json!([0.0, z as f64, 0.5]))
+            .collect();
+        assert!(build(&many, axes()).data.get("series").is_none());
+        let one: Vec<Value> = (0..5).map(|x| json!([x as f64, 1.0, 0.5])).collect();
+        let chart = build(&one, axes());
+        assert!(chart.data.get("series").is_none());
+        assert_eq!(chart.data["y"], json!([0.5, 0.5, 0.5, 0.5, 0.5]));
+        let three_d: Vec<Value> = (0..5).map(|x| json!([x as f64, 1.0, 2.0, 0.5])).collect();
+        assert!(build(&three_d, axes()).data.get("series").is_none());
     }
 }

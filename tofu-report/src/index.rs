@@ -24,6 +24,10 @@ pub(crate) struct Row {
     pub(crate) report: Result<String, String>,
     /// The record's file name.
     pub(crate) record: String,
+    /// The station's slot that ran it (`"slot": {"name"}`), if any.
+    pub(crate) slot: Option<String>,
+    /// How long its phases waited for shared plugs, in all (`plug_wait_millis`), if any did.
+    pub(crate) plug_wait: Option<i64>,
 }
 
 impl Row {
@@ -45,8 +49,20 @@ impl Row {
             duration: start.zip(end).map(|(s, e)| e - s),
             report: report.map(|path| file_name(&path)),
             record: file_name(json),
+            slot: record["slot"]["name"].as_str().map(str::to_owned),
+            plug_wait: plug_wait(record),
         }
     }
+}
+
+/// The time a run's phases waited for shared plugs, in all; `None` when none used one.
+fn plug_wait(record: &Value) -> Option<i64> {
+    let waits: Vec<i64> = record["phases"]
+        .as_array()?
+        .iter()
+        .filter_map(|p| p["plug_wait_millis"].as_i64())
+        .collect();
+    (!waits.is_empty()).then(|| waits.iter().sum())
 }
 
 /// The page: `rows` newest first, and the files that could not be read.
@@ -79,19 +95,21 @@ pub(crate) fn render(folder: &str, mut rows: Vec<Row>, unreadable: &[(String, St
     }
     out.push_str(
         "</select></label> <span id=\"run-count\"></span></p>\n<table class=\"runs\">\n<thead><tr>\
-         <th>Date</th><th>Serial number</th><th>Procedure</th><th>Part</th><th>Outcome</th>\
-         <th>Duration</th><th>Report</th></tr></thead>\n<tbody>\n",
+         <th>Date</th><th>Serial number</th><th>Slot</th><th>Procedure</th><th>Part</th>\
+         <th>Outcome</th><th>Duration</th><th>Plug wait</th><th>Report</th></tr></thead>\n<tbody>\n",
     );
     for r in &rows {
         let _ = write!(
             out,
             "<tr class=\"run-row {css}\" data-serial=\"{s}\" data-outcome=\"{o}\"><td>{}</td>\
-             <td><b>{s}</b></td><td>{}</td><td>{}</td><td><span class=\"badge {css}\">{o}</span></td>\
-             <td>{}</td><td>",
+             <td><b>{s}</b></td><td>{}</td><td>{}</td><td>{}</td>\
+             <td><span class=\"badge {css}\">{o}</span></td><td>{}</td><td class=\"plug-wait\">{}</td><td>",
             r.start.map(utc).unwrap_or_default(),
+            escape(r.slot.as_deref().unwrap_or("")),
             escape(&r.procedure),
             escape(r.part.as_deref().unwrap_or("")),
             r.duration.map(duration).unwrap_or_default(),
+            r.plug_wait.map(duration).unwrap_or_default(),
             css = r.outcome_css,
             s = escape(&r.serial),
             o = escape(&r.outcome),

@@ -275,10 +275,14 @@ fn axes(phase: &str, name: &str, m: &Value, rows: &[Value]) -> Axes {
     } else {
         format!("{phase} › {name}")
     };
+    let z_label = dims
+        .and_then(|d| d.get(1))
+        .map_or_else(|| "second coordinate".to_owned(), dimension_label);
     Axes {
         title,
         x_label,
         y_label,
+        z_label,
         limits,
     }
 }
@@ -483,7 +487,7 @@ fn phase_table(out: &mut String, phases: &[Value], start: Option<i64>) {
     out.push_str(
         "<section id=\"phases\">\n<h2>Phases</h2>\n<table class=\"phases\">\n<thead><tr>\
          <th>#</th><th>Phase</th><th>Attempt</th><th>Outcome</th><th>Result</th>\
-         <th>Start</th><th>Duration</th><th>Measurements</th></tr></thead>\n<tbody>\n",
+         <th>Start</th><th>Duration</th><th>Plug wait</th><th>Measurements</th></tr></thead>\n<tbody>\n",
     );
     for (i, p) in phases.iter().enumerate() {
         let outcome = text(p, "outcome").unwrap_or("");
@@ -525,6 +529,14 @@ fn phase_table(out: &mut String, phases: &[Value], start: Option<i64>) {
                 (Some(s), Some(e)) => duration(e - s),
                 _ => String::new(),
             }
+        );
+        // How long it waited for a station's shared plugs before it started (outside its time).
+        let _ = write!(
+            out,
+            "<td class=\"plug-wait\">{}</td>",
+            millis(p, "plug_wait_millis")
+                .map(duration)
+                .unwrap_or_default()
         );
         let measurements = p["measurements"].as_object();
         let total = measurements.map_or(0, Map::len);

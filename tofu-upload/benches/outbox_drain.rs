@@ -37,8 +37,9 @@ use std::time::{Duration, Instant};
 use server::{TEST_KEY, TestServer};
 use tofu_upload::uploader::{FileToAttach, Outbox, Progress, send};
 use tofu_upload::{
-    ClientBuilder, CreateRun, Measurement, MeasurementOutcome, Phase, PhaseOutcome, UnitUnderTest,
-    Units, Uploader,
+    ClientBuilder, CreateMeasurement as Measurement,
+    CreateMeasurementOutcome as MeasurementOutcome, CreatePhase as Phase,
+    CreatePhaseOutcome as PhaseOutcome, CreateRun, UnitUnderTest, Units, Uploader,
 };
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -198,7 +198,7 @@ impl TofuPilotClient {
     ///
     /// ```no_run
     /// use std::time::Duration;
-    /// use tofu_upload::{CreateRun, Measurement, MeasurementOutcome, Phase, PhaseOutcome, UnitUnderTest};
+    /// use tofu_upload::{CreateRun, CreateMeasurement, CreateMeasurementOutcome, CreatePhase, CreatePhaseOutcome, UnitUnderTest};
     ///
     /// # async fn demo(client: &tofu_upload::TofuPilotClient) -> Result<(), tofu_upload::Error> {
     /// let run = CreateRun::new(UnitUnderTest::new("PCB1A001").part_number("PCB1"), true)
@@ -206,8 +206,8 @@ impl TofuPilotClient {
     ///     .started_at(chrono::Utc::now())
     ///     .duration(Duration::from_secs(5))
     ///     .phase(
-    ///         Phase::new("phase_connect", PhaseOutcome::Pass, 1_737_387_126_058, 1_737_387_131_070)
-    ///             .measurement(Measurement::new("is_connected", MeasurementOutcome::Pass).value(true)),
+    ///         CreatePhase::new("phase_connect", CreatePhaseOutcome::Pass, 1_737_387_126_058, 1_737_387_131_070)
+    ///             .measurement(CreateMeasurement::new("is_connected", CreateMeasurementOutcome::Pass).value(true)),
     ///     )
     ///     .attachment("data/temperature-map.png");
     /// let created = client.create_run(&run).await?;

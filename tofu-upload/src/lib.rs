@@ -9,7 +9,7 @@
 //! * [`TofuPilotClient`] (async, tokio) and [`blocking::TofuPilotClient`] (for scripts);
 //!   both built by [`ClientBuilder`] from explicit settings, `TOFUPILOT_API_KEY` and
 //!   `TOFUPILOT_URL`.
-//! * [`CreateRun`] and its parts ([`UnitUnderTest`], [`Phase`], [`Measurement`],
+//! * [`CreateRun`] and its parts ([`UnitUnderTest`], [`CreatePhase`], [`CreateMeasurement`],
 //!   [`Log`], [`SubUnit`], [`Step`]): public fields and chaining setters.
 //! * `create_run` (run, then attachments through initialize → PUT → sync),
 //!   `get_runs`, `download_attachment`, `create_run_from_openhtf_report`.
@@ -19,18 +19,18 @@
 //!
 //! ```no_run
 //! use tofu_upload::blocking::TofuPilotClient;
-//! use tofu_upload::{CreateRun, Measurement, MeasurementOutcome, Phase, PhaseOutcome, UnitUnderTest};
+//! use tofu_upload::{CreateRun, CreateMeasurement, CreateMeasurementOutcome, CreatePhase, CreatePhaseOutcome, UnitUnderTest};
 //!
 //! let client = TofuPilotClient::builder().api_key("tp_0123456789abcdef").build_blocking()?;
 //! let voltage = 3.31;
 //! let run = CreateRun::new(UnitUnderTest::new("PCB1A003").part_number("PCB1"), true)
 //!     .procedure_id("FVT1")
 //!     .phase(
-//!         Phase::new("phase_voltage_measure", PhaseOutcome::Pass, 1_737_387_126_058, 1_737_387_127_558)
+//!         CreatePhase::new("phase_voltage_measure", CreatePhaseOutcome::Pass, 1_737_387_126_058, 1_737_387_127_558)
 //!             .measurement(
-//!                 Measurement::new(
+//!                 CreateMeasurement::new(
 //!                     "input_voltage",
-//!                     MeasurementOutcome::from_bool((3.1..=3.5).contains(&voltage)),
+//!                     CreateMeasurementOutcome::from_bool((3.1..=3.5).contains(&voltage)),
 //!                 )
 //!                 .value(voltage)
 //!                 .units("V")
@@ -50,7 +50,7 @@ mod error;
 pub mod iso;
 mod logs;
 mod openhtf;
-pub mod types;
+mod types;
 pub mod uploader;
 
 pub use client::{
@@ -61,9 +61,18 @@ pub use config::{
 };
 pub use error::{AttachmentFailure, Error};
 pub use logs::{LogCollector, TofuPilotLogLayer};
+// The parts of a `CreateRun` are named for it: tofu-core has a `Phase`, a `Measurement`
+// and their outcomes too, and `use tofu::*` with `use tofu::upload::*` must not collide.
 pub use types::{
-    CLIENT_NAME, CLIENT_VERSION, CreateRun, ImportedRun, Log, LogLevel, Measurement,
-    MeasurementOutcome, Phase, PhaseOutcome, Run, RunAttachment, RunCreated, RunOutcome, Step,
-    SubUnit, UnitUnderTest, Units, UploadedAttachment,
+    CLIENT_NAME, CLIENT_VERSION, CreateRun, ImportedRun, Log, LogLevel, Run, RunAttachment,
+    RunBatch, RunComponent, RunCreated, RunLog, RunMeasurement, RunOutcome, RunPhase, RunProcedure,
+    RunProcedureVersion, RunRevision, RunUnit, Step, SubUnit, UnitUnderTest, Units,
+    UploadedAttachment,
 };
-pub use uploader::{Outbox, Uploader};
+pub use types::{
+    Measurement as CreateMeasurement, MeasurementOutcome as CreateMeasurementOutcome,
+    Phase as CreatePhase, PhaseOutcome as CreatePhaseOutcome,
+};
+#[doc(hidden)]
+pub use uploader::Outbox;
+pub use uploader::Uploader;

@@ -96,7 +96,7 @@ fn ctrl_c_aborts_the_run_runs_the_teardown_and_writes_the_record() {
     wait_for(&lines, "board powered");
     std::thread::sleep(Duration::from_millis(100));
     ctrl_c(&child);
-    assert_eq!(wait_exit(child), 1);
+    assert_eq!(wait_exit(child), 2, "ABORTED exits 2");
     let record = record(&dir);
     assert_eq!(record["outcome"], "ABORTED");
     assert_eq!(record["outcome_details"][0]["code"], "ABORTED");
@@ -122,7 +122,7 @@ fn a_second_ctrl_c_skips_the_teardown_and_the_record_is_still_written() {
     wait_for(&lines, "Ctrl-C: aborting the run");
     std::thread::sleep(Duration::from_millis(300));
     ctrl_c(&child);
-    assert_eq!(wait_exit(child), 1);
+    assert_eq!(wait_exit(child), 2, "ABORTED exits 2");
     let record = record(&dir);
     assert_eq!(record["outcome"], "ABORTED");
     let phases = phase_outcomes(&record);

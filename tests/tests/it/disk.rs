@@ -234,7 +234,7 @@ fn a_program_with_nowhere_to_write_its_record_says_so_and_still_ends_with_its_ou
     let records = fs.folder("records");
     fs.fill();
     let (code, console) = run_numeric(&records, tmp.path());
-    assert_eq!(code, Some(1), "{console}");
+    assert_eq!(code, Some(3), "{console}");
     assert!(console.contains("Outcome: PASS"), "{console}");
     assert!(
         console.contains(&format!(

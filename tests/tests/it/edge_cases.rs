@@ -8,6 +8,7 @@ use serde_json::Value as Json;
 use tofu_core::declare::{at_least, custom, dimensions, in_range, within_percent};
 use tofu_core::phase::MeasurementAccessError;
 use tofu_core::prelude::*;
+use tofu_core::unit::{SECOND, VOLT};
 use tofu_core::{Execution, Phase};
 
 const MIB: usize = 1024 * 1024;

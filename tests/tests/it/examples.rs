@@ -427,7 +427,7 @@ fn numeric() {
     check_measurement(
         phase(&record, "phase_temperature"),
         "temperature",
-        json!(25.0),
+        json!(25.3),
         &["0 <= x <= 100"],
         celsius,
     );

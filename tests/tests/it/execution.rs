@@ -6,6 +6,7 @@ use std::sync::{Arc, Mutex};
 
 use serde_json::Value as Json;
 use tofu_core::prelude::*;
+use tofu_core::unit::{SECOND, VOLT};
 use tofu_core::{Execution, Outcome, OutputError, TestRecord};
 
 /// Runs `test` for `serial` with its JSON record in a fresh folder; returns the execution and
@@ -60,7 +61,10 @@ fn a_panicking_phase_is_an_error_and_keeps_what_it_measured() {
         Test::new("FVT1").phases([sets_then_panics, never_reached]),
         "SN-1",
     );
-    assert_eq!(execution.exit_code(), ExitCode::FAILURE);
+    assert_eq!(
+        execution.exit_code(),
+        ExitCode::from(tofu_core::exit::ERROR)
+    );
     assert_eq!(record["outcome"], "ERROR");
     assert_eq!(record["outcome_details"][0]["code"], "Panic");
     assert!(
@@ -516,7 +520,10 @@ fn a_panicking_output_callback_does_not_stop_the_others_and_fails_the_exit_code(
             .unwrap_err()
             .contains("callback bug")
     );
-    assert_eq!(execution.exit_code(), ExitCode::FAILURE);
+    assert_eq!(
+        execution.exit_code(),
+        ExitCode::from(tofu_core::exit::OUTPUT_FAILED)
+    );
 }
 
 #[test]

@@ -132,3 +132,34 @@ fn fail_subtest_outside_a_subtest_is_an_error() {
     assert_eq!(outcomes(&record), [("sub_a", PhaseOutcome::Error)]);
     assert_eq!(record.outcome_details[0].code, "InvalidPhaseResultError");
 }
+
+#[phase]
+#[measures(rail: f64 = in_range(3.2, 3.4))]
+fn setup_fails_a_limit(m: &mut setup_fails_a_limit::Measurements) {
+    m.rail.set(5.0);
+}
+
+/// The README's rule: a setup phase that fails a measurement completed (FAIL is not
+/// terminal), so main and teardown run; a group the run never reached tears nothing down.
+#[test]
+fn a_setup_that_fails_a_limit_completed_and_an_unreached_group_tears_nothing_down() {
+    let group = PhaseGroup::new("g")
+        .setup([setup_fails_a_limit])
+        .main([main_phase])
+        .teardown([teardown_b]);
+    let record = run(Test::new("FVT1").phases([group]));
+    assert_eq!(
+        outcomes(&record),
+        [
+            ("setup_fails_a_limit", PhaseOutcome::Fail),
+            ("main_phase", PhaseOutcome::Pass),
+            ("teardown_b", PhaseOutcome::Pass),
+        ]
+    );
+
+    let later = PhaseGroup::new("later")
+        .setup([setup])
+        .teardown([teardown_b]);
+    let record = run(Test::new("FVT1").phases([crashes]).phases([later]));
+    assert_eq!(outcomes(&record), [("crashes", PhaseOutcome::Error)]);
+}

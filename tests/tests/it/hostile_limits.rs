@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use tofu_core::declare::{equals, in_range};
 use tofu_core::prelude::*;
+use tofu_core::unit::VOLT;
 use tofu_core::{LimitsFileError, Phase};
 
 use crate::mutate::{self, Case, Rng};

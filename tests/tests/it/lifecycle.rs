@@ -141,7 +141,7 @@ fn ctrl_c_while_the_serial_number_is_asked_aborts_at_once() {
     run.wait_for("Scan the serial number");
     run.signal("INT");
     let (code, printed, record) = run.exit();
-    assert_eq!(code, 1, "{printed}");
+    assert_eq!(code, 2, "{printed}");
     assert_eq!(record["outcome"], "ABORTED", "{printed}");
     assert!(record["phases"].as_array().unwrap().is_empty());
 }
@@ -152,7 +152,7 @@ fn ctrl_c_while_a_phase_asks_aborts_at_once_and_tears_down() {
     run.wait_for("Close the fixture lid");
     run.signal("INT");
     let (code, printed, record) = run.exit();
-    assert_eq!(code, 1, "{printed}");
+    assert_eq!(code, 2, "{printed}");
     assert_eq!(record["outcome"], "ABORTED", "{printed}");
     assert_eq!(
         outcomes(&record),
@@ -166,7 +166,7 @@ fn a_phase_timeout_ends_a_phase_waiting_in_a_prompt() {
     let mut run = start("prompt-timeout");
     run.wait_for("Close the fixture lid");
     let (code, printed, record) = run.exit();
-    assert_eq!(code, 1, "{printed}");
+    assert_eq!(code, 2, "{printed}");
     assert_eq!(record["outcome"], "TIMEOUT", "{printed}");
     assert_eq!(
         outcomes(&record),
@@ -184,7 +184,7 @@ fn any_stop_signal_during_the_last_phase_aborts_the_run() {
         run.wait_for("last phase blocks");
         run.signal(signal);
         let (code, printed, record) = run.exit();
-        assert_eq!(code, 1, "SIG{signal}: {printed}");
+        assert_eq!(code, 2, "SIG{signal}: {printed}");
         assert_eq!(record["outcome"], "ABORTED", "SIG{signal}: {printed}");
         assert_eq!(
             outcomes(&record),
@@ -202,7 +202,7 @@ fn a_plug_held_by_an_abandoned_phase_never_hangs_the_run() {
     let mut run = start("hold-plug");
     run.wait_for("holding the supply");
     let (code, printed, record) = run.exit();
-    assert_eq!(code, 1, "{printed}");
+    assert_eq!(code, 2, "{printed}");
     assert_eq!(record["outcome"], "TIMEOUT", "{printed}");
     let phases = outcomes(&record);
     assert_eq!(
@@ -223,7 +223,7 @@ fn a_plug_held_by_an_abandoned_phase_never_hangs_the_run() {
 fn a_plug_setup_that_hangs_ends_at_its_timeout_with_a_record() {
     let run = start("hang-setup");
     let (code, printed, record) = run.exit();
-    assert_eq!(code, 1, "{printed}");
+    assert_eq!(code, 2, "{printed}");
     assert_eq!(record["outcome"], "ERROR", "{printed}");
     assert_eq!(record["outcome_details"][0]["code"], "PlugSetupError");
     let description = record["outcome_details"][0]["description"]
@@ -241,7 +241,7 @@ fn a_second_ctrl_c_abandons_a_hanging_plug_teardown() {
     std::thread::sleep(Duration::from_millis(100));
     run.signal("INT");
     let (code, printed, record) = run.exit();
-    assert_eq!(code, 1, "{printed}");
+    assert_eq!(code, 2, "{printed}");
     assert_eq!(record["outcome"], "ABORTED", "{printed}");
     assert!(!printed.contains("supply off"), "{printed}");
 }
@@ -251,7 +251,7 @@ fn a_second_ctrl_c_abandons_a_hanging_plug_teardown() {
 fn a_timed_out_phase_keeps_what_it_measured_and_attached() {
     let run = start("keep-values");
     let (code, printed, record) = run.exit();
-    assert_eq!(code, 1, "{printed}");
+    assert_eq!(code, 2, "{printed}");
     assert_eq!(record["outcome"], "TIMEOUT");
     let phase = &record["phases"][1];
     assert_eq!(phase["name"], "measures_then_blocks");
@@ -290,7 +290,7 @@ fn an_endless_answer_is_refused_and_memory_stays_bounded() {
                 .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
         });
     let (code, printed, record) = run.exit();
-    assert_eq!(code, 1);
+    assert_eq!(code, 2);
     assert!(printed.contains("bytes long; 1024 at most"), "{printed}");
     assert_eq!(record["outcome"], "ERROR");
     assert_eq!(

@@ -482,3 +482,58 @@ fn the_example_runs_and_passes_with_the_files_limits() {
     let path = record["metadata"]["limits_file"]["path"].as_str().unwrap();
     assert!(path.ends_with("limits.toml"), "{path}");
 }
+
+#[phase]
+#[measures(rail: f64 = in_range(3.2, 3.4).marginal(3.22, 3.38).units(VOLT))]
+fn lf_banded(m: &mut lf_banded::Measurements) {
+    m.rail.set(3.39);
+}
+
+/// A file entry giving only `in_range` to a measurement declared with a marginal band: the
+/// file's limits replace the code's, the band is dropped, and the run's log says so (file,
+/// line, measurement); an entry that gives a band keeps it and says nothing.
+#[test]
+fn a_marginal_band_the_file_does_not_give_is_dropped_and_said() {
+    let text = "[lf_banded.rail]\nin_range = [3.1, 3.5]\n";
+    let test = Test::new("FVT1")
+        .phases([lf_banded])
+        .limits_toml(text, "limits.toml")
+        .unwrap();
+    let record = run(test);
+    let rail = measurement(&record, "lf_banded", "rail");
+    assert_eq!(rail["validators"], json!(["3.1 <= x <= 3.5"]));
+    assert_eq!(rail["marginal"], json!(false), "3.39 is no longer marginal");
+    let warning = record["log_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|l| l["message"].as_str().unwrap().contains("marginal band"))
+        .unwrap_or_else(|| panic!("no warning in {:#}", record["log_records"]));
+    assert_eq!(
+        warning["message"],
+        "limits.toml:1: measurement `rail` of phase `lf_banded` was declared with a marginal \
+         band that this entry doesn't give: the file's limits replace the code's, so the band \
+         is dropped (give `marginal = [low, high]` here to keep one)"
+    );
+    assert_eq!(warning["level"], 30);
+
+    let text = "[lf_banded.rail]\nin_range = [3.1, 3.5]\nmarginal = [3.15, 3.38]\n";
+    let test = Test::new("FVT1")
+        .phases([lf_banded])
+        .limits_toml(text, "limits.toml")
+        .unwrap();
+    let record = run(test);
+    assert_eq!(
+        measurement(&record, "lf_banded", "rail")["marginal"],
+        json!(true)
+    );
+    assert!(
+        !record["log_records"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|l| l["message"].as_str().unwrap().contains("marginal band")),
+        "{:#}",
+        record["log_records"]
+    );
+}

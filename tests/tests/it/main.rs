@@ -4,6 +4,7 @@
 
 mod abort;
 mod compile_fail;
+mod console;
 mod differential;
 mod disk;
 mod edge_cases;
@@ -11,9 +12,11 @@ mod events;
 mod example_binaries;
 mod examples;
 mod execution;
+mod exit_codes;
 mod flow;
 mod groups;
 mod hostile_limits;
+mod junit;
 mod layers;
 mod lifecycle;
 mod limits_file;
@@ -27,5 +30,6 @@ mod properties;
 mod report;
 mod station;
 mod support;
+mod testing;
 mod timeouts;
 mod tmpfs;

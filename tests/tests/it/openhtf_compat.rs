@@ -7,7 +7,7 @@ use tofu_core::prelude::*;
 fn sample_record() -> Json {
     let path = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../shared/reference/openhtf/sample_record.json"
+        "/../fixtures/openhtf/sample_record.json"
     );
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{path}: {e}"));
     serde_json::from_str(&text).unwrap()

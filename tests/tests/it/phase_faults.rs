@@ -393,7 +393,10 @@ fn a_panicking_output_keeps_the_json_record_and_the_later_outputs_and_the_next_u
     assert!(execution.passed());
     assert_eq!(written["outcome"], "PASS");
     assert!(!execution.outputs_ok());
-    assert_eq!(execution.exit_code(), std::process::ExitCode::FAILURE);
+    assert_eq!(
+        execution.exit_code(),
+        std::process::ExitCode::from(tofu_core::exit::OUTPUT_FAILED)
+    );
     let names: Vec<&str> = execution.outputs.iter().map(|o| o.name.as_str()).collect();
     assert_eq!(names, ["JSON record", "flaky", "counter"]);
     assert!(execution.outputs[0].result.is_ok());

@@ -200,18 +200,34 @@ fn a_phase_needing_a_plug_the_test_lacks_is_an_error_before_anything_runs() {
         .json_output(JsonOutput::to_dir(dir.path()))
         .quiet();
     let execution = test.execute(|| "SN-1");
+    assert_eq!(execution.record.outcome_details.len(), 1);
     let detail = &execution.record.outcome_details[0];
-    assert_eq!(detail.code, "InvalidDeclaration");
-    assert!(
-        detail
-            .description
-            .contains("phase `measure_rail` needs the plug `PowerSupply`"),
-        "{}",
-        detail.description
+    assert_eq!(detail.code, "MissingPlug");
+    assert_eq!(
+        detail.description,
+        "the plug `PowerSupply` is missing: phase `measure_rail` needs it (give it with \
+         Test::plug, or Test::plug_dyn for a `dyn Trait`); no phase was run"
     );
     assert!(entries(&log).is_empty(), "nothing was set up");
     // Issue #13: the serial number given is kept (it was UNKNOWN_DUT).
     assert_eq!(execution.record.dut_id, "SN-1");
+
+    // Three phases wanting it: still one error, naming the plug once and each phase.
+    let mut test = Test::new("FVT1")
+        .phases([power_up, measure_rail, crashes])
+        .json_output(JsonOutput::to_dir(dir.path()))
+        .quiet();
+    let execution = test.execute(|| "SN-2");
+    let details = &execution.record.outcome_details;
+    assert_eq!(details.len(), 1, "{details:?}");
+    assert_eq!(
+        details[0].description,
+        "the plug `PowerSupply` is missing: phases `power_up`, `measure_rail`, `crashes` need it \
+         (give it with Test::plug, or Test::plug_dyn for a `dyn Trait`); the plug `Dmm` is \
+         missing: phase `measure_rail` needs it (give it with Test::plug, or Test::plug_dyn for \
+         a `dyn Trait`); no phase was run"
+    );
+    assert!(!details[0].description.contains("declaration"));
 }
 
 /// What phases see of a supply: the real one or a simulation.

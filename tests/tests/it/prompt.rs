@@ -196,11 +196,11 @@ fn a_typed_value_is_asked_again_until_it_parses_and_is_checked_against_its_limit
 }
 
 #[test]
-fn the_end_of_stdin_is_an_error_in_the_record_and_the_run_exits_1() {
+fn the_end_of_stdin_is_an_error_in_the_record_and_the_run_exits_2() {
     // Before the gauge is read: the phase errors, naming the question.
     let run = run(&[], &[], true, Stdin::Closed("PCB01A0001\n\n"));
     let console = run.console();
-    assert_eq!(run.status.code(), Some(1), "{console}");
+    assert_eq!(run.status.code(), Some(2), "{console}");
     assert_eq!(run.record["dut_id"], "PCB01A0001");
     assert_eq!(run.record["outcome"], "ERROR");
     let message = "no answer to 'Read the gauge (mm)': end of input (stdin is closed)";
@@ -217,7 +217,7 @@ fn the_end_of_stdin_is_an_error_in_the_record_and_the_run_exits_1() {
     // Before the serial number: no phase runs, the record says why.
     let run = self::run(&[], &[], true, Stdin::Closed("bad\n"));
     let console = run.console();
-    assert_eq!(run.status.code(), Some(1), "{console}");
+    assert_eq!(run.status.code(), Some(2), "{console}");
     assert_eq!(run.record["dut_id"], "UNKNOWN_DUT");
     assert_eq!(run.record["phases"], json!([]));
     assert_eq!(
@@ -239,7 +239,7 @@ fn without_a_terminal_or_the_switch_a_question_fails_at_once_instead_of_hanging(
     for env in [&[][..], &[("TOFU_PROMPT_STDIN", "0")]] {
         let run = run(&[], env, false, Stdin::Open(""));
         let console = run.console();
-        assert_eq!(run.status.code(), Some(1), "{console}");
+        assert_eq!(run.status.code(), Some(2), "{console}");
         assert!(run.elapsed < HANG / 3, "took {:?}\n{console}", run.elapsed);
         let message = format!(
             "no terminal to ask '{SERIAL_QUESTION}' (stdin is not a TTY); \
@@ -260,7 +260,7 @@ fn without_a_terminal_or_the_switch_a_question_fails_at_once_instead_of_hanging(
     // The serial number from the command line, the phase's questions still can't be asked.
     let run = run(&["--serial", "PCB01A0001"], &[], false, Stdin::Open(""));
     let console = run.console();
-    assert_eq!(run.status.code(), Some(1), "{console}");
+    assert_eq!(run.status.code(), Some(2), "{console}");
     assert_eq!(run.record["dut_id"], "PCB01A0001");
     assert_eq!(
         run.outcome_details(),
@@ -288,7 +288,7 @@ fn a_serial_number_on_the_command_line_skips_the_question() {
     // It is checked against the pattern too, and not asked again: the operator didn't type it.
     let run = run(&["--serial", "PCB1"], &[], true, Stdin::Closed("\n3.3\n"));
     let console = run.console();
-    assert_eq!(run.status.code(), Some(1), "{console}");
+    assert_eq!(run.status.code(), Some(2), "{console}");
     assert_eq!(
         run.outcome_details(),
         &json!([{
@@ -309,7 +309,7 @@ fn a_question_unanswered_in_time_fails_naming_it_and_the_delay() {
         Stdin::Open("PCB01A0001\n\n"),
     );
     let console = run.console();
-    assert_eq!(run.status.code(), Some(1), "{console}");
+    assert_eq!(run.status.code(), Some(2), "{console}");
     assert!(run.elapsed >= Duration::from_millis(200), "{console}");
     assert!(run.elapsed < HANG / 3, "took {:?}\n{console}", run.elapsed);
     assert_eq!(

@@ -3,7 +3,7 @@
 //!
 //! 1. The outcome rules: any sequence of phases, each returning any result on each attempt and
 //!    setting its measurements to anything, gets the phase and test outcomes that OpenHTF's
-//!    rules (`shared/reference/openhtf/semantics.md` §3.3–3.6) give. The rules are written again
+//!    rules (`fixtures/openhtf/semantics.md` §3.3–3.6) give. The rules are written again
 //!    here as a model, from that text, and the real executor runs the phases.
 //! 2. The JSON record: whatever a run holds (any unicode text, any float including NaN, ±inf,
 //!    -0.0 and subnormals, any JSON, any bytes attached, any log message), the file written
@@ -18,6 +18,7 @@ use serde_json::Value as Json;
 use tofu_core::declare::{__unspecified, in_range};
 use tofu_core::outcome::{MeasurementOutcome, PhaseExecution};
 use tofu_core::prelude::*;
+use tofu_core::unit::SECOND;
 use tofu_core::{Outcome, Phase, PhaseOutcome, TestRecord};
 use tracing_subscriber::layer::SubscriberExt as _;
 

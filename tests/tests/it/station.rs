@@ -712,3 +712,33 @@ fn each_slots_serial_number_is_scanned_in_turn() {
         .collect();
     assert_eq!(units, expected, "{stdout}");
 }
+
+/// The slot closure may return a `Result`, so `?` works in it (`.limits_file(…)?`): the
+/// station, or the first slot's error.
+#[test]
+fn the_slot_closure_may_fail_with_its_error() {
+    let built: Result<Station, tofu_core::LimitsFileError> = Station::new(3, |slot| {
+        let test = Test::new("FVT1").phases([sleep_a_second]);
+        // The third slot's file has a typo.
+        let key = if slot.index() == 2 {
+            "in_rnge"
+        } else {
+            "in_range"
+        };
+        test.limits_toml(
+            &format!("[use_instrument.level]\n{key} = [0, 10]\n"),
+            "slots.toml",
+        )
+    });
+    let error = built
+        .expect_err("the third slot's file is wrong")
+        .to_string();
+    assert!(error.contains("slots.toml:2"), "{error}");
+
+    let built: Result<Station, tofu_core::LimitsFileError> = Station::new(2, |_| {
+        Test::new("FVT1")
+            .phases([use_instrument])
+            .limits_toml("[use_instrument.level]\nin_range = [0, 10]\n", "slots.toml")
+    });
+    assert!(built.is_ok());
+}

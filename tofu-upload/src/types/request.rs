@@ -26,15 +26,15 @@ use crate::iso::{self, serde_iso};
 ///
 /// ```
 /// use std::time::Duration;
-/// use tofu_upload::{CreateRun, Measurement, MeasurementOutcome, Phase, PhaseOutcome, UnitUnderTest};
+/// use tofu_upload::{CreateRun, CreateMeasurement, CreateMeasurementOutcome, CreatePhase, CreatePhaseOutcome, UnitUnderTest};
 ///
 /// let run = CreateRun::new(UnitUnderTest::new("PCB1A003").part_number("PCB1"), true)
 ///     .procedure_id("FVT1")
 ///     .duration(Duration::from_secs(154))
 ///     .phase(
-///         Phase::new("phase_voltage_measure", PhaseOutcome::Pass, 1_737_387_126_058, 1_737_387_127_558)
+///         CreatePhase::new("phase_voltage_measure", CreatePhaseOutcome::Pass, 1_737_387_126_058, 1_737_387_127_558)
 ///             .measurement(
-///                 Measurement::new("input_voltage", MeasurementOutcome::Pass)
+///                 CreateMeasurement::new("input_voltage", CreateMeasurementOutcome::Pass)
 ///                     .value(3.31)
 ///                     .units("V")
 ///                     .lower_limit(3.1)
@@ -425,13 +425,13 @@ impl<const N: usize> From<[&str; N]> for Units {
 /// non-finite limits are refused when the run is encoded.
 ///
 /// ```
-/// use tofu_upload::{Measurement, MeasurementOutcome};
+/// use tofu_upload::{CreateMeasurement, CreateMeasurementOutcome};
 ///
-/// let m = Measurement::multi_dimensional(
+/// let m = CreateMeasurement::multi_dimensional(
 ///     "current_voltage_resistance_over_time",
 ///     ["s", "V", "A", "Ohm"],
 ///     [[0.0, 3.3, 0.3, 11.0], [0.01, 3.35, 0.4, 8.375]],
-///     MeasurementOutcome::Pass,
+///     CreateMeasurementOutcome::Pass,
 /// );
 /// assert_eq!(
 ///     serde_json::to_string(&m).unwrap(),

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use chrono::{DateTime, NaiveDate, TimeZone as _, Utc};
 use tofu_upload::{
-    CreateRun, LogCollector, Measurement, MeasurementOutcome, Phase, PhaseOutcome, Step,
+    CreateMeasurement as Measurement, CreateMeasurementOutcome as MeasurementOutcome,
+    CreatePhase as Phase, CreatePhaseOutcome as PhaseOutcome, CreateRun, LogCollector, Step,
     UnitUnderTest,
 };
 use tracing_subscriber::layer::SubscriberExt as _;

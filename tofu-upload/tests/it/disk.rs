@@ -71,7 +71,7 @@ fn record_kept_upload_refused(execution: &Execution, records: &Path, outbox: &Pa
     );
     assert_eq!(
         execution.exit_code(),
-        std::process::ExitCode::FAILURE,
+        std::process::ExitCode::from(tofu_core::exit::OUTPUT_FAILED),
         "not everything was kept: the program says so with its exit code"
     );
 }

@@ -13,6 +13,7 @@ use serde_json::{Value, json};
 use tofu_core::declare::{at_least, dimensions, in_range, within_percent};
 use tofu_core::phase::MeasurementAccessError;
 use tofu_core::prelude::*;
+use tofu_core::unit::{SECOND, VOLT};
 use tofu_core::{Execution, Phase};
 use tofu_upload::{Config, MAX_ATTACHMENTS, MAX_FILE_SIZE, Uploader};
 

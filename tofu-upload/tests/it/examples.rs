@@ -14,7 +14,7 @@ use crate::example_binaries::{executables, workspace_root};
 use tempfile::TempDir;
 use tofu_upload::Outbox;
 
-use crate::support::capture::shared_dir;
+use crate::support::capture::fixtures_dir;
 use crate::support::server::{Recorded, TEST_KEY, TestServer};
 
 fn example_data(name: &str) -> Vec<u8> {
@@ -492,7 +492,7 @@ fn upload_report_imports_the_record_of_a_tofu_test() {
 #[test]
 fn upload_report_imports_a_report_written_by_openhtf() {
     let server = TestServer::start();
-    let sample = shared_dir().join("reference/openhtf/sample_record.json");
+    let sample = fixtures_dir().join("openhtf/sample_record.json");
     let ran = run("upload_report", Some(&server), &[sample.to_str().unwrap()]);
     let requests = server.requests();
     assert_eq!(calls(&requests, "POST", "/api/v1/import").len(), 1);

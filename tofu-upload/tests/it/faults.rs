@@ -3,8 +3,11 @@
 use std::time::{Duration, Instant};
 
 use serde_json::json;
-use tofu_upload::{ClientBuilder, CreateRun, Error, Measurement, MeasurementOutcome, Phase};
-use tofu_upload::{PhaseOutcome, UnitUnderTest};
+use tofu_upload::{
+    ClientBuilder, CreateMeasurement as Measurement,
+    CreateMeasurementOutcome as MeasurementOutcome, CreatePhase as Phase, CreateRun, Error,
+};
+use tofu_upload::{CreatePhaseOutcome as PhaseOutcome, UnitUnderTest};
 
 use crate::support::capture::{self, Allow};
 use crate::support::server::{SilentServer, TEST_KEY, TestServer, closed_port};

@@ -13,11 +13,12 @@ use std::time::Duration;
 use serde_json::{Value, json};
 use tofu_core::Phase;
 use tofu_core::prelude::*;
+use tofu_core::unit::VOLT;
 use tofu_upload::uploader::{Outbox, OutboxError, Progress, Status, send};
 use tofu_upload::{CreateRun, Error, UnitUnderTest, Uploader};
 
 use crate::mutate::{self, Case, Rng};
-use crate::support::capture::{captured_path, shared_dir};
+use crate::support::capture::{captured_path, fixtures_dir};
 use crate::support::server::{TEST_KEY, TestServer};
 
 /// Per case: reading takes milliseconds and a send a few requests on loopback; this only
@@ -70,7 +71,7 @@ fn reports() -> Vec<(&'static str, Vec<u8>)> {
     vec![
         (
             "sample_record",
-            std::fs::read(shared_dir().join("reference/openhtf/sample_record.json")).unwrap(),
+            std::fs::read(fixtures_dir().join("openhtf/sample_record.json")).unwrap(),
         ),
         (
             "openhtf_report_sample",

@@ -1,6 +1,6 @@
 //! Integration tests of tofu-upload against a loopback server that answers like
 //! TofuPilot, comparing every request with the captures of the official Python client
-//! 2.26.1 in `shared/reference/tofupilot/captured/`.
+//! 2.26.1 in `fixtures/tofupilot/captured/`.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
 

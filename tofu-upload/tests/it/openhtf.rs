@@ -5,7 +5,7 @@ use std::path::{Path, PathBuf};
 use base64::Engine as _;
 use tofu_upload::{ClientBuilder, Error};
 
-use crate::support::capture::{self, Allow, shared_dir};
+use crate::support::capture::{self, Allow, fixtures_dir};
 use crate::support::server::TestServer;
 
 /// Copies a reference report under the name the capture uploaded it as.
@@ -67,7 +67,7 @@ fn report_import_matches_the_capture() {
 
 #[test]
 fn openhtf_reference_sample_record_is_accepted() {
-    let source = shared_dir().join("reference/openhtf/sample_record.json");
+    let source = fixtures_dir().join("openhtf/sample_record.json");
     let report = std::fs::read(&source).unwrap();
     let server = TestServer::start();
     let imported = server
@@ -256,7 +256,7 @@ fn invalid_reports_and_short_keys_are_refused_before_anything_is_sent() {
         .build_blocking()
         .unwrap();
     let err = short
-        .create_run_from_openhtf_report(shared_dir().join("reference/openhtf/sample_record.json"))
+        .create_run_from_openhtf_report(fixtures_dir().join("openhtf/sample_record.json"))
         .unwrap_err();
     assert!(matches!(err, Error::InvalidApiKey), "{err:?}");
     assert!(server.requests().is_empty());

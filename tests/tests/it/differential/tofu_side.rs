@@ -12,6 +12,7 @@ use tofu_core::declare::{
 use tofu_core::measurement::Json as JsonKind;
 use tofu_core::phase::DynamicMeasurements;
 use tofu_core::prelude::*;
+use tofu_core::unit::{OHM, SECOND, VOLT};
 use tofu_core::{Phase, PhaseResult};
 
 use super::tree::{

@@ -10,18 +10,21 @@ use serde_json::Value;
 
 use super::server::{Recorded, TEST_KEY};
 
-/// `shared/` sits beside the repository clone (locally `/work/shared` next to
-/// `/work/main`; in CI a copy beside the clone).
-pub fn shared_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../shared")
+/// The repository's `fixtures/` folder: the reference records and captures the tests compare
+/// with (see `fixtures/README.md`).
+pub fn fixtures_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../fixtures")
 }
 
 pub fn captured_path(name: &str) -> PathBuf {
-    shared_dir().join(format!("reference/tofupilot/captured/{name}.json"))
+    fixtures_dir().join(format!("tofupilot/captured/{name}.json"))
 }
 
 pub fn example_data(name: &str) -> PathBuf {
-    shared_dir().join(format!("reference/tofupilot/example_data/{name}"))
+    // The files attached in the captures are the examples' data files, byte for byte.
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../examples/data")
+        .join(name)
 }
 
 /// A capture file, kept both as a `Value` and as an order-preserving tree.
