@@ -70,11 +70,19 @@ fn a_timeout_exits_2() {
 
 #[test]
 fn a_passing_unit_whose_upload_queue_failed_exits_3() {
-    // The outbox's folder is a file: the uploader can't queue the run.
+    // The outbox's folder is a file, and so is the temp folder its private fallback would be
+    // made in: the uploader can't queue the run anywhere.
     let dir = tempfile::tempdir().unwrap();
     let not_a_folder = dir.path().join("outbox");
     std::fs::write(&not_a_folder, "a file").unwrap();
-    let (code, console) = exit_code("quickstart", &[], &[("TOFU_OUTBOX_DIR", &not_a_folder)]);
+    let (code, console) = exit_code(
+        "quickstart",
+        &[],
+        &[
+            ("TOFU_OUTBOX_DIR", &not_a_folder),
+            ("TMPDIR", &not_a_folder),
+        ],
+    );
     assert!(console.contains("PASS"), "{console}");
     assert_eq!(code, tofu_core::exit::OUTPUT_FAILED as i32, "{console}");
 }
