@@ -607,6 +607,22 @@ fn the_example_prints_progress_and_a_line_per_slot() {
         .map(|r| r["phases"][0]["plug_wait_millis"].as_i64().unwrap())
         .collect();
     assert!(waited.iter().filter(|&&w| w > 0).count() == 3, "{waited:?}");
+    // Each slot's record lists its own DMM (the simulator's, over a loopback socket).
+    for r in &records {
+        let slot = r["slot"]["index"].as_u64().unwrap() + 1;
+        let instruments = &r["metadata"]["instruments"];
+        assert_eq!(
+            instruments[0]["idn"],
+            format!("TOFU SIM,DMM-6500,DMM00050{slot},1.7.2"),
+            "{instruments}"
+        );
+        assert!(
+            instruments[0]["address"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("TCPIP::127.0.0.1::")),
+            "{instruments}"
+        );
+    }
 }
 
 /// Ctrl-C during a batch: every slot stops, tears down, and writes its record as ABORTED.
