@@ -13,8 +13,9 @@
 //! supply is used by one slot at a time, and the time a slot waited for it is in its record.
 //!
 //! The instruments are tofu's simulator, started here from `examples/data/multi_slot.yaml` and
-//! spoken to in SCPI over real loopback sockets: the station's supply, and a DMM in each slot
-//! (each slot's record lists its DMM's identity, the `*IDN?` answer, in `metadata.instruments`).
+//! spoken to in SCPI over real loopback sockets: the station's supply, and a DMM in each slot.
+//! Each slot's record lists its DMM and the station's supply (`metadata.instruments`: the
+//! `*IDN?` answers and addresses).
 
 use std::process::ExitCode;
 use std::time::Duration;
