@@ -17,6 +17,7 @@ mod examples;
 mod faults;
 mod get_runs;
 mod hostile;
+mod instruments;
 mod logs;
 #[path = "../../../tests/tests/it/mutate.rs"]
 mod mutate;
