@@ -35,7 +35,7 @@ fn the_instruments_go_up_in_the_attached_report() {
         .unwrap();
     let uploader =
         Uploader::new(config, dir.path().join("outbox")).wait_at_exit(Duration::from_secs(15));
-    Test::new("FVT1")
+    let execution = Test::new("FVT1")
         .part_number("PCB1")
         .plug(Dmm)
         .phases([read])
@@ -43,6 +43,7 @@ fn the_instruments_go_up_in_the_attached_report() {
         .output(uploader)
         .quiet()
         .execute(|| "PCB1A004");
+    assert_eq!(execution.record.outcome, tofu_core::Outcome::Pass);
     let runs = server.runs();
     assert_eq!(runs.len(), 1, "{runs:?}");
     let files = server.attachments_of(&runs[0].0);
