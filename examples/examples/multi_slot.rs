@@ -122,7 +122,7 @@ fn check_rails(dmm: &mut Dmm, m: &mut check_rails::Measurements) -> Result<(), I
 
 /// The station: the supply at `addresses[0]`, shared by the slots, and slot N's DMM at
 /// `addresses[N]`. On a real station, only the addresses change.
-fn station(
+fn build_station(
     addresses: &[String],
     flash_time: Duration,
     mode: SlotMode,
@@ -171,7 +171,7 @@ fn main() -> ExitCode {
     });
     let station = servers.map_err(|e| e.to_string()).and_then(|servers| {
         let addresses: Vec<String> = servers.iter().map(|s| s.resource()).collect();
-        station(&addresses, flash_time, mode)
+        build_station(&addresses, flash_time, mode)
             .map(|station| (station, servers))
             .map_err(|e| e.to_string())
     });

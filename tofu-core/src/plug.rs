@@ -131,7 +131,7 @@ impl PlugEntry {
     }
 }
 
-/// What a plug's list of record metadata entries is, with the plug's name.
+/// A plug's name and the record metadata entries it gave.
 pub(crate) type PlugMetadata = (&'static str, Vec<(String, serde_json::Value)>);
 
 /// Asks each plug what it adds to the record ([`Plug::record_metadata`]). A plug still held by
