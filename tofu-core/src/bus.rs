@@ -423,21 +423,7 @@ impl Snapshot {
                     outcome: *outcome,
                 });
             }
-            EventKind::PhaseEnded { record, .. } => {
-                if matches!(record.outcome, PhaseOutcome::Fail | PhaseOutcome::Error) {
-                    let failed: Vec<String> = record
-                        .measurements
-                        .iter()
-                        .filter(|m| m.outcome == MeasurementOutcome::Fail)
-                        .map(|m| format!("{}.{}", record.name, m.name()))
-                        .collect();
-                    if failed.is_empty() {
-                        slot.failures.push(record.name.clone());
-                    } else {
-                        slot.failures.extend(failed);
-                    }
-                }
-            }
+            EventKind::PhaseEnded { record, .. } => slot.phase_ended(record),
             EventKind::PromptOpened { id, message, kind } => {
                 slot.prompts.push(OpenPrompt {
                     id: *id,
@@ -453,19 +439,40 @@ impl Snapshot {
                 }
             }
             EventKind::WaitingForPlug { plug, .. } => slot.waiting_for = Some(plug.clone()),
-            EventKind::RunEnded { record } => {
-                slot.state = match record.outcome {
-                    Outcome::Pass => SlotStatus::Pass,
-                    Outcome::Fail => SlotStatus::Fail,
-                    Outcome::Aborted => SlotStatus::Aborted,
-                    _ => SlotStatus::Error,
-                };
-                slot.outcome = Some(record.outcome);
-                slot.prompts.clear();
-                slot.waiting_for = None;
-            }
+            EventKind::RunEnded { record } => slot.run_ended(record.outcome),
             _ => {}
         }
+    }
+}
+
+impl SlotState {
+    /// A failed phase's failed measurements (or the phase itself) join the failures.
+    fn phase_ended(&mut self, record: &crate::record::PhaseRecord) {
+        if matches!(record.outcome, PhaseOutcome::Fail | PhaseOutcome::Error) {
+            let failed: Vec<String> = record
+                .measurements
+                .iter()
+                .filter(|m| m.outcome == MeasurementOutcome::Fail)
+                .map(|m| format!("{}.{}", record.name, m.name()))
+                .collect();
+            if failed.is_empty() {
+                self.failures.push(record.name.clone());
+            } else {
+                self.failures.extend(failed);
+            }
+        }
+    }
+
+    fn run_ended(&mut self, outcome: Outcome) {
+        self.state = match outcome {
+            Outcome::Pass => SlotStatus::Pass,
+            Outcome::Fail => SlotStatus::Fail,
+            Outcome::Aborted => SlotStatus::Aborted,
+            _ => SlotStatus::Error,
+        };
+        self.outcome = Some(outcome);
+        self.prompts.clear();
+        self.waiting_for = None;
     }
 }
 

@@ -377,6 +377,10 @@ fn recover_one(path: &Path) -> Option<Result<RecoveredRun, RecoverError>> {
         Err(std::fs::TryLockError::WouldBlock) => return None,
         Err(std::fs::TryLockError::Error(e)) => return Some(Err(read_error(e))),
     }
+    // Locked only once another recovery had finished it and removed it: done already.
+    if !still_at(&file, path) {
+        return None;
+    }
     let lines = match read_lines(&file) {
         Ok(lines) => lines,
         Err(e) => return Some(Err(read_error(e))),
@@ -394,6 +398,22 @@ fn recover_one(path: &Path) -> Option<Result<RecoveredRun, RecoverError>> {
             Err(RecoverError::Damaged { path: damaged, why })
         }
     })
+}
+
+/// Whether `file` is still the file at `path` (not removed, nor replaced, since it was opened).
+#[cfg(unix)]
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(opened), Ok(there)) => opened.dev() == there.dev() && opened.ino() == there.ino(),
+        _ => false,
+    }
+}
+
+/// Whether the journal is still there (a file open here can't be removed).
+#[cfg(not(unix))]
+fn still_at(_file: &File, path: &Path) -> bool {
+    path.is_file()
 }
 
 /// The journal's lines that parse (a line cut by the process's death is dropped).
