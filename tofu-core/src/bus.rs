@@ -20,6 +20,14 @@ use crate::value::Value;
 /// How many events a subscriber's queue holds unless told otherwise.
 pub const DEFAULT_QUEUE: usize = 4096;
 
+/// The longest a waiting subscriber sleeps before it looks at its queue again. The events of
+/// phases (their start and end, measurements, sweep points, logs, attachments) don't wake a
+/// subscriber, since each waking costs a system call and a thread switch, two per phase of a
+/// thousand short ones: the next event that does (a prompt, an abort, a plug, the run's end,
+/// an output…), the run's regular look while a phase runs ([`EventBus::wake_subscribers`],
+/// every 20 ms), a queue half full, or this delay does.
+const LAZY_WAKE: Duration = Duration::from_millis(100);
+
 /// Numbers events and hands them to the subscribers. One per [`Test`](crate::Test) or
 /// [`Station`](crate::Station).
 #[derive(Debug, Default)]
@@ -242,10 +250,11 @@ impl EventBus {
             kind,
         });
         inner.snapshot.apply(&event);
+        let wake = wakes(&event.kind);
         let mut gone = false;
         for (queue, _) in &inner.subscribers {
             match queue.upgrade() {
-                Some(queue) => queue.push(&event),
+                Some(queue) => queue.push(&event, wake),
                 None => gone = true,
             }
         }
@@ -257,9 +266,31 @@ impl EventBus {
         event
     }
 
+    /// Wakes the subscribers that wait while events are queued for them (the detail of a
+    /// phase that is still running).
+    pub(crate) fn wake_subscribers(&self) {
+        let inner = self.lock();
+        for queue in inner.subscribers.iter().filter_map(|(q, _)| q.upgrade()) {
+            queue.wake_if_pending();
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BusInner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Whether an event wakes a waiting subscriber at once (see [`LAZY_WAKE`]).
+fn wakes(kind: &EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::PhaseStarted { .. }
+            | EventKind::PhaseEnded { .. }
+            | EventKind::MeasurementSet { .. }
+            | EventKind::SweepPoints { .. }
+            | EventKind::Log { .. }
+            | EventKind::Attachment { .. }
+    )
 }
 
 impl Drop for EventBus {
@@ -274,7 +305,9 @@ impl Drop for EventBus {
 }
 
 impl Queue {
-    fn push(&self, event: &Arc<Event>) {
+    /// Queues the event; wakes the subscriber if it sleeps and `wake` (or its queue is half
+    /// full).
+    fn push(&self, event: &Arc<Event>, wake: bool) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.events.len() >= self.capacity {
             state.events.pop_front();
@@ -282,8 +315,25 @@ impl Queue {
         }
         state.events.push_back(Arc::clone(event));
         // Waking costs a system call: only when the subscriber sleeps.
-        if state.waiting {
+        let wake = state.waiting && (wake || state.events.len() * 2 >= self.capacity);
+        if wake {
             state.waiting = false;
+        }
+        drop(state);
+        // Outside the lock: the subscriber woken takes it at once.
+        if wake {
+            self.ready.notify_one();
+        }
+    }
+
+    fn wake_if_pending(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let wake = state.waiting && !state.events.is_empty();
+        if wake {
+            state.waiting = false;
+        }
+        drop(state);
+        if wake {
             self.ready.notify_one();
         }
     }
@@ -336,7 +386,7 @@ impl Subscription {
             }
             let left = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::from_secs(3600),
+                None => LAZY_WAKE,
             };
             if left.is_zero() {
                 return None;
@@ -344,7 +394,33 @@ impl Subscription {
             state.waiting = true;
             state = queue
                 .ready
-                .wait_timeout(state, left)
+                .wait_timeout(state, left.min(LAZY_WAKE))
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    }
+
+    /// Moves everything queued into `out` ([`Subscription::recv`]'s order), waiting for it as
+    /// long as needed, in one look at the queue; `false` once the bus is gone and every event
+    /// was received.
+    fn recv_all(&self, out: &mut Vec<Received>) -> bool {
+        let queue = &self.queue;
+        let mut state = queue.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if state.missed > 0 {
+                out.push(Received::Missed(std::mem::take(&mut state.missed)));
+            }
+            if !state.events.is_empty() || !out.is_empty() {
+                out.extend(state.events.drain(..).map(Received::Event));
+                return true;
+            }
+            if state.closed {
+                return false;
+            }
+            state.waiting = true;
+            state = queue
+                .ready
+                .wait_timeout(state, LAZY_WAKE)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
         }
@@ -360,8 +436,12 @@ pub(crate) fn observe(
     let spawned = std::thread::Builder::new()
         .name("tofu-observer".into())
         .spawn(move || {
-            while let Some(received) = subscription.recv() {
-                observer(received);
+            // Everything queued at once: one look at the queue, not one per event.
+            let mut batch = Vec::new();
+            while subscription.recv_all(&mut batch) {
+                for received in batch.drain(..) {
+                    observer(received);
+                }
             }
         });
     if let Err(e) = spawned {

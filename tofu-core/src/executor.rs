@@ -632,7 +632,7 @@ impl<'e> Run<'e> {
         );
         let start = now_millis();
         let timeout = p.phase.options().timeout.or(self.env.plan.phase_timeout);
-        let mut live = LivePoints::new(&shares, name, &events);
+        let mut live = LivePoints::new(&shares, p, &events);
         let env = self.env;
         let returned = match &held {
             Ok(_) => attempt::run(
@@ -755,8 +755,8 @@ impl<'e> Run<'e> {
         let phase = &p.phase;
         let events = &self.env.events;
         if events.is_observed() {
-            for m in &ended.measurements {
-                events.emit(measurement_event(phase.name(), m, true));
+            for (i, m) in ended.measurements.iter().enumerate() {
+                events.emit(measurement_event(phase.name(), m, p.validator_texts(i)));
             }
             for a in &ended.attachments {
                 events.emit(EventKind::Attachment {
@@ -892,8 +892,8 @@ struct AttemptEnd {
     plug_wait_millis: Option<i64>,
 }
 
-/// The `measurement_set` event of a measurement.
-fn measurement_event(phase: &str, m: &MeasurementRecord, validated: bool) -> EventKind {
+/// The `measurement_set` event of a validated measurement.
+fn measurement_event(phase: &str, m: &MeasurementRecord, validators: Vec<String>) -> EventKind {
     let points = m
         .measured_value
         .as_ref()
@@ -909,9 +909,9 @@ fn measurement_event(phase: &str, m: &MeasurementRecord, validated: bool) -> Eve
             None
         },
         points,
-        outcome: validated.then_some(m.outcome),
+        outcome: Some(m.outcome),
         marginal: m.marginal,
-        validators: m.decl.validators.iter().map(ToString::to_string).collect(),
+        validators,
         units: m.decl.units.as_ref().map(|u| u.name().to_owned()),
     }
 }
@@ -921,6 +921,7 @@ fn measurement_event(phase: &str, m: &MeasurementRecord, validated: bool) -> Eve
 struct LivePoints<'a> {
     slots: &'a [Slot],
     phase: &'a str,
+    prepared: &'a Prepared,
     events: &'a Emitter,
     /// Per slot: points already published (multi-dim) or the last value published.
     seen: Vec<Seen>,
@@ -936,7 +937,7 @@ enum Seen {
 const LIVE_POINTS_PER_EVENT: usize = 2_000;
 
 impl<'a> LivePoints<'a> {
-    fn new(slots: &'a [Slot], phase: &'a str, events: &'a Emitter) -> Self {
+    fn new(slots: &'a [Slot], prepared: &'a Prepared, events: &'a Emitter) -> Self {
         let seen = slots
             .iter()
             .map(|s| {
@@ -949,7 +950,8 @@ impl<'a> LivePoints<'a> {
             .collect();
         LivePoints {
             slots,
-            phase,
+            phase: prepared.phase.name(),
+            prepared,
             events,
             seen,
         }
@@ -957,6 +959,8 @@ impl<'a> LivePoints<'a> {
 
     fn tick(&mut self) {
         self.look(false);
+        // The phase's detail doesn't wake subscribers: they see it now.
+        self.events.wake_subscribers();
     }
 
     /// The phase ended: the points not yet published go out (its values follow, validated).
@@ -968,7 +972,7 @@ impl<'a> LivePoints<'a> {
         if !self.events.is_observed() {
             return;
         }
-        for (slot, seen) in self.slots.iter().zip(&mut self.seen) {
+        for (i, (slot, seen)) in self.slots.iter().zip(&mut self.seen).enumerate() {
             match seen {
                 Seen::Points(published) => {
                     let batch = slot.with(|v| {
@@ -1004,12 +1008,7 @@ impl<'a> LivePoints<'a> {
                             points: None,
                             outcome: None,
                             marginal: false,
-                            validators: slot
-                                .decl()
-                                .validators
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect(),
+                            validators: self.prepared.validator_texts(i),
                             units: slot.decl().units.as_ref().map(|u| u.name().to_owned()),
                         });
                         *last = now;
