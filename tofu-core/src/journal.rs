@@ -4,8 +4,9 @@
 //!
 //! One file per run, `<start_ms>-<pid>-<n>.journal` in the journal folder (`$TOFU_JOURNAL_DIR`,
 //! else `journal/` in the record folder), one JSON object per line: a header (the unit, the
-//! metadata), the events, each phase's full record when it ends, the run's end, and each output
-//! that handled the record. Lines are written (not synced) at every phase's end, so a dead
+//! metadata), the events (but the measurements validated at a phase's end: its record has
+//! them), each phase's full record when it ends, the run's end, and each output that handled
+//! the record. Lines are written (not synced) at every phase's end, so a dead
 //! process loses nothing the kernel has; the file is synced at the run's end. The run holds an
 //! exclusive lock on its journal while it lives; a journal nobody holds belongs to a dead
 //! process, and [`recover`] turns it into a record. Once the outputs have the record, the
@@ -170,8 +171,14 @@ impl Journal {
     /// Appends an event (buffered, but a phase's start).
     pub(crate) fn event(&mut self, event: &Event) {
         match event.kind {
-            // A phase's end is written whole by `phase`, the run's by `end`.
-            EventKind::PhaseEnded { .. } | EventKind::RunEnded { .. } => {}
+            // A phase's end is written whole by `phase`, the run's by `end`; the measurements
+            // validated at a phase's end are in the phase's record, the line that follows (and
+            // are made only when someone observes: the journal is the same either way).
+            EventKind::PhaseEnded { .. }
+            | EventKind::RunEnded { .. }
+            | EventKind::MeasurementSet {
+                outcome: Some(_), ..
+            } => {}
             // Handed to the kernel at once: a recovery says which phase the process died in.
             EventKind::PhaseStarted { .. } => {
                 self.line(&Line::Event(event));
