@@ -314,24 +314,20 @@ impl Queue {
             state.missed += 1;
         }
         state.events.push_back(Arc::clone(event));
-        // Waking costs a system call: only when the subscriber sleeps.
-        let wake = state.waiting && (wake || state.events.len() * 2 >= self.capacity);
-        if wake {
-            state.waiting = false;
-        }
-        drop(state);
-        // Outside the lock: the subscriber woken takes it at once.
-        if wake {
-            self.ready.notify_one();
-        }
+        let half_full = state.events.len() * 2 >= self.capacity;
+        self.wake(state, wake || half_full);
     }
 
     fn wake_if_pending(&self) {
-        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
-        let wake = state.waiting && !state.events.is_empty();
-        if wake {
-            state.waiting = false;
-        }
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending = !state.events.is_empty();
+        self.wake(state, pending);
+    }
+
+    /// Wakes the subscriber if `wake` and it sleeps (waking costs a system call), after
+    /// releasing the lock: the subscriber woken takes it at once.
+    fn wake(&self, mut state: std::sync::MutexGuard<'_, QueueState>, wake: bool) {
+        let wake = wake && std::mem::take(&mut state.waiting);
         drop(state);
         if wake {
             self.ready.notify_one();

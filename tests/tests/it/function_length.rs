@@ -3,7 +3,7 @@
 //! (`#[cfg(test)]`) are left out. The code is formatted by rustfmt, so a function ends at the
 //! first line that is its closing brace at its own indentation.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::example_binaries::workspace_root;
 
@@ -66,29 +66,16 @@ fn function_name(line: &str) -> Option<String> {
     (!name.is_empty()).then_some(name)
 }
 
-/// Every `.rs` file under `dir`.
-fn sources(dir: &Path) -> Vec<PathBuf> {
-    let mut out = Vec::new();
-    let mut stack = vec![dir.to_path_buf()];
-    while let Some(dir) = stack.pop() {
-        for entry in std::fs::read_dir(&dir).unwrap() {
-            let path = entry.unwrap().path();
-            if path.is_dir() {
-                stack.push(path);
-            } else if path.extension().is_some_and(|e| e == "rs") {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    out
-}
-
 #[test]
 fn no_function_of_tofu_core_is_longer_than_80_lines() {
     let src = workspace_root().join("tofu-core/src");
     let mut long = Vec::new();
-    for path in sources(&src) {
+    let mut sources: Vec<PathBuf> = crate::layers::files(&src)
+        .into_iter()
+        .map(|(_, path)| path)
+        .collect();
+    sources.sort();
+    for path in sources {
         let relative = path.strip_prefix(&src).unwrap().to_string_lossy();
         if GENERATED.contains(&relative.as_ref()) {
             continue;
