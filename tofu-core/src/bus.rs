@@ -622,6 +622,55 @@ mod tests {
         assert!(ender.join().unwrap());
     }
 
+    fn detail(bus: &EventBus) {
+        bus.publish(
+            None,
+            EventKind::PhaseStarted {
+                index: 0,
+                name: "p".into(),
+                attempt: 1,
+            },
+        );
+    }
+
+    #[test]
+    fn a_phase_detail_reaches_a_waiting_subscriber_without_a_wake() {
+        let bus = Arc::new(EventBus::new());
+        let sub = bus.subscribe();
+        let reader = std::thread::spawn(move || seq(sub.recv_timeout(Duration::from_secs(30))));
+        std::thread::sleep(Duration::from_millis(20));
+        // Doesn't wake the subscriber: it looks again on its own.
+        detail(&bus);
+        assert_eq!(reader.join().unwrap(), 1);
+    }
+
+    #[test]
+    fn the_runs_look_and_other_events_wake_subscribers_with_detail_queued() {
+        let bus = Arc::new(EventBus::new());
+        let (a, b) = (bus.subscribe(), bus.subscribe());
+        let reader = |sub: Subscription| {
+            std::thread::spawn(move || {
+                let mut all = Vec::new();
+                let mut batch = Vec::new();
+                while all.len() < 2 && sub.recv_all(&mut batch) {
+                    all.extend(batch.drain(..).map(|r| seq(Some(r))));
+                }
+                all
+            })
+        };
+        let (ra, rb) = (reader(a), reader(b));
+        std::thread::sleep(Duration::from_millis(20));
+        detail(&bus);
+        bus.wake_subscribers();
+        detail(&bus);
+        log(&bus, 1);
+        // In order, each subscriber all of them, the detail included.
+        for r in [ra, rb] {
+            let got = r.join().unwrap();
+            assert_eq!(got[..2], [1, 2]);
+        }
+    }
+
     #[test]
     fn dropped_subscribers_stop_the_detail() {
         let bus = Arc::new(EventBus::new());

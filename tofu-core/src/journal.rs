@@ -433,3 +433,26 @@ fn read_lines(file: &File) -> io::Result<Vec<serde_json::Value>> {
     }
     Ok(lines)
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_journal_removed_after_it_was_opened_is_not_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1-2-3.journal");
+        std::fs::write(&path, "{}\n").unwrap();
+        let file = File::open(&path).unwrap();
+        assert!(still_at(&file, &path));
+        // Another recovery finished it meanwhile.
+        std::fs::remove_file(&path).unwrap();
+        assert!(!still_at(&file, &path));
+        // And a new journal under the same name is another file.
+        std::fs::write(&path, "{}\n").unwrap();
+        let kept = File::open(&path).unwrap();
+        assert!(still_at(&kept, &path));
+    }
+}

@@ -242,6 +242,20 @@ mod tests {
     }
 
     #[test]
+    fn clones_share_their_points_until_one_is_changed() {
+        let mut original = Columns::new(1);
+        original.extend(&[&[1.0, 2.0]], &[10.0, 20.0]);
+        let mut copy = original.clone();
+        // A record copied while an observer holds it doesn't copy a sweep.
+        assert!(std::ptr::eq(original.values(), copy.values()));
+        copy.push(&[3.0], 30.0);
+        assert!(!std::ptr::eq(original.values(), copy.values()));
+        assert_eq!(original.values(), [10.0, 20.0]);
+        assert_eq!(copy.values(), [10.0, 20.0, 30.0]);
+        assert_eq!(copy.dimension(0), Some(&[1.0, 2.0, 3.0][..]));
+    }
+
+    #[test]
     fn from_columns_rejects_unequal_lengths() {
         assert_eq!(
             Columns::from_columns(vec![vec![1.0, 2.0]], vec![1.0]),
