@@ -393,6 +393,8 @@ impl Subscription {
                 .wait_timeout(state, left.min(LAZY_WAKE))
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            // Awake (woken, or looking on its own): no one needs to wake it now.
+            state.waiting = false;
         }
     }
 
@@ -419,6 +421,7 @@ impl Subscription {
                 .wait_timeout(state, LAZY_WAKE)
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            state.waiting = false;
         }
     }
 }
