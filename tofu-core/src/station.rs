@@ -342,39 +342,7 @@ impl Station {
             .chain(&aborts)
             .map(crate::signals::watch)
             .collect();
-        let mut serials: Vec<SerialNumber> = Vec::with_capacity(self.slots.len());
-        // Slots given no unit (`None`): left empty, no run.
-        let mut empty = vec![false; self.slots.len()];
-        for (i, ((info, test), abort)) in self.slots.iter().zip(&aborts).enumerate() {
-            // A question for this slot's unit goes to its desk and ends with an abort.
-            let asking = crate::prompt::AskContext {
-                desk: Arc::clone(&test.desk),
-                waiting: crate::desk::Waiting {
-                    abort: Arc::clone(abort),
-                    level: 1,
-                    stop: None,
-                },
-            };
-            let mut serial = crate::prompt::asking(asking, || {
-                ask_serial_number(|| {
-                    let given = serial_number(info);
-                    empty[i] = given.is_no_unit();
-                    given
-                })
-            });
-            // One unit can't be in two slots: a board scanned twice is an error.
-            if let Ok(Ok(s)) = &serial
-                && let Some(other) = serials
-                    .iter()
-                    .position(|o| matches!(o, Ok(Ok(other)) if other == s))
-            {
-                serial = Ok(Err(format!(
-                    "{s} is the serial number of the unit in {} already",
-                    self.slots[other].0
-                )));
-            }
-            serials.push(serial);
-        }
+        let (serials, empty) = self.ask_serial_numbers(&mut serial_number, &aborts);
         let (set_up, setup_error) = self.set_up_shared(&station_abort);
         // Asked now, while no slot holds them: their instruments' identities are read.
         let shared_metadata: Arc<[crate::plug::PlugMetadata]> =
@@ -410,45 +378,7 @@ impl Station {
                 std::sync::Mutex::new(Some((test, serial, slot, abort)))
             })
             .collect();
-        let executions = std::thread::scope(|scope| {
-            let running: Vec<_> = jobs
-                .iter()
-                .map(|job| {
-                    std::thread::Builder::new()
-                        .name("tofu-slot".into())
-                        .spawn_scoped(scope, || take(job).map(run_slot))
-                })
-                .collect();
-            // A slot whose thread could not start runs here, before any join: synchronized
-            // slots wait for it.
-            let mut alone: Vec<Option<Execution>> = running
-                .iter()
-                .zip(&jobs)
-                .map(|(spawned, job)| match spawned {
-                    Ok(_) => None,
-                    Err(e) => {
-                        let slot = take(job)?;
-                        tracing::warn!(
-                            "can't start a thread for {} ({e}); it runs on the station's",
-                            slot.2.record.name
-                        );
-                        Some(run_slot(slot))
-                    }
-                })
-                .collect();
-            running
-                .into_iter()
-                .zip(alone.iter_mut())
-                .filter_map(|(spawned, alone)| match spawned {
-                    Ok(handle) => match handle.join() {
-                        Ok(execution) => execution,
-                        // The executor catches the test's panics: this one is a bug of ours.
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    },
-                    Err(_) => alone.take(),
-                })
-                .collect::<Vec<_>>()
-        });
+        let executions = run_slots(&jobs);
         plug_calls::tear_down_all(
             self.shared[..set_up].iter(),
             &station_abort,
@@ -468,6 +398,48 @@ impl Station {
         Batch { executions }
     }
 
+    /// Asks each slot's serial number (its questions go to its desk and end with its abort);
+    /// also says which slots were given no unit (`None`: left empty, no run).
+    fn ask_serial_numbers<S: IntoSerialNumber>(
+        &self,
+        serial_number: &mut impl FnMut(&SlotInfo) -> S,
+        aborts: &[Arc<Abort>],
+    ) -> (Vec<SerialNumber>, Vec<bool>) {
+        let mut serials: Vec<SerialNumber> = Vec::with_capacity(self.slots.len());
+        let mut empty = vec![false; self.slots.len()];
+        for (i, ((info, test), abort)) in self.slots.iter().zip(aborts).enumerate() {
+            // A question for this slot's unit goes to its desk and ends with an abort.
+            let asking = crate::prompt::AskContext {
+                desk: Arc::clone(&test.desk),
+                waiting: crate::desk::Waiting {
+                    abort: Arc::clone(abort),
+                    level: 1,
+                    stop: None,
+                },
+            };
+            let mut serial = crate::prompt::asking(asking, || {
+                ask_serial_number(|| {
+                    let given = serial_number(info);
+                    empty[i] = given.is_no_unit();
+                    given
+                })
+            });
+            // One unit can't be in two slots: a board scanned twice is an error.
+            if let Ok(Ok(s)) = &serial
+                && let Some(other) = serials
+                    .iter()
+                    .position(|o| matches!(o, Ok(Ok(other)) if other == s))
+            {
+                serial = Ok(Err(format!(
+                    "{s} is the serial number of the unit in {} already",
+                    self.slots[other].0
+                )));
+            }
+            serials.push(serial);
+        }
+        (serials, empty)
+    }
+
     /// Sets up the shared plugs in order; stops at the first failure. Returns how many were
     /// set up, and the failure.
     fn set_up_shared(&self, abort: &Abort) -> (usize, Option<String>) {
@@ -482,6 +454,49 @@ impl Station {
 }
 
 /// One slot's run, waiting for the thread that takes it.
+/// Runs each slot's job on a thread of its own and returns their executions.
+fn run_slots(jobs: &[SlotJob<'_>]) -> Vec<Execution> {
+    std::thread::scope(|scope| {
+        let running: Vec<_> = jobs
+            .iter()
+            .map(|job| {
+                std::thread::Builder::new()
+                    .name("tofu-slot".into())
+                    .spawn_scoped(scope, || take(job).map(run_slot))
+            })
+            .collect();
+        // A slot whose thread could not start runs here, before any join: synchronized
+        // slots wait for it.
+        let mut alone: Vec<Option<Execution>> = running
+            .iter()
+            .zip(jobs)
+            .map(|(spawned, job)| match spawned {
+                Ok(_) => None,
+                Err(e) => {
+                    let slot = take(job)?;
+                    tracing::warn!(
+                        "can't start a thread for {} ({e}); it runs on the station's",
+                        slot.2.record.name
+                    );
+                    Some(run_slot(slot))
+                }
+            })
+            .collect();
+        running
+            .into_iter()
+            .zip(alone.iter_mut())
+            .filter_map(|(spawned, alone)| match spawned {
+                Ok(handle) => match handle.join() {
+                    Ok(execution) => execution,
+                    // The executor catches the test's panics: this one is a bug of ours.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(_) => alone.take(),
+            })
+            .collect::<Vec<_>>()
+    })
+}
+
 type SlotJob<'s> = std::sync::Mutex<Option<(&'s mut Test, SerialNumber, SlotRun, Arc<Abort>)>>;
 
 fn take<'s>(job: &SlotJob<'s>) -> Option<(&'s mut Test, SerialNumber, SlotRun, Arc<Abort>)> {

@@ -23,6 +23,7 @@ mod logs;
 mod mutate;
 mod openhtf;
 mod outbox_command;
+mod recover_command;
 mod second_pass;
 mod security;
 mod station;
