@@ -12,13 +12,16 @@
 //!
 //! The outbox is `$TOFU_OUTBOX_DIR`, else `outbox` in `$TOFU_OUTPUT_DIR` (`./tofu-records`);
 //! `--outbox DIR` overrides it. TofuPilot is reached with `TOFUPILOT_API_KEY` and
-//! `TOFUPILOT_URL`. Exit status: 0 on success, 1 when something failed, 2 on bad usage.
+//! `TOFUPILOT_URL`, through the API `TOFUPILOT_API_VERSION` names (v1 by default, or v2); `list`
+//! and `show` say which API each run goes through (a run already sent through one stays on it).
+//! Exit status: 0 on success, 1 when something failed, 2 on bad usage.
 
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use tofu_upload::ApiVersion;
 use tofu_upload::blocking::TofuPilotClient;
 use tofu_upload::uploader::{Entry, LEFTOVER_AGE, Outbox, Progress, Status, Updated, send};
 
@@ -236,7 +239,17 @@ fn state_word(entry: &Entry) -> &'static str {
     }
 }
 
+/// Which API an entry goes through: the one its run was first sent through, else this
+/// station's (`TOFUPILOT_API_VERSION`).
+fn version_word(entry: &Entry, configured: ApiVersion) -> String {
+    match entry.state.api_version {
+        Some(v) => format!("api {v} (sent)"),
+        None => format!("api {configured}"),
+    }
+}
+
 fn list(dir: &Path) -> Result<()> {
+    let configured = ApiVersion::from_env()?;
     let outbox = Outbox::open(dir)?;
     let entries = outbox.entries()?;
     if entries.is_empty() {
@@ -248,10 +261,11 @@ fn list(dir: &Path) -> Result<()> {
                 let s = &e.state;
                 let files = s.files.iter().filter(|f| f.uploaded).count();
                 say!(
-                    "{}  {}  {}  files {files}/{}  attempts {}{}{}",
+                    "{}  {}  {}  {}  files {files}/{}  attempts {}{}{}",
                     e.id,
                     s.serial_number,
                     state_word(&e),
+                    version_word(&e, configured),
                     s.files.len(),
                     s.attempts,
                     if s.queued_without_key {
@@ -273,8 +287,14 @@ fn list(dir: &Path) -> Result<()> {
 
 fn show(dir: &Path, run: &str) -> Result<()> {
     let outbox = Outbox::open(dir)?;
+    let configured = ApiVersion::from_env()?;
     for entry in select(&outbox, &[run.to_owned()])? {
-        say!("{} ({})", entry.id, entry.dir.display());
+        say!(
+            "{} ({}), {}",
+            entry.id,
+            entry.dir.display(),
+            version_word(&entry, configured)
+        );
         say!("{}", serde_json::to_string_pretty(&entry.state)?);
     }
     Ok(())
@@ -500,8 +520,14 @@ fn already_uploaded(client: &TofuPilotClient, path: &Path) -> Result<Option<tofu
     }))
 }
 
+/// The most runs of a unit `get-runs` lists through v2 (page after page).
+const MAX_RUNS_V2: usize = 10_000;
+
 fn get_runs(serial: &str, json: bool, out: Option<PathBuf>) -> Result<()> {
     let client = client()?;
+    if client.config().api_version() == ApiVersion::V2 {
+        return get_runs_v2(&client, serial, json, out);
+    }
     let runs = client.get_runs(serial)?;
     if let Some(path) = out {
         let text = serde_json::to_string_pretty(&runs)?;
@@ -544,6 +570,59 @@ fn get_runs(serial: &str, json: bool, out: Option<PathBuf>) -> Result<()> {
             .unwrap_or_else(|| "-".to_owned());
         say!(
             "{started:<24}  {outcome:<8}  {procedure:<16}  {:>5}  {}",
+            run.attachments.len(),
+            run.id
+        );
+    }
+    say!("{} run(s) of {serial}", runs.len());
+    Ok(())
+}
+
+fn get_runs_v2(
+    client: &TofuPilotClient,
+    serial: &str,
+    json: bool,
+    out: Option<PathBuf>,
+) -> Result<()> {
+    let runs = client.all_runs_v2(
+        &tofu_upload::v2::RunQuery::serial_number(serial),
+        MAX_RUNS_V2,
+    )?;
+    if let Some(path) = out {
+        let text = serde_json::to_string_pretty(&runs)?;
+        std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
+        say!(
+            "{} run(s) of {serial} written to {}",
+            runs.len(),
+            path.display()
+        );
+        return Ok(());
+    }
+    if json {
+        say!("{}", serde_json::to_string_pretty(&runs)?);
+        return Ok(());
+    }
+    if runs.is_empty() {
+        say!("no run of {serial} on TofuPilot");
+        return Ok(());
+    }
+    say!(
+        "{:<24}  {:<8}  {:<16}  {:>5}  {}",
+        "STARTED (UTC)",
+        "OUTCOME",
+        "SLOT",
+        "FILES",
+        "RUN"
+    );
+    for run in &runs {
+        let started = run.started_at.map_or_else(
+            || "-".to_owned(),
+            |t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
+        );
+        say!(
+            "{started:<24}  {:<8}  {:<16}  {:>5}  {}",
+            run.outcome.as_deref().unwrap_or("-"),
+            run.slot_name.as_deref().unwrap_or("-"),
             run.attachments.len(),
             run.id
         );

@@ -229,7 +229,8 @@ impl Uploader {
         // with it (as TofuPilot's OpenHTF integration uploads the report, then 100 files).
         let mut files = vec![report(record)?];
         files.extend(attachments(record));
-        self.enqueue_request(&create_run(record), files, false)
+        let v2 = crate::v2::create_run(record);
+        self.enqueue_request(&create_run(record), Some(&v2), files, false)
     }
 
     /// A run recovered from a dead process's journal, in its record's JSON form.
@@ -263,7 +264,7 @@ impl Uploader {
         }];
         files.extend(mapping::attachments_from_json(record));
         // Its dead process may have queued it, or uploaded it, already: looked for first.
-        self.enqueue_request(&request, files, true)
+        self.enqueue_request(&request, None, files, true)
     }
 
     /// Queues a run in the outbox (else in the fallback outbox) and wakes its uploader; the
@@ -271,6 +272,7 @@ impl Uploader {
     fn enqueue_request(
         &mut self,
         request: &CreateRun,
+        request_v2: Option<&crate::v2::CreateRun>,
         files: Vec<FileToAttach>,
         recovered: bool,
     ) -> Result<(Entry, Option<String>), String> {
@@ -310,7 +312,7 @@ impl Uploader {
                 match queued {
                     Some(entry) => Ok((outbox, entry)),
                     None => outbox
-                        .enqueue_marked(request, &kept, self.without_key, recovered)
+                        .enqueue_marked(request, request_v2, &kept, self.without_key, recovered)
                         .map(|entry| (outbox, entry)),
                 }
             })
