@@ -327,7 +327,8 @@ fn measurement(m: &MeasurementRecord) -> Measurement {
             sweep(m, columns, &mut out);
         }
         value => {
-            out.measured_value = value.as_ref().map(scalar);
+            // NaN and infinities have no JSON form: left out (the measurement has failed anyway).
+            out.measured_value = value.as_ref().map(scalar).filter(|j| !j.is_null());
             out.units = suffix(m.units()).map(Units::Single);
             let validators: Vec<Validator> = m
                 .validators()

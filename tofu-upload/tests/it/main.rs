@@ -29,3 +29,4 @@ mod support;
 #[path = "../../../tests/tests/it/tmpfs.rs"]
 mod tmpfs;
 mod uploader;
+mod v2;
