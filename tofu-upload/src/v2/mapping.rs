@@ -692,3 +692,253 @@ fn v1_limit(operator: &str, limit: f64, m: &crate::types::Measurement) -> Valida
         is_decisive: None,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicU32, Ordering};
+
+    use serde_json::json;
+    use tofu_core::declare::{
+        Spec, at_most, custom, dimensions, equals, in_range, matches_regex, within_percent,
+    };
+    use tofu_core::measurement::Sweep;
+    use tofu_core::phase::MeasurementAccessError;
+    use tofu_core::unit::{SECOND, VOLT};
+    use tofu_core::{Phase, PhaseResult, Test};
+
+    use super::*;
+
+    fn record(phases: Vec<Phase>) -> TestRecord {
+        Test::new("FVT1")
+            .phases(phases)
+            .without_json_output()
+            .quiet()
+            .execute(|| "SN-MAP")
+            .record
+    }
+
+    /// The v2 JSON of a phase measuring one number `value` declared with `spec`.
+    fn number<C>(spec: Spec<C>, value: f64) -> Json
+    where
+        f64: tofu_core::measurement::Kind + tofu_core::declare::Accepts<C>,
+    {
+        let phase = Phase::dynamic("p").measure::<f64, _>("m", spec).run(
+            move |_, m| -> Result<(), MeasurementAccessError> {
+                m.get::<f64>("m")?.set(value);
+                Ok(())
+            },
+        );
+        let run = create_run(&record(vec![phase]));
+        serde_json::to_value(&run.phases.unwrap()[0].measurements.as_ref().unwrap()[0]).unwrap()
+    }
+
+    #[test]
+    fn each_limit_is_a_validator_with_its_own_outcome() {
+        let cases: Vec<(Json, Json, &str)> = vec![
+            // A value in the marginal band: the band's validator fails, but it doesn't decide.
+            (
+                number(in_range(3.0, 3.6).marginal(3.05, 3.55), 3.02),
+                json!([
+                    {"operator": ">=", "expected_value": 3.0, "outcome": "PASS"},
+                    {"operator": "<=", "expected_value": 3.6, "outcome": "PASS"},
+                    {"operator": ">", "expected_value": 3.05, "outcome": "FAIL", "is_decisive": false},
+                    {"operator": "<", "expected_value": 3.55, "outcome": "PASS", "is_decisive": false},
+                ]),
+                "PASS",
+            ),
+            (
+                number(in_range(3.0, 3.6), 3.7),
+                json!([
+                    {"operator": ">=", "expected_value": 3.0, "outcome": "PASS"},
+                    {"operator": "<=", "expected_value": 3.6, "outcome": "FAIL"},
+                ]),
+                "FAIL",
+            ),
+            (
+                number(at_most(5), 4.0),
+                json!([{"operator": "<=", "expected_value": 5.0, "outcome": "PASS"}]),
+                "PASS",
+            ),
+            (
+                number(equals(3), 3.0),
+                json!([{"operator": "==", "expected_value": 3.0, "outcome": "PASS"}]),
+                "PASS",
+            ),
+            (
+                number(within_percent(10, 5).marginal_percent(2), 10.3),
+                json!([
+                    {"operator": ">=", "expected_value": 9.5, "outcome": "PASS",
+                     "expression": "'x' is within 5% of 10. Marginal: 2% of 10"},
+                    {"operator": "<=", "expected_value": 10.5, "outcome": "PASS",
+                     "expression": "'x' is within 5% of 10. Marginal: 2% of 10"},
+                    {"operator": ">", "expected_value": 9.8, "outcome": "PASS", "is_decisive": false},
+                    {"operator": "<", "expected_value": 10.2, "outcome": "FAIL", "is_decisive": false},
+                ]),
+                "PASS",
+            ),
+            (
+                number(custom("is even", |x: &f64| x % 2.0 == 0.0), 3.0),
+                json!([{"outcome": "FAIL", "expression": "is even"}]),
+                "FAIL",
+            ),
+            (
+                // NaN has no JSON form: the value is left out, every limit fails.
+                number(in_range(0, 1), f64::NAN),
+                json!([
+                    {"operator": ">=", "expected_value": 0.0, "outcome": "FAIL"},
+                    {"operator": "<=", "expected_value": 1.0, "outcome": "FAIL"},
+                ]),
+                "FAIL",
+            ),
+        ];
+        for (i, (m, validators, outcome)) in cases.into_iter().enumerate() {
+            assert_eq!(m["validators"], validators, "case {i}: {m}");
+            assert_eq!(m["outcome"], outcome, "case {i}: {m}");
+        }
+    }
+
+    #[test]
+    fn text_limits_and_sweeps_map_as_v2_expresses_them() {
+        let phase = Phase::dynamic("p")
+            .measure::<String, _>("fw", equals("1.2.3"))
+            .measure::<String, _>("sn", matches_regex("^PCB"))
+            .measure::<Sweep<2>, _>("map", dimensions([SECOND, VOLT]).units(VOLT))
+            .measure::<Sweep<1>, _>("nan_sweep", dimensions([SECOND]).each(in_range(0, 10)))
+            .run(|_, m| -> Result<(), MeasurementAccessError> {
+                m.get::<String>("fw")?.set("1.2.4");
+                m.get::<String>("sn")?.set("PCB01");
+                let mut map = m.get::<Sweep<2>>("map")?;
+                map.push([0.0, 1.0], 2.0);
+                let mut sweep = m.get::<Sweep<1>>("nan_sweep")?;
+                sweep.push([0.0], 1.0);
+                sweep.push([1.0], f64::INFINITY);
+                Ok(())
+            });
+        let run = create_run(&record(vec![phase]));
+        let m =
+            serde_json::to_value(run.phases.unwrap()[0].measurements.as_ref().unwrap()).unwrap();
+        assert_eq!(
+            m[0]["validators"],
+            json!([{"operator": "==", "expected_value": "1.2.3", "outcome": "FAIL"}])
+        );
+        assert_eq!(
+            m[1]["validators"],
+            json!([{"operator": "matches", "expected_value": "^PCB", "outcome": "PASS"}])
+        );
+        // Two swept coordinates: rows, one unit per column.
+        assert_eq!(m[2]["measured_value"], json!([[0.0, 1.0, 2.0]]));
+        assert_eq!(m[2]["units"], json!(["s", "V", "V"]));
+        assert!(m[2].get("x_axis").is_none());
+        // A point that is not a finite number: rows too (axes take numbers only).
+        assert_eq!(m[3]["measured_value"], json!([[0.0, 1.0], [1.0, null]]));
+        assert_eq!(m[3]["validators"][0]["outcome"], "FAIL");
+    }
+
+    #[test]
+    fn every_attempt_is_a_phase_with_its_retry_count() {
+        let calls = Arc::new(AtomicU32::new(0));
+        let seen = Arc::clone(&calls);
+        let flaky = Phase::dynamic("flaky").run(move |_, _| {
+            if seen.fetch_add(1, Ordering::SeqCst) < 2 {
+                PhaseResult::Repeat
+            } else {
+                PhaseResult::Continue
+            }
+        });
+        let run = create_run(&record(vec![flaky]));
+        let phases = run.phases.unwrap();
+        let attempts: Vec<(&str, u32)> = phases
+            .iter()
+            .map(|p| (p.name.as_str(), p.retry_count))
+            .collect();
+        assert_eq!(attempts, [("flaky", 0), ("flaky", 1), ("flaky", 2)]);
+        assert_eq!(calls.load(Ordering::SeqCst), 3);
+    }
+
+    #[test]
+    fn metadata_instruments_and_the_limits_file_go_where_v2_takes_them() {
+        let mut record = record(vec![Phase::dynamic("p").run(|_, _| PhaseResult::Continue)]);
+        let extra = &mut record.metadata.extra;
+        extra.insert(
+            "instruments".into(),
+            json!([
+                {"name": "dmm", "address": "TCPIP::127.0.0.1::5025::SOCKET",
+                 "idn": "TOFU SIM,DMM-6500,DMM000421,1.7.2", "calibration_due": "2027-03-31"},
+                {"name": "psu", "address": "ASRL/dev/ttyUSB0::INSTR", "connected": false},
+            ]),
+        );
+        extra.insert(
+            "limits_file".into(),
+            json!({"path": "limits.toml", "sha1": "0123abcd", "parameters": {"settle_ms": 5}}),
+        );
+        extra.insert("fixture id/slot".into(), json!("F-7"));
+        extra.insert("cal".into(), json!({"by": "lab", "ok": true}));
+        extra.insert("list".into(), json!([1, 2]));
+        extra.insert("nothing".into(), Json::Null);
+        extra.insert("operator".into(), json!("ann@example.invalid"));
+        let run = create_run(&record);
+        let metadata = Json::Object(run.metadata.clone().unwrap());
+        assert_eq!(
+            metadata,
+            json!({
+                "cal.by": "lab",
+                "cal.ok": true,
+                "fixture_id_slot": "F-7",
+                "list": "[1,2]",
+                "instrument.dmm": "TOFU SIM,DMM-6500,DMM000421,1.7.2",
+                "instrument.dmm.calibration_due": "2027-03-31",
+                "instrument.psu": "ASRL/dev/ttyUSB0::INSTR",
+                "station_id": record.station_id,
+                "tofu_version": record.metadata.tofu_version,
+            })
+        );
+        assert_eq!(run.operated_by.as_deref(), Some("ann@example.invalid"));
+        assert_eq!(
+            serde_json::to_value(run.config).unwrap(),
+            json!([{"key": "limits_file.path", "value": "limits.toml"},
+                   {"key": "limits_file.sha1", "value": "0123abcd"}])
+        );
+        // At most 50 keys, each at most 40 characters.
+        for i in 0..80 {
+            record
+                .metadata
+                .extra
+                .insert(format!("k{i:02}-{}", "x".repeat(50)), json!(i));
+        }
+        let metadata = create_run(&record).metadata.unwrap();
+        assert_eq!(metadata.len(), 50);
+        assert!(metadata.keys().all(|k| k.len() <= 40));
+    }
+
+    #[test]
+    fn a_v1_request_becomes_a_v2_one_with_its_limits_as_validators() {
+        let phase = Phase::dynamic("p")
+            .measure::<f64, _>("v", in_range(1, 2))
+            .run(|_, m| -> Result<(), MeasurementAccessError> {
+                m.get::<f64>("v")?.set(2.5);
+                Ok(())
+            });
+        let record = record(vec![phase]);
+        let v1 = crate::uploader::create_run(&record);
+        let v2 = from_v1(&v1);
+        let direct = create_run(&record);
+        assert_eq!(
+            (v2.outcome, &v2.serial_number, v2.started_at, v2.ended_at),
+            (
+                direct.outcome,
+                &direct.serial_number,
+                direct.started_at,
+                direct.ended_at
+            )
+        );
+        let m = &v2.phases.unwrap()[0].measurements.clone().unwrap()[0];
+        assert_eq!(
+            serde_json::to_value(&m.validators).unwrap(),
+            json!([{"operator": ">=", "expected_value": 1.0, "outcome": "PASS"},
+                   {"operator": "<=", "expected_value": 2.0, "outcome": "FAIL"}])
+        );
+    }
+}
