@@ -77,6 +77,6 @@ pub use types::{
     Measurement as CreateMeasurement, MeasurementOutcome as CreateMeasurementOutcome,
     Phase as CreatePhase, PhaseOutcome as CreatePhaseOutcome,
 };
-#[doc(hidden)]
+/// The outbox, to read it: `Outbox::open(dir)?.entries()` (see [`uploader::Outbox`]).
 pub use uploader::Outbox;
 pub use uploader::Uploader;

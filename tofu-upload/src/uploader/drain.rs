@@ -18,15 +18,15 @@ const BACKOFF: [Duration; 6] = [
 ];
 
 /// The longest wait between attempts, also the most a server's `Retry-After` is followed.
-pub const MAX_BACKOFF: Duration = BACKOFF[BACKOFF.len() - 1];
+pub(crate) const MAX_BACKOFF: Duration = BACKOFF[BACKOFF.len() - 1];
 
 /// The environment variable giving how long (seconds) after a create sent again the uploader
 /// keeps looking for a second copy of the run (the first create stored late by the server).
-pub const VERIFY_ENV: &str = "TOFU_UPLOAD_VERIFY_S";
+pub(crate) const VERIFY_ENV: &str = "TOFU_UPLOAD_VERIFY_S";
 
 /// How long after a create sent again its run's copies are looked for (`TOFU_UPLOAD_VERIFY_S`,
 /// 60 s by default, at most a day; a value that is not a number of seconds is said and ignored).
-pub fn verify_window() -> Duration {
+pub(crate) fn verify_window() -> Duration {
     super::seconds_from_env(
         VERIFY_ENV,
         Duration::from_secs(60),

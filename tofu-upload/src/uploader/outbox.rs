@@ -1,5 +1,10 @@
 //! The outbox: every finished run, on disk, until TofuPilot has all of it.
 //!
+//! Its public face is for reading it (a station page, `tofu-outbox list`):
+//! [`Outbox::open`]`(dir)?.`[`entries`](Outbox::entries)`()`, and of each [`Entry`] its `id` and
+//! [`EntryState`]'s `serial_number`, `status` ([`Status::Pending`] or [`Status::Parked`]),
+//! `attempts` and `last_error`. Writing entries is the uploader's job.
+//!
 //! One folder per run, under the outbox folder:
 //!
 //! ```text
@@ -476,7 +481,7 @@ impl Entry {
     }
 
     /// The create_run request.
-    pub fn request(&self) -> Result<CreateRun, OutboxError> {
+    pub(crate) fn request(&self) -> Result<CreateRun, OutboxError> {
         let path = self.dir.join(REQUEST);
         let bytes = read_no_follow(&path)?;
         serde_json::from_slice(&bytes).map_err(|e| OutboxError::Corrupt {
@@ -487,7 +492,7 @@ impl Entry {
 
     /// The v2 create request: `request_v2.json`, else (an entry of an older version, or a run
     /// recovered from a journal) the v1 request made into a v2 one.
-    pub fn request_v2(&self) -> Result<crate::v2::CreateRun, OutboxError> {
+    pub(crate) fn request_v2(&self) -> Result<crate::v2::CreateRun, OutboxError> {
         let path = self.dir.join(REQUEST_V2);
         match read_no_follow(&path) {
             Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| OutboxError::Corrupt {
@@ -503,7 +508,7 @@ impl Entry {
 
     /// Reads the state again from `state.json` (another process may have moved the entry on);
     /// [`OutboxError::NotFound`] when the entry is gone.
-    pub fn reload(&mut self) -> Result<(), OutboxError> {
+    pub(crate) fn reload(&mut self) -> Result<(), OutboxError> {
         if !self.dir.is_dir() {
             return Err(OutboxError::NotFound(self.id.clone()));
         }
@@ -518,7 +523,7 @@ impl Entry {
 
     /// The bytes of an attached file. A symbolic link (tofu never makes one in an entry) is
     /// refused: it could lead to any file the station can read.
-    pub fn read_file(&self, file: &FileState) -> Result<Vec<u8>, OutboxError> {
+    pub(crate) fn read_file(&self, file: &FileState) -> Result<Vec<u8>, OutboxError> {
         refuse_link(&self.dir.join(FILES))?;
         read_no_follow(&self.file_path(file))
     }
