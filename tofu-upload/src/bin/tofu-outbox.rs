@@ -526,70 +526,56 @@ const MAX_RUNS_V2: usize = 10_000;
 fn get_runs(serial: &str, json: bool, out: Option<PathBuf>) -> Result<()> {
     let client = client()?;
     if client.config().api_version() == ApiVersion::V2 {
-        return get_runs_v2(&client, serial, json, out);
+        let runs = client.all_runs_v2(
+            &tofu_upload::v2::RunQuery::serial_number(serial),
+            MAX_RUNS_V2,
+        )?;
+        return show_runs(serial, json, out, &runs, "SLOT", |run| {
+            (
+                run.started_at,
+                run.outcome.clone().unwrap_or_else(|| "-".to_owned()),
+                run.slot_name.clone().unwrap_or_else(|| "-".to_owned()),
+                run.attachments.len(),
+                run.id.clone(),
+            )
+        });
     }
     let runs = client.get_runs(serial)?;
-    if let Some(path) = out {
-        let text = serde_json::to_string_pretty(&runs)?;
-        std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
-        say!(
-            "{} run(s) of {serial} written to {}",
-            runs.len(),
-            path.display()
-        );
-        return Ok(());
-    }
-    if json {
-        say!("{}", serde_json::to_string_pretty(&runs)?);
-        return Ok(());
-    }
-    if runs.is_empty() {
-        say!("no run of {serial} on TofuPilot");
-        return Ok(());
-    }
-    say!(
-        "{:<24}  {:<8}  {:<16}  {:>5}  {}",
-        "STARTED (UTC)",
-        "OUTCOME",
-        "PROCEDURE",
-        "FILES",
-        "RUN"
-    );
-    for run in &runs {
-        let started = run.started_at.map_or_else(
-            || "-".to_owned(),
-            |t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
-        );
-        let outcome = run
-            .outcome
-            .map_or_else(|| "-".to_owned(), |o| format!("{o:?}").to_ascii_uppercase());
-        let procedure = run
-            .procedure
-            .as_ref()
-            .and_then(|p| p.id.clone().or_else(|| p.name.clone()))
-            .unwrap_or_else(|| "-".to_owned());
-        say!(
-            "{started:<24}  {outcome:<8}  {procedure:<16}  {:>5}  {}",
+    show_runs(serial, json, out, &runs, "PROCEDURE", |run| {
+        (
+            run.started_at,
+            run.outcome
+                .map_or_else(|| "-".to_owned(), |o| format!("{o:?}").to_ascii_uppercase()),
+            run.procedure
+                .as_ref()
+                .and_then(|p| p.id.clone().or_else(|| p.name.clone()))
+                .unwrap_or_else(|| "-".to_owned()),
             run.attachments.len(),
-            run.id
-        );
-    }
-    say!("{} run(s) of {serial}", runs.len());
-    Ok(())
+            run.id.clone(),
+        )
+    })
 }
 
-fn get_runs_v2(
-    client: &TofuPilotClient,
+/// One run as a row: start, outcome, a third column, files, id.
+type Row = (
+    Option<chrono::DateTime<chrono::Utc>>,
+    String,
+    String,
+    usize,
+    String,
+);
+
+/// Writes the runs to `out` as JSON, or prints them as JSON or as a table.
+fn show_runs<T: serde::Serialize>(
     serial: &str,
     json: bool,
     out: Option<PathBuf>,
+    runs: &[T],
+    third: &str,
+    row: impl Fn(&T) -> Row,
 ) -> Result<()> {
-    let runs = client.all_runs_v2(
-        &tofu_upload::v2::RunQuery::serial_number(serial),
-        MAX_RUNS_V2,
-    )?;
     if let Some(path) = out {
-        let text = serde_json::to_string_pretty(&runs)?;
+        let text = serde_json::to_string_pretty(runs)?;
         std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
         say!(
             "{} run(s) of {serial} written to {}",
@@ -599,7 +585,7 @@ fn get_runs_v2(
         return Ok(());
     }
     if json {
-        say!("{}", serde_json::to_string_pretty(&runs)?);
+        say!("{}", serde_json::to_string_pretty(runs)?);
         return Ok(());
     }
     if runs.is_empty() {
@@ -607,25 +593,19 @@ fn get_runs_v2(
         return Ok(());
     }
     say!(
-        "{:<24}  {:<8}  {:<16}  {:>5}  {}",
+        "{:<24}  {:<8}  {third:<16}  {:>5}  {}",
         "STARTED (UTC)",
         "OUTCOME",
-        "SLOT",
         "FILES",
         "RUN"
     );
-    for run in &runs {
-        let started = run.started_at.map_or_else(
+    for run in runs {
+        let (started, outcome, column, files, id) = row(run);
+        let started = started.map_or_else(
             || "-".to_owned(),
             |t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
         );
-        say!(
-            "{started:<24}  {:<8}  {:<16}  {:>5}  {}",
-            run.outcome.as_deref().unwrap_or("-"),
-            run.slot_name.as_deref().unwrap_or("-"),
-            run.attachments.len(),
-            run.id
-        );
+        say!("{started:<24}  {outcome:<8}  {column:<16}  {files:>5}  {id}");
     }
     say!("{} run(s) of {serial}", runs.len());
     Ok(())

@@ -671,3 +671,49 @@ fn tofu_outbox_says_which_api_each_run_goes_through() {
     assert!(list("v1").contains("api v2 (sent)"), "{}", list("v1"));
     let _ = TEST_KEY;
 }
+
+#[test]
+fn tofu_outbox_get_runs_lists_through_v2_when_it_is_on() {
+    let server = TestServer::start();
+    let procedure = server.add_procedure("FVT1");
+    let client = v2_client(&server);
+    let t0 = chrono::DateTime::from_timestamp_millis(1_737_387_126_058).unwrap();
+    for _ in 0..2 {
+        let mut run = tofu_upload::v2::CreateRun::new(
+            tofu_upload::v2::RunOutcome::Fail,
+            &procedure,
+            "SN-CLI2",
+            t0,
+            t0,
+        );
+        run.execution_id = Some("batch-1".into());
+        run.slot_key = Some("2".into());
+        run.slot_name = Some("slot 3".into());
+        client.create_run_v2(&run).unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_tofu-outbox"))
+        .args(["get-runs", "SN-CLI2"])
+        .env("TOFUPILOT_API_KEY", TEST_KEY)
+        .env("TOFUPILOT_URL", server.url())
+        .env("TOFUPILOT_API_VERSION", "v2")
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        out.status.success(),
+        "{stdout}{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("SLOT"), "{stdout}");
+    assert!(
+        stdout.contains("2025-01-20 15:32:06.058   FAIL      slot 3"),
+        "{stdout}"
+    );
+    assert!(stdout.contains("2 run(s) of SN-CLI2"), "{stdout}");
+    assert!(
+        server
+            .requests()
+            .iter()
+            .any(|r| r.method == "GET" && r.path == "/api/v2/runs")
+    );
+}

@@ -721,19 +721,13 @@ fn route(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Respon
         }
         ("POST", "/api/v1/uploads/initialize") => {
             let body: Value = serde_json::from_slice(&recorded.body).unwrap_or(Value::Null);
-            let id = shared.new_id();
-            inner.uploads.insert(
-                id.clone(),
-                Upload {
-                    name: body["name"].as_str().unwrap_or_default().to_owned(),
-                    mime: body["mimeType"].as_str().unwrap_or_default().to_owned(),
-                    size: body["sizeBytes"].as_u64(),
-                    data: None,
-                    run_id: None,
-                    finalized: false,
-                },
+            let id = new_upload(
+                shared,
+                inner,
+                body["name"].as_str().unwrap_or_default(),
+                body["mimeType"].as_str().unwrap_or_default(),
+                body["sizeBytes"].as_u64(),
             );
-            inner.upload_order.push(id.clone());
             json_response(
                 StatusCode::OK,
                 json!({"id": id, "uploadUrl": format!("{base}/_storage/{id}")}),
@@ -866,6 +860,30 @@ fn run_json(base: &str, run: &StoredRun, inner: &Inner) -> Value {
         "attachments": attachments,
         "logs": [],
     })
+}
+
+/// A new upload (its bytes to come by `PUT`); returns its id.
+fn new_upload(
+    shared: &Arc<Shared>,
+    inner: &mut Inner,
+    name: &str,
+    mime: &str,
+    size: Option<u64>,
+) -> String {
+    let id = shared.new_id();
+    inner.uploads.insert(
+        id.clone(),
+        Upload {
+            name: name.to_owned(),
+            mime: mime.to_owned(),
+            size,
+            data: None,
+            run_id: None,
+            finalized: false,
+        },
+    );
+    inner.upload_order.push(id.clone());
+    id
 }
 
 fn v2_error(status: StatusCode, code: &str, message: &str) -> Response {
@@ -1024,19 +1042,7 @@ fn route_v2(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Res
             let Some(name) = body["name"].as_str().filter(|n| !n.is_empty()) else {
                 return v2_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "name is required");
             };
-            let id = shared.new_id();
-            inner.uploads.insert(
-                id.clone(),
-                Upload {
-                    name: name.to_owned(),
-                    mime: String::new(),
-                    size: None,
-                    data: None,
-                    run_id: None,
-                    finalized: false,
-                },
-            );
-            inner.upload_order.push(id.clone());
+            let id = new_upload(shared, inner, name, "", None);
             json_response(
                 StatusCode::OK,
                 json!({"id": id, "upload_url": format!("{base}/_storage/{id}")}),
