@@ -864,12 +864,15 @@ impl<'e> Run<'e> {
             &summaries,
             &multidim_failures,
         );
-        // What the run's own plugs (instruments) add to the record.
+        // What the run's own plugs (instruments) add to the record, then the station's shared
+        // plugs (asked when the batch set them up).
         let mut metadata = self.env.plan.metadata_record(&self.station_id);
+        let own = crate::plug::record_metadata(self.own_plugs());
+        let shared = self.env.slot.map(|s| &s.shared_metadata[..]).unwrap_or(&[]);
         crate::plug::add_record_metadata(
             &mut metadata.extra,
             &plan::RESERVED_METADATA,
-            self.own_plugs(),
+            own.iter().chain(shared),
         );
         TestRecord {
             dut_id: self.dut_id,

@@ -376,6 +376,9 @@ impl Station {
             serials.push(serial);
         }
         let (set_up, setup_error) = self.set_up_shared(&station_abort);
+        // Asked now, while no slot holds them: their instruments' identities are read.
+        let shared_metadata: Arc<[crate::plug::PlugMetadata]> =
+            crate::plug::record_metadata(&self.shared).into();
         let execution_id = new_execution_id();
         let sync = (self.mode == SlotMode::Synchronized)
             .then(|| Arc::new(PhaseSync::new(self.slots.len())));
@@ -402,6 +405,7 @@ impl Station {
                     },
                     sync: sync.clone(),
                     shared_setup_error: setup_error.clone(),
+                    shared_metadata: Arc::clone(&shared_metadata),
                 };
                 std::sync::Mutex::new(Some((test, serial, slot, abort)))
             })

@@ -18,6 +18,7 @@ mod examples_v2;
 mod faults;
 mod get_runs;
 mod hostile;
+mod instruments;
 mod logs;
 #[path = "../../../tests/tests/it/mutate.rs"]
 mod mutate;
