@@ -825,11 +825,7 @@ fn run_json(base: &str, run: &StoredRun, inner: &Inner) -> Value {
     let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
     };
-    let attachments: Vec<Value> = inner
-        .upload_order
-        .iter()
-        .filter_map(|id| inner.uploads.get(id).map(|u| (id, u)))
-        .filter(|(_, u)| u.run_id.as_deref() == Some(run.id.as_str()))
+    let attachments: Vec<Value> = linked(inner, &run.id)
         .map(|(id, u)| {
             json!({
                 "id": id,
@@ -1087,11 +1083,7 @@ fn route_v2(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Res
 /// A v2 run as `GET /api/v2/runs/{id}` gives it (the capture's shape), with its files.
 fn run_json_v2(base: &str, run: &StoredRun, inner: &Inner) -> Value {
     let b = &run.body;
-    let attachments: Vec<Value> = inner
-        .upload_order
-        .iter()
-        .filter_map(|id| inner.uploads.get(id).map(|u| (id, u)))
-        .filter(|(_, u)| u.run_id.as_deref() == Some(run.id.as_str()))
+    let attachments: Vec<Value> = linked(inner, &run.id)
         .map(|(id, u)| {
             json!({
                 "id": id,
@@ -1134,6 +1126,15 @@ fn run_json_v2(base: &str, run: &StoredRun, inner: &Inner) -> Value {
         "secrets": [],
         "attachments": attachments,
     })
+}
+
+/// The uploads linked to a run, in upload order, with their ids.
+fn linked<'a>(inner: &'a Inner, run_id: &'a str) -> impl Iterator<Item = (&'a String, &'a Upload)> {
+    inner
+        .upload_order
+        .iter()
+        .filter_map(|id| inner.uploads.get(id).map(|u| (id, u)))
+        .filter(move |(_, u)| u.run_id.as_deref() == Some(run_id))
 }
 
 fn decode(s: &str) -> String {
