@@ -4,6 +4,7 @@
 //! ```sh
 //! cargo bench -p tofu-upload --bench outbox_drain              # 1000 runs
 //! cargo bench -p tofu-upload --bench outbox_drain -- --runs 200
+//! cargo bench -p tofu-upload --bench outbox_drain -- --api v2     # TofuPilot's API v2 only
 //! TMPDIR=/dev/shm cargo bench -p tofu-upload --bench outbox_drain   # outbox on tmpfs
 //! ```
 //!
@@ -19,8 +20,11 @@
 //!
 //! The server must then hold exactly N runs with the expected serial numbers (and 3 files
 //! linked to each run when with attachments), and the outbox must be empty; otherwise the
-//! program exits with status 1. Options: `--runs N` (1000), `--mode sequential|background`
-//! and `--files 0|3` to run one case only (for profiling). The background worker prints a
+//! program exits with status 1. Options: `--runs N` (1000), `--mode sequential|background`,
+//! `--files 0|3` and `--api v1|v2` to run one case only (for profiling). Through v2 (issue
+//! #15) each entry also holds its v2 request and a `client_run_ref`, the procedure `FVT1` is
+//! resolved by name once (the server has it), and each file is initialized, PUT, finalized and
+//! linked (4 requests, against v1's 3). The background worker prints a
 //! line per uploaded run on stderr; results are on stdout.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unreachable_pub)]
@@ -28,6 +32,9 @@
 #[allow(dead_code)]
 #[path = "../tests/it/support/server.rs"]
 mod server;
+#[allow(dead_code)]
+#[path = "../tests/it/support/v2_schema.rs"]
+mod v2_schema;
 
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -37,7 +44,7 @@ use std::time::{Duration, Instant};
 use server::{TEST_KEY, TestServer};
 use tofu_upload::uploader::{FileToAttach, Outbox, Progress, send};
 use tofu_upload::{
-    ClientBuilder, CreateMeasurement as Measurement,
+    ApiVersion, ClientBuilder, CreateMeasurement as Measurement,
     CreateMeasurementOutcome as MeasurementOutcome, CreatePhase as Phase,
     CreatePhaseOutcome as PhaseOutcome, CreateRun, UnitUnderTest, Units, Uploader,
 };
@@ -62,6 +69,7 @@ struct Options {
     runs: usize,
     modes: Vec<Mode>,
     files: Vec<usize>,
+    apis: Vec<ApiVersion>,
 }
 
 fn options() -> Result<Options, String> {
@@ -69,6 +77,7 @@ fn options() -> Result<Options, String> {
         runs: 1000,
         modes: vec![Mode::Sequential, Mode::Background],
         files: vec![0, 3],
+        apis: vec![ApiVersion::V1, ApiVersion::V2],
     };
     let mut args = std::env::args().skip(1);
     while let Some(arg) = args.next() {
@@ -92,6 +101,13 @@ fn options() -> Result<Options, String> {
                     Some("0") => vec![0],
                     Some("3") => vec![3],
                     _ => return Err("--files is 0 or 3".into()),
+                };
+            }
+            "--api" => {
+                options.apis = match args.next().as_deref() {
+                    Some("v1") => vec![ApiVersion::V1],
+                    Some("v2") => vec![ApiVersion::V2],
+                    _ => return Err("--api is v1 or v2".into()),
                 };
             }
             // `cargo bench` passes `--bench`; other harness flags are ignored too.
@@ -184,7 +200,11 @@ fn enqueue(outbox: &Outbox, runs: usize, with_files: bool) -> f64 {
         .collect();
     let started = Instant::now();
     for (request, files) in &requests {
-        outbox.enqueue(request, files).expect("enqueue");
+        // As the uploader queues a record: the v1 request and the v2 one.
+        let v2 = tofu_upload::v2::from_v1(request);
+        outbox
+            .enqueue_marked(request, Some(&v2), files, false, false)
+            .expect("enqueue");
     }
     started.elapsed().as_secs_f64()
 }
@@ -194,6 +214,7 @@ fn enqueue(outbox: &Outbox, runs: usize, with_files: bool) -> f64 {
 /// `sequential`), or what went wrong.
 fn drain(
     mode: Mode,
+    api: ApiVersion,
     server: &TestServer,
     dir: &Path,
     outbox: &Outbox,
@@ -204,6 +225,7 @@ fn drain(
             let client = ClientBuilder::new()
                 .api_key(TEST_KEY)
                 .base_url(server.url())
+                .api_version(api)
                 .build_blocking()
                 .map_err(|e| e.to_string())?;
             let setup = started.elapsed().as_secs_f64();
@@ -221,6 +243,7 @@ fn drain(
             let config = ClientBuilder::new()
                 .api_key(TEST_KEY)
                 .base_url(server.url())
+                .api_version(api)
                 .config()
                 .map_err(|e| e.to_string())?;
             let started = Instant::now();
@@ -243,7 +266,11 @@ fn verify(server: &TestServer, outbox: &Outbox, runs: usize, files: usize) -> Re
     }
     let serials: BTreeSet<String> = created
         .iter()
-        .filter_map(|(_, body)| body["unit_under_test"]["serial_number"].as_str())
+        .filter_map(|(_, body)| {
+            body["serial_number"]
+                .as_str()
+                .or_else(|| body["unit_under_test"]["serial_number"].as_str())
+        })
         .map(str::to_owned)
         .collect();
     let expected: BTreeSet<String> = (0..runs).map(serial).collect();
@@ -290,37 +317,40 @@ fn main() -> ExitCode {
         tmp.display()
     );
     let mut failed = false;
-    for &files in &options.files {
-        for &mode in &options.modes {
-            let server = TestServer::start();
-            let folder = tempfile::tempdir().expect("temporary folder");
-            let dir = folder.path().join("outbox");
-            let outbox = Outbox::open(&dir).expect("outbox");
-            let enqueue_s = enqueue(&outbox, options.runs, files > 0);
-            println!(
-                "ENQUEUE runs={} files_per_run={files} mode={} seconds={enqueue_s:.3} ms_per_run={:.3}",
-                options.runs,
-                mode.name(),
-                enqueue_s * 1000.0 / options.runs as f64
-            );
-            let result = drain(mode, &server, &dir, &outbox)
-                .and_then(|s| verify(&server, &outbox, options.runs, files).map(|()| s));
-            match result {
-                Ok((seconds, setup)) => println!(
-                    "DRAIN runs={} attachments_per_run={files} mode={} seconds={seconds:.3} runs_per_s={:.1} ms_per_run={:.3} requests={} client_setup_s={setup:.3}",
+    for &api in &options.apis {
+        for &files in &options.files {
+            for &mode in &options.modes {
+                let server = TestServer::start();
+                server.add_procedure("FVT1");
+                let folder = tempfile::tempdir().expect("temporary folder");
+                let dir = folder.path().join("outbox");
+                let outbox = Outbox::open(&dir).expect("outbox");
+                let enqueue_s = enqueue(&outbox, options.runs, files > 0);
+                println!(
+                    "ENQUEUE api={api} runs={} files_per_run={files} mode={} seconds={enqueue_s:.3} ms_per_run={:.3}",
                     options.runs,
                     mode.name(),
-                    options.runs as f64 / seconds,
-                    seconds * 1000.0 / options.runs as f64,
-                    server.requests().len()
-                ),
-                Err(e) => {
-                    println!(
-                        "FAILED runs={} attachments_per_run={files} mode={}: {e}",
+                    enqueue_s * 1000.0 / options.runs as f64
+                );
+                let result = drain(mode, api, &server, &dir, &outbox)
+                    .and_then(|s| verify(&server, &outbox, options.runs, files).map(|()| s));
+                match result {
+                    Ok((seconds, setup)) => println!(
+                        "DRAIN api={api} runs={} attachments_per_run={files} mode={} seconds={seconds:.3} runs_per_s={:.1} ms_per_run={:.3} requests={} client_setup_s={setup:.3}",
                         options.runs,
-                        mode.name()
-                    );
-                    failed = true;
+                        mode.name(),
+                        options.runs as f64 / seconds,
+                        seconds * 1000.0 / options.runs as f64,
+                        server.requests().len()
+                    ),
+                    Err(e) => {
+                        println!(
+                            "FAILED api={api} runs={} attachments_per_run={files} mode={}: {e}",
+                            options.runs,
+                            mode.name()
+                        );
+                        failed = true;
+                    }
                 }
             }
         }

@@ -12,6 +12,7 @@ use std::sync::Arc;
 use crate::config::{ClientBuilder, Config};
 use crate::error::Error;
 use crate::types::{CreateRun, ImportedRun, Run, RunAttachment, RunCreated, UploadedAttachment};
+use crate::v2;
 
 /// Owns the runtime and shuts it down without blocking, so that dropping the client
 /// inside an async context does not panic.
@@ -190,6 +191,73 @@ impl TofuPilotClient {
         report: Vec<u8>,
     ) -> Result<ImportedRun, Error> {
         self.block_on(self.inner.create_run_from_openhtf_json(file_name, report))
+    }
+
+    /// See [`crate::TofuPilotClient::create_run_v2`].
+    pub fn create_run_v2(&self, run: &v2::CreateRun) -> Result<String, Error> {
+        self.block_on(self.inner.create_run_v2(run))
+    }
+
+    /// See [`crate::TofuPilotClient::get_runs_v2`].
+    pub fn get_runs_v2(&self, query: &v2::RunQuery) -> Result<v2::RunPage, Error> {
+        self.block_on(self.inner.get_runs_v2(query))
+    }
+
+    /// See [`crate::TofuPilotClient::all_runs_v2`].
+    pub fn all_runs_v2(&self, query: &v2::RunQuery, max: usize) -> Result<Vec<v2::Run>, Error> {
+        self.block_on(self.inner.all_runs_v2(query, max))
+    }
+
+    /// See [`crate::TofuPilotClient::get_run_v2`].
+    pub fn get_run_v2(&self, id: &str) -> Result<v2::Run, Error> {
+        self.block_on(self.inner.get_run_v2(id))
+    }
+
+    /// See [`crate::TofuPilotClient::delete_runs_v2`].
+    pub fn delete_runs_v2(&self, ids: &[&str]) -> Result<(), Error> {
+        self.block_on(self.inner.delete_runs_v2(ids))
+    }
+
+    /// See [`crate::TofuPilotClient::download_attachments_v2`].
+    pub fn download_attachments_v2(
+        &self,
+        run_id: &str,
+        dir: impl AsRef<Path>,
+    ) -> Result<Vec<std::path::PathBuf>, Error> {
+        self.block_on(self.inner.download_attachments_v2(run_id, dir.as_ref()))
+    }
+
+    /// See [`crate::TofuPilotClient::upload_attachment_v2`].
+    pub fn upload_attachment_v2(
+        &self,
+        run_id: &str,
+        name: &str,
+        mime: Option<&str>,
+        data: Vec<u8>,
+    ) -> Result<String, Error> {
+        self.block_on(self.inner.upload_attachment_v2(run_id, name, mime, data))
+    }
+
+    /// See [`crate::TofuPilotClient::resolve_procedure_v2`].
+    pub fn resolve_procedure_v2(&self, name: &str) -> Result<String, Error> {
+        self.block_on(self.inner.resolve_procedure_v2(name))
+    }
+
+    pub(crate) fn store_attachment_v2(
+        &self,
+        name: &str,
+        mime: Option<&str>,
+        data: Vec<u8>,
+    ) -> Result<String, Error> {
+        self.block_on(self.inner.store_attachment_v2(name, mime, data))
+    }
+
+    pub(crate) fn finalize_attachment_v2(&self, upload_id: &str) -> Result<(), Error> {
+        self.block_on(self.inner.finalize_attachment_v2(upload_id))
+    }
+
+    pub(crate) fn link_attachments_v2(&self, run_id: &str, ids: &[&str]) -> Result<(), Error> {
+        self.block_on(self.inner.link_attachments_v2(run_id, ids))
     }
 }
 

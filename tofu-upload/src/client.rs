@@ -75,7 +75,11 @@ pub struct TofuPilotClient {
     http: reqwest::Client,
     config: Arc<Config>,
     api_url: String,
+    /// `{base}/api/v2`.
+    pub(crate) api_v2_url: String,
     auth: HeaderValue,
+    /// Procedure names resolved to their v2 ids, for this client's life.
+    pub(crate) procedures: Arc<std::sync::Mutex<std::collections::HashMap<String, String>>>,
 }
 
 impl fmt::Debug for TofuPilotClient {
@@ -122,9 +126,9 @@ struct ImportRequest<'a> {
 }
 
 /// A request's description for errors: method and endpoint without query.
-struct Target {
-    method: &'static str,
-    endpoint: String,
+pub(crate) struct Target {
+    pub(crate) method: &'static str,
+    pub(crate) endpoint: String,
 }
 
 impl TofuPilotClient {
@@ -174,8 +178,10 @@ impl TofuPilotClient {
         Ok(Self {
             http,
             api_url: config.api_url(),
+            api_v2_url: format!("{}/api/v2", config.base_url()),
             config: Arc::new(config),
             auth,
+            procedures: Arc::default(),
         })
     }
 
@@ -622,15 +628,30 @@ impl TofuPilotClient {
                 &bytes,
             ));
         };
+        self.put_presigned(&target, status, &upload_url, mime, data)
+            .await?;
+        Ok(id)
+    }
+
+    /// `PUT` of `data` to a presigned storage URL the answer to `target` gave (no
+    /// `Authorization`); a bad URL is a malformed answer of `target`.
+    pub(crate) async fn put_presigned(
+        &self,
+        target: &Target,
+        status: StatusCode,
+        upload_url: &str,
+        mime: &str,
+        data: Vec<u8>,
+    ) -> Result<(), Error> {
         // The server's URL, not the configured one: a bad one is a malformed answer (the body
         // is not quoted: it holds the URL's signature).
-        let url = Url::parse(&upload_url).map_err(|e| Error::MalformedResponse {
+        let url = Url::parse(upload_url).map_err(|e| Error::MalformedResponse {
             method: target.method,
             endpoint: target.endpoint.clone(),
             status: status.as_u16(),
             reason: format!(
                 "'uploadUrl' {:?} is not a URL ({e})",
-                strip_query(&upload_url)
+                strip_query(upload_url)
             ),
         })?;
         let put = Target {
@@ -649,10 +670,10 @@ impl TofuPilotClient {
         if !status.is_success() {
             return Err(self.failed_response(&put, response).await);
         }
-        Ok(id)
+        Ok(())
     }
 
-    /// One API request; a non-2xx answer is an [`Error::Api`].
+    /// One v1 API request; a non-2xx answer is an [`Error::Api`].
     async fn api_raw(
         &self,
         method: Method,
@@ -660,7 +681,20 @@ impl TofuPilotClient {
         query: &[(&str, &str)],
         body: Option<Vec<u8>>,
     ) -> Result<(Target, StatusCode, Vec<u8>), Error> {
-        let mut url = parse_url(&format!("{}{path}", self.api_url))?;
+        self.request_at(&self.api_url, method, path, query, body)
+            .await
+    }
+
+    /// One request to `{api}{path}`; a non-2xx answer is an [`Error::Api`].
+    pub(crate) async fn request_at(
+        &self,
+        api: &str,
+        method: Method,
+        path: &str,
+        query: &[(&str, &str)],
+        body: Option<Vec<u8>>,
+    ) -> Result<(Target, StatusCode, Vec<u8>), Error> {
+        let mut url = parse_url(&format!("{api}{path}"))?;
         if !query.is_empty() {
             url.query_pairs_mut().extend_pairs(query);
         }
@@ -807,11 +841,11 @@ fn report_created(what: &str, created: &RunCreated) {
     }
 }
 
-fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
+pub(crate) fn to_json<T: Serialize>(value: &T) -> Result<Vec<u8>, Error> {
     serde_json::to_vec(value).map_err(Error::Encode)
 }
 
-fn parse_json<T: DeserializeOwned>(
+pub(crate) fn parse_json<T: DeserializeOwned>(
     target: &Target,
     status: StatusCode,
     bytes: &[u8],
@@ -829,7 +863,7 @@ fn parse_created(target: &Target, status: StatusCode, bytes: &[u8]) -> Result<Ru
     Ok(created)
 }
 
-fn malformed(target: &Target, status: StatusCode, reason: &str, body: &[u8]) -> Error {
+pub(crate) fn malformed(target: &Target, status: StatusCode, reason: &str, body: &[u8]) -> Error {
     Error::MalformedResponse {
         method: target.method,
         endpoint: target.endpoint.clone(),
@@ -966,7 +1000,7 @@ fn parse_url(url: &str) -> Result<Url, Error> {
 
 /// Scheme, host, port and path: what errors show of a URL (a presigned URL's query
 /// holds its signature).
-fn endpoint_of(url: &Url) -> String {
+pub(crate) fn endpoint_of(url: &Url) -> String {
     let mut shown = url.clone();
     shown.set_query(None);
     shown.set_fragment(None);
@@ -975,7 +1009,7 @@ fn endpoint_of(url: &Url) -> String {
     shown.to_string()
 }
 
-fn strip_query(url: &str) -> String {
+pub(crate) fn strip_query(url: &str) -> String {
     url.split(['?', '#']).next().unwrap_or_default().to_owned()
 }
 
@@ -998,7 +1032,7 @@ fn guess_mime(path: &Path) -> &'static str {
         .unwrap_or(OCTET_STREAM)
 }
 
-fn check_size(path: &Path, size: u64) -> Result<(), Error> {
+pub(crate) fn check_size(path: &Path, size: u64) -> Result<(), Error> {
     if size > MAX_FILE_SIZE {
         return Err(Error::FileTooLarge {
             path: path.to_owned(),

@@ -19,6 +19,67 @@ pub const DEFAULT_TIMEOUT: Duration = Duration::from_secs(60);
 pub const ENV_API_KEY: &str = "TOFUPILOT_API_KEY";
 /// Environment variable holding the base URL (without `/api/v1`).
 pub const ENV_URL: &str = "TOFUPILOT_URL";
+/// Environment variable choosing the API version: `v1` (the default) or `v2`.
+pub const ENV_API_VERSION: &str = "TOFUPILOT_API_VERSION";
+/// Environment variable giving the v2 procedure id (a UUID) every run goes to, as TofuPilot's
+/// own CLI reads it; it replaces the procedure the test names.
+pub const ENV_PROCEDURE_ID: &str = "TOFUPILOT_PROCEDURE_ID";
+/// Environment variable (`1`, `true`, `yes`) letting the v2 uploader create a procedure the
+/// test names and TofuPilot doesn't have yet.
+pub const ENV_CREATE_PROCEDURES: &str = "TOFUPILOT_CREATE_PROCEDURES";
+
+/// Which TofuPilot API the client and the uploader speak.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, Default, serde::Serialize, serde::Deserialize,
+)]
+#[serde(rename_all = "lowercase")]
+#[non_exhaustive]
+pub enum ApiVersion {
+    /// `/api/v1`, the default (TofuPilot's "legacy" API).
+    #[default]
+    V1,
+    /// `/api/v2`: structured validators, every attempt, sweeps as axes, slots, metadata and an
+    /// idempotency key.
+    V2,
+}
+
+impl ApiVersion {
+    /// The version `TOFUPILOT_API_VERSION` chooses (v1 when it is unset or empty).
+    pub fn from_env() -> Result<Self, Error> {
+        match std::env::var(ENV_API_VERSION) {
+            Ok(v) if !v.trim().is_empty() => v.parse(),
+            _ => Ok(ApiVersion::V1),
+        }
+    }
+
+    /// `"v1"` or `"v2"`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ApiVersion::V1 => "v1",
+            ApiVersion::V2 => "v2",
+        }
+    }
+}
+
+impl fmt::Display for ApiVersion {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for ApiVersion {
+    type Err = Error;
+
+    fn from_str(text: &str) -> Result<Self, Error> {
+        match text.trim().to_ascii_lowercase().as_str() {
+            "v1" | "1" => Ok(ApiVersion::V1),
+            "v2" | "2" => Ok(ApiVersion::V2),
+            _ => Err(Error::InvalidInput(format!(
+                "{ENV_API_VERSION}={text:?}: the API version is v1 or v2"
+            ))),
+        }
+    }
+}
 
 /// A TofuPilot API key. Its `Debug` output is redacted and it has no `Display`, so it
 /// cannot end up in logs or error messages by accident.
@@ -77,6 +138,9 @@ pub struct Config {
     base_url: String,
     timeout: Duration,
     ca_certificate: Option<PathBuf>,
+    api_version: ApiVersion,
+    procedure_id: Option<String>,
+    create_procedures: bool,
 }
 
 impl Config {
@@ -109,6 +173,21 @@ impl Config {
     pub fn ca_certificate(&self) -> Option<&Path> {
         self.ca_certificate.as_deref()
     }
+
+    /// The API the uploader sends new runs through.
+    pub fn api_version(&self) -> ApiVersion {
+        self.api_version
+    }
+
+    /// The v2 procedure id every run goes to, when one is set (`TOFUPILOT_PROCEDURE_ID`).
+    pub fn procedure_id(&self) -> Option<&str> {
+        self.procedure_id.as_deref()
+    }
+
+    /// Whether a procedure name v2 doesn't know is created.
+    pub fn create_procedures(&self) -> bool {
+        self.create_procedures
+    }
 }
 
 /// Builds a [`TofuPilotClient`](crate::TofuPilotClient) or a
@@ -135,6 +214,9 @@ pub struct ClientBuilder {
     base_url: Option<String>,
     timeout: Option<Duration>,
     ca_certificate: Option<PathBuf>,
+    api_version: Option<ApiVersion>,
+    procedure_id: Option<String>,
+    create_procedures: Option<bool>,
 }
 
 impl ClientBuilder {
@@ -168,6 +250,28 @@ impl ClientBuilder {
         self
     }
 
+    /// The API the uploader sends runs through (else `TOFUPILOT_API_VERSION`, else
+    /// [`ApiVersion::V1`]).
+    pub fn api_version(mut self, version: ApiVersion) -> Self {
+        self.api_version = Some(version);
+        self
+    }
+
+    /// The v2 procedure id (a UUID) every run goes to, used as is (else
+    /// `TOFUPILOT_PROCEDURE_ID`; else the procedure the test names, resolved by name).
+    pub fn procedure_id(mut self, id: impl Into<String>) -> Self {
+        self.procedure_id = Some(id.into());
+        self
+    }
+
+    /// Lets v2 create a procedure the test names that TofuPilot doesn't have (else
+    /// `TOFUPILOT_CREATE_PROCEDURES`; off by default: an unknown name keeps the run in the
+    /// outbox with an error naming the procedure).
+    pub fn create_procedures(mut self, create: bool) -> Self {
+        self.create_procedures = Some(create);
+        self
+    }
+
     /// Resolves the configuration without building a client.
     pub fn config(self) -> Result<Config, Error> {
         self.config_with_env(|name| std::env::var(name).ok())
@@ -197,11 +301,32 @@ impl ClientBuilder {
         if timeout.is_zero() {
             return Err(Error::InvalidInput("the timeout must be above zero".into()));
         }
+        let api_version = match self.api_version {
+            Some(version) => version,
+            None => from_env(ENV_API_VERSION)
+                .map(|v| v.parse())
+                .transpose()?
+                .unwrap_or_default(),
+        };
+        let procedure_id = self
+            .procedure_id
+            .map(|id| id.trim().to_owned())
+            .filter(|id| !id.is_empty())
+            .or_else(|| from_env(ENV_PROCEDURE_ID));
+        let create_procedures = match self.create_procedures {
+            Some(create) => create,
+            None => from_env(ENV_CREATE_PROCEDURES).is_some_and(|v| {
+                matches!(v.to_ascii_lowercase().as_str(), "1" | "true" | "yes" | "on")
+            }),
+        };
         Ok(Config {
             api_key,
             base_url,
             timeout,
             ca_certificate: self.ca_certificate,
+            api_version,
+            procedure_id,
+            create_procedures,
         })
     }
 
@@ -294,7 +419,7 @@ fn validate_base_url(url: &str) -> Result<String, Error> {
     {
         return Err(invalid(
             "give the instance's address without the API's path (no /api/v2 or /api/…: this \
-             client speaks /api/v1 and adds it)",
+             client adds /api/v1 or /api/v2 itself)",
         ));
     }
     Ok(trimmed.to_owned())
@@ -433,5 +558,49 @@ mod tests {
             .config_with_env(|name| (name == ENV_API_KEY).then(String::new))
             .unwrap_err();
         assert!(matches!(err, Error::MissingApiKey));
+    }
+
+    #[test]
+    fn the_api_version_and_the_procedure_come_from_the_builder_or_the_environment() {
+        let env = |version: &'static str| {
+            move |name: &str| match name {
+                ENV_API_KEY => Some("k".to_owned()),
+                ENV_API_VERSION => Some(version.to_owned()),
+                ENV_PROCEDURE_ID => Some(" 0f6c1c43-3d57-4a8e-9e4b-7a6f0d1e2c3b ".to_owned()),
+                ENV_CREATE_PROCEDURES => Some("true".to_owned()),
+                _ => None,
+            }
+        };
+        let c = ClientBuilder::new().config_with_env(env("v2")).unwrap();
+        assert_eq!(c.api_version(), ApiVersion::V2);
+        assert_eq!(
+            c.procedure_id(),
+            Some("0f6c1c43-3d57-4a8e-9e4b-7a6f0d1e2c3b")
+        );
+        assert!(c.create_procedures());
+        assert_eq!(
+            ClientBuilder::new()
+                .config_with_env(env(""))
+                .unwrap()
+                .api_version(),
+            ApiVersion::V1
+        );
+        let c = ClientBuilder::new()
+            .api_version(ApiVersion::V1)
+            .create_procedures(false)
+            .procedure_id("mine")
+            .config_with_env(env("V2"))
+            .unwrap();
+        assert_eq!(c.api_version(), ApiVersion::V1);
+        assert_eq!(c.procedure_id(), Some("mine"));
+        assert!(!c.create_procedures());
+        let e = ClientBuilder::new()
+            .config_with_env(env("v3"))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("TOFUPILOT_API_VERSION") && e.contains("v3"),
+            "{e}"
+        );
     }
 }

@@ -192,6 +192,16 @@ pub enum Error {
         /// The attachments that were not.
         failures: Vec<AttachmentFailure>,
     },
+
+    /// TofuPilot's v2 API has no procedure of this name or id (v2 wants an existing
+    /// procedure's id). The uploader keeps the run in the outbox and tries again later.
+    #[error("TofuPilot has no procedure {name:?}: {advice}")]
+    UnknownProcedure {
+        /// The procedure as the test names it (or the id that was refused).
+        name: String,
+        /// What to do.
+        advice: String,
+    },
 }
 
 impl Error {
@@ -206,11 +216,14 @@ impl Error {
     }
 
     /// Whether sending the same request again later may succeed: network errors,
-    /// timeouts, 408, 429 and 5xx answers. Client-side refusals and other 4xx answers
+    /// timeouts, 408, 429 and 5xx answers, and a v2 procedure not there yet. Client-side refusals and other 4xx answers
     /// will fail again as they are.
     pub fn is_retryable(&self) -> bool {
         match self {
-            Self::Network { .. } | Self::Timeout { .. } | Self::AnswerTooLarge { .. } => true,
+            Self::Network { .. }
+            | Self::Timeout { .. }
+            | Self::AnswerTooLarge { .. }
+            | Self::UnknownProcedure { .. } => true,
             Self::Api { status, .. } => *status == 408 || *status == 429 || *status >= 500,
             _ => false,
         }

@@ -1,6 +1,8 @@
 //! TofuPilot client for tofu.
 //!
-//! Speaks TofuPilot's v1 REST API (`{base}/api/v1`) exactly like the official Python
+//! Speaks TofuPilot's v1 REST API (`{base}/api/v1`, the default) and, with
+//! `TOFUPILOT_API_VERSION=v2` or [`ClientBuilder::api_version`], its v2 API ([`v2`]), exactly
+//! like the official Python
 //! client 2.26.1 (`tofupilot.TofuPilotClient`): the same requests, headers and JSON
 //! bodies, checked field by field against captures of that client in this crate's
 //! tests. The one intended difference: `client`/`client_version` in the bodies name
@@ -52,12 +54,14 @@ mod logs;
 mod openhtf;
 mod types;
 pub mod uploader;
+pub mod v2;
 
 pub use client::{
     MAX_ANSWER, MAX_ATTACHMENTS, MAX_FILE_SIZE, TofuPilotClient, install_crypto_provider,
 };
 pub use config::{
-    ApiKey, ClientBuilder, Config, DEFAULT_BASE_URL, DEFAULT_TIMEOUT, ENV_API_KEY, ENV_URL,
+    ApiKey, ApiVersion, ClientBuilder, Config, DEFAULT_BASE_URL, DEFAULT_TIMEOUT, ENV_API_KEY,
+    ENV_API_VERSION, ENV_CREATE_PROCEDURES, ENV_PROCEDURE_ID, ENV_URL,
 };
 pub use error::{AttachmentFailure, Error};
 pub use logs::{LogCollector, TofuPilotLogLayer};
@@ -73,6 +77,6 @@ pub use types::{
     Measurement as CreateMeasurement, MeasurementOutcome as CreateMeasurementOutcome,
     Phase as CreatePhase, PhaseOutcome as CreatePhaseOutcome,
 };
-#[doc(hidden)]
+/// The outbox, to read it: `Outbox::open(dir)?.entries()` (see [`uploader::Outbox`]).
 pub use uploader::Outbox;
 pub use uploader::Uploader;

@@ -13,13 +13,16 @@
 //!
 //! The outbox is `$TOFU_OUTBOX_DIR`, else `outbox` in `$TOFU_OUTPUT_DIR` (`./tofu-records`);
 //! `--outbox DIR` overrides it. TofuPilot is reached with `TOFUPILOT_API_KEY` and
-//! `TOFUPILOT_URL`. Exit status: 0 on success, 1 when something failed, 2 on bad usage.
+//! `TOFUPILOT_URL`, through the API `TOFUPILOT_API_VERSION` names (v1 by default, or v2); `list`
+//! and `show` say which API each run goes through (a run already sent through one stays on it).
+//! Exit status: 0 on success, 1 when something failed, 2 on bad usage.
 
 use std::io::{BufRead as _, Write as _};
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use clap::{Args, Parser, Subcommand};
+use tofu_upload::ApiVersion;
 use tofu_upload::blocking::TofuPilotClient;
 use tofu_upload::uploader::{Entry, LEFTOVER_AGE, Outbox, Progress, Status, Updated, send};
 
@@ -312,7 +315,17 @@ fn state_word(entry: &Entry) -> &'static str {
     }
 }
 
+/// Which API an entry goes through: the one its run was first sent through, else this
+/// station's (`TOFUPILOT_API_VERSION`).
+fn version_word(entry: &Entry, configured: ApiVersion) -> String {
+    match entry.state.api_version {
+        Some(v) => format!("api {v} (sent)"),
+        None => format!("api {configured}"),
+    }
+}
+
 fn list(dir: &Path) -> Result<()> {
+    let configured = ApiVersion::from_env()?;
     let outbox = Outbox::open(dir)?;
     let entries = outbox.entries()?;
     if entries.is_empty() {
@@ -324,10 +337,11 @@ fn list(dir: &Path) -> Result<()> {
                 let s = &e.state;
                 let files = s.files.iter().filter(|f| f.uploaded).count();
                 say!(
-                    "{}  {}  {}  files {files}/{}  attempts {}{}{}",
+                    "{}  {}  {}  {}  files {files}/{}  attempts {}{}{}",
                     e.id,
                     s.serial_number,
                     state_word(&e),
+                    version_word(&e, configured),
                     s.files.len(),
                     s.attempts,
                     if s.queued_without_key {
@@ -349,8 +363,14 @@ fn list(dir: &Path) -> Result<()> {
 
 fn show(dir: &Path, run: &str) -> Result<()> {
     let outbox = Outbox::open(dir)?;
+    let configured = ApiVersion::from_env()?;
     for entry in select(&outbox, &[run.to_owned()])? {
-        say!("{} ({})", entry.id, entry.dir.display());
+        say!(
+            "{} ({}), {}",
+            entry.id,
+            entry.dir.display(),
+            version_word(&entry, configured)
+        );
         say!("{}", serde_json::to_string_pretty(&entry.state)?);
     }
     Ok(())
@@ -576,11 +596,62 @@ fn already_uploaded(client: &TofuPilotClient, path: &Path) -> Result<Option<tofu
     }))
 }
 
+/// The most runs of a unit `get-runs` lists through v2 (page after page).
+const MAX_RUNS_V2: usize = 10_000;
+
 fn get_runs(serial: &str, json: bool, out: Option<PathBuf>) -> Result<()> {
     let client = client()?;
+    if client.config().api_version() == ApiVersion::V2 {
+        let runs = client.all_runs_v2(
+            &tofu_upload::v2::RunQuery::serial_number(serial),
+            MAX_RUNS_V2,
+        )?;
+        return show_runs(serial, json, out, &runs, "SLOT", |run| {
+            (
+                run.started_at,
+                run.outcome.clone().unwrap_or_else(|| "-".to_owned()),
+                run.slot_name.clone().unwrap_or_else(|| "-".to_owned()),
+                run.attachments.len(),
+                run.id.clone(),
+            )
+        });
+    }
     let runs = client.get_runs(serial)?;
+    show_runs(serial, json, out, &runs, "PROCEDURE", |run| {
+        (
+            run.started_at,
+            run.outcome
+                .map_or_else(|| "-".to_owned(), |o| format!("{o:?}").to_ascii_uppercase()),
+            run.procedure
+                .as_ref()
+                .and_then(|p| p.id.clone().or_else(|| p.name.clone()))
+                .unwrap_or_else(|| "-".to_owned()),
+            run.attachments.len(),
+            run.id.clone(),
+        )
+    })
+}
+
+/// One run as a row: start, outcome, a third column, files, id.
+type Row = (
+    Option<chrono::DateTime<chrono::Utc>>,
+    String,
+    String,
+    usize,
+    String,
+);
+
+/// Writes the runs to `out` as JSON, or prints them as JSON or as a table.
+fn show_runs<T: serde::Serialize>(
+    serial: &str,
+    json: bool,
+    out: Option<PathBuf>,
+    runs: &[T],
+    third: &str,
+    row: impl Fn(&T) -> Row,
+) -> Result<()> {
     if let Some(path) = out {
-        let text = serde_json::to_string_pretty(&runs)?;
+        let text = serde_json::to_string_pretty(runs)?;
         std::fs::write(&path, text + "\n").map_err(|e| format!("{}: {e}", path.display()))?;
         say!(
             "{} run(s) of {serial} written to {}",
@@ -590,7 +661,7 @@ fn get_runs(serial: &str, json: bool, out: Option<PathBuf>) -> Result<()> {
         return Ok(());
     }
     if json {
-        say!("{}", serde_json::to_string_pretty(&runs)?);
+        say!("{}", serde_json::to_string_pretty(runs)?);
         return Ok(());
     }
     if runs.is_empty() {
@@ -598,31 +669,19 @@ fn get_runs(serial: &str, json: bool, out: Option<PathBuf>) -> Result<()> {
         return Ok(());
     }
     say!(
-        "{:<24}  {:<8}  {:<16}  {:>5}  {}",
+        "{:<24}  {:<8}  {third:<16}  {:>5}  {}",
         "STARTED (UTC)",
         "OUTCOME",
-        "PROCEDURE",
         "FILES",
         "RUN"
     );
-    for run in &runs {
-        let started = run.started_at.map_or_else(
+    for run in runs {
+        let (started, outcome, column, files, id) = row(run);
+        let started = started.map_or_else(
             || "-".to_owned(),
             |t| t.format("%Y-%m-%d %H:%M:%S%.3f").to_string(),
         );
-        let outcome = run
-            .outcome
-            .map_or_else(|| "-".to_owned(), |o| format!("{o:?}").to_ascii_uppercase());
-        let procedure = run
-            .procedure
-            .as_ref()
-            .and_then(|p| p.id.clone().or_else(|| p.name.clone()))
-            .unwrap_or_else(|| "-".to_owned());
-        say!(
-            "{started:<24}  {outcome:<8}  {procedure:<16}  {:>5}  {}",
-            run.attachments.len(),
-            run.id
-        );
+        say!("{started:<24}  {outcome:<8}  {column:<16}  {files:>5}  {id}");
     }
     say!("{} run(s) of {serial}", runs.len());
     Ok(())

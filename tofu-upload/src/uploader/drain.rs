@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use super::outbox::{Entry, OutboxError, Status};
 use crate::blocking::TofuPilotClient;
-use crate::{Error, Run, RunAttachment};
+use crate::{ApiVersion, Error, Run, RunAttachment};
 
 /// Waits between attempts: 15 s, 15 s, 30 s, 5 min, 15 min, then every hour (as TofuPilot's
 /// own CLI).
@@ -18,15 +18,15 @@ const BACKOFF: [Duration; 6] = [
 ];
 
 /// The longest wait between attempts, also the most a server's `Retry-After` is followed.
-pub const MAX_BACKOFF: Duration = BACKOFF[BACKOFF.len() - 1];
+pub(crate) const MAX_BACKOFF: Duration = BACKOFF[BACKOFF.len() - 1];
 
 /// The environment variable giving how long (seconds) after a create sent again the uploader
 /// keeps looking for a second copy of the run (the first create stored late by the server).
-pub const VERIFY_ENV: &str = "TOFU_UPLOAD_VERIFY_S";
+pub(crate) const VERIFY_ENV: &str = "TOFU_UPLOAD_VERIFY_S";
 
 /// How long after a create sent again its run's copies are looked for (`TOFU_UPLOAD_VERIFY_S`,
 /// 60 s by default, at most a day; a value that is not a number of seconds is said and ignored).
-pub fn verify_window() -> Duration {
+pub(crate) fn verify_window() -> Duration {
     super::seconds_from_env(
         VERIFY_ENV,
         Duration::from_secs(60),
@@ -110,7 +110,11 @@ pub fn send(
     }
     // Saturating: `attempts` comes from a file (a hand-edited or damaged one may hold u32::MAX).
     entry.state.attempts = entry.state.attempts.saturating_add(1);
-    match advance(client, &mut entry) {
+    let advanced = match entry.state.api_version_with(client.config().api_version()) {
+        ApiVersion::V2 => advance_v2(client, &mut entry),
+        _ => advance(client, &mut entry),
+    };
+    match advanced {
         Ok(Advanced::Done) => {
             let run_id = entry.state.run_id.clone().unwrap_or_default();
             let run_url = entry.state.run_url.clone();
@@ -261,6 +265,7 @@ fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<Advanced, Step
         let request = entry.request()?;
         // Saved before sending: if the answer is lost, the next attempt looks for the run.
         entry.state.create_sent = true;
+        entry.state.api_version = Some(ApiVersion::V1);
         entry.save()?;
         match client.create_run(&request) {
             Ok(created) => {
@@ -278,6 +283,7 @@ fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<Advanced, Step
                 };
                 if nothing_created {
                     entry.state.create_sent = false;
+                    entry.state.api_version = None;
                     entry.save()?;
                 }
                 if let Error::MalformedResponse { endpoint, .. } = &e {
@@ -310,6 +316,88 @@ fn advance(client: &TofuPilotClient, entry: &mut Entry) -> Result<Advanced, Step
         }
     }
     Ok(Advanced::Done)
+}
+
+/// [`advance`] through v2: the run is created with the entry's `client_run_ref` (saved before
+/// the first send, the same on every retry, so a create whose answer was lost, or that the
+/// server stored late, gives back the same run rather than a second one), its procedure
+/// resolved to its id first; then each file is stored (initialize, `PUT`, finalize, its upload
+/// id saved) and linked to the run, each step saved, so a retry never sends a linked file
+/// again and links a stored one without sending it again.
+fn advance_v2(client: &TofuPilotClient, entry: &mut Entry) -> Result<Advanced, Step> {
+    if entry.state.run_id.is_none() {
+        let mut request = entry.request_v2()?;
+        let procedure = request.procedure_id.clone();
+        request.procedure_id = client.resolve_procedure_v2(&procedure)?;
+        if entry.state.client_run_ref.is_none() {
+            entry.state.client_run_ref = Some(super::outbox::new_client_run_ref(&entry.id));
+        }
+        request.client_run_ref = entry.state.client_run_ref.clone();
+        // Saved before sending: every retry sends the same ref, and the run is never created
+        // through v1 as well.
+        entry.state.create_sent = true;
+        entry.state.api_version = Some(ApiVersion::V2);
+        entry.save()?;
+        let created = match client.create_run_v2(&request) {
+            Err(e) if request.sequences.is_some() && refuses_sequences(&e) => {
+                tracing::warn!(target: "tofu_upload", "TofuPilot refused the run's sequences ({e}); sent with its groups flattened into the phase names");
+                client.create_run_v2(&request.clone().without_sequences())
+            }
+            other => other,
+        };
+        match created {
+            Ok(id) => {
+                entry.state.run_id = Some(id);
+                entry.save()?;
+            }
+            Err(Error::Api {
+                status: 404,
+                message,
+                ..
+            }) if message.to_ascii_lowercase().contains("procedure") => {
+                return Err(Step::Api(Error::UnknownProcedure {
+                    name: procedure,
+                    advice: format!("{message}; {}", crate::v2::unknown_procedure_advice()),
+                }));
+            }
+            Err(e @ Error::MalformedResponse { .. }) => {
+                let advice = "TofuPilot's v2 API does not answer as expected: check TOFUPILOT_URL \
+                              (the instance's address) and that the instance serves /api/v2 \
+                              (else TOFUPILOT_API_VERSION=v1)"
+                    .to_owned();
+                return Err(Step::Settings(e.to_string(), advice));
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    let run_id = entry.state.run_id.clone().unwrap_or_default();
+    for i in 0..entry.state.files.len() {
+        if entry.state.files[i].uploaded {
+            continue;
+        }
+        let file = entry.state.files[i].clone();
+        let upload_id = match file.upload_id {
+            Some(id) => id,
+            None => {
+                let data = entry.read_file(&file)?;
+                let id = client.store_attachment_v2(&file.name, file.mimetype.as_deref(), data)?;
+                client.finalize_attachment_v2(&id)?;
+                entry.state.files[i].upload_id = Some(id.clone());
+                entry.save()?;
+                id
+            }
+        };
+        client.link_attachments_v2(&run_id, &[&upload_id])?;
+        entry.state.files[i].uploaded = true;
+        entry.save()?;
+    }
+    Ok(Advanced::Done)
+}
+
+/// Whether a refused create says the server doesn't take `sequences` (an older server).
+fn refuses_sequences(e: &Error) -> bool {
+    matches!(e, Error::Api { status: 400 | 422, message, .. }
+        if message.to_ascii_lowercase().contains("sequence"))
 }
 
 /// Deletes the other runs of this entry's unit with its start time to the millisecond: copies

@@ -33,7 +33,7 @@ pub struct FileToAttach {
 /// (the suffix, or for multi-dimensional ones the dimensions' suffixes then the value's, with
 /// the points as rows), limits read from the validators and the validator strings, logs and
 /// sub-units.
-pub fn create_run(record: &TestRecord) -> CreateRun {
+pub(crate) fn create_run(record: &TestRecord) -> CreateRun {
     let meta = &record.metadata;
     let mut unit = UnitUnderTest::new(record.dut_id.clone());
     unit.part_number = meta.part_number.clone();
@@ -72,7 +72,7 @@ pub fn create_run(record: &TestRecord) -> CreateRun {
 }
 
 /// Every phase's attachments, in order, named uniquely across phases.
-pub fn attachments(record: &TestRecord) -> Vec<FileToAttach> {
+pub(crate) fn attachments(record: &TestRecord) -> Vec<FileToAttach> {
     let mut files: Vec<FileToAttach> = Vec::new();
     for phase in &record.phases {
         for a in &phase.attachments {
@@ -176,7 +176,7 @@ fn log_level(python_level: u8) -> LogLevel {
 /// [`create_run`] for a record in its JSON form (OpenHTF's), as a run recovered from a dead
 /// process's journal is: the same request `create_run` makes of the record (limits are read
 /// back from the validators' text). The error names the field that is missing or wrong.
-pub fn create_run_from_json(record: &serde_json::Value) -> Result<CreateRun, String> {
+pub(crate) fn create_run_from_json(record: &serde_json::Value) -> Result<CreateRun, String> {
     use serde_json::Value as J;
     let text = |v: &J| v.as_str().map(str::to_owned);
     let meta = &record["metadata"];
@@ -244,7 +244,7 @@ pub fn create_run_from_json(record: &serde_json::Value) -> Result<CreateRun, Str
 }
 
 /// [`attachments`] for a record in its JSON form (attachment data in base64).
-pub fn attachments_from_json(record: &serde_json::Value) -> Vec<FileToAttach> {
+pub(crate) fn attachments_from_json(record: &serde_json::Value) -> Vec<FileToAttach> {
     use base64::Engine as _;
     let mut files: Vec<FileToAttach> = Vec::new();
     for phase in record["phases"]

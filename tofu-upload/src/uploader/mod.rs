@@ -43,23 +43,20 @@ use tofu_core::{OutputCallback, OutputError, TestRecord};
 
 pub use outbox::OUTBOX_DIR_ENV;
 
-// The outbox's internals: shared with the `tofu-outbox` command (same package) and the tests,
-// not a public API (hidden from the docs; they may change without notice). What a program
-// uses is `Uploader`; what a person uses is `tofu-outbox`.
-#[doc(hidden)]
-pub use drain::{MAX_BACKOFF, Progress, VERIFY_ENV, send, verify_window};
-#[doc(hidden)]
-pub use mapping::{
-    FileToAttach, attachments, attachments_from_json, create_run, create_run_from_json,
-};
-#[doc(hidden)]
+// What other programs use of the outbox: reading it (a station page lists the runs waiting:
+// `Outbox::open(dir)?.entries()`, each entry's `id`, `state.serial_number`, `state.status`,
+// `state.attempts` and `state.last_error`), queueing a request by hand (`Outbox::enqueue`), and
+// sending an entry now (`send`, as `tofu-outbox upload` does). The record mapping and the
+// drain's steps are this crate's own.
+pub use drain::{Progress, send};
+pub use mapping::FileToAttach;
+pub(crate) use mapping::{attachments, create_run};
 pub use outbox::{Entry, EntryLock, EntryState, FileState, Outbox, OutboxError, Status, Updated};
 
 use crate::CreateRun;
 use crate::blocking::TofuPilotClient;
 use crate::{Config, MAX_ATTACHMENTS, MAX_FILE_SIZE};
 
-#[doc(hidden)]
 /// How old a half-written or half-deleted hidden folder in the outbox must be before the
 /// uploader (at start) or `tofu-outbox upload` removes it (younger ones may be another
 /// process's, under way): an hour.
@@ -229,7 +226,8 @@ impl Uploader {
         // with it (as TofuPilot's OpenHTF integration uploads the report, then 100 files).
         let mut files = vec![report(record)?];
         files.extend(attachments(record));
-        self.enqueue_request(&create_run(record), files, false)
+        let v2 = crate::v2::create_run(record);
+        self.enqueue_request(&create_run(record), Some(&v2), files, false)
     }
 
     /// A run recovered from a dead process's journal, in its record's JSON form.
@@ -263,7 +261,7 @@ impl Uploader {
         }];
         files.extend(mapping::attachments_from_json(record));
         // Its dead process may have queued it, or uploaded it, already: looked for first.
-        self.enqueue_request(&request, files, true)
+        self.enqueue_request(&request, None, files, true)
     }
 
     /// Queues a run in the outbox (else in the fallback outbox) and wakes its uploader; the
@@ -271,6 +269,7 @@ impl Uploader {
     fn enqueue_request(
         &mut self,
         request: &CreateRun,
+        request_v2: Option<&crate::v2::CreateRun>,
         files: Vec<FileToAttach>,
         recovered: bool,
     ) -> Result<(Entry, Option<String>), String> {
@@ -310,7 +309,7 @@ impl Uploader {
                 match queued {
                     Some(entry) => Ok((outbox, entry)),
                     None => outbox
-                        .enqueue_marked(request, &kept, self.without_key, recovered)
+                        .enqueue_marked(request, request_v2, &kept, self.without_key, recovered)
                         .map(|entry| (outbox, entry)),
                 }
             })

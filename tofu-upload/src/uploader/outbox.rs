@@ -1,11 +1,18 @@
 //! The outbox: every finished run, on disk, until TofuPilot has all of it.
 //!
+//! Its public face is for reading it (a station page, `tofu-outbox list`):
+//! [`Outbox::open`]`(dir)?.`[`entries`](Outbox::entries)`()`, and of each [`Entry`] its `id` and
+//! [`EntryState`]'s `serial_number`, `status` ([`Status::Pending`] or [`Status::Parked`]),
+//! `attempts` and `last_error`. Writing entries is the uploader's job.
+//!
 //! One folder per run, under the outbox folder:
 //!
 //! ```text
 //! outbox/
 //!   1795620310889-PCB01A0001-4242-0/
-//!     request.json   the create_run body (written once)
+//!     request.json   the v1 create_run body (written once)
+//!     request_v2.json the v2 body, richer (written once; absent in entries of older versions,
+//!                    which v2 sends from request.json)
 //!     state.json     progress: run id once created, attachments uploaded, attempts, errors
 //!     files/000-…    the files to attach (the phases' attachments, then the JSON report)
 //!     lock           held (advisory lock) by the process uploading this run
@@ -29,6 +36,7 @@ use crate::types::CreateRun;
 pub const OUTBOX_DIR_ENV: &str = "TOFU_OUTBOX_DIR";
 
 const REQUEST: &str = "request.json";
+const REQUEST_V2: &str = "request_v2.json";
 const STATE: &str = "state.json";
 const FILES: &str = "files";
 const LOCK: &str = "lock";
@@ -93,6 +101,10 @@ pub struct FileState {
     pub mimetype: Option<String>,
     /// Uploaded and linked to the run.
     pub uploaded: bool,
+    /// v2: the file is stored and finalized under this upload id, not linked to the run yet
+    /// (the next attempt links it without sending the bytes again).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upload_id: Option<String>,
 }
 
 /// The progress of one run, kept in `state.json`.
@@ -131,6 +143,38 @@ pub struct EntryState {
     /// Queued while no API key was set: listed when a key first uploads it.
     #[serde(default)]
     pub queued_without_key: bool,
+    /// The API this entry's run is being sent through, fixed (saved) before its first create
+    /// is sent, so that a run is never created through both; `None` until then (the uploader's
+    /// version is used). Entries of older versions have none.
+    #[serde(default)]
+    pub api_version: Option<crate::ApiVersion>,
+    /// v2's idempotency key for this run, made when the run is queued (or, for an entry of an
+    /// older version, saved before its first v2 send) and sent with every create of it.
+    #[serde(default)]
+    pub client_run_ref: Option<String>,
+}
+
+impl EntryState {
+    /// The API this entry goes through with an uploader set to `configured`: the one its run
+    /// was first sent through, else `configured`.
+    pub fn api_version_with(&self, configured: crate::ApiVersion) -> crate::ApiVersion {
+        self.api_version.unwrap_or(configured)
+    }
+}
+
+/// A new idempotency key for the run of entry `id`: the entry's id (time, unit, process,
+/// counter) and 64 random bits, so that two stations never make the same one.
+pub(crate) fn new_client_run_ref(id: &str) -> String {
+    use std::hash::{BuildHasher as _, Hasher as _};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write(id.as_bytes());
+    hasher.write_u128(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_nanos()),
+    );
+    let id: String = id.chars().take(80).collect();
+    format!("tofu-{id}-{:016x}", hasher.finish())
 }
 
 const VERSION: u32 = 1;
@@ -194,7 +238,7 @@ impl Outbox {
         request: &CreateRun,
         files: &[FileToAttach],
     ) -> Result<Entry, OutboxError> {
-        self.enqueue_marked(request, files, false, false)
+        self.enqueue_marked(request, None, files, false, false)
     }
 
     /// [`enqueue`](Self::enqueue), marking the run as queued while no API key was set, and
@@ -204,6 +248,7 @@ impl Outbox {
     pub fn enqueue_marked(
         &self,
         request: &CreateRun,
+        request_v2: Option<&crate::v2::CreateRun>,
         files: &[FileToAttach],
         without_key: bool,
         look_up_first: bool,
@@ -222,7 +267,7 @@ impl Outbox {
         );
         let tmp = self.dir.join(format!(".{id}.tmp"));
         let result = self
-            .write_entry(&tmp, request, files, started, without_key)
+            .write_entry(&tmp, &id, request, request_v2, files, started, without_key)
             .and_then(|mut state| {
                 if look_up_first {
                     state.create_sent = true;
@@ -245,10 +290,13 @@ impl Outbox {
         Ok(Entry { id, dir, state })
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn write_entry(
         &self,
         tmp: &Path,
+        id: &str,
         request: &CreateRun,
+        request_v2: Option<&crate::v2::CreateRun>,
         files: &[FileToAttach],
         started: Option<i64>,
         without_key: bool,
@@ -267,6 +315,7 @@ impl Outbox {
                 name: f.name.clone(),
                 mimetype: f.mimetype.clone(),
                 uploaded: false,
+                upload_id: None,
             });
         }
         let body = serde_json::to_vec(request).map_err(|e| OutboxError::Corrupt {
@@ -274,6 +323,13 @@ impl Outbox {
             reason: format!("the request can't be encoded: {e}"),
         })?;
         write_synced(&tmp.join(REQUEST), &body)?;
+        if let Some(v2) = request_v2 {
+            let body = serde_json::to_vec(v2).map_err(|e| OutboxError::Corrupt {
+                path: tmp.join(REQUEST_V2),
+                reason: format!("the request can't be encoded: {e}"),
+            })?;
+            write_synced(&tmp.join(REQUEST_V2), &body)?;
+        }
         let state = EntryState {
             version: VERSION,
             serial_number: request.unit_under_test.serial_number.clone(),
@@ -289,6 +345,8 @@ impl Outbox {
             last_error: None,
             verify_until_millis: None,
             queued_without_key: without_key,
+            api_version: None,
+            client_run_ref: Some(new_client_run_ref(id)),
         };
         write_state(tmp, &state)?;
         write_synced(&tmp.join(LOCK), b"")?;
@@ -423,7 +481,7 @@ impl Entry {
     }
 
     /// The create_run request.
-    pub fn request(&self) -> Result<CreateRun, OutboxError> {
+    pub(crate) fn request(&self) -> Result<CreateRun, OutboxError> {
         let path = self.dir.join(REQUEST);
         let bytes = read_no_follow(&path)?;
         serde_json::from_slice(&bytes).map_err(|e| OutboxError::Corrupt {
@@ -432,9 +490,25 @@ impl Entry {
         })
     }
 
+    /// The v2 create request: `request_v2.json`, else (an entry of an older version, or a run
+    /// recovered from a journal) the v1 request made into a v2 one.
+    pub(crate) fn request_v2(&self) -> Result<crate::v2::CreateRun, OutboxError> {
+        let path = self.dir.join(REQUEST_V2);
+        match read_no_follow(&path) {
+            Ok(bytes) => serde_json::from_slice(&bytes).map_err(|e| OutboxError::Corrupt {
+                path,
+                reason: e.to_string(),
+            }),
+            Err(OutboxError::Io { source, .. }) if source.kind() == io::ErrorKind::NotFound => {
+                Ok(crate::v2::from_v1(&self.request()?))
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Reads the state again from `state.json` (another process may have moved the entry on);
     /// [`OutboxError::NotFound`] when the entry is gone.
-    pub fn reload(&mut self) -> Result<(), OutboxError> {
+    pub(crate) fn reload(&mut self) -> Result<(), OutboxError> {
         if !self.dir.is_dir() {
             return Err(OutboxError::NotFound(self.id.clone()));
         }
@@ -449,7 +523,7 @@ impl Entry {
 
     /// The bytes of an attached file. A symbolic link (tofu never makes one in an entry) is
     /// refused: it could lead to any file the station can read.
-    pub fn read_file(&self, file: &FileState) -> Result<Vec<u8>, OutboxError> {
+    pub(crate) fn read_file(&self, file: &FileState) -> Result<Vec<u8>, OutboxError> {
         refuse_link(&self.dir.join(FILES))?;
         read_no_follow(&self.file_path(file))
     }

@@ -11,7 +11,9 @@
 //! copies of late stores), and every run recorded must be on the server exactly once, with all
 //! its files byte for byte, and the outbox must be empty.
 //!
-//! `cargo test` runs a short campaign (36 runs); the full one:
+//! The campaign runs through v1 and, since issue #15, through v2 (`TOFUPILOT_API_VERSION=v2`:
+//! runs made once by their `client_run_ref` rather than by look-ups, files stored, finalized and
+//! linked). `cargo test` runs a short campaign (36 runs) of each; the full one:
 //!
 //! ```sh
 //! TOFU_CRASH_LOOP_RUNS=200 cargo test -p tofu-upload --test it crash_loop -- --nocapture
@@ -33,8 +35,8 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use serde_json::{Value, json};
 use tofu_core::prelude::*;
-use tofu_upload::Outbox;
 use tofu_upload::uploader::{Progress, send};
+use tofu_upload::{ApiVersion, Outbox};
 
 use crate::example_binaries::executables;
 use crate::support::server::{Chaos, ChaosFault, TEST_KEY, TestServer};
@@ -90,6 +92,18 @@ struct Figures {
 
 #[test]
 fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
+    campaign(ApiVersion::V1);
+}
+
+/// The same campaign through TofuPilot's v2 API (issue #15): the idempotency key
+/// (`client_run_ref`) instead of look-ups, v2's files (initialize, PUT, finalize, link), the
+/// procedure resolved by name, under the same faults and kills.
+#[test]
+fn crash_loop_through_v2_every_recorded_run_is_on_the_server_once_with_all_its_files() {
+    campaign(ApiVersion::V2);
+}
+
+fn campaign(version: ApiVersion) {
     let runs: u64 = std::env::var(RUNS_ENV)
         .ok()
         .and_then(|v| v.parse().ok())
@@ -102,7 +116,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
                 .duration_since(std::time::UNIX_EPOCH)
                 .map_or(1, |d| d.as_nanos() as u64)
         });
-    println!("crash loop: {runs} runs, seed {seed} (replay with {SEED_ENV}={seed})");
+    println!("crash loop ({version}): {runs} runs, seed {seed} (replay with {SEED_ENV}={seed})");
     let started = Instant::now();
     let station = executables()
         .get("crash_station")
@@ -111,6 +125,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
     let outbox_cli = PathBuf::from(env!("CARGO_BIN_EXE_tofu-outbox"));
 
     let server = TestServer::start();
+    server.add_procedure("CRASH");
     server.chaos(Some(Chaos {
         seed,
         percent: 12,
@@ -141,6 +156,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
             .args(["--timeout-ms", &CLIENT_TIMEOUT_MS.to_string()])
             .env("TOFUPILOT_API_KEY", TEST_KEY)
             .env("TOFUPILOT_URL", server.url())
+            .env("TOFUPILOT_API_VERSION", version.as_str())
             .env("TOFU_OUTPUT_DIR", &records)
             .env("TOFU_OUTBOX_DIR", &outbox)
             .env("TOFU_UPLOAD_WAIT_S", "2")
@@ -169,6 +185,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
                     .args(*args)
                     .env("TOFUPILOT_API_KEY", TEST_KEY)
                     .env("TOFUPILOT_URL", server.url())
+                    .env("TOFUPILOT_API_VERSION", version.as_str())
                     .env("TOFU_UPLOAD_VERIFY_S", VERIFY_S.to_string())
                     .stdout(Stdio::from(log.try_clone().unwrap()))
                     .stderr(Stdio::from(log.try_clone().unwrap()))
@@ -225,6 +242,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
             .args(["--outbox", outbox.to_str().unwrap(), "upload"])
             .env("TOFUPILOT_API_KEY", TEST_KEY)
             .env("TOFUPILOT_URL", server.url())
+            .env("TOFUPILOT_API_VERSION", version.as_str())
             .env("TOFU_UPLOAD_VERIFY_S", VERIFY_S.to_string())
             .output()
             .unwrap();
@@ -247,7 +265,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
     }
     let lost_create_answers = injected
         .iter()
-        .filter(|i| i.method == "POST" && i.path == "/api/v1/runs")
+        .filter(|i| i.method == "POST" && (i.path == "/api/v1/runs" || i.path == "/api/v2/runs"))
         .filter(|i| {
             matches!(
                 i.fault,
@@ -269,7 +287,7 @@ fn crash_loop_every_recorded_run_is_on_the_server_once_with_all_its_files() {
     let uploaded_in_loop =
         (recorded as usize + check.without_record.len()).saturating_sub(left_before_drain);
     let report = format!(
-        "crash loop figures (seed {seed})\n\
+        "crash loop figures ({version}, seed {seed})\n\
          runs recorded:             {recorded}\n\
          station starts:            {}\n\
          kills (SIGKILL):           {} ({} at a random time, {} right after a request reached the server)\n\
@@ -419,8 +437,9 @@ fn check_server(server: &TestServer, records_dir: &Path) -> Check {
     // (serial, start in ms) -> run ids.
     let mut on_server: HashMap<(String, i64), Vec<String>> = HashMap::new();
     for (id, body) in &runs {
-        let serial = body["unit_under_test"]["serial_number"]
+        let serial = body["serial_number"]
             .as_str()
+            .or_else(|| body["unit_under_test"]["serial_number"].as_str())
             .unwrap_or_default()
             .to_owned();
         let started = body["started_at"]

@@ -14,6 +14,7 @@ mod edge_cases;
 #[path = "../../../tests/tests/it/example_binaries.rs"]
 mod example_binaries;
 mod examples;
+mod examples_v2;
 mod faults;
 mod get_runs;
 mod hostile;
@@ -31,3 +32,4 @@ mod support;
 #[path = "../../../tests/tests/it/tmpfs.rs"]
 mod tmpfs;
 mod uploader;
+mod v2;

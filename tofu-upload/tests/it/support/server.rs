@@ -1,5 +1,9 @@
-//! A loopback HTTP server that answers like TofuPilot's v1 API (as the capture server
-//! of the reference did) and records every request.
+//! A loopback HTTP server that answers like TofuPilot's v1 and v2 APIs (as the capture server
+//! of the reference did) and records every request. Every `POST /api/v2/runs` body is checked
+//! against the official client's v2 requests ([`super::v2_schema`]): a body that differs is
+//! refused (400) and its problems kept ([`TestServer::v2_problems`]). A v2 create with a
+//! `client_run_ref` the server already has returns that run (TofuPilot's idempotency), however
+//! late the first one was stored.
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
@@ -82,6 +86,8 @@ struct StoredRun {
     id: String,
     body: Value,
     created_at: String,
+    /// Created through v2.
+    v2: bool,
 }
 
 #[derive(Debug, Clone)]
@@ -91,6 +97,8 @@ struct Upload {
     size: Option<u64>,
     data: Option<(String, Vec<u8>)>,
     run_id: Option<String>,
+    /// v2: finalized (may be linked to a run).
+    finalized: bool,
 }
 
 #[derive(Default)]
@@ -107,6 +115,12 @@ struct Inner {
     late_pending: usize,
     uploads: HashMap<String, Upload>,
     upload_order: Vec<String>,
+    /// v2 procedures: (id, name).
+    procedures: Vec<(String, String)>,
+    /// What was wrong with the v2 create bodies received.
+    v2_problems: Vec<String>,
+    /// v2 creates with `sequences` are refused (an older server).
+    refuse_sequences: bool,
 }
 
 struct Shared {
@@ -427,6 +441,39 @@ impl TestServer {
             .and_then(|u| u.data.clone())
     }
 
+    /// Adds a v2 procedure; returns its id.
+    pub fn add_procedure(&self, name: &str) -> String {
+        let id = self.shared.new_id();
+        self.shared
+            .inner
+            .lock()
+            .unwrap()
+            .procedures
+            .push((id.clone(), name.to_owned()));
+        id
+    }
+
+    /// The v2 procedures, as `(id, name)`.
+    pub fn procedures(&self) -> Vec<(String, String)> {
+        self.shared.inner.lock().unwrap().procedures.clone()
+    }
+
+    /// What was wrong with the v2 create bodies received (empty when each was as the official
+    /// client's).
+    pub fn v2_problems(&self) -> Vec<String> {
+        self.shared.inner.lock().unwrap().v2_problems.clone()
+    }
+
+    /// Refuses v2 creates that carry `sequences` (400), as a server without them would.
+    pub fn refuse_sequences(&self) {
+        self.shared.inner.lock().unwrap().refuse_sequences = true;
+    }
+
+    /// A client of this server speaking v2.
+    pub fn builder_v2(&self) -> tofu_upload::ClientBuilder {
+        self.builder().api_version(tofu_upload::ApiVersion::V2)
+    }
+
     pub fn builder(&self) -> tofu_upload::ClientBuilder {
         tofu_upload::ClientBuilder::new()
             .api_key(TEST_KEY)
@@ -615,6 +662,9 @@ fn respond(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Resp
 
 /// The server's work and answer for a request.
 fn route(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Response {
+    if recorded.path.starts_with("/api/v2/") {
+        return route_v2(shared, inner, recorded);
+    }
     let base = shared.base.clone();
     match (recorded.method.as_str(), recorded.path.as_str()) {
         ("POST", "/api/v1/runs") | ("POST", "/api/v1/import") => {
@@ -628,6 +678,7 @@ fn route(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Respon
                 id: id.clone(),
                 body,
                 created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                v2: false,
             });
             let what = if recorded.path.ends_with("import") {
                 "Run imported"
@@ -663,25 +714,20 @@ fn route(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Respon
             let runs: Vec<Value> = inner
                 .runs
                 .iter()
-                .filter(|r| r.body["unit_under_test"]["serial_number"] == serial.as_str())
+                .filter(|r| !r.v2 && r.body["unit_under_test"]["serial_number"] == serial.as_str())
                 .map(|r| run_json(&base, r, inner))
                 .collect();
             json_response(StatusCode::OK, Value::Array(runs))
         }
         ("POST", "/api/v1/uploads/initialize") => {
             let body: Value = serde_json::from_slice(&recorded.body).unwrap_or(Value::Null);
-            let id = shared.new_id();
-            inner.uploads.insert(
-                id.clone(),
-                Upload {
-                    name: body["name"].as_str().unwrap_or_default().to_owned(),
-                    mime: body["mimeType"].as_str().unwrap_or_default().to_owned(),
-                    size: body["sizeBytes"].as_u64(),
-                    data: None,
-                    run_id: None,
-                },
+            let id = new_upload(
+                shared,
+                inner,
+                body["name"].as_str().unwrap_or_default(),
+                body["mimeType"].as_str().unwrap_or_default(),
+                body["sizeBytes"].as_u64(),
             );
-            inner.upload_order.push(id.clone());
             json_response(
                 StatusCode::OK,
                 json!({"id": id, "uploadUrl": format!("{base}/_storage/{id}")}),
@@ -707,6 +753,9 @@ fn route(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Respon
             let content_type = recorded.header("content-type").unwrap_or("").to_owned();
             match inner.uploads.get_mut(id) {
                 Some(u) if u.size.is_none_or(|s| s == recorded.body.len() as u64) => {
+                    if u.mime.is_empty() {
+                        u.mime = content_type.clone();
+                    }
                     u.data = Some((content_type, recorded.body.clone()));
                     StatusCode::OK.into_response()
                 }
@@ -776,11 +825,7 @@ fn run_json(base: &str, run: &StoredRun, inner: &Inner) -> Value {
     let fmt = |t: Option<chrono::DateTime<chrono::Utc>>| {
         t.map(|t| t.to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
     };
-    let attachments: Vec<Value> = inner
-        .upload_order
-        .iter()
-        .filter_map(|id| inner.uploads.get(id).map(|u| (id, u)))
-        .filter(|(_, u)| u.run_id.as_deref() == Some(run.id.as_str()))
+    let attachments: Vec<Value> = linked(inner, &run.id)
         .map(|(id, u)| {
             json!({
                 "id": id,
@@ -811,6 +856,285 @@ fn run_json(base: &str, run: &StoredRun, inner: &Inner) -> Value {
         "attachments": attachments,
         "logs": [],
     })
+}
+
+/// A new upload (its bytes to come by `PUT`); returns its id.
+fn new_upload(
+    shared: &Arc<Shared>,
+    inner: &mut Inner,
+    name: &str,
+    mime: &str,
+    size: Option<u64>,
+) -> String {
+    let id = shared.new_id();
+    inner.uploads.insert(
+        id.clone(),
+        Upload {
+            name: name.to_owned(),
+            mime: mime.to_owned(),
+            size,
+            data: None,
+            run_id: None,
+            finalized: false,
+        },
+    );
+    inner.upload_order.push(id.clone());
+    id
+}
+
+fn v2_error(status: StatusCode, code: &str, message: &str) -> Response {
+    json_response(
+        status,
+        json!({"message": message, "code": code, "issues": []}),
+    )
+}
+
+/// The v2 API's work and answer.
+fn route_v2(shared: &Arc<Shared>, inner: &mut Inner, recorded: &Recorded) -> Response {
+    let base = shared.base.clone();
+    let path = &recorded.path["/api/v2".len()..];
+    let body: Value = serde_json::from_slice(&recorded.body).unwrap_or(Value::Null);
+    let query = |key: &str| -> Vec<String> {
+        recorded
+            .query
+            .iter()
+            .filter(|(k, _)| k == key)
+            .map(|(_, v)| v.clone())
+            .collect()
+    };
+    let page = |items: Vec<Value>| -> Value {
+        let limit: usize = query("limit")
+            .first()
+            .and_then(|l| l.parse().ok())
+            .unwrap_or(50);
+        let start: usize = query("cursor")
+            .first()
+            .and_then(|c| c.parse().ok())
+            .unwrap_or(0);
+        let end = (start + limit).min(items.len());
+        let has_more = end < items.len();
+        json!({
+            "data": items.get(start.min(items.len())..end).unwrap_or_default(),
+            "meta": {"has_more": has_more, "next_cursor": if has_more { json!(end) } else { Value::Null }},
+        })
+    };
+    match (recorded.method.as_str(), path) {
+        ("POST", "/runs") => {
+            let mut problems = super::v2_schema::run_create_problems(&body);
+            if inner.refuse_sequences && body.get("sequences").is_some() {
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({"message": "Invalid input", "code": "BAD_REQUEST",
+                           "issues": [{"message": "Unrecognized key: sequences", "path": ["sequences"]}]}),
+                );
+            }
+            let procedure = body["procedure_id"].as_str().unwrap_or_default();
+            if problems.is_empty() && !inner.procedures.iter().any(|(id, _)| id == procedure) {
+                return v2_error(StatusCode::NOT_FOUND, "NOT_FOUND", "Procedure not found");
+            }
+            if !problems.is_empty() {
+                let issues: Vec<Value> = problems.iter().map(|p| json!({"message": p})).collect();
+                inner.v2_problems.append(&mut problems);
+                return json_response(
+                    StatusCode::BAD_REQUEST,
+                    json!({"message": "Invalid input", "code": "BAD_REQUEST", "issues": issues}),
+                );
+            }
+            if let Some(reference) = body["client_run_ref"].as_str()
+                && let Some(run) = inner
+                    .runs
+                    .iter()
+                    .chain(&inner.deleted)
+                    .find(|r| r.v2 && r.body["client_run_ref"] == reference)
+            {
+                return json_response(StatusCode::OK, json!({"id": run.id}));
+            }
+            let id = shared.new_id();
+            inner.runs.push(StoredRun {
+                id: id.clone(),
+                body,
+                created_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+                v2: true,
+            });
+            json_response(StatusCode::OK, json!({"id": id}))
+        }
+        ("GET", "/runs") => {
+            let serials = query("serial_numbers");
+            let outcomes = query("outcomes");
+            let executions = query("execution_ids");
+            let runs: Vec<Value> = inner
+                .runs
+                .iter()
+                .filter(|r| r.v2)
+                .filter(|r| {
+                    serials.is_empty()
+                        || serials
+                            .iter()
+                            .any(|s| r.body["serial_number"] == s.as_str())
+                })
+                .filter(|r| {
+                    outcomes.is_empty() || outcomes.iter().any(|o| r.body["outcome"] == o.as_str())
+                })
+                .filter(|r| {
+                    executions.is_empty()
+                        || executions
+                            .iter()
+                            .any(|e| r.body["execution_id"] == e.as_str())
+                })
+                .map(|r| run_json_v2(&base, r, inner))
+                .collect();
+            json_response(StatusCode::OK, page(runs))
+        }
+        ("DELETE", "/runs") => {
+            let ids = query("ids");
+            let mut deleted = Vec::new();
+            for id in ids {
+                if let Some(i) = inner.runs.iter().position(|r| r.id == id) {
+                    let run = inner.runs.remove(i);
+                    inner.deleted.push(run);
+                    deleted.push(id);
+                }
+            }
+            json_response(StatusCode::OK, json!({"id": deleted}))
+        }
+        ("GET", p) if p.starts_with("/runs/") => {
+            let id = &p["/runs/".len()..];
+            match inner.runs.iter().find(|r| r.v2 && r.id == id) {
+                Some(run) => json_response(StatusCode::OK, run_json_v2(&base, run, inner)),
+                None => v2_error(StatusCode::NOT_FOUND, "NOT_FOUND", "Run not found"),
+            }
+        }
+        ("PATCH", p) if p.starts_with("/runs/") => {
+            let id = p["/runs/".len()..].to_owned();
+            if !inner.runs.iter().any(|r| r.id == id) {
+                return v2_error(StatusCode::NOT_FOUND, "NOT_FOUND", "Run not found");
+            }
+            let ids: Vec<String> = body["attachments"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect();
+            for upload in &ids {
+                match inner.uploads.get(upload) {
+                    Some(u) if u.data.is_some() && u.finalized => {}
+                    _ => {
+                        return v2_error(
+                            StatusCode::BAD_REQUEST,
+                            "BAD_REQUEST",
+                            "Attachment not uploaded and finalized",
+                        );
+                    }
+                }
+            }
+            for upload in ids {
+                if let Some(u) = inner.uploads.get_mut(&upload) {
+                    u.run_id = Some(id.clone());
+                }
+            }
+            json_response(StatusCode::OK, json!({"id": id}))
+        }
+        ("POST", "/attachments") => {
+            let Some(name) = body["name"].as_str().filter(|n| !n.is_empty()) else {
+                return v2_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "name is required");
+            };
+            let id = new_upload(shared, inner, name, "", None);
+            json_response(
+                StatusCode::OK,
+                json!({"id": id, "upload_url": format!("{base}/_storage/{id}")}),
+            )
+        }
+        ("POST", p) if p.starts_with("/attachments/") && p.ends_with("/finalize") => {
+            let id = &p["/attachments/".len()..p.len() - "/finalize".len()];
+            match inner.uploads.get_mut(id) {
+                Some(u) if u.data.is_some() => {
+                    u.finalized = true;
+                    json_response(
+                        StatusCode::OK,
+                        json!({"url": format!("{base}/_storage/{id}")}),
+                    )
+                }
+                Some(_) => v2_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "File not uploaded"),
+                None => v2_error(StatusCode::NOT_FOUND, "NOT_FOUND", "Attachment not found"),
+            }
+        }
+        ("GET", "/procedures") => {
+            let search = query("search_query").first().cloned().unwrap_or_default();
+            let found: Vec<Value> = inner
+                .procedures
+                .iter()
+                .filter(|(_, name)| name.to_lowercase().contains(&search.to_lowercase()))
+                .map(|(id, name)| json!({"id": id, "name": name, "created_at": "2026-01-01T00:00:00.000Z"}))
+                .collect();
+            json_response(StatusCode::OK, page(found))
+        }
+        ("POST", "/procedures") => {
+            let Some(name) = body["name"].as_str().filter(|n| !n.is_empty()) else {
+                return v2_error(StatusCode::BAD_REQUEST, "BAD_REQUEST", "name is required");
+            };
+            let id = shared.new_id();
+            inner.procedures.push((id.clone(), name.to_owned()));
+            json_response(StatusCode::OK, json!({"id": id}))
+        }
+        _ => v2_error(StatusCode::NOT_FOUND, "NOT_FOUND", "Not found"),
+    }
+}
+
+/// A v2 run as `GET /api/v2/runs/{id}` gives it (the capture's shape), with its files.
+fn run_json_v2(base: &str, run: &StoredRun, inner: &Inner) -> Value {
+    let b = &run.body;
+    let attachments: Vec<Value> = linked(inner, &run.id)
+        .map(|(id, u)| {
+            json!({
+                "id": id,
+                "name": u.name,
+                "size": u.data.as_ref().map(|d| d.1.len()),
+                "content_type": u.mime,
+                "is_report": false,
+                "download_url": format!("{base}/_storage/{id}"),
+            })
+        })
+        .collect();
+    let procedure_name = inner
+        .procedures
+        .iter()
+        .find(|(id, _)| b["procedure_id"] == id.as_str())
+        .map(|(_, name)| name.clone());
+    json!({
+        "id": run.id,
+        "created_at": run.created_at,
+        "started_at": b["started_at"],
+        "ended_at": b["ended_at"],
+        "duration": "PT0S",
+        "outcome": b["outcome"],
+        "execution_id": b.get("execution_id").cloned().unwrap_or(Value::Null),
+        "slot_key": b.get("slot_key").cloned().unwrap_or(Value::Null),
+        "slot_name": b.get("slot_name").cloned().unwrap_or(Value::Null),
+        "client_run_ref": b.get("client_run_ref").cloned().unwrap_or(Value::Null),
+        "procedure": {"id": b["procedure_id"], "name": procedure_name, "version": b.get("procedure_version")},
+        "unit": {"id": format!("unit-{}", b["serial_number"].as_str().unwrap_or_default()),
+                 "serial_number": b["serial_number"], "sample": null,
+                 "part": {"id": "part", "number": b.get("part_number"), "name": "",
+                          "revision": {"id": "rev", "number": b.get("revision_number")}},
+                 "batch": null},
+        "docstring": b.get("docstring").cloned().unwrap_or(Value::Null),
+        "created_by_user": null,
+        "created_by_station": null,
+        "operated_by": b.get("operated_by").cloned().unwrap_or(Value::Null),
+        "phases": b.get("phases").cloned().unwrap_or(json!([])),
+        "config": b.get("config").cloned().unwrap_or(json!([])),
+        "secrets": [],
+        "attachments": attachments,
+    })
+}
+
+/// The uploads linked to a run, in upload order, with their ids.
+fn linked<'a>(inner: &'a Inner, run_id: &'a str) -> impl Iterator<Item = (&'a String, &'a Upload)> {
+    inner
+        .upload_order
+        .iter()
+        .filter_map(|id| inner.uploads.get(id).map(|u| (id, u)))
+        .filter(move |(_, u)| u.run_id.as_deref() == Some(run_id))
 }
 
 fn decode(s: &str) -> String {
@@ -1022,7 +1346,7 @@ impl ChaosState {
             return None;
         }
         let put = method == "PUT" && path.starts_with("/_storage/");
-        let create = method == "POST" && path == "/api/v1/runs";
+        let create = method == "POST" && (path == "/api/v1/runs" || path == "/api/v2/runs");
         let kinds = ChaosFault::ANY.len() as u64 + u64::from(put);
         let fault = match self.next() % kinds {
             // The hardest cases, made common: the run is created and its answer lost, or it
