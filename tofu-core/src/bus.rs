@@ -128,6 +128,8 @@ pub struct OpenPrompt {
     pub message: String,
     /// The answer it wants.
     pub kind: PromptKind,
+    /// An image shown with it (a `data:` URL).
+    pub image: Option<String>,
 }
 
 /// What a subscriber receives.
@@ -438,13 +440,24 @@ impl Snapshot {
                     }
                 }
             }
-            EventKind::PromptOpened { id, message, kind } => {
+            EventKind::PromptOpened {
+                id,
+                message,
+                kind,
+                image,
+            } => {
                 slot.prompts.push(OpenPrompt {
                     id: *id,
                     message: message.clone(),
                     kind: kind.clone(),
+                    image: image.clone(),
                 });
-                slot.state = SlotStatus::Prompt;
+                // A slot asking for its next unit keeps showing its last outcome.
+                let next_unit = matches!(kind, PromptKind::SerialNumber { .. })
+                    && !matches!(slot.state, SlotStatus::Running | SlotStatus::Prompt);
+                if !next_unit {
+                    slot.state = SlotStatus::Prompt;
+                }
             }
             EventKind::PromptAnswered { id, .. } | EventKind::PromptClosed { id, .. } => {
                 slot.prompts.retain(|p| p.id != *id);

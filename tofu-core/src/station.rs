@@ -464,6 +464,110 @@ impl Station {
         Batch { executions }
     }
 
+    /// Runs every slot on its own, unit after unit, until each slot's serial number source
+    /// gives no unit (`None`) or Ctrl-C (SIGTERM, SIGHUP) stops the station: a slot asks for
+    /// its next unit as soon as its run is closed, while the other slots go on (the operator
+    /// scans a board into any free slot, and it starts). The shared plugs are set up once,
+    /// before the first unit, and torn down at the end. Returns every run's execution, in the
+    /// order they ended. [`Commands::abort_slot`] and [`Commands::abort_all`] abort the runs
+    /// under way; the slots then ask for their next unit.
+    ///
+    /// The slots move through the phases independently (a synchronized station needs batches:
+    /// [`Station::run`]).
+    pub fn run_continuously<S: IntoSerialNumber>(
+        &mut self,
+        serial_number: impl Fn(&SlotInfo) -> S + Sync,
+    ) -> Vec<Execution> {
+        crate::logging::with_capturing_subscriber(|_| self.run_slots_continuously(&serial_number))
+    }
+
+    fn run_slots_continuously<S: IntoSerialNumber>(
+        &mut self,
+        serial_number: &(impl Fn(&SlotInfo) -> S + Sync),
+    ) -> Vec<Execution> {
+        if !self.quiet && self.console.is_none() {
+            self.console = Some(Console::start(
+                &self.bus,
+                ConsoleOptions {
+                    progress: true,
+                    summary: false,
+                    batch: true,
+                    stderr: false,
+                },
+            ));
+        }
+        // Signals stop the station: the runs under way abort, no slot asks for another unit.
+        let station_abort = Arc::new(Abort::new());
+        let _watch = crate::signals::watch(&station_abort);
+        let (set_up, setup_error) = self.set_up_shared(&station_abort);
+        let execution_id = new_execution_id();
+        let done = std::sync::Mutex::new(Vec::new());
+        std::thread::scope(|scope| {
+            for (info, test) in &mut self.slots {
+                let (station_abort, setup_error, execution_id, done) =
+                    (&station_abort, &setup_error, &execution_id, &done);
+                let job = move || {
+                    while !station_abort.is_aborted() {
+                        let abort = Arc::new(Abort::new());
+                        let _watch = crate::signals::watch(&abort);
+                        let asking = crate::prompt::AskContext {
+                            desk: Arc::clone(&test.desk),
+                            waiting: crate::desk::Waiting {
+                                abort: Arc::clone(&abort),
+                                level: 1,
+                                stop: None,
+                            },
+                        };
+                        let mut empty = false;
+                        let serial = crate::prompt::asking(asking, || {
+                            ask_serial_number(|| {
+                                let given = serial_number(info);
+                                empty = given.is_no_unit();
+                                given
+                            })
+                        });
+                        if empty || station_abort.is_aborted() {
+                            break;
+                        }
+                        let slot = SlotRun {
+                            record: SlotRecord {
+                                index: info.index,
+                                name: info.name.clone(),
+                                execution_id: execution_id.clone(),
+                            },
+                            sync: None,
+                            shared_setup_error: setup_error.clone(),
+                        };
+                        // A source that fails (no terminal, end of input) would fail again:
+                        // its run is recorded as ERROR, and the slot stops.
+                        let failed = !matches!(serial, Ok(Ok(_)));
+                        let (execution, _) = test.execute_run(abort, move || serial, Some(&slot));
+                        done.lock()
+                            .unwrap_or_else(std::sync::PoisonError::into_inner)
+                            .push(execution);
+                        if failed {
+                            break;
+                        }
+                    }
+                };
+                if let Err(e) = std::thread::Builder::new()
+                    .name("tofu-slot".into())
+                    .spawn_scoped(scope, job)
+                {
+                    tracing::error!("can't start a thread for a slot ({e}); it stays empty");
+                }
+            }
+        });
+        plug_calls::tear_down_all(
+            self.shared[..set_up].iter(),
+            &station_abort,
+            DEFAULT_PLUG_TIMEOUT,
+            &mut |_, _| {},
+        );
+        done.into_inner()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
     /// Sets up the shared plugs in order; stops at the first failure. Returns how many were
     /// set up, and the failure.
     fn set_up_shared(&self, abort: &Abort) -> (usize, Option<String>) {
