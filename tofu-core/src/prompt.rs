@@ -274,9 +274,14 @@ impl SerialNumber {
         let kind = PromptKind::SerialNumber {
             pattern: self.pattern.clone(),
         };
-        with_desk(&self.message, kind, None, hint, self.timeout, |answers, out| {
-            self.ask_over(answers, out, pattern.as_ref())
-        })
+        with_desk(
+            &self.message,
+            kind,
+            None,
+            hint,
+            self.timeout,
+            |answers, out| self.ask_over(answers, out, pattern.as_ref()),
+        )
     }
 
     /// Asks over `input` and `output` instead of stdin and stderr (no command line, no
