@@ -172,7 +172,7 @@
     if (id === c.askId) return;
     c.askId = id;
     c.ask.replaceChildren();
-    if (!p) return;
+    if (!p) { focusSoon(); return; }
     const box = el("form", "ask");
     box.dataset.prompt = String(p.id);
     box.dataset.kind = p.kind.kind;
@@ -222,11 +222,26 @@
       buttons.append(b);
     }
     box.addEventListener("submit", (ev) => { ev.preventDefault(); send(input.value.trim()); });
+    input.addEventListener("pointerdown", () => { input.dataset.chosen = "1"; });
     box.append(input, buttons, reason);
     c.ask.append(box);
-    // Take the focus unless the operator is typing into another field.
-    const active = document.activeElement;
-    if (!(active && active.tagName === "INPUT" && active !== input && active.value !== "")) input.focus();
+    focusSoon();
+  }
+
+  // The answer field has the focus: a question asked in a phase first, else the first slot
+  // waiting for a unit; never away from a field the operator chose or is typing into.
+  let focusPending = false;
+  function focusSoon() {
+    if (focusPending) return;
+    focusPending = true;
+    queueMicrotask(() => {
+      focusPending = false;
+      const active = document.activeElement;
+      if (active && active.tagName === "INPUT" && active.isConnected && (active.value !== "" || active.dataset.chosen)) return;
+      const fields = [...document.querySelectorAll("#slots form.ask input.answer")];
+      const best = fields.find((f) => f.closest("form").dataset.kind !== "serial_number") || fields[0];
+      if (best && best !== active) best.focus();
+    });
   }
 
   function range(k) {
