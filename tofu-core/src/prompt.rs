@@ -1322,6 +1322,7 @@ mod tests {
             },
             message: "q".into(),
             kind: PromptKind::Value,
+            image: None,
             timeout,
             stdin: false,
             terminal: false,

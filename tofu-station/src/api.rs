@@ -10,18 +10,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 use tofu_core::{AnswerError, CommandError};
 
-use crate::server::App;
-
-/// A JSON error: `{"error": why, "field": which, "value": what was given}`.
-pub(crate) fn error(status: StatusCode, message: &str, field: &str, value: Value) -> Response {
-    let body = json!({"error": message, "field": field, "value": value});
-    (
-        status,
-        [(header::CONTENT_TYPE, "application/json")],
-        body.to_string(),
-    )
-        .into_response()
-}
+use crate::app::{App, error};
 
 fn ok(body: Value) -> Response {
     (

@@ -1,9 +1,8 @@
 //! What the page shows besides the events: its own files (part of the binary), the recent
 //! runs from the record folder with their HTML reports, and the upload queue.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, PoisonError};
 use std::time::SystemTime;
 
 use axum::extract::{Path as UrlPath, State};
@@ -12,8 +11,7 @@ use axum::response::{IntoResponse, Response};
 use serde::Serialize;
 use serde_json::{Value, json};
 
-use crate::api::error;
-use crate::server::App;
+use crate::app::{App, RunCache, error};
 
 const INDEX_HTML: &str = include_str!("../assets/index.html");
 const APP_JS: &str = include_str!("../assets/app.js");
@@ -78,10 +76,6 @@ pub(crate) struct RunSummary {
     report: Option<String>,
 }
 
-/// The summaries read so far, by file and modification time (a record is read once).
-#[derive(Debug, Default)]
-pub(crate) struct RunCache(Mutex<HashMap<PathBuf, (SystemTime, RunSummary)>>);
-
 /// `GET /api/runs`: the most recent records in the record folder, newest first.
 pub(crate) async fn runs(State(app): State<Arc<App>>) -> Response {
     let app2 = Arc::clone(&app);
@@ -102,7 +96,7 @@ fn json_response(body: Value) -> Response {
         .into_response()
 }
 
-fn recent_runs(dir: &Path, cache: &RunCache) -> Vec<RunSummary> {
+fn recent_runs(dir: &Path, cache: &RunCache) -> Vec<Value> {
     let Ok(entries) = std::fs::read_dir(dir) else {
         return Vec::new();
     };
@@ -115,7 +109,7 @@ fn recent_runs(dir: &Path, cache: &RunCache) -> Vec<RunSummary> {
                 .then(|| Some((meta.modified().ok()?, path)))?
         })
         .collect();
-    records.sort_by(|a, b| b.0.cmp(&a.0));
+    records.sort_by_key(|r| std::cmp::Reverse(r.0));
     records.truncate(RECENT_RUNS);
     let mut cache = cache.0.lock().unwrap_or_else(PoisonError::into_inner);
     records
@@ -126,7 +120,7 @@ fn recent_runs(dir: &Path, cache: &RunCache) -> Vec<RunSummary> {
             {
                 return Some(summary.clone());
             }
-            let summary = summarize(&path)?;
+            let summary = serde_json::to_value(summarize(&path)?).ok()?;
             cache.insert(path, (modified, summary.clone()));
             Some(summary)
         })

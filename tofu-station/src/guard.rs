@@ -15,7 +15,7 @@ use axum::http::{HeaderMap, Method, StatusCode, header};
 use axum::middleware::Next;
 use axum::response::Response;
 
-use crate::api::error;
+use crate::app::error;
 
 /// The rules of one server.
 #[derive(Debug, Clone)]

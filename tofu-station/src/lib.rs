@@ -51,6 +51,7 @@
 #![warn(missing_docs)]
 
 mod api;
+mod app;
 mod files;
 mod guard;
 mod hub;

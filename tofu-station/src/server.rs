@@ -2,57 +2,18 @@
 //! (synchronous) test program.
 
 use std::net::{IpAddr, SocketAddr, TcpListener};
-use std::path::PathBuf;
 use std::sync::Arc;
 
 use axum::Router;
-use axum::http::StatusCode;
-use axum::response::Response;
 use axum::routing::{get, post};
-use tofu_core::Commands;
 use tokio::sync::oneshot;
 
-use crate::api::{self, error};
-use crate::files::{self, RunCache};
+use crate::api;
+use crate::app::{App, RunCache};
+use crate::files;
 use crate::guard::{self, Guard};
 use crate::hub::Hub;
 use crate::{ServeError, StationPage};
-
-/// What the handlers share.
-#[derive(Debug)]
-pub(crate) struct App {
-    pub(crate) hub: Arc<Hub>,
-    pub(crate) commands: Commands,
-    pub(crate) records: PathBuf,
-    pub(crate) outbox: PathBuf,
-    pub(crate) runs: RunCache,
-}
-
-impl App {
-    /// A slot number from a URL, checked against the station's slots.
-    #[allow(clippy::result_large_err)]
-    pub(crate) fn slot(&self, given: &str) -> Result<usize, Response> {
-        let count = self.hub.slot_count().max(1);
-        match given.parse::<usize>() {
-            Ok(slot) if slot < count => Ok(slot),
-            Ok(slot) => Err(error(
-                StatusCode::NOT_FOUND,
-                &format!(
-                    "no slot {slot}: the station has {count} (0 to {})",
-                    count - 1
-                ),
-                "slot",
-                slot.into(),
-            )),
-            Err(_) => Err(error(
-                StatusCode::BAD_REQUEST,
-                "a slot is its number, from 0",
-                "slot",
-                given.into(),
-            )),
-        }
-    }
-}
 
 /// The station page, served while this lives. Dropping it stops the server.
 #[derive(Debug)]

@@ -18,8 +18,8 @@ use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use tokio::sync::watch;
 
+use crate::app::App;
 use crate::hub::{Hub, Next};
-use crate::server::App;
 
 struct Cursor {
     hub: Arc<Hub>,
