@@ -160,7 +160,10 @@
 
   function elapsed(s, c) {
     if (!s.started || s.state === "IDLE") { c.elapsed.textContent = ""; return; }
-    const end = ["RUNNING", "PROMPT"].includes(s.state) ? Date.now() : (s.ended || Date.now());
+    const running = ["RUNNING", "PROMPT"].includes(s.state);
+    // A run that ended before the page opened: its end time is not in the snapshot.
+    if (!running && !s.ended) { c.elapsed.textContent = ""; return; }
+    const end = running ? Date.now() : s.ended;
     c.elapsed.textContent = "  " + ((end - s.started) / 1000).toFixed(1) + " s";
   }
 

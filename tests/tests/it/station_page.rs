@@ -868,3 +868,30 @@ fn a_bind_other_than_loopback_needs_a_token() {
     page.wait_state(0, "PASS");
     page.assert_no_errors();
 }
+
+/// The README's screenshot, of a page already serving: `TOFU_STATION_URL=http://127.0.0.1:8080/
+/// TOFU_SCREENSHOT=docs/station-page.png cargo test -p tests --test it readme_screenshot --
+/// --ignored` (`cargo run --example station_ui` serving, driven as the README says).
+#[test]
+#[ignore = "takes the README's screenshot of a running station_ui"]
+fn readme_screenshot() {
+    let (Ok(url), Ok(path)) = (
+        std::env::var("TOFU_STATION_URL"),
+        std::env::var("TOFU_SCREENSHOT"),
+    ) else {
+        panic!("set TOFU_STATION_URL and TOFU_SCREENSHOT");
+    };
+    let Some(mut browser) = Browser::launch() else {
+        return;
+    };
+    let mut page = browser.open(&url, "readme");
+    page.wait_for(
+        "document.querySelectorAll('[data-slot]').length > 0",
+        "the cards",
+    );
+    let wait = std::env::var("TOFU_SCREENSHOT_WAIT_MS").map_or(800, |ms| ms.parse().unwrap());
+    std::thread::sleep(Duration::from_millis(wait));
+    let png = page.screenshot("readme");
+    std::fs::copy(&png, &path).unwrap();
+    page.assert_no_errors();
+}
