@@ -773,6 +773,27 @@ fn events_resume_after_the_last_event_id_or_start_from_a_snapshot() {
         assert_eq!(data["seq"], *id);
         assert_eq!(data["v"], 1);
     }
+    // The same with the id in the query (a client that can't set headers).
+    let (status, body) = http(addr, "GET", "/api/state", &[], "");
+    assert_eq!(status, 200, "{body}");
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(500)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /events?last_event_id=5 HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+    )
+    .unwrap();
+    let mut buf = vec![0u8; 65536];
+    let mut text = String::new();
+    let deadline = Instant::now() + Duration::from_secs(5);
+    while parse_sse(&text).is_empty() && Instant::now() < deadline {
+        if let Ok(n) = stream.read(&mut buf) {
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    assert_eq!(parse_sse(&text)[0].1, 6, "{text}");
 }
 
 #[test]
