@@ -323,17 +323,7 @@ impl Station {
         &mut self,
         mut serial_number: impl FnMut(&SlotInfo) -> S,
     ) -> Batch {
-        if !self.quiet && self.console.is_none() {
-            self.console = Some(Console::start(
-                &self.bus,
-                ConsoleOptions {
-                    progress: true,
-                    summary: false,
-                    batch: true,
-                    stderr: false,
-                },
-            ));
-        }
+        self.start_console();
         // The station's own abort (its shared plugs), and one per slot: a command can abort
         // one slot; a signal aborts them all.
         let station_abort = Arc::new(Abort::new());
@@ -485,17 +475,7 @@ impl Station {
         &mut self,
         serial_number: &(impl Fn(&SlotInfo) -> S + Sync),
     ) -> Vec<Execution> {
-        if !self.quiet && self.console.is_none() {
-            self.console = Some(Console::start(
-                &self.bus,
-                ConsoleOptions {
-                    progress: true,
-                    summary: false,
-                    batch: true,
-                    stderr: false,
-                },
-            ));
-        }
+        self.start_console();
         // Signals stop the station: the runs under way abort, no slot asks for another unit.
         let station_abort = Arc::new(Abort::new());
         let _watch = crate::signals::watch(&station_abort);
@@ -566,6 +546,21 @@ impl Station {
         );
         done.into_inner()
             .unwrap_or_else(std::sync::PoisonError::into_inner)
+    }
+
+    /// The console's progress lines, unless quiet (once per station).
+    fn start_console(&mut self) {
+        if !self.quiet && self.console.is_none() {
+            self.console = Some(Console::start(
+                &self.bus,
+                ConsoleOptions {
+                    progress: true,
+                    summary: false,
+                    batch: true,
+                    stderr: false,
+                },
+            ));
+        }
     }
 
     /// Sets up the shared plugs in order; stops at the first failure. Returns how many were

@@ -13,38 +13,12 @@ use serde_json::{Value, json};
 use tungstenite::stream::MaybeTlsStream;
 use tungstenite::{Message, WebSocket};
 
-/// The environment variable that turns "no browser, skipped" into a failure (CI sets it).
-const REQUIRE_BROWSER_ENV: &str = "TOFU_REQUIRE_BROWSER";
-
 /// How long a page may take to reach a state the test waits for.
 pub(crate) const WAIT: Duration = Duration::from_secs(15);
 
-/// The browser, or `None` with a loud "SKIPPED" (a failure when `TOFU_REQUIRE_BROWSER=1`).
-pub(crate) fn chromium() -> Option<PathBuf> {
-    let path = std::env::var_os("PATH").unwrap_or_default();
-    for name in ["chromium", "chromium-browser"] {
-        for dir in std::env::split_paths(&path) {
-            let candidate = dir.join(name);
-            if candidate.is_file() {
-                return Some(candidate);
-            }
-        }
-    }
-    let current = std::thread::current();
-    let test = current.name().unwrap_or("a station page test");
-    let message = format!(
-        "{test}: SKIPPED the browser checks, chromium is not installed \
-         (`apt-get update && apt-get install -y chromium`; CI's .ci/run does)"
-    );
-    if std::env::var(REQUIRE_BROWSER_ENV).is_ok_and(|v| v == "1") {
-        panic!("{message} ({REQUIRE_BROWSER_ENV}=1: a skip is a failure)");
-    }
-    let _ = writeln!(
-        std::io::stderr(),
-        "\n!!!!! {message}\n!!!!! set {REQUIRE_BROWSER_ENV}=1 to make this a failure\n"
-    );
-    None
-}
+// The browser, or `None` with a loud "SKIPPED" (a failure when `TOFU_REQUIRE_BROWSER=1`), as
+// the report's browser tests find it.
+use crate::report::chromium;
 
 /// A headless chromium, killed when dropped.
 pub(crate) struct Browser {
