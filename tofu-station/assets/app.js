@@ -91,7 +91,20 @@
       case "output_done": refreshLists(); break;
       default: break;
     }
-    render(s.index);
+    scheduleRender(s.index);
+  }
+
+  // Cards are drawn at most every 16 ms, however fast the events come (a fast test sends
+  // thousands a second); the state above is always up to date.
+  const dirty = new Set();
+  function scheduleRender(i) {
+    if (dirty.size === 0) setTimeout(renderDirty, 16);
+    dirty.add(i);
+  }
+  function renderDirty() {
+    const slotsToDraw = [...dirty];
+    dirty.clear();
+    for (const i of slotsToDraw) if (slots[i]) render(i);
   }
 
   // -- the cards --
