@@ -9,6 +9,7 @@
 //! they skipped (a failure when `TOFU_REQUIRE_BROWSER=1`, as CI sets); the HTTP-level tests
 //! run anyway.
 
+mod bench;
 mod cdp;
 
 use std::io::{Read as _, Write as _};
