@@ -168,6 +168,6 @@ fn main() -> ExitCode {
             .message(format!("Scan the board in {slot}"))
             .ask()
     });
-    eprintln!("{} runs", runs.len());
+    eprintln!("{runs} runs");
     ExitCode::SUCCESS
 }

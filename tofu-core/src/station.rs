@@ -458,30 +458,31 @@ impl Station {
     /// gives no unit (`None`) or Ctrl-C (SIGTERM, SIGHUP) stops the station: a slot asks for
     /// its next unit as soon as its run is closed, while the other slots go on (the operator
     /// scans a board into any free slot, and it starts). The shared plugs are set up once,
-    /// before the first unit, and torn down at the end. Returns every run's execution, in the
-    /// order they ended. [`Commands::abort_slot`] and [`Commands::abort_all`] abort the runs
-    /// under way; the slots then ask for their next unit.
+    /// before the first unit, and torn down at the end. Returns how many runs were made (each
+    /// run's record went to its outputs; none is kept here, so a station can run for weeks).
+    /// [`Commands::abort_slot`] and [`Commands::abort_all`] abort the runs under way; the slots
+    /// then ask for their next unit.
     ///
     /// The slots move through the phases independently (a synchronized station needs batches:
     /// [`Station::run`]).
     pub fn run_continuously<S: IntoSerialNumber>(
         &mut self,
         serial_number: impl Fn(&SlotInfo) -> S + Sync,
-    ) -> Vec<Execution> {
+    ) -> usize {
         crate::logging::with_capturing_subscriber(|_| self.run_slots_continuously(&serial_number))
     }
 
     fn run_slots_continuously<S: IntoSerialNumber>(
         &mut self,
         serial_number: &(impl Fn(&SlotInfo) -> S + Sync),
-    ) -> Vec<Execution> {
+    ) -> usize {
         self.start_console();
         // Signals stop the station: the runs under way abort, no slot asks for another unit.
         let station_abort = Arc::new(Abort::new());
         let _watch = crate::signals::watch(&station_abort);
         let (set_up, setup_error) = self.set_up_shared(&station_abort);
         let execution_id = new_execution_id();
-        let done = std::sync::Mutex::new(Vec::new());
+        let done = AtomicU64::new(0);
         std::thread::scope(|scope| {
             for (info, test) in &mut self.slots {
                 let (station_abort, setup_error, execution_id, done) =
@@ -521,10 +522,9 @@ impl Station {
                         // A source that fails (no terminal, end of input) would fail again:
                         // its run is recorded as ERROR, and the slot stops.
                         let failed = !matches!(serial, Ok(Ok(_)));
-                        let (execution, _) = test.execute_run(abort, move || serial, Some(&slot));
-                        done.lock()
-                            .unwrap_or_else(std::sync::PoisonError::into_inner)
-                            .push(execution);
+                        // The record went to the run's outputs: nothing is kept here.
+                        let _ = test.execute_run(abort, move || serial, Some(&slot));
+                        done.fetch_add(1, Ordering::Relaxed);
                         if failed {
                             break;
                         }
@@ -544,8 +544,7 @@ impl Station {
             DEFAULT_PLUG_TIMEOUT,
             &mut |_, _| {},
         );
-        done.into_inner()
-            .unwrap_or_else(std::sync::PoisonError::into_inner)
+        usize::try_from(done.into_inner()).unwrap_or(usize::MAX)
     }
 
     /// The console's progress lines, unless quiet (once per station).

@@ -121,8 +121,8 @@ impl Hub {
         ring.gap = true;
     }
 
-    /// What a stream that saw every event up to `seen` gets next.
-    pub(crate) fn after(&self, seen: u64) -> Next {
+    /// What a stream that saw every event up to `seen` gets next: `max` events at most.
+    pub(crate) fn after(&self, seen: u64, max: usize) -> Next {
         let ring = self.ring();
         if seen < ring.complete_after {
             return Next::Snapshot;
@@ -131,7 +131,8 @@ impl Hub {
         if start == ring.events.len() {
             return Next::Nothing;
         }
-        Next::Events(ring.events.range(start..).cloned().collect())
+        let end = ring.events.len().min(start.saturating_add(max));
+        Next::Events(ring.events.range(start..end).cloned().collect())
     }
 
     /// Every slot's state now (its `seq` is the last event taken into account), as JSON.
@@ -181,12 +182,13 @@ mod tests {
             hub.push(seq, "{}".into());
         }
         // The five oldest were dropped: a stream that saw 4 or less needs a snapshot.
-        assert!(matches!(hub.after(0), Next::Snapshot));
-        assert!(matches!(hub.after(4), Next::Snapshot));
-        assert_eq!(seqs(hub.after(5)).first(), Some(&6));
+        assert!(matches!(hub.after(0, usize::MAX), Next::Snapshot));
+        assert!(matches!(hub.after(4, usize::MAX), Next::Snapshot));
+        assert_eq!(seqs(hub.after(5, usize::MAX)).first(), Some(&6));
         let last = REPLAY_EVENTS as u64 + 5;
-        assert_eq!(seqs(hub.after(last - 2)), [last - 1, last]);
-        assert!(matches!(hub.after(last), Next::Nothing));
+        assert_eq!(seqs(hub.after(last - 2, usize::MAX)), [last - 1, last]);
+        assert!(matches!(hub.after(last, usize::MAX), Next::Nothing));
+        assert_eq!(seqs(hub.after(5, 2)), [6, 7]);
     }
 
     #[test]
@@ -197,8 +199,8 @@ mod tests {
             hub.push(seq, Arc::clone(&big));
         }
         assert!(hub.ring().bytes <= REPLAY_BYTES);
-        assert!(matches!(hub.after(1), Next::Snapshot));
-        assert_eq!(seqs(hub.after(2)), [3, 4, 5]);
+        assert!(matches!(hub.after(1, usize::MAX), Next::Snapshot));
+        assert_eq!(seqs(hub.after(2, usize::MAX)), [3, 4, 5]);
     }
 
     #[test]
@@ -206,10 +208,10 @@ mod tests {
         let hub = hub();
         hub.push(1, "{}".into());
         hub.gap();
-        assert!(matches!(hub.after(1), Next::Nothing));
+        assert!(matches!(hub.after(1, usize::MAX), Next::Nothing));
         hub.push(5, "{}".into());
-        assert!(matches!(hub.after(1), Next::Snapshot));
-        assert!(matches!(hub.after(3), Next::Snapshot));
-        assert_eq!(seqs(hub.after(4)), [5]);
+        assert!(matches!(hub.after(1, usize::MAX), Next::Snapshot));
+        assert!(matches!(hub.after(3, usize::MAX), Next::Snapshot));
+        assert_eq!(seqs(hub.after(4, usize::MAX)), [5]);
     }
 }

@@ -5,15 +5,18 @@
 //! `?last_event_id=`) gets the events after that id, while the replay buffer still holds them.
 //! A new stream, or one whose id is too old, first gets an `event: snapshot` (every slot's
 //! state, `id:` its `seq`), then the events after it: nothing is missed either way.
+//!
+//! The events waiting for a stream are written together (up to [`BATCH`] in one write), so a
+//! fast test costs one write per batch, not one per event.
 
-use std::collections::VecDeque;
 use std::convert::Infallible;
+use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::body::{Body, Bytes};
 use axum::extract::State;
-use axum::http::HeaderMap;
-use axum::response::sse::{Event, KeepAlive, Sse};
+use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::stream;
 use tokio::sync::watch;
@@ -21,19 +24,20 @@ use tokio::sync::watch;
 use crate::app::App;
 use crate::hub::{Hub, Next};
 
+/// The most events written at once.
+const BATCH: usize = 1000;
+/// A comment is sent after this long without events, so proxies and browsers keep the
+/// connection.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
 struct Cursor {
     hub: Arc<Hub>,
     /// The last event sent; `None` before the first (a snapshot then).
     seen: Option<u64>,
-    ready: VecDeque<Event>,
     changed: watch::Receiver<u64>,
 }
 
-pub(crate) async fn events(
-    State(app): State<Arc<App>>,
-    headers: HeaderMap,
-    uri: axum::http::Uri,
-) -> Response {
+pub(crate) async fn events(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
@@ -48,52 +52,53 @@ pub(crate) async fn events(
     let cursor = Cursor {
         hub: Arc::clone(&app.hub),
         seen: resume,
-        ready: VecDeque::new(),
         changed: app.hub.watch(),
     };
-    let events = stream::unfold(cursor, |mut cursor| async move {
-        let event = cursor.next().await?;
-        Some((Ok::<Event, Infallible>(event), cursor))
+    let chunks = stream::unfold(cursor, |mut cursor| async move {
+        let chunk = cursor.next().await?;
+        Some((Ok::<Bytes, Infallible>(Bytes::from(chunk)), cursor))
     });
-    Sse::new(events)
-        .keep_alive(KeepAlive::new().interval(Duration::from_secs(15)))
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(chunks),
+    )
         .into_response()
 }
 
 impl Cursor {
-    async fn next(&mut self) -> Option<Event> {
+    /// The next text to write: a snapshot, a batch of events, or a keep-alive comment; `None`
+    /// when the server stops.
+    async fn next(&mut self) -> Option<String> {
         loop {
-            if let Some(event) = self.ready.pop_front() {
-                return Some(event);
-            }
             let next = match self.seen {
                 None => Next::Snapshot,
-                Some(seen) => self.hub.after(seen),
+                Some(seen) => self.hub.after(seen, BATCH),
             };
             match next {
                 Next::Snapshot => {
                     let (seq, json) = self.hub.snapshot();
                     self.seen = Some(seq);
-                    return Some(
-                        Event::default()
-                            .event("snapshot")
-                            .id(seq.to_string())
-                            .data(json),
-                    );
+                    return Some(format!("event: snapshot\nid: {seq}\ndata: {json}\n\n"));
                 }
                 Next::Events(events) => {
-                    if let Some((last, _)) = events.last() {
-                        self.seen = Some(*last);
+                    let mut text =
+                        String::with_capacity(events.iter().map(|(_, j)| j.len() + 24).sum());
+                    for (seq, json) in &events {
+                        let _ = write!(text, "id: {seq}\ndata: {json}\n\n");
                     }
-                    self.ready.extend(
-                        events
-                            .into_iter()
-                            .map(|(seq, json)| Event::default().id(seq.to_string()).data(&*json)),
-                    );
+                    self.seen = events.last().map(|(seq, _)| *seq).or(self.seen);
+                    return Some(text);
                 }
                 Next::Nothing => {
-                    // The hub's sender lives as long as the server: an error means it stops.
-                    self.changed.changed().await.ok()?;
+                    match tokio::time::timeout(KEEP_ALIVE, self.changed.changed()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return None,
+                        Err(_) => return Some(": keep-alive\n\n".to_owned()),
+                    }
                 }
             }
         }

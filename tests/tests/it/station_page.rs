@@ -23,7 +23,7 @@ use serde_json::Value;
 use tofu_core::declare::in_range;
 use tofu_core::prelude::*;
 use tofu_core::prompt::{Prompt, PromptError};
-use tofu_core::{Commands, Execution, Phase};
+use tofu_core::{Commands, Phase};
 use tofu_station::{PageServer, Serve as _};
 
 use cdp::{Browser, Page};
@@ -89,7 +89,7 @@ struct Fixture {
     commands: Commands,
     slots: usize,
     teardowns: Arc<AtomicUsize>,
-    station: Option<JoinHandle<Vec<Execution>>>,
+    station: Option<JoinHandle<usize>>,
 }
 
 /// The serial number that ends a slot's loop when the fixture is dropped.

@@ -77,12 +77,10 @@ fn busy_station(
     let stop = Arc::clone(stop);
     let runs = std::thread::spawn(move || {
         let count = std::sync::atomic::AtomicUsize::new(0);
-        station
-            .run_continuously(|slot| {
-                let n = count.fetch_add(1, Ordering::Relaxed);
-                (!stop.load(Ordering::Relaxed)).then(|| format!("SN-{}-{n}", slot.index()))
-            })
-            .len()
+        station.run_continuously(|slot| {
+            let n = count.fetch_add(1, Ordering::Relaxed);
+            (!stop.load(Ordering::Relaxed)).then(|| format!("SN-{}-{n}", slot.index()))
+        })
     });
     (server, runs)
 }
