@@ -917,3 +917,109 @@ fn readme_screenshot() {
     std::fs::copy(&png, &path).unwrap();
     page.assert_no_errors();
 }
+
+/// `station_ui` as a real process: it prints its URL, a unit scanned into a slot runs through
+/// the LED question answered over HTTP, its record and report are listed, and SIGTERM stops
+/// the station.
+#[test]
+fn the_station_ui_example_serves_its_page_and_stops_on_sigterm() {
+    use std::io::BufRead as _;
+    let records = tempfile::tempdir().unwrap();
+    let mut child =
+        std::process::Command::new(&crate::example_binaries::executables()["station_ui"])
+            .args(["--port", "0", "--sweep-ms", "1", "--records"])
+            .arg(records.path())
+            .env_remove("TOFUPILOT_API_KEY")
+            .env("TOFU_OUTBOX_DIR", records.path().join("outbox"))
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
+            .spawn()
+            .unwrap();
+    let mut stderr = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    while !line.contains("station page: ") {
+        line.clear();
+        assert!(stderr.read_line(&mut line).unwrap() > 0, "no URL printed");
+    }
+    let url = line.trim().trim_start_matches("station page: ").to_owned();
+    let addr: SocketAddr = url
+        .trim_start_matches("http://")
+        .trim_end_matches('/')
+        .parse()
+        .unwrap();
+    let rest = std::thread::spawn(move || {
+        let mut text = String::new();
+        let _ = stderr.read_to_string(&mut text);
+        text
+    });
+    let state = |addr| -> Value {
+        serde_json::from_str(&http(addr, "GET", "/api/state", &[], "").1).unwrap()
+    };
+    let deadline = Instant::now() + cdp::WAIT;
+    while state(addr)["slots"][2]["prompts"]
+        .as_array()
+        .is_none_or(Vec::is_empty)
+    {
+        assert!(Instant::now() < deadline, "slot 2 never asked for its unit");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let (status, body) = http(
+        addr,
+        "POST",
+        "/api/slots/2/start",
+        &[],
+        r#"{"serial": "PCB01A0900"}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    let question = loop {
+        let slot = &state(addr)["slots"][2];
+        if let Some(p) = slot["prompts"].as_array().and_then(|p| p.first())
+            && p["kind"]["kind"] == "pass_fail"
+        {
+            assert!(
+                p["image"]
+                    .as_str()
+                    .unwrap()
+                    .starts_with("data:image/svg+xml;base64,")
+            );
+            break p["id"].as_u64().unwrap();
+        }
+        assert!(Instant::now() < deadline, "no LED question: {slot}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
+    let (status, body) = http(
+        addr,
+        "POST",
+        &format!("/api/prompts/{question}"),
+        &[],
+        r#"{"value": true}"#,
+    );
+    assert_eq!(status, 200, "{body}");
+    // Slot 3's board draws too much current: FAIL, with the measurement named.
+    while state(addr)["slots"][2]["state"] != "FAIL" {
+        assert!(Instant::now() < deadline, "slot 2 never ended");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    assert_eq!(
+        state(addr)["slots"][2]["failures"],
+        serde_json::json!(["Power on.input_current"])
+    );
+    let runs: Value = serde_json::from_str(&http(addr, "GET", "/api/runs", &[], "").1).unwrap();
+    let report = runs["runs"][0]["report"].as_str().unwrap().to_owned();
+    let (status, page) = http(addr, "GET", &report, &[], "");
+    assert_eq!(status, 200);
+    assert!(page.contains("PCB01A0900"));
+    let pid = child.id().to_string();
+    assert!(
+        std::process::Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let status = child.wait().unwrap();
+    let text = rest.join().unwrap();
+    assert!(status.success(), "{status}\n{text}");
+    assert!(text.contains("1 runs"), "{text}");
+}
