@@ -426,6 +426,8 @@ impl Snapshot {
                 });
             }
             EventKind::PhaseEnded { record, .. } => {
+                // Its wait for a shared plug, if any, is over.
+                slot.waiting_for = None;
                 if matches!(record.outcome, PhaseOutcome::Fail | PhaseOutcome::Error) {
                     let failed: Vec<String> = record
                         .measurements

@@ -57,10 +57,12 @@
       case "unit_identified": s.serial = e.serial_number; break;
       case "phase_started": s.phase = e.name; s.phaseIndex = e.index; s.waiting = null; break;
       case "measurement_set":
+        s.waiting = null; // set from inside the phase: it holds its plugs
         s.last = { phase: e.phase, name: e.name, value: e.value, outcome: e.outcome, units: e.units, points: e.points };
         break;
       case "sweep_points": addPoints(s, e); break;
       case "phase_ended": {
+        s.waiting = null;
         const r = e.record || e; // the phase's summary
         if (r.outcome === "FAIL" || r.outcome === "ERROR") {
           const failed = (r.measurements || []).filter((m) => m.outcome === "FAIL").map((m) => r.name + "." + m.name);

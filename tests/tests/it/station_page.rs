@@ -98,7 +98,7 @@ const END: &str = "END-OF-TEST";
 impl Fixture {
     /// `slots` slots; `phases` for every slot; slot 1's board shows 6 V (FAIL), the others 5 V.
     fn start(slots: usize, hold: Duration, phases: impl Fn() -> Vec<Phase>) -> Fixture {
-        Fixture::start_with(slots, hold, phases, |page| page)
+        Fixture::start_with(slots, hold, phases, |page| page, |station| station)
     }
 
     fn start_with(
@@ -106,10 +106,11 @@ impl Fixture {
         hold: Duration,
         phases: impl Fn() -> Vec<Phase>,
         page: impl FnOnce(tofu_station::StationPage) -> tofu_station::StationPage,
+        customize: impl FnOnce(Station) -> Station,
     ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let teardowns = Arc::new(AtomicUsize::new(0));
-        let mut station = Station::new(slots, |slot| {
+        let station = Station::new(slots, |slot| {
             Test::new("PAGE")
                 .phases(phases())
                 .plug(Rig {
@@ -121,6 +122,7 @@ impl Fixture {
                 .quiet()
         })
         .quiet();
+        let mut station = customize(station);
         let server = page(
             station
                 .page()
@@ -850,6 +852,7 @@ fn a_bind_other_than_loopback_needs_a_token() {
         Duration::ZERO,
         || vec![power],
         |page| page.bind(SocketAddr::from(([127, 0, 0, 2], 0))),
+        |station| station,
     );
     let addr = fixture.server.local_addr();
     let token = fixture
@@ -1022,4 +1025,48 @@ fn the_station_ui_example_serves_its_page_and_stops_on_sigterm() {
     let text = rest.join().unwrap();
     assert!(status.success(), "{status}\n{text}");
     assert!(text.contains("1 runs"), "{text}");
+}
+
+/// The climatic chamber: one for the station, held by one slot's phase at a time.
+#[derive(Default)]
+struct Chamber;
+
+impl Plug for Chamber {}
+
+#[phase]
+fn soak(test: &mut PhaseContext, _chamber: &mut Chamber) -> Result<(), tofu_core::Stopped> {
+    test.sleep(Duration::from_millis(1500))
+}
+
+#[test]
+fn a_card_says_which_shared_instrument_its_slot_waits_for() {
+    let fixture = Fixture::start_with(
+        2,
+        Duration::ZERO,
+        || vec![soak],
+        |page| page,
+        |station| station.shared_plug(Chamber),
+    );
+    let Some((_browser, mut page)) = open(&fixture, "main") else {
+        return;
+    };
+    page.scan("PCB01A0080");
+    page.wait_state(0, "RUNNING");
+    click_field(&mut page, 1);
+    page.scan("PCB01A0081");
+    page.wait_for(
+        "/waiting for .*Chamber/.test(document.querySelector('[data-slot=\"1\"] .waiting').textContent)",
+        "slot 1 waiting for the chamber",
+    );
+    assert_eq!(
+        page.eval("document.querySelector('[data-slot=\"0\"] .waiting').textContent"),
+        ""
+    );
+    page.wait_state(0, "PASS");
+    page.wait_state(1, "PASS");
+    assert_eq!(
+        page.eval("document.querySelector('[data-slot=\"1\"] .waiting').textContent"),
+        ""
+    );
+    page.assert_no_errors();
 }
