@@ -231,3 +231,49 @@ fn upload_queue(dir: &Path) -> Value {
         Err(e) => json!({"dir": dir.display().to_string(), "error": e.to_string(), "entries": []}),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn the_upload_queue_lists_its_entries_and_creates_no_folder() {
+        let dir = tempfile::tempdir().unwrap();
+        let missing = dir.path().join("outbox");
+        assert_eq!(upload_queue(&missing)["entries"], json!([]));
+        assert!(!missing.exists(), "looking at the queue created its folder");
+        let outbox = tofu_upload::Outbox::open(&missing).unwrap();
+        let run = tofu_upload::CreateRun {
+            unit_under_test: tofu_upload::UnitUnderTest {
+                serial_number: "PCB01A0001".to_owned(),
+                ..Default::default()
+            },
+            ..Default::default()
+        };
+        outbox.enqueue(&run, &[]).unwrap();
+        let listed = upload_queue(&missing);
+        let entries = listed["entries"].as_array().unwrap();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0]["serial_number"], "PCB01A0001");
+        assert_eq!(entries[0]["status"], "PENDING");
+        assert_eq!(entries[0]["attempts"], 0);
+    }
+
+    #[test]
+    fn recent_runs_are_summarised_with_their_report() {
+        let dir = tempfile::tempdir().unwrap();
+        let record = json!({"dut_id": "SN1", "outcome": "FAIL", "start_time_millis": 5,
+                            "metadata": {"test_name": "FVT"}, "slot": {"name": "slot 2"}});
+        std::fs::write(dir.path().join("SN1.FVT.5.json"), record.to_string()).unwrap();
+        std::fs::write(dir.path().join("SN1.FVT.5.html"), "<html>").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
+        let runs = recent_runs(dir.path(), &RunCache::default());
+        assert_eq!(runs.len(), 1);
+        assert_eq!(runs[0]["serial_number"], "SN1");
+        assert_eq!(runs[0]["outcome"], "FAIL");
+        assert_eq!(runs[0]["slot"], "slot 2");
+        assert_eq!(runs[0]["report"], "/reports/SN1.FVT.5.html");
+    }
+}

@@ -1070,3 +1070,27 @@ fn a_card_says_which_shared_instrument_its_slot_waits_for() {
     );
     page.assert_no_errors();
 }
+
+#[test]
+fn reports_are_plain_files_of_the_record_folder_only() {
+    let fixture = Fixture::start(1, Duration::ZERO, || vec![power]);
+    let addr = fixture.server.local_addr();
+    let dir = fixture.dir.path();
+    std::fs::write(dir.join("SN1.PAGE.1.html"), "<html>report of SN1</html>").unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.html"), "TOP-SECRET-CONTENT").unwrap();
+    std::os::unix::fs::symlink(outside.path().join("secret.html"), dir.join("link.html")).unwrap();
+    let (status, body) = http(addr, "GET", "/reports/SN1.PAGE.1.html", &[], "");
+    assert_eq!((status, body.as_str()), (200, "<html>report of SN1</html>"));
+    for (path, status) in [
+        ("/reports/link.html", 404),
+        ("/reports/missing.html", 404),
+        ("/reports/..%2Fsecret.html", 400),
+        ("/reports/%2E%2E", 400),
+        ("/reports/SN1.PAGE.1.json", 400),
+    ] {
+        let (got, body) = http(addr, "GET", path, &[], "");
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(!body.contains("TOP-SECRET-CONTENT"), "{path}: {body}");
+    }
+}
