@@ -11,73 +11,70 @@
 //!
 //! Each slot writes its own record (which names the slot) and has its own upload; the
 //! supply is used by one slot at a time, and the time a slot waited for it is in its record.
+//!
+//! The instruments are tofu's simulator, started here from `examples/data/multi_slot.yaml` and
+//! spoken to in SCPI over real loopback sockets: the station's supply, and a DMM in each slot.
+//! Each slot's record lists its DMM and the station's supply (`metadata.instruments`: the
+//! `*IDN?` answers and addresses).
 
 use std::process::ExitCode;
 use std::time::Duration;
 
 use tofu::prelude::*;
+use tofu::si::{ElectricPotential, ampere, volt};
 use tofu::station::SlotMode;
+use tofu_instruments::{Dmm, InstrumentError, PowerSupply};
 
 type PlugError = Box<dyn std::error::Error + Send + Sync>;
 
-/// The bench supply: one for the station, switched to one board's rail at a time.
-#[derive(Default)]
-struct PowerSupply {
-    channel: Option<usize>,
-    volts: f64,
+/// The simulated station: the supply and the four slots' DMMs.
+const STATION: &str = include_str!("../data/multi_slot.yaml");
+
+/// The bench supply: one for the station, switched to one board's rail at a time (by the
+/// fixture's relays, not simulated here).
+struct StationSupply {
+    psu: PowerSupply,
 }
 
-impl Plug for PowerSupply {
+impl Plug for StationSupply {
     fn setup(&mut self) -> Result<(), PlugError> {
+        self.psu.setup()?;
         tracing::info!("power supply ready");
         Ok(())
     }
 
     fn teardown(&mut self) -> Result<(), PlugError> {
-        self.off();
+        // The typed supply switches its output off before it closes.
+        self.psu.teardown()?;
         tracing::info!("power supply off");
         Ok(())
     }
+
+    fn record_metadata(&self) -> Vec<(String, serde_json::Value)> {
+        self.psu.record_metadata()
+    }
 }
 
-impl PowerSupply {
-    fn on(&mut self, channel: usize, volts: f64) {
-        (self.channel, self.volts) = (Some(channel), volts);
+impl StationSupply {
+    fn on(&mut self, volts: f64) -> Result<(), InstrumentError> {
+        self.psu
+            .set_voltage(ElectricPotential::new::<volt>(volts))?;
+        self.psu.output(true)?;
         // The output settles.
         std::thread::sleep(Duration::from_millis(150));
+        Ok(())
     }
 
-    /// The current into a board whose input looks like `ohms`.
-    fn measure_current(&self, ohms: f64) -> f64 {
-        if self.channel.is_some() {
-            self.volts / ohms
-        } else {
-            0.0
-        }
-    }
-
-    fn off(&mut self) {
-        (self.channel, self.volts) = (None, 0.0);
+    fn off(&mut self) -> Result<(), InstrumentError> {
+        self.psu.output(false)
     }
 }
 
 /// One board in its slot of the fixture (simulated: the board in slot 3 has a shorted
-/// capacitor, so its input resistance is low).
+/// capacitor, which its DMM sees).
 struct Board {
     slot: usize,
-    input_ohms: f64,
     flash_time: Duration,
-}
-
-impl Board {
-    fn in_slot(slot: &tofu::SlotInfo, flash_time: Duration) -> Board {
-        let input_ohms = if slot.index() == 2 { 12.0 } else { 40.0 };
-        Board {
-            slot: slot.index(),
-            input_ohms,
-            flash_time,
-        }
-    }
 }
 
 impl Plug for Board {
@@ -89,10 +86,16 @@ impl Plug for Board {
 
 #[phase]
 #[measures(input_current: f64 = in_range(0.05, 0.2).units(AMPERE).doc("Current at 5 V"))]
-fn power_on(psu: &mut PowerSupply, board: &mut Board, m: &mut power_on::Measurements) {
-    psu.on(board.slot, 5.0);
-    m.input_current.set(psu.measure_current(board.input_ohms));
-    psu.off();
+fn power_on(
+    psu: &mut StationSupply,
+    dmm: &mut Dmm,
+    m: &mut power_on::Measurements,
+) -> Result<(), InstrumentError> {
+    psu.on(5.0)?;
+    let current = dmm.measure_dc_current();
+    psu.off()?;
+    m.input_current.set(current?.get::<ampere>());
+    Ok(())
 }
 
 #[phase]
@@ -112,9 +115,33 @@ fn flash_firmware(
 
 #[phase]
 #[measures(rail_3v3: f64 = in_range(3.2, 3.4).units(VOLT))]
-fn check_rails(board: &mut Board, m: &mut check_rails::Measurements) {
-    let millivolts = 3290.0 + 5.0 * board.slot as f64;
-    m.rail_3v3.set(millivolts / 1000.0);
+fn check_rails(dmm: &mut Dmm, m: &mut check_rails::Measurements) -> Result<(), InstrumentError> {
+    m.rail_3v3.set(dmm.measure_dc_voltage()?.get::<volt>());
+    Ok(())
+}
+
+/// The station: the supply at `addresses[0]`, shared by the slots, and slot N's DMM at
+/// `addresses[N]`. On a real station, only the addresses change.
+fn build_station(
+    addresses: &[String],
+    flash_time: Duration,
+    mode: SlotMode,
+) -> Result<Station, InstrumentError> {
+    let station = Station::new(4, |slot| {
+        Ok::<_, InstrumentError>(
+            Test::new("FVT-MULTI")
+                .part_number("PCB01")
+                .phases([power_on, flash_firmware, check_rails])
+                .plug(Board {
+                    slot: slot.index(),
+                    flash_time,
+                })
+                .plug(Dmm::new(&addresses[1 + slot.index()])?)
+                .output(tofu::upload::Uploader::from_env()),
+        )
+    })?;
+    let psu = PowerSupply::new(&addresses[0])?;
+    Ok(station.shared_plug(StationSupply { psu }).mode(mode))
 }
 
 fn main() -> ExitCode {
@@ -133,15 +160,28 @@ fn main() -> ExitCode {
     let batches = number_after("--batches").unwrap_or(1);
     let flash_time = Duration::from_millis(number_after("--flash-ms").unwrap_or(300));
 
-    let mut station = Station::new(4, |slot| {
-        Test::new("FVT-MULTI")
-            .part_number("PCB01")
-            .phases([power_on, flash_firmware, check_rails])
-            .plug(Board::in_slot(slot, flash_time))
-            .output(tofu::upload::Uploader::from_env())
-    })
-    .shared_plug(PowerSupply::default())
-    .mode(mode);
+    // The simulated instruments on free loopback ports, served by threads of this process
+    // while the batches run.
+    let sim = tofu_sim::Simulator::from_yaml(STATION);
+    let servers = sim.and_then(|sim| {
+        ["psu", "dmm1", "dmm2", "dmm3", "dmm4"]
+            .map(|device| sim.serve_tcp(device, "127.0.0.1:0"))
+            .into_iter()
+            .collect::<Result<Vec<_>, _>>()
+    });
+    let station = servers.map_err(|e| e.to_string()).and_then(|servers| {
+        let addresses: Vec<String> = servers.iter().map(|s| s.resource()).collect();
+        build_station(&addresses, flash_time, mode)
+            .map(|station| (station, servers))
+            .map_err(|e| e.to_string())
+    });
+    let (mut station, _servers) = match station {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("multi_slot: {e}");
+            return ExitCode::from(2);
+        }
+    };
 
     let scan = args.iter().any(|a| a == "--scan");
     let mut all_passed = true;

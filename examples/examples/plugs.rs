@@ -1,71 +1,21 @@
-//! Plugs: instruments with setup and teardown, injected into the phases that ask for them, and
-//! swapped for simulations so the test runs without hardware.
+//! Plugs: an instrument and a fixture with setup and teardown, injected into the phases that ask
+//! for them, set up once before the first phase and torn down after the last, in reverse order.
 //!
-//! `cargo run --example plugs` runs on the simulated supply (this machine has no bench);
-//! `cargo run --example plugs -- --port /dev/ttyUSB0` would pick the real one, whose setup fails
-//! here with an error naming the plug (the run is ERROR, and its record says why).
+//! `cargo run --example plugs` runs on tofu's simulated supply (started here, spoken to in SCPI
+//! over a real loopback socket: this machine has no bench). `-- --psu ADDRESS` (or `TOFU_PSU`)
+//! picks a real one, e.g. `-- --psu serial:///dev/ttyUSB0` or `-- --psu
+//! TCPIP::192.168.1.21::5025::SOCKET`: where none answers, its setup fails with an error naming
+//! the plug and the address (the run is ERROR, and its record says why).
 
 use std::process::ExitCode;
 
 use tofu::prelude::*;
+use tofu::si::{ElectricCurrent, ElectricPotential, ampere, volt};
+use tofu_instruments::{InstrumentError, PowerSupply};
 
 type PlugError = Box<dyn std::error::Error + Send + Sync>;
 
-/// What the phases need of a bench power supply.
-trait Supply: Plug {
-    fn set_output(&mut self, volts: f64, enabled: bool);
-    fn measure_current(&mut self) -> f64;
-}
-
-/// A supply on a serial port (its driver is out of scope here: setup fails without one).
-struct SerialSupply {
-    port: String,
-}
-
-impl Plug for SerialSupply {
-    fn setup(&mut self) -> Result<(), PlugError> {
-        Err(format!("no supply answers on {}", self.port).into())
-    }
-}
-
-impl Supply for SerialSupply {
-    fn set_output(&mut self, _volts: f64, _enabled: bool) {}
-    fn measure_current(&mut self) -> f64 {
-        f64::NAN
-    }
-}
-
-/// A simulated supply: a 24 Ω load.
-#[derive(Default)]
-struct SimulatedSupply {
-    volts: f64,
-    enabled: bool,
-}
-
-impl Plug for SimulatedSupply {
-    fn setup(&mut self) -> Result<(), PlugError> {
-        tracing::info!("simulated supply ready");
-        Ok(())
-    }
-
-    fn teardown(&mut self) -> Result<(), PlugError> {
-        self.set_output(0.0, false);
-        tracing::info!("supply output off");
-        Ok(())
-    }
-}
-
-impl Supply for SimulatedSupply {
-    fn set_output(&mut self, volts: f64, enabled: bool) {
-        (self.volts, self.enabled) = (volts, enabled);
-    }
-
-    fn measure_current(&mut self) -> f64 {
-        if self.enabled { self.volts / 24.0 } else { 0.0 }
-    }
-}
-
-/// A fixture that clamps the board; a plain type, no trait needed.
+/// A fixture that clamps the board; a plain type of ours, with the `Plug` trait.
 #[derive(Default)]
 struct Fixture {
     clamped: bool,
@@ -90,24 +40,52 @@ fn check_fixture(m: &mut check_fixture::Measurements, fixture: &Fixture) {
     m.clamped.set(fixture.clamped);
 }
 
+/// The supply is a plug from tofu-instruments: connected (and identified) at setup, its output
+/// switched off and its connection closed at teardown.
 #[phase]
-#[measures(supply_current: f64 = in_range(0.45, 0.55).units(AMPERE))]
-fn power_on(m: &mut power_on::Measurements, supply: &mut dyn Supply) {
-    supply.set_output(12.0, true);
-    m.supply_current.set(supply.measure_current());
+#[measures(supply_current: f64 = in_range(0.005, 0.02).units(AMPERE).doc("Quiescent input current"))]
+fn power_on(m: &mut power_on::Measurements, psu: &mut PowerSupply) -> Result<(), InstrumentError> {
+    psu.set_current_limit(ElectricCurrent::new::<ampere>(0.5))?;
+    psu.set_voltage(ElectricPotential::new::<volt>(5.0))?;
+    psu.output(true)?;
+    m.supply_current.set(psu.measure_current()?.get::<ampere>());
+    Ok(())
 }
 
 fn main() -> ExitCode {
     let args: Vec<String> = std::env::args().collect();
-    let supply: Box<dyn Supply> = match args.iter().position(|a| a == "--port") {
-        Some(i) => Box::new(SerialSupply {
-            port: args.get(i + 1).cloned().unwrap_or_default(),
-        }),
-        None => Box::new(SimulatedSupply::default()),
+    let given = match args.iter().position(|a| a == "--psu") {
+        Some(i) => match args.get(i + 1) {
+            Some(address) => Some(address.clone()),
+            None => {
+                eprintln!("plugs: --psu needs an address");
+                return ExitCode::from(2);
+            }
+        },
+        None => std::env::var("TOFU_PSU").ok(),
+    };
+    // Without an address, the simulated bench serves its supply on a free loopback port.
+    let sim = tofu_sim::Simulator::bench();
+    let supply = (|| -> Result<_, Box<dyn std::error::Error>> {
+        let (address, server) = match given {
+            Some(address) => (address, None),
+            None => {
+                let server = sim.serve_tcp("psu", "127.0.0.1:0")?;
+                (server.resource(), Some(server))
+            }
+        };
+        Ok((PowerSupply::new(&address)?, server))
+    })();
+    let (psu, _server) = match supply {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("plugs: {e}");
+            return ExitCode::from(2);
+        }
     };
     Test::new("FVT1")
         .part_number("PCB01")
-        .plug_dyn(supply)
+        .plug(psu)
         .plug(Fixture::default())
         .phases([check_fixture, power_on])
         .output(tofu::upload::Uploader::from_env())

@@ -20,6 +20,14 @@ use crate::value::Value;
 /// How many events a subscriber's queue holds unless told otherwise.
 pub const DEFAULT_QUEUE: usize = 4096;
 
+/// The longest a waiting subscriber sleeps before it looks at its queue again. The events of
+/// phases (their start and end, measurements, sweep points, logs, attachments) don't wake a
+/// subscriber, since each waking costs a system call and a thread switch, two per phase of a
+/// thousand short ones: the next event that does (a prompt, an abort, a plug, the run's end,
+/// an output…), the run's regular look while a phase runs ([`EventBus::wake_subscribers`],
+/// every 20 ms), a queue half full, or this delay does.
+const LAZY_WAKE: Duration = Duration::from_millis(100);
+
 /// Numbers events and hands them to the subscribers. One per [`Test`](crate::Test) or
 /// [`Station`](crate::Station).
 #[derive(Debug, Default)]
@@ -244,10 +252,11 @@ impl EventBus {
             kind,
         });
         inner.snapshot.apply(&event);
+        let wake = wakes(&event.kind);
         let mut gone = false;
         for (queue, _) in &inner.subscribers {
             match queue.upgrade() {
-                Some(queue) => queue.push(&event),
+                Some(queue) => queue.push(&event, wake),
                 None => gone = true,
             }
         }
@@ -259,9 +268,31 @@ impl EventBus {
         event
     }
 
+    /// Wakes the subscribers that wait while events are queued for them (the detail of a
+    /// phase that is still running).
+    pub(crate) fn wake_subscribers(&self) {
+        let inner = self.lock();
+        for queue in inner.subscribers.iter().filter_map(|(q, _)| q.upgrade()) {
+            queue.wake_if_pending();
+        }
+    }
+
     fn lock(&self) -> std::sync::MutexGuard<'_, BusInner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Whether an event wakes a waiting subscriber at once (see [`LAZY_WAKE`]).
+fn wakes(kind: &EventKind) -> bool {
+    !matches!(
+        kind,
+        EventKind::PhaseStarted { .. }
+            | EventKind::PhaseEnded { .. }
+            | EventKind::MeasurementSet { .. }
+            | EventKind::SweepPoints { .. }
+            | EventKind::Log { .. }
+            | EventKind::Attachment { .. }
+    )
 }
 
 impl Drop for EventBus {
@@ -276,16 +307,31 @@ impl Drop for EventBus {
 }
 
 impl Queue {
-    fn push(&self, event: &Arc<Event>) {
+    /// Queues the event; wakes the subscriber if it sleeps and `wake` (or its queue is half
+    /// full).
+    fn push(&self, event: &Arc<Event>, wake: bool) {
         let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
         if state.events.len() >= self.capacity {
             state.events.pop_front();
             state.missed += 1;
         }
         state.events.push_back(Arc::clone(event));
-        // Waking costs a system call: only when the subscriber sleeps.
-        if state.waiting {
-            state.waiting = false;
+        let half_full = state.events.len() * 2 >= self.capacity;
+        self.wake(state, wake || half_full);
+    }
+
+    fn wake_if_pending(&self) {
+        let state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        let pending = !state.events.is_empty();
+        self.wake(state, pending);
+    }
+
+    /// Wakes the subscriber if `wake` and it sleeps (waking costs a system call), after
+    /// releasing the lock: the subscriber woken takes it at once.
+    fn wake(&self, mut state: std::sync::MutexGuard<'_, QueueState>, wake: bool) {
+        let wake = wake && std::mem::take(&mut state.waiting);
+        drop(state);
+        if wake {
             self.ready.notify_one();
         }
     }
@@ -338,7 +384,7 @@ impl Subscription {
             }
             let left = match deadline {
                 Some(d) => d.saturating_duration_since(Instant::now()),
-                None => Duration::from_secs(3600),
+                None => LAZY_WAKE,
             };
             if left.is_zero() {
                 return None;
@@ -346,9 +392,38 @@ impl Subscription {
             state.waiting = true;
             state = queue
                 .ready
-                .wait_timeout(state, left)
+                .wait_timeout(state, left.min(LAZY_WAKE))
                 .unwrap_or_else(PoisonError::into_inner)
                 .0;
+            // Awake (woken, or looking on its own): no one needs to wake it now.
+            state.waiting = false;
+        }
+    }
+
+    /// Moves everything queued into `out` ([`Subscription::recv`]'s order), waiting for it as
+    /// long as needed, in one look at the queue; `false` once the bus is gone and every event
+    /// was received.
+    fn recv_all(&self, out: &mut Vec<Received>) -> bool {
+        let queue = &self.queue;
+        let mut state = queue.state.lock().unwrap_or_else(PoisonError::into_inner);
+        loop {
+            if state.missed > 0 {
+                out.push(Received::Missed(std::mem::take(&mut state.missed)));
+            }
+            if !state.events.is_empty() || !out.is_empty() {
+                out.extend(state.events.drain(..).map(Received::Event));
+                return true;
+            }
+            if state.closed {
+                return false;
+            }
+            state.waiting = true;
+            state = queue
+                .ready
+                .wait_timeout(state, LAZY_WAKE)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+            state.waiting = false;
         }
     }
 }
@@ -362,8 +437,12 @@ pub(crate) fn observe(
     let spawned = std::thread::Builder::new()
         .name("tofu-observer".into())
         .spawn(move || {
-            while let Some(received) = subscription.recv() {
-                observer(received);
+            // Everything queued at once: one look at the queue, not one per event.
+            let mut batch = Vec::new();
+            while subscription.recv_all(&mut batch) {
+                for received in batch.drain(..) {
+                    observer(received);
+                }
             }
         });
     if let Err(e) = spawned {
@@ -425,23 +504,7 @@ impl Snapshot {
                     outcome: *outcome,
                 });
             }
-            EventKind::PhaseEnded { record, .. } => {
-                // Its wait for a shared plug, if any, is over.
-                slot.waiting_for = None;
-                if matches!(record.outcome, PhaseOutcome::Fail | PhaseOutcome::Error) {
-                    let failed: Vec<String> = record
-                        .measurements
-                        .iter()
-                        .filter(|m| m.outcome == MeasurementOutcome::Fail)
-                        .map(|m| format!("{}.{}", record.name, m.name()))
-                        .collect();
-                    if failed.is_empty() {
-                        slot.failures.push(record.name.clone());
-                    } else {
-                        slot.failures.extend(failed);
-                    }
-                }
-            }
+            EventKind::PhaseEnded { record, .. } => slot.phase_ended(record),
             EventKind::PromptOpened {
                 id,
                 message,
@@ -468,19 +531,42 @@ impl Snapshot {
                 }
             }
             EventKind::WaitingForPlug { plug, .. } => slot.waiting_for = Some(plug.clone()),
-            EventKind::RunEnded { record } => {
-                slot.state = match record.outcome {
-                    Outcome::Pass => SlotStatus::Pass,
-                    Outcome::Fail => SlotStatus::Fail,
-                    Outcome::Aborted => SlotStatus::Aborted,
-                    _ => SlotStatus::Error,
-                };
-                slot.outcome = Some(record.outcome);
-                slot.prompts.clear();
-                slot.waiting_for = None;
-            }
+            EventKind::RunEnded { record } => slot.run_ended(record.outcome),
             _ => {}
         }
+    }
+}
+
+impl SlotState {
+    /// A failed phase's failed measurements (or the phase itself) join the failures.
+    fn phase_ended(&mut self, record: &crate::record::PhaseRecord) {
+        // Its wait for a shared plug, if any, is over.
+        self.waiting_for = None;
+        if matches!(record.outcome, PhaseOutcome::Fail | PhaseOutcome::Error) {
+            let failed: Vec<String> = record
+                .measurements
+                .iter()
+                .filter(|m| m.outcome == MeasurementOutcome::Fail)
+                .map(|m| format!("{}.{}", record.name, m.name()))
+                .collect();
+            if failed.is_empty() {
+                self.failures.push(record.name.clone());
+            } else {
+                self.failures.extend(failed);
+            }
+        }
+    }
+
+    fn run_ended(&mut self, outcome: Outcome) {
+        self.state = match outcome {
+            Outcome::Pass => SlotStatus::Pass,
+            Outcome::Fail => SlotStatus::Fail,
+            Outcome::Aborted => SlotStatus::Aborted,
+            _ => SlotStatus::Error,
+        };
+        self.outcome = Some(outcome);
+        self.prompts.clear();
+        self.waiting_for = None;
     }
 }
 
@@ -552,6 +638,55 @@ mod tests {
         let ender = std::thread::spawn(move || sub.recv().is_none());
         drop(bus);
         assert!(ender.join().unwrap());
+    }
+
+    fn detail(bus: &EventBus) {
+        bus.publish(
+            None,
+            EventKind::PhaseStarted {
+                index: 0,
+                name: "p".into(),
+                attempt: 1,
+            },
+        );
+    }
+
+    #[test]
+    fn a_phase_detail_reaches_a_waiting_subscriber_without_a_wake() {
+        let bus = Arc::new(EventBus::new());
+        let sub = bus.subscribe();
+        let reader = std::thread::spawn(move || seq(sub.recv_timeout(Duration::from_secs(30))));
+        std::thread::sleep(Duration::from_millis(20));
+        // Doesn't wake the subscriber: it looks again on its own.
+        detail(&bus);
+        assert_eq!(reader.join().unwrap(), 1);
+    }
+
+    #[test]
+    fn the_runs_look_and_other_events_wake_subscribers_with_detail_queued() {
+        let bus = Arc::new(EventBus::new());
+        let (a, b) = (bus.subscribe(), bus.subscribe());
+        let reader = |sub: Subscription| {
+            std::thread::spawn(move || {
+                let mut all = Vec::new();
+                let mut batch = Vec::new();
+                while all.len() < 2 && sub.recv_all(&mut batch) {
+                    all.extend(batch.drain(..).map(|r| seq(Some(r))));
+                }
+                all
+            })
+        };
+        let (ra, rb) = (reader(a), reader(b));
+        std::thread::sleep(Duration::from_millis(20));
+        detail(&bus);
+        bus.wake_subscribers();
+        detail(&bus);
+        log(&bus, 1);
+        // In order, each subscriber all of them, the detail included.
+        for r in [ra, rb] {
+            let got = r.join().unwrap();
+            assert_eq!(got[..2], [1, 2]);
+        }
     }
 
     #[test]

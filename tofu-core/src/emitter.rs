@@ -31,6 +31,11 @@ impl Emitter {
         self.bus.is_observed()
     }
 
+    /// Wakes the subscribers that have events waiting (a running phase's detail).
+    pub(crate) fn wake_subscribers(&self) {
+        self.bus.wake_subscribers();
+    }
+
     pub(crate) fn set_journal(&self, journal: Journal) {
         *self.journal() = Some(journal);
     }

@@ -105,64 +105,113 @@ pub(crate) fn ordered<'o>(
         .collect()
 }
 
-/// Hands the runs found in dead processes' journals (`dir`) to the outputs that take them
-/// ([`OutputCallback::on_recovered`]); a journal goes once every output has its record.
-pub(crate) fn deliver_recovered(
+/// What a recovery did with one run found in the journal of a process that died mid-run.
+#[derive(Debug)]
+#[non_exhaustive]
+pub struct RecoveredReport {
+    /// The journal it came from (removed once every output had the record).
+    pub journal: std::path::PathBuf,
+    /// The unit's serial number.
+    pub serial_number: String,
+    /// The procedure.
+    pub procedure_id: String,
+    /// The record's outcome (`ERROR` for a run cut short).
+    pub outcome: String,
+    /// What each output given the record did with it now (those that had it before the
+    /// recovery was cut short are not called again).
+    pub outputs: Vec<OutputStatus>,
+    /// Every output has the record: the journal is gone.
+    pub finished: bool,
+}
+
+/// Recovers the runs that dead processes left in the journal folder `dir`: each becomes a
+/// record (ERROR, with every phase completed before) handed to the outputs that take it
+/// ([`OutputCallback::on_recovered`]: the JSON record, the uploader's outbox) in the order of
+/// a run's outputs, once; a journal goes once every output has the record. A journal a live
+/// process holds (a run under way, or another recovery) is left alone. A test does this at
+/// its first start; `tofu-outbox recover` does it by hand.
+pub fn recover_runs(
     dir: &std::path::Path,
     outputs: &mut [Box<dyn OutputCallback>],
     mut json: Option<&mut JsonOutput>,
-) {
-    for run in crate::journal::recover(dir) {
-        let mut run = match run {
-            Ok(run) => run,
-            Err(e) => {
-                tracing::warn!("{e}");
-                continue;
-            }
-        };
-        tracing::warn!(
-            "a run of a process that ended mid-run was found in {}: {} {}; it is recorded as {}",
-            run.journal.display(),
-            run.record["dut_id"],
-            run.record["metadata"]["procedure_id"],
-            run.record["outcome"]
-        );
-        let mut complete = true;
-        for output in ordered(outputs, json.as_deref_mut()) {
-            let name = output.name().to_owned();
-            if run.is_done(&name) {
-                continue;
-            }
-            match catch(|| output.on_recovered(&run.record)) {
-                Ok(Ok(location)) => {
-                    if let Some(location) = location {
-                        tracing::info!("recovered run: {name}: {location}");
-                    }
-                    if let Err(e) = run.mark_done(&name) {
-                        tracing::warn!(
-                            "can't note in {} that {name} has the run: {e}",
-                            run.journal.display()
-                        );
-                    }
-                }
-                Ok(Err(e)) => {
-                    complete = false;
-                    tracing::error!(
-                        "recovered run: output {name} failed: {e}; it is tried again at the next start"
-                    );
-                }
-                Err(panic) => {
-                    complete = false;
-                    tracing::error!(
-                        "recovered run: output {name} panicked at {}: {}",
-                        panic.location,
-                        panic.message
-                    );
-                }
-            }
+) -> Vec<Result<RecoveredReport, crate::journal::RecoverError>> {
+    crate::journal::recover(dir)
+        .into_iter()
+        .map(|run| run.map(|run| deliver_one(run, outputs, json.as_deref_mut())))
+        .collect()
+}
+
+/// Hands one recovered run to the outputs that don't have it yet.
+fn deliver_one(
+    mut run: crate::journal::RecoveredRun,
+    outputs: &mut [Box<dyn OutputCallback>],
+    json: Option<&mut JsonOutput>,
+) -> RecoveredReport {
+    let text = |v: &serde_json::Value| v.as_str().map_or_else(|| v.to_string(), str::to_owned);
+    tracing::warn!(
+        "a run of a process that ended mid-run was found in {}: {} {}; it is recorded as {}",
+        run.journal.display(),
+        run.record["dut_id"],
+        run.record["metadata"]["procedure_id"],
+        run.record["outcome"]
+    );
+    let mut statuses = Vec::new();
+    for output in ordered(outputs, json) {
+        let name = output.name().to_owned();
+        if run.is_done(&name) {
+            continue;
         }
-        if complete && let Err(e) = run.finish() {
-            tracing::warn!("can't remove a recovered journal: {e}");
+        let result = match catch(|| output.on_recovered(&run.record)) {
+            Ok(Ok(location)) => {
+                if let Some(location) = &location {
+                    tracing::info!("recovered run: {name}: {location}");
+                }
+                if let Err(e) = run.mark_done(&name) {
+                    tracing::warn!(
+                        "can't note in {} that {name} has the run: {e}",
+                        run.journal.display()
+                    );
+                }
+                Ok(location)
+            }
+            Ok(Err(e)) => Err(e.to_string()),
+            Err(panic) => Err(format!("panicked at {}: {}", panic.location, panic.message)),
+        };
+        if let Err(e) = &result {
+            tracing::error!(
+                "recovered run: output {name} failed: {e}; it is tried again at the next start"
+            );
+        }
+        statuses.push(OutputStatus { name, result });
+    }
+    let journal = run.journal.clone();
+    let serial_number = text(&run.record["dut_id"]);
+    let procedure_id = text(&run.record["metadata"]["procedure_id"]);
+    let outcome = text(&run.record["outcome"]);
+    let finished = statuses.iter().all(|s| s.result.is_ok())
+        && run
+            .finish()
+            .inspect_err(|e| tracing::warn!("can't remove a recovered journal: {e}"))
+            .is_ok();
+    RecoveredReport {
+        journal,
+        serial_number,
+        procedure_id,
+        outcome,
+        outputs: statuses,
+        finished,
+    }
+}
+
+/// [`recover_runs`] at a test's start: what it finds is logged.
+pub(crate) fn deliver_recovered(
+    dir: &std::path::Path,
+    outputs: &mut [Box<dyn OutputCallback>],
+    json: Option<&mut JsonOutput>,
+) {
+    for run in recover_runs(dir, outputs, json) {
+        if let Err(e) = run {
+            tracing::warn!("{e}");
         }
     }
 }

@@ -610,12 +610,7 @@ impl<'e> Run<'e> {
         abort_at: u32,
     ) -> AttemptEnd {
         let name = p.phase.name();
-        let plan = self.env.plan;
-        let mut ctx = PhaseContext::new(&self.dut_id, name, attempt);
-        ctx.parameters = plan.parameters();
-        ctx.abort = Arc::clone(&self.env.abort);
-        ctx.desk = Arc::clone(&self.env.desk);
-        ctx.abort_at = abort_at;
+        let ctx = self.context(name, attempt, abort_at);
         let attachments = Arc::clone(&ctx.attachments);
         let slots: Vec<Slot> = p.decls.iter().map(Slot::new).collect();
         let shares: Vec<Slot> = slots.iter().map(Slot::share).collect();
@@ -636,8 +631,8 @@ impl<'e> Run<'e> {
             },
         );
         let start = now_millis();
-        let timeout = p.phase.options().timeout.or(plan.phase_timeout);
-        let mut live = LivePoints::new(&shares, name, &events);
+        let timeout = p.phase.options().timeout.or(self.env.plan.phase_timeout);
+        let mut live = LivePoints::new(&shares, p, &events);
         let env = self.env;
         let returned = match &held {
             Ok(_) => attempt::run(
@@ -652,20 +647,7 @@ impl<'e> Run<'e> {
                 &env.abort,
                 &mut || live.tick(),
             ),
-            Err(GateError::Aborted) => {
-                tracing::error!(
-                    "phase {name} not started: aborted while it waited for a shared plug"
-                );
-                Ended::Aborted
-            }
-            Err(GateError::HeldByAbandoned { plug, by }) => {
-                Ended::Returned(Ok(PhaseReturn::Error {
-                    type_name: ErrorCode::SharedPlugUnavailable.to_string(),
-                    message: format!(
-                        "the shared plug `{plug}` is still held by {by}, which was abandoned; this phase was not run"
-                    ),
-                }))
-            }
+            Err(error) => not_started(name, error),
         };
         let end = now_millis();
         let started = held.is_ok();
@@ -673,22 +655,9 @@ impl<'e> Run<'e> {
         if let Ok(held) = held {
             held.release(abandoned);
         }
-        let mut execution = self.execution(name, returned, started, timeout);
-        // Only SKIP makes unset measurements SKIPPED; a REPEAT attempt's stay UNSET.
-        let skipped = execution == PhaseExecution::Returned(PhaseResult::Skip);
+        let execution = self.execution(name, returned, started, timeout);
         live.flush();
-        let (measurements, validator_panic) = measure(&p.decls, &shares, skipped);
-        // A validator that panics is a bug of the test, not a failed unit: ERROR.
-        if let Some((message, location)) = validator_panic
-            && matches!(&execution, PhaseExecution::Returned(r) if *r != PhaseResult::Repeat)
-        {
-            tracing::error!("phase {name}: {message} (at {location})");
-            execution = PhaseExecution::Error {
-                exc_type: "Panic".into(),
-                exc_val: message,
-                exc_tb: location,
-            };
-        }
+        let (measurements, execution) = validate(name, &p.decls, &shares, execution);
         let attachments = std::mem::take(
             &mut *attachments
                 .lock()
@@ -708,6 +677,16 @@ impl<'e> Run<'e> {
                 .any(|p| p.gate.is_some())
                 .then_some(start - waiting_since),
         }
+    }
+
+    /// The context an attempt of phase `name` runs with.
+    fn context(&self, name: &str, attempt: u32, abort_at: u32) -> PhaseContext {
+        let mut ctx = PhaseContext::new(&self.dut_id, name, attempt);
+        ctx.parameters = self.env.plan.parameters();
+        ctx.abort = Arc::clone(&self.env.abort);
+        ctx.desk = Arc::clone(&self.env.desk);
+        ctx.abort_at = abort_at;
+        ctx
     }
 
     /// How the attempt ended, as the record says it.
@@ -776,8 +755,8 @@ impl<'e> Run<'e> {
         let phase = &p.phase;
         let events = &self.env.events;
         if events.is_observed() {
-            for m in &ended.measurements {
-                events.emit(measurement_event(phase.name(), m, true));
+            for (i, m) in ended.measurements.iter().enumerate() {
+                events.emit(measurement_event(phase.name(), m, p.validator_texts(i)));
             }
             for a in &ended.attachments {
                 events.emit(EventKind::Attachment {
@@ -864,12 +843,15 @@ impl<'e> Run<'e> {
             &summaries,
             &multidim_failures,
         );
-        // What the run's own plugs (instruments) add to the record.
+        // What the run's own plugs (instruments) add to the record, then the station's shared
+        // plugs (asked when the batch set them up).
         let mut metadata = self.env.plan.metadata_record(&self.station_id);
+        let own = crate::plug::record_metadata(self.own_plugs());
+        let shared = self.env.slot.map(|s| &s.shared_metadata[..]).unwrap_or(&[]);
         crate::plug::add_record_metadata(
             &mut metadata.extra,
             &plan::RESERVED_METADATA,
-            self.own_plugs(),
+            own.iter().chain(shared),
         );
         TestRecord {
             dut_id: self.dut_id,
@@ -913,8 +895,8 @@ struct AttemptEnd {
     plug_wait_millis: Option<i64>,
 }
 
-/// The `measurement_set` event of a measurement.
-fn measurement_event(phase: &str, m: &MeasurementRecord, validated: bool) -> EventKind {
+/// The `measurement_set` event of a validated measurement.
+fn measurement_event(phase: &str, m: &MeasurementRecord, validators: Vec<String>) -> EventKind {
     let points = m
         .measured_value
         .as_ref()
@@ -930,9 +912,9 @@ fn measurement_event(phase: &str, m: &MeasurementRecord, validated: bool) -> Eve
             None
         },
         points,
-        outcome: validated.then_some(m.outcome),
+        outcome: Some(m.outcome),
         marginal: m.marginal,
-        validators: m.decl.validators.iter().map(ToString::to_string).collect(),
+        validators,
         units: m.decl.units.as_ref().map(|u| u.name().to_owned()),
     }
 }
@@ -942,6 +924,7 @@ fn measurement_event(phase: &str, m: &MeasurementRecord, validated: bool) -> Eve
 struct LivePoints<'a> {
     slots: &'a [Slot],
     phase: &'a str,
+    prepared: &'a Prepared,
     events: &'a Emitter,
     /// Per slot: points already published (multi-dim) or the last value published.
     seen: Vec<Seen>,
@@ -957,7 +940,7 @@ enum Seen {
 const LIVE_POINTS_PER_EVENT: usize = 2_000;
 
 impl<'a> LivePoints<'a> {
-    fn new(slots: &'a [Slot], phase: &'a str, events: &'a Emitter) -> Self {
+    fn new(slots: &'a [Slot], prepared: &'a Prepared, events: &'a Emitter) -> Self {
         let seen = slots
             .iter()
             .map(|s| {
@@ -970,7 +953,8 @@ impl<'a> LivePoints<'a> {
             .collect();
         LivePoints {
             slots,
-            phase,
+            phase: prepared.phase.name(),
+            prepared,
             events,
             seen,
         }
@@ -978,6 +962,8 @@ impl<'a> LivePoints<'a> {
 
     fn tick(&mut self) {
         self.look(false);
+        // The phase's detail doesn't wake subscribers: they see it now.
+        self.events.wake_subscribers();
     }
 
     /// The phase ended: the points not yet published go out (its values follow, validated).
@@ -989,7 +975,7 @@ impl<'a> LivePoints<'a> {
         if !self.events.is_observed() {
             return;
         }
-        for (slot, seen) in self.slots.iter().zip(&mut self.seen) {
+        for (i, (slot, seen)) in self.slots.iter().zip(&mut self.seen).enumerate() {
             match seen {
                 Seen::Points(published) => {
                     let batch = slot.with(|v| {
@@ -1025,12 +1011,7 @@ impl<'a> LivePoints<'a> {
                             points: None,
                             outcome: None,
                             marginal: false,
-                            validators: slot
-                                .decl()
-                                .validators
-                                .iter()
-                                .map(ToString::to_string)
-                                .collect(),
+                            validators: self.prepared.validator_texts(i),
                             units: slot.decl().units.as_ref().map(|u| u.name().to_owned()),
                         });
                         *last = now;
@@ -1038,6 +1019,48 @@ impl<'a> LivePoints<'a> {
                 }
             }
         }
+    }
+}
+
+/// How an attempt that could not hold its shared plugs ends: it was not started.
+fn not_started(name: &str, error: &GateError) -> Ended {
+    match error {
+        GateError::Aborted => {
+            tracing::error!("phase {name} not started: aborted while it waited for a shared plug");
+            Ended::Aborted
+        }
+        GateError::HeldByAbandoned { plug, by } => Ended::Returned(Ok(PhaseReturn::Error {
+            type_name: ErrorCode::SharedPlugUnavailable.to_string(),
+            message: format!(
+                "the shared plug `{plug}` is still held by {by}, which was abandoned; this phase was not run"
+            ),
+        })),
+    }
+}
+
+/// Validates what an attempt measured ([`measure`]); a validator that panics is a bug of the
+/// test, not a failed unit: the attempt is then an ERROR (unless it asked to be repeated).
+fn validate(
+    name: &str,
+    decls: &[Arc<MeasurementDecl>],
+    slots: &[Slot],
+    execution: PhaseExecution,
+) -> (Vec<MeasurementRecord>, PhaseExecution) {
+    // Only SKIP makes unset measurements SKIPPED; a REPEAT attempt's stay UNSET.
+    let skipped = execution == PhaseExecution::Returned(PhaseResult::Skip);
+    let (measurements, validator_panic) = measure(decls, slots, skipped);
+    match validator_panic {
+        Some((message, location)) if matches!(&execution, PhaseExecution::Returned(r) if *r != PhaseResult::Repeat) =>
+        {
+            tracing::error!("phase {name}: {message} (at {location})");
+            let error = PhaseExecution::Error {
+                exc_type: "Panic".into(),
+                exc_val: message,
+                exc_tb: location,
+            };
+            (measurements, error)
+        }
+        _ => (measurements, execution),
     }
 }
 

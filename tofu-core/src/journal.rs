@@ -4,8 +4,9 @@
 //!
 //! One file per run, `<start_ms>-<pid>-<n>.journal` in the journal folder (`$TOFU_JOURNAL_DIR`,
 //! else `journal/` in the record folder), one JSON object per line: a header (the unit, the
-//! metadata), the events, each phase's full record when it ends, the run's end, and each output
-//! that handled the record. Lines are written (not synced) at every phase's end, so a dead
+//! metadata), the events (but the measurements validated at a phase's end: its record has
+//! them), each phase's full record when it ends, the run's end, and each output that handled
+//! the record. Lines are written (not synced) at every phase's end, so a dead
 //! process loses nothing the kernel has; the file is synced at the run's end. The run holds an
 //! exclusive lock on its journal while it lives; a journal nobody holds belongs to a dead
 //! process, and [`recover`] turns it into a record. Once the outputs have the record, the
@@ -170,8 +171,14 @@ impl Journal {
     /// Appends an event (buffered, but a phase's start).
     pub(crate) fn event(&mut self, event: &Event) {
         match event.kind {
-            // A phase's end is written whole by `phase`, the run's by `end`.
-            EventKind::PhaseEnded { .. } | EventKind::RunEnded { .. } => {}
+            // A phase's end is written whole by `phase`, the run's by `end`; the measurements
+            // validated at a phase's end are in the phase's record, the line that follows (and
+            // are made only when someone observes: the journal is the same either way).
+            EventKind::PhaseEnded { .. }
+            | EventKind::RunEnded { .. }
+            | EventKind::MeasurementSet {
+                outcome: Some(_), ..
+            } => {}
             // Handed to the kernel at once: a recovery says which phase the process died in.
             EventKind::PhaseStarted { .. } => {
                 self.line(&Line::Event(event));
@@ -377,6 +384,10 @@ fn recover_one(path: &Path) -> Option<Result<RecoveredRun, RecoverError>> {
         Err(std::fs::TryLockError::WouldBlock) => return None,
         Err(std::fs::TryLockError::Error(e)) => return Some(Err(read_error(e))),
     }
+    // Locked only once another recovery had finished it and removed it: done already.
+    if !still_at(&file, path) {
+        return None;
+    }
     let lines = match read_lines(&file) {
         Ok(lines) => lines,
         Err(e) => return Some(Err(read_error(e))),
@@ -396,6 +407,22 @@ fn recover_one(path: &Path) -> Option<Result<RecoveredRun, RecoverError>> {
     })
 }
 
+/// Whether `file` is still the file at `path` (not removed, nor replaced, since it was opened).
+#[cfg(unix)]
+fn still_at(file: &File, path: &Path) -> bool {
+    use std::os::unix::fs::MetadataExt as _;
+    match (file.metadata(), std::fs::symlink_metadata(path)) {
+        (Ok(opened), Ok(there)) => opened.dev() == there.dev() && opened.ino() == there.ino(),
+        _ => false,
+    }
+}
+
+/// Whether the journal is still there (a file open here can't be removed).
+#[cfg(not(unix))]
+fn still_at(_file: &File, path: &Path) -> bool {
+    path.is_file()
+}
+
 /// The journal's lines that parse (a line cut by the process's death is dropped).
 fn read_lines(file: &File) -> io::Result<Vec<serde_json::Value>> {
     let mut lines = Vec::new();
@@ -405,4 +432,27 @@ fn read_lines(file: &File) -> io::Result<Vec<serde_json::Value>> {
         }
     }
     Ok(lines)
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+
+    use super::*;
+
+    #[test]
+    fn a_journal_removed_after_it_was_opened_is_not_recovered() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("1-2-3.journal");
+        std::fs::write(&path, "{}\n").unwrap();
+        let file = File::open(&path).unwrap();
+        assert!(still_at(&file, &path));
+        // Another recovery finished it meanwhile.
+        std::fs::remove_file(&path).unwrap();
+        assert!(!still_at(&file, &path));
+        // And a new journal under the same name is another file.
+        std::fs::write(&path, "{}\n").unwrap();
+        let kept = File::open(&path).unwrap();
+        assert!(still_at(&kept, &path));
+    }
 }

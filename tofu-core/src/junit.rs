@@ -182,82 +182,9 @@ pub fn render(record: &TestRecord) -> String {
         attr(&suite),
         attr(&record.station_id)
     );
-    out.push_str("    <properties>\n");
-    let outcome = serde_json::to_value(record.outcome).unwrap_or_default();
-    let meta = &record.metadata;
-    let fields = [
-        ("dut_id", Some(record.dut_id.as_str())),
-        ("outcome", outcome.as_str()),
-        ("procedure_id", Some(meta.procedure_id.as_str())),
-        ("part_number", meta.part_number.as_deref()),
-        ("revision", meta.revision.as_deref()),
-        ("batch_number", meta.batch_number.as_deref()),
-    ];
-    for (name, value) in fields {
-        if let Some(value) = value {
-            property(&mut out, name, value);
-        }
-    }
-    for phase in &record.phases {
-        for m in &phase.measurements {
-            let outcome = serde_json::to_value(m.outcome).unwrap_or_default();
-            let value = format!(
-                "{} [{}]",
-                crate::summary::measurement_line(m),
-                outcome.as_str().unwrap_or_default()
-            );
-            property(&mut out, &format!("{}.{}", phase.name, m.name()), &value);
-        }
-    }
-    out.push_str("    </properties>\n");
+    properties(&mut out, record);
     for (phase, verdict) in &cases {
-        let name = if phase.attempt > 1 {
-            format!("{} (attempt {})", phase.name, phase.attempt)
-        } else {
-            phase.name.clone()
-        };
-        let _ = writeln!(
-            out,
-            "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\">",
-            attr(&name),
-            attr(procedure),
-            seconds(phase.end_time_millis - phase.start_time_millis)
-        );
-        match verdict {
-            Verdict::Passed => {}
-            Verdict::Skipped => out.push_str("      <skipped/>\n"),
-            Verdict::Failed(message) => {
-                let _ = writeln!(
-                    out,
-                    "      <failure type=\"FAIL\" message=\"{}\">{}</failure>",
-                    attr(message),
-                    text(message)
-                );
-            }
-            Verdict::Error { kind, message } => {
-                let _ = writeln!(
-                    out,
-                    "      <error type=\"{}\" message=\"{}\">{}</error>",
-                    attr(kind),
-                    attr(message),
-                    text(message)
-                );
-            }
-        }
-        if !phase.measurements.is_empty() {
-            out.push_str("      <system-out>");
-            for m in &phase.measurements {
-                let outcome = serde_json::to_value(m.outcome).unwrap_or_default();
-                let line = format!(
-                    "{} [{}]\n",
-                    crate::summary::measurement_line(m),
-                    outcome.as_str().unwrap_or_default()
-                );
-                out.push_str(&text(&line));
-            }
-            out.push_str("</system-out>\n");
-        }
-        out.push_str("    </testcase>\n");
+        test_case(&mut out, procedure, phase, verdict);
     }
     if let Some((kind, message)) = run_case {
         let element = if record.outcome == Outcome::Fail {
@@ -276,6 +203,89 @@ pub fn render(record: &TestRecord) -> String {
     }
     out.push_str("  </testsuite>\n</testsuites>\n");
     out
+}
+
+/// The record's metadata and every measurement, as properties of the suite.
+fn properties(out: &mut String, record: &TestRecord) {
+    out.push_str("    <properties>\n");
+    let outcome = serde_json::to_value(record.outcome).unwrap_or_default();
+    let meta = &record.metadata;
+    let fields = [
+        ("dut_id", Some(record.dut_id.as_str())),
+        ("outcome", outcome.as_str()),
+        ("procedure_id", Some(meta.procedure_id.as_str())),
+        ("part_number", meta.part_number.as_deref()),
+        ("revision", meta.revision.as_deref()),
+        ("batch_number", meta.batch_number.as_deref()),
+    ];
+    for (name, value) in fields {
+        if let Some(value) = value {
+            property(out, name, value);
+        }
+    }
+    for phase in &record.phases {
+        for m in &phase.measurements {
+            let outcome = serde_json::to_value(m.outcome).unwrap_or_default();
+            let value = format!(
+                "{} [{}]",
+                crate::summary::measurement_line(m),
+                outcome.as_str().unwrap_or_default()
+            );
+            property(out, &format!("{}.{}", phase.name, m.name()), &value);
+        }
+    }
+    out.push_str("    </properties>\n");
+}
+
+/// One phase record as a test case.
+fn test_case(out: &mut String, procedure: &str, phase: &PhaseRecord, verdict: &Verdict) {
+    let name = if phase.attempt > 1 {
+        format!("{} (attempt {})", phase.name, phase.attempt)
+    } else {
+        phase.name.clone()
+    };
+    let _ = writeln!(
+        out,
+        "    <testcase name=\"{}\" classname=\"{}\" time=\"{}\">",
+        attr(&name),
+        attr(procedure),
+        seconds(phase.end_time_millis - phase.start_time_millis)
+    );
+    match verdict {
+        Verdict::Passed => {}
+        Verdict::Skipped => out.push_str("      <skipped/>\n"),
+        Verdict::Failed(message) => {
+            let _ = writeln!(
+                out,
+                "      <failure type=\"FAIL\" message=\"{}\">{}</failure>",
+                attr(message),
+                text(message)
+            );
+        }
+        Verdict::Error { kind, message } => {
+            let _ = writeln!(
+                out,
+                "      <error type=\"{}\" message=\"{}\">{}</error>",
+                attr(kind),
+                attr(message),
+                text(message)
+            );
+        }
+    }
+    if !phase.measurements.is_empty() {
+        out.push_str("      <system-out>");
+        for m in &phase.measurements {
+            let outcome = serde_json::to_value(m.outcome).unwrap_or_default();
+            let line = format!(
+                "{} [{}]\n",
+                crate::summary::measurement_line(m),
+                outcome.as_str().unwrap_or_default()
+            );
+            out.push_str(&text(&line));
+        }
+        out.push_str("</system-out>\n");
+    }
+    out.push_str("    </testcase>\n");
 }
 
 fn property(out: &mut String, name: &str, value: &str) {

@@ -98,7 +98,7 @@ pub use control::{CommandError, Commands};
 pub use desk::{AnswerError, MAX_ANSWER};
 pub use error_code::ErrorCode;
 pub use event::{Event, EventKind};
-pub use execution::{Execution, OutputStatus};
+pub use execution::{Execution, OutputStatus, RecoveredReport, recover_runs};
 pub use group::{PhaseGroup, PhaseNode, Subtest};
 pub use junit::JunitOutput;
 pub use limit::{Limit, python_float};

@@ -88,6 +88,12 @@ pub(crate) fn write_python_float(v: f64, out: &mut impl fmt::Write) -> fmt::Resu
     if v == 0.0 {
         return out.write_str(if v.is_sign_negative() { "-0.0" } else { "0.0" });
     }
+    // Whole numbers in the positional range (most limits: 5.0, 100.0): the integer and `.0`,
+    // without the cost of finding the shortest digits (checked against it in the tests).
+    if v.fract() == 0.0 && v.abs() < 1e16 {
+        #[allow(clippy::cast_possible_truncation)]
+        return write!(out, "{}.0", v as i64);
+    }
     // `{:e}` gives the shortest digits that read back as `v` (the same digits as `{}`), as
     // `[-]d[.ddd]e[-]x`.
     let mut sci = StackText::default();
@@ -238,6 +244,12 @@ mod tests {
             9.999_999_999_999_999e-5,
             0.1 + 0.2,
             123_456_789_012_345.67,
+            // Whole numbers around 2^52 and 2^53, where floats are 1 and 2 apart.
+            4_503_599_627_370_497.0,
+            9_007_199_254_740_994.0,
+            -9_007_199_254_740_994.0,
+            -1e15,
+            100.0,
         ];
         for _ in 0..100_000 {
             // Any bit pattern (mostly tiny or huge numbers)…

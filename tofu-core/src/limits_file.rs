@@ -364,34 +364,9 @@ impl LimitsFile {
                         );
                         continue;
                     }
-                    match s.build(decl, &s.phase) {
-                        Ok((validators, units)) => {
-                            let decl = Arc::make_mut(decl);
-                            if let Some(validators) = validators {
-                                let band = |v: &[Validator]| v.iter().any(has_marginal_band);
-                                if band(&decl.validators) && !band(&validators) {
-                                    // Said in the run's log (console and record), each run.
-                                    tracing::warn!(
-                                        "{}:{}: measurement `{}` of phase `{}` was declared with a \
-                                         marginal band that this entry doesn't give: the file's \
-                                         limits replace the code's, so the band is dropped (give \
-                                         `marginal = [low, high]` here to keep one)",
-                                        self.name,
-                                        s.line,
-                                        s.measurement,
-                                        phase.name()
-                                    );
-                                }
-                                decl.validators = validators;
-                            }
-                            if units.is_some() {
-                                decl.units = units;
-                            }
-                        }
-                        Err(errors) => {
-                            for (line, message) in errors {
-                                problem(line, message);
-                            }
+                    if let Err(errors) = self.set(s, phase.name(), decl) {
+                        for (line, message) in errors {
+                            problem(line, message);
                         }
                     }
                 }
@@ -418,6 +393,37 @@ impl LimitsFile {
         problems.sort();
         problems.dedup();
         problems
+    }
+
+    /// Gives `decl` the section's validators (they replace the code's) and unit, or says what
+    /// does not fit it.
+    fn set(
+        &self,
+        s: &Section,
+        phase: &str,
+        decl: &mut Arc<MeasurementDecl>,
+    ) -> Result<(), Vec<(usize, String)>> {
+        let (validators, units) = s.build(decl, &s.phase)?;
+        let decl = Arc::make_mut(decl);
+        if let Some(validators) = validators {
+            let band = |v: &[Validator]| v.iter().any(has_marginal_band);
+            if band(&decl.validators) && !band(&validators) {
+                // Said in the run's log (console and record), each run.
+                tracing::warn!(
+                    "{}:{}: measurement `{}` of phase `{phase}` was declared with a marginal band \
+                     that this entry doesn't give: the file's limits replace the code's, so the \
+                     band is dropped (give `marginal = [low, high]` here to keep one)",
+                    self.name,
+                    s.line,
+                    s.measurement,
+                );
+            }
+            decl.validators = validators;
+        }
+        if units.is_some() {
+            decl.units = units;
+        }
+        Ok(())
     }
 }
 
@@ -457,6 +463,42 @@ fn kind_name(kind: ValueKind) -> &'static str {
     }
 }
 
+impl FileLimit {
+    /// The validator this limit makes for a measurement of `kind`, if it fits it.
+    fn validator(&self, kind: ValueKind) -> Option<Validator> {
+        match (self, kind) {
+            (FileLimit::Numeric(v), ValueKind::Number) => Some(v.clone()),
+            (FileLimit::Numeric(v), ValueKind::MultiDim) => {
+                Some(Validator::AllValues(Box::new(v.clone())))
+            }
+            (FileLimit::Equals(_, Some(n)), ValueKind::Number | ValueKind::MultiDim) => {
+                let equal = Validator::InRange {
+                    minimum: Some(*n),
+                    maximum: Some(*n),
+                    marginal_minimum: None,
+                    marginal_maximum: None,
+                };
+                Some(if kind == ValueKind::MultiDim {
+                    Validator::AllValues(Box::new(equal))
+                } else {
+                    equal
+                })
+            }
+            (FileLimit::Equals(serde_json::Value::String(s), _), ValueKind::Text) => {
+                Some(Validator::EqualsText(s.clone()))
+            }
+            (FileLimit::Equals(serde_json::Value::Bool(b), _), ValueKind::Bool) => {
+                Some(Validator::Equals(Value::Bool(*b)))
+            }
+            (FileLimit::Equals(json, _), ValueKind::Json) => {
+                Some(Validator::Equals(Value::Json(json.clone())))
+            }
+            (FileLimit::Regex(re), ValueKind::Text) => Some(Validator::MatchesRegex(re.clone())),
+            _ => None,
+        }
+    }
+}
+
 /// A section's validators for one measurement (`None`: keep the code's) and its unit.
 type Built = (Option<Vec<Validator>>, Option<Unit>);
 
@@ -474,38 +516,7 @@ impl Section {
         };
         let mut validators = Vec::with_capacity(self.checks.len());
         for check in &self.checks {
-            let validator = match (&check.limit, decl.kind) {
-                (FileLimit::Numeric(v), ValueKind::Number) => Some(v.clone()),
-                (FileLimit::Numeric(v), ValueKind::MultiDim) => {
-                    Some(Validator::AllValues(Box::new(v.clone())))
-                }
-                (FileLimit::Equals(_, Some(n)), ValueKind::Number | ValueKind::MultiDim) => {
-                    let equal = Validator::InRange {
-                        minimum: Some(*n),
-                        maximum: Some(*n),
-                        marginal_minimum: None,
-                        marginal_maximum: None,
-                    };
-                    Some(if decl.kind == ValueKind::MultiDim {
-                        Validator::AllValues(Box::new(equal))
-                    } else {
-                        equal
-                    })
-                }
-                (FileLimit::Equals(serde_json::Value::String(s), _), ValueKind::Text) => {
-                    Some(Validator::EqualsText(s.clone()))
-                }
-                (FileLimit::Equals(serde_json::Value::Bool(b), _), ValueKind::Bool) => {
-                    Some(Validator::Equals(Value::Bool(*b)))
-                }
-                (FileLimit::Equals(json, _), ValueKind::Json) => {
-                    Some(Validator::Equals(Value::Json(json.clone())))
-                }
-                (FileLimit::Regex(re), ValueKind::Text) => {
-                    Some(Validator::MatchesRegex(re.clone()))
-                }
-                _ => None,
-            };
+            let validator = check.limit.validator(decl.kind);
             match validator {
                 Some(v) => validators.push(v),
                 None => {
@@ -574,6 +585,21 @@ fn json_kind(json: &serde_json::Value) -> &'static str {
 }
 
 /// Walks the parsed document, collecting its problems (with lines; the file is set later).
+/// What a section's keys say, read one after the other.
+#[derive(Default)]
+struct SectionKeys {
+    /// Minimum, maximum, marginal minimum, marginal maximum.
+    range: [Option<Limit>; 4],
+    /// The key that sets the range (`in_range`, else `at_least` or `at_most`), and its line.
+    range_key: Option<(&'static str, usize)>,
+    one_sided: Vec<(&'static str, Range<usize>)>,
+    marginal_line: Option<usize>,
+    within_percent: Option<(Validator, usize)>,
+    equals: Option<(serde_json::Value, Option<Limit>, usize)>,
+    regex: Option<(Regex, usize)>,
+    units: Option<(String, usize, Option<Unit>)>,
+}
+
 struct Parser<'t> {
     text: &'t str,
     problems: Vec<LimitsProblem>,
@@ -682,114 +708,170 @@ impl Parser<'_> {
     ) -> Option<Section> {
         let header = format!("[{}.{}]", toml_key(phase), toml_key(measurement));
         let before = self.problems.len();
-        // Minimum, maximum, marginal minimum, marginal maximum.
-        let mut range: [Option<Limit>; 4] = [None; 4];
-        // The key that sets the range (`in_range`, else `at_least` or `at_most`), and its line.
-        let mut range_key: Option<(&'static str, usize)> = None;
-        let mut one_sided: Vec<(&'static str, Range<usize>)> = Vec::new();
-        let mut marginal_line = None;
-        let mut within_percent = None;
-        let mut equals = None;
-        let mut regex = None;
-        let mut units = None;
+        let mut keys = SectionKeys::default();
         for &(key, value) in entries {
-            let span = value.span();
-            let at = self.line(&span);
-            let name: &str = key.get_ref();
-            match name {
-                "in_range" | "marginal" => {
-                    let expected = if name == "in_range" {
-                        "[minimum, maximum]"
-                    } else {
-                        "[marginal minimum, marginal maximum]"
-                    };
-                    let Some((lo, hi)) = self.pair(value) else {
-                        // Say which value is not a number, where that is what's wrong.
-                        let not_a_number = match value.get_ref().as_array().map(|a| &**a) {
-                            Some(items @ [_, _]) => items
-                                .iter()
-                                .zip(["first", "second"])
-                                .find(|(v, _)| self.number(v).is_none())
-                                .map(|(v, nth)| format!("its {nth} value is {}", value_text(v))),
-                            _ => None,
-                        };
-                        let got = not_a_number
-                            .unwrap_or_else(|| format!("not {}", value_text(value)));
-                        self.problem(
-                            &span,
-                            format!("{header} `{name}` should be {expected}, two numbers: {got}"),
-                        );
-                        continue;
-                    };
-                    if name == "in_range" {
-                        range[0] = Some(lo);
-                        range[1] = Some(hi);
-                        range_key = Some(("in_range", at));
-                    } else {
-                        range[2] = Some(lo);
-                        range[3] = Some(hi);
-                        marginal_line = Some(at);
-                    }
-                }
-                "at_least" | "at_most" => {
-                    let Some(n) = self.number(value) else {
-                        self.problem(
-                            &span,
-                            format!(
-                                "{header} `{name}` should be a number, not {}",
-                                value_text(value)
-                            ),
-                        );
-                        continue;
-                    };
-                    let (i, static_name) = if name == "at_least" {
-                        (0, "at_least")
-                    } else {
-                        (1, "at_most")
-                    };
-                    range[i] = Some(n);
-                    one_sided.push((static_name, key.span()));
-                }
-                "within_percent" => within_percent = self.within_percent(&header, value),
-                "equals" => {
-                    let json = self.json(value, &format!("{header} `equals`"));
-                    equals = json.map(|j| (j, self.number(value), at));
-                }
-                "matches_regex" => match value.get_ref().as_str() {
-                    Some(pattern) => match Regex::new(pattern) {
-                        Ok(re) => regex = Some((re, at)),
-                        Err(e) => self.problem(
-                            &span,
-                            format!("{header} regex /{pattern}/ does not compile: {e}"),
-                        ),
-                    },
-                    None => self.problem(
-                        &span,
-                        format!(
-                            "{header} `matches_regex` should be a string, not {}",
-                            value_text(value)
-                        ),
-                    ),
-                },
-                "units" => match value.get_ref().as_str() {
-                    Some(text) => units = Some((text.to_owned(), at, Unit::find(text))),
-                    None => self.problem(
-                        &span,
-                        format!(
-                            "{header} `units` should be a string (\"V\", \"volt\", \"VLT\"), not {}",
-                            value_text(value)
-                        ),
-                    ),
-                },
-                other => self.problem(
-                    &key.span(),
-                    format!(
-                        "{header} unknown key `{other}` (a measurement's limits are {})",
-                        SECTION_KEYS.join(", ")
-                    ),
-                ),
-            }
+            self.section_key(&header, &mut keys, key, value);
         }
+        let units = keys.units.take();
+        let checks = self.checks(&header, keys);
+        if checks.is_empty() && units.is_none() && self.problems.len() == before {
+            self.problem_at(
+                line,
+                format!(
+                    "{header} gives no limits (keys: {})",
+                    SECTION_KEYS.join(", ")
+                ),
+            );
+        }
+        (self.problems.len() == before).then(|| Section {
+            phase: phase.to_owned(),
+            measurement: measurement.to_owned(),
+            line,
+            checks,
+            units,
+        })
+    }
+
+    /// Reads one key of a section into `keys`.
+    fn section_key(
+        &mut self,
+        header: &str,
+        keys: &mut SectionKeys,
+        key: &Spanned<std::borrow::Cow<'_, str>>,
+        value: &Spanned<DeValue<'_>>,
+    ) {
+        let span = value.span();
+        let at = self.line(&span);
+        let name: &str = key.get_ref();
+        match name {
+            "in_range" | "marginal" => self.range_key(header, keys, name, value),
+            "at_least" | "at_most" => {
+                let Some(n) = self.number(value) else {
+                    self.problem(
+                        &span,
+                        format!(
+                            "{header} `{name}` should be a number, not {}",
+                            value_text(value)
+                        ),
+                    );
+                    return;
+                };
+                let (i, static_name) = if name == "at_least" {
+                    (0, "at_least")
+                } else {
+                    (1, "at_most")
+                };
+                keys.range[i] = Some(n);
+                keys.one_sided.push((static_name, key.span()));
+            }
+            "within_percent" => keys.within_percent = self.within_percent(header, value),
+            "equals" => {
+                let json = self.json(value, &format!("{header} `equals`"));
+                keys.equals = json.map(|j| (j, self.number(value), at));
+            }
+            "matches_regex" | "units" => self.text_key(header, keys, name, value),
+            other => self.problem(
+                &key.span(),
+                format!(
+                    "{header} unknown key `{other}` (a measurement's limits are {})",
+                    SECTION_KEYS.join(", ")
+                ),
+            ),
+        }
+    }
+
+    /// `in_range = [minimum, maximum]` or `marginal = [marginal minimum, marginal maximum]`.
+    fn range_key(
+        &mut self,
+        header: &str,
+        keys: &mut SectionKeys,
+        name: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) {
+        let span = value.span();
+        let at = self.line(&span);
+        let expected = if name == "in_range" {
+            "[minimum, maximum]"
+        } else {
+            "[marginal minimum, marginal maximum]"
+        };
+        let Some((lo, hi)) = self.pair(value) else {
+            // Say which value is not a number, where that is what's wrong.
+            let not_a_number = match value.get_ref().as_array().map(|a| &**a) {
+                Some(items @ [_, _]) => items
+                    .iter()
+                    .zip(["first", "second"])
+                    .find(|(v, _)| self.number(v).is_none())
+                    .map(|(v, nth)| format!("its {nth} value is {}", value_text(v))),
+                _ => None,
+            };
+            let got = not_a_number.unwrap_or_else(|| format!("not {}", value_text(value)));
+            self.problem(
+                &span,
+                format!("{header} `{name}` should be {expected}, two numbers: {got}"),
+            );
+            return;
+        };
+        if name == "in_range" {
+            keys.range[0] = Some(lo);
+            keys.range[1] = Some(hi);
+            keys.range_key = Some(("in_range", at));
+        } else {
+            keys.range[2] = Some(lo);
+            keys.range[3] = Some(hi);
+            keys.marginal_line = Some(at);
+        }
+    }
+
+    /// `matches_regex = "..."` or `units = "V"`: strings.
+    fn text_key(
+        &mut self,
+        header: &str,
+        keys: &mut SectionKeys,
+        name: &str,
+        value: &Spanned<DeValue<'_>>,
+    ) {
+        let span = value.span();
+        let at = self.line(&span);
+        match (name, value.get_ref().as_str()) {
+            ("matches_regex", Some(pattern)) => match Regex::new(pattern) {
+                Ok(re) => keys.regex = Some((re, at)),
+                Err(e) => self.problem(
+                    &span,
+                    format!("{header} regex /{pattern}/ does not compile: {e}"),
+                ),
+            },
+            ("matches_regex", None) => self.problem(
+                &span,
+                format!(
+                    "{header} `matches_regex` should be a string, not {}",
+                    value_text(value)
+                ),
+            ),
+            (_, Some(text)) => keys.units = Some((text.to_owned(), at, Unit::find(text))),
+            (_, None) => self.problem(
+                &span,
+                format!(
+                    "{header} `units` should be a string (\"V\", \"volt\", \"VLT\"), not {}",
+                    value_text(value)
+                ),
+            ),
+        }
+    }
+
+    /// The section's validators, in the order a section lists them: the range, then
+    /// `within_percent`, `equals`, `matches_regex`.
+    fn checks(&mut self, header: &str, keys: SectionKeys) -> Vec<Check> {
+        let SectionKeys {
+            range,
+            mut range_key,
+            one_sided,
+            marginal_line,
+            within_percent,
+            equals,
+            regex,
+            units: _,
+        } = keys;
         // `in_range` and `at_least`/`at_most` both set bounds: one or the other.
         if range_key.is_some() {
             for (name, span) in &one_sided {
@@ -803,29 +885,7 @@ impl Parser<'_> {
         }
         let mut checks = Vec::new();
         if let Some((key, at)) = range_key {
-            let [minimum, maximum, marginal_minimum, marginal_maximum] = range;
-            let bounds = Validator::InRange {
-                minimum,
-                maximum,
-                marginal_minimum: None,
-                marginal_maximum: None,
-            };
-            let validator = Validator::InRange {
-                minimum,
-                maximum,
-                marginal_minimum,
-                marginal_maximum,
-            };
-            if let Err(e) = bounds.check_limits() {
-                self.problem_at(at, format!("{header} {e}"));
-            } else if let Err(e) = validator.check_limits() {
-                self.problem_at(marginal_line.unwrap_or(at), format!("{header} {e}"));
-            }
-            checks.push(Check {
-                key,
-                line: at,
-                limit: FileLimit::Numeric(validator),
-            });
+            checks.push(self.range_check(header, range, key, at, marginal_line));
         } else if let Some(at) = marginal_line {
             self.problem_at(
                 at,
@@ -853,22 +913,42 @@ impl Parser<'_> {
                 limit: FileLimit::Regex(re),
             });
         }
-        if checks.is_empty() && units.is_none() && self.problems.len() == before {
-            self.problem_at(
-                line,
-                format!(
-                    "{header} gives no limits (keys: {})",
-                    SECTION_KEYS.join(", ")
-                ),
-            );
+        checks
+    }
+
+    /// The range's validator (minimum, maximum, marginal minimum, marginal maximum), its
+    /// limits checked.
+    fn range_check(
+        &mut self,
+        header: &str,
+        range: [Option<Limit>; 4],
+        key: &'static str,
+        at: usize,
+        marginal_line: Option<usize>,
+    ) -> Check {
+        let [minimum, maximum, marginal_minimum, marginal_maximum] = range;
+        let bounds = Validator::InRange {
+            minimum,
+            maximum,
+            marginal_minimum: None,
+            marginal_maximum: None,
+        };
+        let validator = Validator::InRange {
+            minimum,
+            maximum,
+            marginal_minimum,
+            marginal_maximum,
+        };
+        if let Err(e) = bounds.check_limits() {
+            self.problem_at(at, format!("{header} {e}"));
+        } else if let Err(e) = validator.check_limits() {
+            self.problem_at(marginal_line.unwrap_or(at), format!("{header} {e}"));
         }
-        (self.problems.len() == before).then(|| Section {
-            phase: phase.to_owned(),
-            measurement: measurement.to_owned(),
-            line,
-            checks,
-            units,
-        })
+        Check {
+            key,
+            line: at,
+            limit: FileLimit::Numeric(validator),
+        }
     }
 
     fn problem_at(&mut self, line: usize, message: String) {

@@ -69,6 +69,22 @@ pub(crate) struct Prepared {
     pub(crate) decls: Vec<Arc<MeasurementDecl>>,
     /// Indexes into the plan's plugs, one per plug the phase asks for.
     pub(crate) plugs: Vec<usize>,
+    /// Each measurement's validators as OpenHTF writes them, made once per run for the
+    /// events (formatting limits costs more than the rest of a measurement's event).
+    validator_texts: std::sync::OnceLock<Vec<Vec<String>>>,
+}
+
+impl Prepared {
+    /// The validators of measurement `i` as OpenHTF writes them.
+    pub(crate) fn validator_texts(&self, i: usize) -> Vec<String> {
+        let texts = self.validator_texts.get_or_init(|| {
+            self.decls
+                .iter()
+                .map(|d| d.validators.iter().map(ToString::to_string).collect())
+                .collect()
+        });
+        texts.get(i).cloned().unwrap_or_default()
+    }
 }
 
 /// Why a plan can't run: every problem found, each naming its phase, measurement or plug,
@@ -243,6 +259,7 @@ impl Plan {
             phase: phase.clone(),
             decls,
             plugs,
+            validator_texts: std::sync::OnceLock::new(),
         })
     }
 

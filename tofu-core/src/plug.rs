@@ -45,7 +45,9 @@ pub trait Plug: Send + 'static {
     /// failed its checks is still named), in the order the plugs were given. Instruments use
     /// it to list their identity under `"instruments"`. A reserved key (`test_name`,
     /// `station_id`…) or a key given a non-list value with [`Test::metadata`](crate::Test::metadata)
-    /// is left as it is, with a warning. A station's shared plugs are not asked.
+    /// is left as it is, with a warning. A station's shared plugs are asked once per batch,
+    /// after their setup (while no slot holds them), and their entries go into every slot's
+    /// record, after the slot's own plugs'.
     fn record_metadata(&self) -> Vec<(String, serde_json::Value)> {
         Vec::new()
     }
@@ -129,14 +131,16 @@ impl PlugEntry {
     }
 }
 
-/// Appends what each plug says with [`Plug::record_metadata`] to the record's metadata. A plug
-/// still held by a phase that timed out is not waited for (its entries are left out, with a
-/// warning); a panic in `record_metadata` is logged and its entries left out.
-pub(crate) fn add_record_metadata<'p>(
-    extra: &mut std::collections::BTreeMap<String, serde_json::Value>,
-    reserved: &[&str],
+/// A plug's name and the record metadata entries it gave.
+pub(crate) type PlugMetadata = (&'static str, Vec<(String, serde_json::Value)>);
+
+/// Asks each plug what it adds to the record ([`Plug::record_metadata`]). A plug still held by
+/// a phase that timed out is not waited for (its entries are left out, with a warning); a
+/// panic in `record_metadata` is logged and its entries left out.
+pub(crate) fn record_metadata<'p>(
     plugs: impl IntoIterator<Item = &'p PlugEntry>,
-) {
+) -> Vec<PlugMetadata> {
+    let mut all = Vec::new();
     for plug in plugs {
         let entries = match plug.instance.try_lock() {
             Ok(guard) => catch(|| (plug.metadata)(&**guard)),
@@ -152,34 +156,42 @@ pub(crate) fn add_record_metadata<'p>(
                 continue;
             }
         };
-        let entries = match entries {
-            Ok(entries) => entries,
-            Err(panic) => {
-                tracing::error!(
-                    "plug `{}` panicked giving its record metadata at {}: {}",
-                    plug.name,
-                    panic.location,
-                    panic.message
-                );
-                continue;
-            }
-        };
+        match entries {
+            Ok(entries) => all.push((plug.name, entries)),
+            Err(panic) => tracing::error!(
+                "plug `{}` panicked giving its record metadata at {}: {}",
+                plug.name,
+                panic.location,
+                panic.message
+            ),
+        }
+    }
+    all
+}
+
+/// Appends the plugs' entries (from [`record_metadata`]) to the record's metadata: each
+/// `(key, value)` to the list `key`, created when absent. A reserved key, or a key holding
+/// something else than a list, is left as it is, with a warning.
+pub(crate) fn add_record_metadata<'m>(
+    extra: &mut std::collections::BTreeMap<String, serde_json::Value>,
+    reserved: &[&str],
+    metadata: impl IntoIterator<Item = &'m PlugMetadata>,
+) {
+    for (plug, entries) in metadata {
         for (key, value) in entries {
             if reserved.contains(&key.as_str()) {
                 tracing::warn!(
-                    "plug `{}`: metadata key `{key}` is reserved; its entry is left out",
-                    plug.name
+                    "plug `{plug}`: metadata key `{key}` is reserved; its entry is left out"
                 );
                 continue;
             }
             match extra
-                .entry(key)
+                .entry(key.clone())
                 .or_insert_with(|| serde_json::Value::Array(Vec::new()))
             {
-                serde_json::Value::Array(list) => list.push(value),
+                serde_json::Value::Array(list) => list.push(value.clone()),
                 _ => tracing::warn!(
-                    "plug `{}`: metadata key is not a list (set with Test::metadata); its entry is left out",
-                    plug.name
+                    "plug `{plug}`: metadata key is not a list (set with Test::metadata); its entry is left out"
                 ),
             }
         }

@@ -13,102 +13,29 @@ pub(crate) fn rebuild(lines: &[Value]) -> Result<(Value, Vec<String>), String> {
         .first()
         .and_then(|l| l.get("start"))
         .ok_or("its first line is not a journal header")?;
-    let mut dut_id = header.get("dut_id").cloned().unwrap_or(Value::Null);
-    let mut start = header
+    let start = header
         .get("start_time_millis")
         .and_then(Value::as_i64)
         .ok_or("its header has no start_time_millis")?;
-    let mut last_time = start;
-    let mut phases = Vec::new();
-    let mut subtests = Vec::new();
-    let mut logs = Vec::new();
-    let mut done = Vec::new();
-    let mut end = None;
-    // The phase attempt started and not yet ended: (name, attempt).
-    let mut running: Option<(String, u64)> = None;
-    let mut last_ended: Option<String> = None;
-    for line in &lines[1..] {
-        if let Some(event) = line.get("event") {
-            last_time = last_time.max(
-                event
-                    .get("time_millis")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0),
-            );
-            match event.get("type").and_then(Value::as_str) {
-                Some("unit_identified") => {
-                    if let Some(serial) = event.get("serial_number") {
-                        dut_id = serial.clone();
-                    }
-                }
-                Some("phase_started") => {
-                    let name = event.get("name").and_then(Value::as_str).unwrap_or("?");
-                    let attempt = event.get("attempt").and_then(Value::as_u64).unwrap_or(1);
-                    running = Some((name.to_owned(), attempt));
-                }
-                Some("log") => logs.push(log_record(event)),
-                _ => {}
-            }
-        } else if let Some(phase) = line.get("phase") {
-            last_time = last_time.max(
-                phase
-                    .get("end_time_millis")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(0),
-            );
-            running = None;
-            last_ended = phase.get("name").and_then(Value::as_str).map(str::to_owned);
-            phases.push(phase.clone());
-        } else if let Some(subtest) = line.get("subtest") {
-            subtests.push(subtest.clone());
-        } else if let Some(e) = line.get("end") {
-            end = Some(e.clone());
-        } else if let Some(name) = line.get("output").and_then(Value::as_str) {
-            done.push(name.to_owned());
-        }
-    }
-    let mut record = Map::new();
-    let (outcome, details, marginal, end_time) = match &end {
-        Some(e) => {
-            if let Some(serial) = e.get("dut_id") {
-                dut_id = serial.clone();
-            }
-            // The run's start as its record says it (set once its unit was known).
-            if let Some(started) = e.get("start_time_millis").and_then(Value::as_i64) {
-                start = started;
-            }
-            (
-                e.get("outcome").cloned().unwrap_or(Value::Null),
-                e.get("outcome_details").cloned().unwrap_or(json!([])),
-                e.get("marginal").cloned().unwrap_or(Value::Null),
-                e.get("end_time_millis")
-                    .and_then(Value::as_i64)
-                    .unwrap_or(last_time),
-            )
-        }
-        None => {
-            let description = match (&running, &last_ended) {
-                (Some((name, 1)), _) => {
-                    format!("the process ended during phase {name}; the run was recovered from its journal")
-                }
-                (Some((name, attempt)), _) => format!(
-                    "the process ended during phase {name} (attempt {attempt}); the run was recovered from its journal"
-                ),
-                (None, Some(name)) => format!(
-                    "the process ended after phase {name}; the run was recovered from its journal"
-                ),
-                (None, None) => "the process ended before the first phase ended; the run was recovered from its journal".to_owned(),
-            };
-            (
-                json!("ERROR"),
-                json!([{"code": ErrorCode::ProcessEnded.as_str(), "description": description}]),
-                Value::Null,
-                last_time,
-            )
-        }
+    let mut run = Replay {
+        dut_id: header.get("dut_id").cloned().unwrap_or(Value::Null),
+        start,
+        last_time: start,
+        phases: Vec::new(),
+        subtests: Vec::new(),
+        logs: Vec::new(),
+        done: Vec::new(),
+        end: None,
+        running: None,
+        last_ended: None,
     };
-    record.insert("dut_id".into(), dut_id);
-    record.insert("start_time_millis".into(), json!(start));
+    for line in &lines[1..] {
+        run.line(line);
+    }
+    let (outcome, details, marginal, end_time) = run.outcome();
+    let mut record = Map::new();
+    record.insert("dut_id".into(), run.dut_id);
+    record.insert("start_time_millis".into(), json!(run.start));
     record.insert("end_time_millis".into(), json!(end_time));
     record.insert("outcome".into(), outcome);
     record.insert("outcome_details".into(), details);
@@ -117,12 +44,12 @@ pub(crate) fn rebuild(lines: &[Value]) -> Result<(Value, Vec<String>), String> {
         "metadata".into(),
         header.get("metadata").cloned().unwrap_or(json!({})),
     );
-    record.insert("phases".into(), Value::Array(phases));
-    record.insert("subtests".into(), Value::Array(subtests));
+    record.insert("phases".into(), Value::Array(run.phases));
+    record.insert("subtests".into(), Value::Array(run.subtests));
     for empty in ["branches", "diagnosers", "diagnoses"] {
         record.insert(empty.into(), json!([]));
     }
-    record.insert("log_records".into(), Value::Array(logs));
+    record.insert("log_records".into(), Value::Array(run.logs));
     record.insert(
         "station_id".into(),
         header.get("station_id").cloned().unwrap_or(Value::Null),
@@ -134,7 +61,99 @@ pub(crate) fn rebuild(lines: &[Value]) -> Result<(Value, Vec<String>), String> {
     if let Some(slot) = header.get("slot").filter(|s| !s.is_null()) {
         record.insert("slot".into(), slot.clone());
     }
-    Ok((Value::Object(record), done))
+    Ok((Value::Object(record), run.done))
+}
+
+/// What a journal's lines say of the run, read one after the other.
+struct Replay {
+    dut_id: Value,
+    start: i64,
+    /// The latest time a line gives.
+    last_time: i64,
+    phases: Vec<Value>,
+    subtests: Vec<Value>,
+    logs: Vec<Value>,
+    /// The outputs that had the record.
+    done: Vec<String>,
+    /// The run's end, if it was written.
+    end: Option<Value>,
+    /// The phase attempt started and not yet ended: (name, attempt).
+    running: Option<(String, u64)>,
+    last_ended: Option<String>,
+}
+
+impl Replay {
+    fn line(&mut self, line: &Value) {
+        let time = |v: &Value, key: &str| v.get(key).and_then(Value::as_i64).unwrap_or(0);
+        if let Some(event) = line.get("event") {
+            self.last_time = self.last_time.max(time(event, "time_millis"));
+            match event.get("type").and_then(Value::as_str) {
+                Some("unit_identified") => {
+                    if let Some(serial) = event.get("serial_number") {
+                        self.dut_id = serial.clone();
+                    }
+                }
+                Some("phase_started") => {
+                    let name = event.get("name").and_then(Value::as_str).unwrap_or("?");
+                    let attempt = event.get("attempt").and_then(Value::as_u64).unwrap_or(1);
+                    self.running = Some((name.to_owned(), attempt));
+                }
+                Some("log") => self.logs.push(log_record(event)),
+                _ => {}
+            }
+        } else if let Some(phase) = line.get("phase") {
+            self.last_time = self.last_time.max(time(phase, "end_time_millis"));
+            self.running = None;
+            self.last_ended = phase.get("name").and_then(Value::as_str).map(str::to_owned);
+            self.phases.push(phase.clone());
+        } else if let Some(subtest) = line.get("subtest") {
+            self.subtests.push(subtest.clone());
+        } else if let Some(e) = line.get("end") {
+            self.end = Some(e.clone());
+        } else if let Some(name) = line.get("output").and_then(Value::as_str) {
+            self.done.push(name.to_owned());
+        }
+    }
+
+    /// The outcome, its details, marginal and the end time: the run's own when it ended, else
+    /// ERROR saying where the process ended.
+    fn outcome(&mut self) -> (Value, Value, Value, i64) {
+        let Some(e) = &self.end else {
+            let description = match (&self.running, &self.last_ended) {
+                (Some((name, 1)), _) => {
+                    format!("the process ended during phase {name}; the run was recovered from its journal")
+                }
+                (Some((name, attempt)), _) => format!(
+                    "the process ended during phase {name} (attempt {attempt}); the run was recovered from its journal"
+                ),
+                (None, Some(name)) => format!(
+                    "the process ended after phase {name}; the run was recovered from its journal"
+                ),
+                (None, None) => "the process ended before the first phase ended; the run was recovered from its journal".to_owned(),
+            };
+            return (
+                json!("ERROR"),
+                json!([{"code": ErrorCode::ProcessEnded.as_str(), "description": description}]),
+                Value::Null,
+                self.last_time,
+            );
+        };
+        if let Some(serial) = e.get("dut_id") {
+            self.dut_id = serial.clone();
+        }
+        // The run's start as its record says it (set once its unit was known).
+        if let Some(started) = e.get("start_time_millis").and_then(Value::as_i64) {
+            self.start = started;
+        }
+        (
+            e.get("outcome").cloned().unwrap_or(Value::Null),
+            e.get("outcome_details").cloned().unwrap_or(json!([])),
+            e.get("marginal").cloned().unwrap_or(Value::Null),
+            e.get("end_time_millis")
+                .and_then(Value::as_i64)
+                .unwrap_or(self.last_time),
+        )
+    }
 }
 
 /// A `log` event's record, as the record's `log_records` hold it.

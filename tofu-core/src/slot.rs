@@ -13,6 +13,8 @@ pub(crate) struct SlotRun {
     pub(crate) sync: Option<Arc<PhaseSync>>,
     /// A shared plug that failed to set up: the run is an error, no phase is run.
     pub(crate) shared_setup_error: Option<String>,
+    /// What the station's shared plugs add to the record (asked once, after their setup).
+    pub(crate) shared_metadata: Arc<[crate::plug::PlugMetadata]>,
 }
 
 impl SlotRun {

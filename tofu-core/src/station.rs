@@ -332,10 +332,72 @@ impl Station {
             .chain(&aborts)
             .map(crate::signals::watch)
             .collect();
+        let (serials, empty) = self.ask_serial_numbers(&mut serial_number, &aborts);
+        let (set_up, setup_error) = self.set_up_shared(&station_abort);
+        // Asked now, while no slot holds them: their instruments' identities are read.
+        let shared_metadata: Arc<[crate::plug::PlugMetadata]> =
+            crate::plug::record_metadata(&self.shared).into();
+        let execution_id = new_execution_id();
+        let sync = (self.mode == SlotMode::Synchronized)
+            .then(|| Arc::new(PhaseSync::new(self.slots.len())));
+        // An empty slot has left the synchronization before it starts: nobody waits for it.
+        for (i, _) in empty.iter().enumerate().filter(|(_, empty)| **empty) {
+            if let Some(sync) = &sync {
+                sync.leave(i);
+            }
+        }
+        let start = now_millis();
+        let jobs: Vec<SlotJob<'_>> = self
+            .slots
+            .iter_mut()
+            .zip(serials)
+            .zip(aborts)
+            .zip(&empty)
+            .filter(|(_, empty)| !**empty)
+            .map(|((((info, test), serial), abort), _)| {
+                let slot = SlotRun {
+                    record: SlotRecord {
+                        index: info.index,
+                        name: info.name.clone(),
+                        execution_id: execution_id.clone(),
+                    },
+                    sync: sync.clone(),
+                    shared_setup_error: setup_error.clone(),
+                    shared_metadata: Arc::clone(&shared_metadata),
+                };
+                std::sync::Mutex::new(Some((test, serial, slot, abort)))
+            })
+            .collect();
+        let executions = run_slots(&jobs);
+        plug_calls::tear_down_all(
+            self.shared[..set_up].iter(),
+            &station_abort,
+            DEFAULT_PLUG_TIMEOUT,
+            &mut |_, _| {},
+        );
+        let ended = self.bus.publish(
+            None,
+            EventKind::BatchEnded {
+                synchronized: self.mode == SlotMode::Synchronized,
+                millis: now_millis() - start,
+            },
+        );
+        if let Some(console) = &self.console {
+            console.catch_up(ended.seq);
+        }
+        Batch { executions }
+    }
+
+    /// Asks each slot's serial number (its questions go to its desk and end with its abort);
+    /// also says which slots were given no unit (`None`: left empty, no run).
+    fn ask_serial_numbers<S: IntoSerialNumber>(
+        &self,
+        serial_number: &mut impl FnMut(&SlotInfo) -> S,
+        aborts: &[Arc<Abort>],
+    ) -> (Vec<SerialNumber>, Vec<bool>) {
         let mut serials: Vec<SerialNumber> = Vec::with_capacity(self.slots.len());
-        // Slots given no unit (`None`): left empty, no run.
         let mut empty = vec![false; self.slots.len()];
-        for (i, ((info, test), abort)) in self.slots.iter().zip(&aborts).enumerate() {
+        for (i, ((info, test), abort)) in self.slots.iter().zip(aborts).enumerate() {
             // A question for this slot's unit goes to its desk and ends with an abort.
             let asking = crate::prompt::AskContext {
                 desk: Arc::clone(&test.desk),
@@ -365,93 +427,7 @@ impl Station {
             }
             serials.push(serial);
         }
-        let (set_up, setup_error) = self.set_up_shared(&station_abort);
-        let execution_id = new_execution_id();
-        let sync = (self.mode == SlotMode::Synchronized)
-            .then(|| Arc::new(PhaseSync::new(self.slots.len())));
-        // An empty slot has left the synchronization before it starts: nobody waits for it.
-        for (i, _) in empty.iter().enumerate().filter(|(_, empty)| **empty) {
-            if let Some(sync) = &sync {
-                sync.leave(i);
-            }
-        }
-        let start = now_millis();
-        let jobs: Vec<SlotJob<'_>> = self
-            .slots
-            .iter_mut()
-            .zip(serials)
-            .zip(aborts)
-            .zip(&empty)
-            .filter(|(_, empty)| !**empty)
-            .map(|((((info, test), serial), abort), _)| {
-                let slot = SlotRun {
-                    record: SlotRecord {
-                        index: info.index,
-                        name: info.name.clone(),
-                        execution_id: execution_id.clone(),
-                    },
-                    sync: sync.clone(),
-                    shared_setup_error: setup_error.clone(),
-                };
-                std::sync::Mutex::new(Some((test, serial, slot, abort)))
-            })
-            .collect();
-        let executions = std::thread::scope(|scope| {
-            let running: Vec<_> = jobs
-                .iter()
-                .map(|job| {
-                    std::thread::Builder::new()
-                        .name("tofu-slot".into())
-                        .spawn_scoped(scope, || take(job).map(run_slot))
-                })
-                .collect();
-            // A slot whose thread could not start runs here, before any join: synchronized
-            // slots wait for it.
-            let mut alone: Vec<Option<Execution>> = running
-                .iter()
-                .zip(&jobs)
-                .map(|(spawned, job)| match spawned {
-                    Ok(_) => None,
-                    Err(e) => {
-                        let slot = take(job)?;
-                        tracing::warn!(
-                            "can't start a thread for {} ({e}); it runs on the station's",
-                            slot.2.record.name
-                        );
-                        Some(run_slot(slot))
-                    }
-                })
-                .collect();
-            running
-                .into_iter()
-                .zip(alone.iter_mut())
-                .filter_map(|(spawned, alone)| match spawned {
-                    Ok(handle) => match handle.join() {
-                        Ok(execution) => execution,
-                        // The executor catches the test's panics: this one is a bug of ours.
-                        Err(panic) => std::panic::resume_unwind(panic),
-                    },
-                    Err(_) => alone.take(),
-                })
-                .collect::<Vec<_>>()
-        });
-        plug_calls::tear_down_all(
-            self.shared[..set_up].iter(),
-            &station_abort,
-            DEFAULT_PLUG_TIMEOUT,
-            &mut |_, _| {},
-        );
-        let ended = self.bus.publish(
-            None,
-            EventKind::BatchEnded {
-                synchronized: self.mode == SlotMode::Synchronized,
-                millis: now_millis() - start,
-            },
-        );
-        if let Some(console) = &self.console {
-            console.catch_up(ended.seq);
-        }
-        Batch { executions }
+        (serials, empty)
     }
 
     /// Runs every slot on its own, unit after unit, until each slot's serial number source
@@ -481,55 +457,20 @@ impl Station {
         let station_abort = Arc::new(Abort::new());
         let _watch = crate::signals::watch(&station_abort);
         let (set_up, setup_error) = self.set_up_shared(&station_abort);
-        let execution_id = new_execution_id();
-        let done = AtomicU64::new(0);
+        // Asked now, while no slot holds them: their instruments' identities are read.
+        let shared_metadata: Arc<[crate::plug::PlugMetadata]> =
+            crate::plug::record_metadata(&self.shared).into();
+        let shared = Continuous {
+            station_abort: &station_abort,
+            setup_error: &setup_error,
+            execution_id: &new_execution_id(),
+            shared_metadata: &shared_metadata,
+            done: &AtomicU64::new(0),
+        };
         std::thread::scope(|scope| {
             for (info, test) in &mut self.slots {
-                let (station_abort, setup_error, execution_id, done) =
-                    (&station_abort, &setup_error, &execution_id, &done);
-                let job = move || {
-                    while !station_abort.is_aborted() {
-                        let abort = Arc::new(Abort::new());
-                        let _watch = crate::signals::watch(&abort);
-                        let asking = crate::prompt::AskContext {
-                            desk: Arc::clone(&test.desk),
-                            waiting: crate::desk::Waiting {
-                                abort: Arc::clone(&abort),
-                                level: 1,
-                                stop: None,
-                            },
-                        };
-                        let mut empty = false;
-                        let serial = crate::prompt::asking(asking, || {
-                            ask_serial_number(|| {
-                                let given = serial_number(info);
-                                empty = given.is_no_unit();
-                                given
-                            })
-                        });
-                        if empty || station_abort.is_aborted() {
-                            break;
-                        }
-                        let slot = SlotRun {
-                            record: SlotRecord {
-                                index: info.index,
-                                name: info.name.clone(),
-                                execution_id: execution_id.clone(),
-                            },
-                            sync: None,
-                            shared_setup_error: setup_error.clone(),
-                        };
-                        // A source that fails (no terminal, end of input) would fail again:
-                        // its run is recorded as ERROR, and the slot stops.
-                        let failed = !matches!(serial, Ok(Ok(_)));
-                        // The record went to the run's outputs: nothing is kept here.
-                        let _ = test.execute_run(abort, move || serial, Some(&slot));
-                        done.fetch_add(1, Ordering::Relaxed);
-                        if failed {
-                            break;
-                        }
-                    }
-                };
+                let shared = &shared;
+                let job = move || shared.run_slot(info, test, serial_number);
                 if let Err(e) = std::thread::Builder::new()
                     .name("tofu-slot".into())
                     .spawn_scoped(scope, job)
@@ -544,7 +485,7 @@ impl Station {
             DEFAULT_PLUG_TIMEOUT,
             &mut |_, _| {},
         );
-        usize::try_from(done.into_inner()).unwrap_or(usize::MAX)
+        usize::try_from(shared.done.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
     }
 
     /// The console's progress lines, unless quiet (once per station).
@@ -575,7 +516,113 @@ impl Station {
     }
 }
 
+/// What the slots of a station running continuously share.
+struct Continuous<'a> {
+    station_abort: &'a Arc<Abort>,
+    setup_error: &'a Option<String>,
+    execution_id: &'a String,
+    shared_metadata: &'a Arc<[crate::plug::PlugMetadata]>,
+    /// How many runs were made.
+    done: &'a AtomicU64,
+}
+
+impl Continuous<'_> {
+    /// One slot, unit after unit, until its source gives no unit or the station stops.
+    fn run_slot<S: IntoSerialNumber>(
+        &self,
+        info: &SlotInfo,
+        test: &mut Test,
+        serial_number: &(impl Fn(&SlotInfo) -> S + Sync),
+    ) {
+        while !self.station_abort.is_aborted() {
+            let abort = Arc::new(Abort::new());
+            let _watch = crate::signals::watch(&abort);
+            let asking = crate::prompt::AskContext {
+                desk: Arc::clone(&test.desk),
+                waiting: crate::desk::Waiting {
+                    abort: Arc::clone(&abort),
+                    level: 1,
+                    stop: None,
+                },
+            };
+            let mut empty = false;
+            let serial = crate::prompt::asking(asking, || {
+                ask_serial_number(|| {
+                    let given = serial_number(info);
+                    empty = given.is_no_unit();
+                    given
+                })
+            });
+            if empty || self.station_abort.is_aborted() {
+                break;
+            }
+            let slot = SlotRun {
+                record: SlotRecord {
+                    index: info.index,
+                    name: info.name.clone(),
+                    execution_id: self.execution_id.clone(),
+                },
+                sync: None,
+                shared_setup_error: self.setup_error.clone(),
+                shared_metadata: Arc::clone(self.shared_metadata),
+            };
+            // A source that fails (no terminal, end of input) would fail again: its run is
+            // recorded as ERROR, and the slot stops.
+            let failed = !matches!(serial, Ok(Ok(_)));
+            // The record went to the run's outputs: nothing is kept here.
+            let _ = test.execute_run(abort, move || serial, Some(&slot));
+            self.done.fetch_add(1, Ordering::Relaxed);
+            if failed {
+                break;
+            }
+        }
+    }
+}
+
 /// One slot's run, waiting for the thread that takes it.
+/// Runs each slot's job on a thread of its own and returns their executions.
+fn run_slots(jobs: &[SlotJob<'_>]) -> Vec<Execution> {
+    std::thread::scope(|scope| {
+        let running: Vec<_> = jobs
+            .iter()
+            .map(|job| {
+                std::thread::Builder::new()
+                    .name("tofu-slot".into())
+                    .spawn_scoped(scope, || take(job).map(run_slot))
+            })
+            .collect();
+        // A slot whose thread could not start runs here, before any join: synchronized
+        // slots wait for it.
+        let mut alone: Vec<Option<Execution>> = running
+            .iter()
+            .zip(jobs)
+            .map(|(spawned, job)| match spawned {
+                Ok(_) => None,
+                Err(e) => {
+                    let slot = take(job)?;
+                    tracing::warn!(
+                        "can't start a thread for {} ({e}); it runs on the station's",
+                        slot.2.record.name
+                    );
+                    Some(run_slot(slot))
+                }
+            })
+            .collect();
+        running
+            .into_iter()
+            .zip(alone.iter_mut())
+            .filter_map(|(spawned, alone)| match spawned {
+                Ok(handle) => match handle.join() {
+                    Ok(execution) => execution,
+                    // The executor catches the test's panics: this one is a bug of ours.
+                    Err(panic) => std::panic::resume_unwind(panic),
+                },
+                Err(_) => alone.take(),
+            })
+            .collect::<Vec<_>>()
+    })
+}
+
 type SlotJob<'s> = std::sync::Mutex<Option<(&'s mut Test, SerialNumber, SlotRun, Arc<Abort>)>>;
 
 fn take<'s>(job: &SlotJob<'s>) -> Option<(&'s mut Test, SerialNumber, SlotRun, Arc<Abort>)> {

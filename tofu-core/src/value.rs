@@ -1,5 +1,7 @@
 //! Measured values: what a measurement holds once it is set.
 
+use std::sync::Arc;
+
 use serde::ser::{SerializeSeq, Serializer};
 
 /// The value of a measurement, as recorded.
@@ -57,8 +59,16 @@ impl Value {
 
 /// The points of a multi-dimensional measurement: one column per dimension plus the value
 /// column. Row `i` is `(dimension_0[i], …, dimension_n[i], values[i])`.
+///
+/// The points are shared between clones (copied only when a clone is changed): a record kept
+/// by an observer's event and by the run costs one sweep in memory, not two.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct Columns {
+    points: Arc<Points>,
+}
+
+#[derive(Debug, Clone, PartialEq, Default)]
+struct Points {
     dimensions: Vec<Vec<f64>>,
     values: Vec<f64>,
 }
@@ -66,9 +76,12 @@ pub struct Columns {
 impl Columns {
     /// Empty columns for `dimension_count` dimensions.
     pub fn new(dimension_count: usize) -> Self {
+        Columns::from_points(vec![Vec::new(); dimension_count], Vec::new())
+    }
+
+    fn from_points(dimensions: Vec<Vec<f64>>, values: Vec<f64>) -> Self {
         Columns {
-            dimensions: vec![Vec::new(); dimension_count],
-            values: Vec::new(),
+            points: Arc::new(Points { dimensions, values }),
         }
     }
 
@@ -79,70 +92,79 @@ impl Columns {
     ) -> Result<Self, (usize, usize)> {
         match dimensions.iter().find(|c| c.len() != values.len()) {
             Some(bad) => Err((bad.len(), values.len())),
-            None => Ok(Columns { dimensions, values }),
+            None => Ok(Columns::from_points(dimensions, values)),
         }
+    }
+
+    /// The points, to change (copied first if a clone shares them).
+    fn points_mut(&mut self) -> &mut Points {
+        Arc::make_mut(&mut self.points)
     }
 
     /// Appends one point; `coordinates` must have one entry per dimension.
     pub(crate) fn push(&mut self, coordinates: &[f64], value: f64) {
-        for (column, &c) in self.dimensions.iter_mut().zip(coordinates) {
+        let points = self.points_mut();
+        for (column, &c) in points.dimensions.iter_mut().zip(coordinates) {
             column.push(c);
         }
-        self.values.push(value);
+        points.values.push(value);
     }
 
     /// Appends whole columns of equal length.
     pub(crate) fn extend(&mut self, dimensions: &[&[f64]], values: &[f64]) {
-        for (column, new) in self.dimensions.iter_mut().zip(dimensions) {
+        let points = self.points_mut();
+        for (column, new) in points.dimensions.iter_mut().zip(dimensions) {
             column.extend_from_slice(new);
         }
-        self.values.extend_from_slice(values);
+        points.values.extend_from_slice(values);
     }
 
     /// Reserves room for `additional` more points.
     pub(crate) fn reserve(&mut self, additional: usize) {
-        for column in &mut self.dimensions {
+        let points = self.points_mut();
+        for column in &mut points.dimensions {
             column.reserve(additional);
         }
-        self.values.reserve(additional);
+        points.values.reserve(additional);
     }
 
     /// How many dimensions (coordinates per point).
     pub fn dimension_count(&self) -> usize {
-        self.dimensions.len()
+        self.points.dimensions.len()
     }
 
     /// How many points.
     pub fn len(&self) -> usize {
-        self.values.len()
+        self.points.values.len()
     }
 
     /// Whether there are no points.
     pub fn is_empty(&self) -> bool {
-        self.values.is_empty()
+        self.points.values.is_empty()
     }
 
     /// The column of dimension `index`.
     pub fn dimension(&self, index: usize) -> Option<&[f64]> {
-        self.dimensions.get(index).map(Vec::as_slice)
+        self.points.dimensions.get(index).map(Vec::as_slice)
     }
 
     /// The value column.
     pub fn values(&self) -> &[f64] {
-        &self.values
+        &self.points.values
     }
 
     /// The points as rows, `[d0, d1, …, value]`.
     pub fn rows(&self) -> impl ExactSizeIterator<Item = Vec<f64>> + '_ {
-        (0..self.values.len()).map(move |i| self.row(i))
+        (0..self.points.values.len()).map(move |i| self.row(i))
     }
 
     /// Point `i` as a row, `[d0, d1, …, value]` (empty past the end).
     pub(crate) fn row(&self, i: usize) -> Vec<f64> {
-        let Some(&value) = self.values.get(i) else {
+        let Some(&value) = self.points.values.get(i) else {
             return Vec::new();
         };
         let mut row: Vec<f64> = self
+            .points
             .dimensions
             .iter()
             .filter_map(|c| c.get(i).copied())
@@ -157,16 +179,17 @@ impl Columns {
         impl serde::Serialize for Row<'_> {
             fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
                 let Row(columns, i) = *self;
-                let mut seq = serializer.serialize_seq(Some(columns.dimensions.len() + 1))?;
-                for column in &columns.dimensions {
+                let mut seq =
+                    serializer.serialize_seq(Some(columns.points.dimensions.len() + 1))?;
+                for column in &columns.points.dimensions {
                     seq.serialize_element(&JsonNumber(column[i]))?;
                 }
-                seq.serialize_element(&JsonNumber(columns.values[i]))?;
+                seq.serialize_element(&JsonNumber(columns.points.values[i]))?;
                 seq.end()
             }
         }
-        let mut seq = serializer.serialize_seq(Some(self.values.len()))?;
-        for i in 0..self.values.len() {
+        let mut seq = serializer.serialize_seq(Some(self.points.values.len()))?;
+        for i in 0..self.points.values.len() {
             seq.serialize_element(&Row(self, i))?;
         }
         seq.end()
@@ -216,6 +239,20 @@ mod tests {
         c.push(&[0.1, f64::NAN], 11.0);
         let json = serde_json::to_string(&Value::Columns(c)).unwrap();
         assert_eq!(json, r#"[[0.0,1.5,10.0],[0.1,"nan",11.0]]"#);
+    }
+
+    #[test]
+    fn clones_share_their_points_until_one_is_changed() {
+        let mut original = Columns::new(1);
+        original.extend(&[&[1.0, 2.0]], &[10.0, 20.0]);
+        let mut copy = original.clone();
+        // A record copied while an observer holds it doesn't copy a sweep.
+        assert!(std::ptr::eq(original.values(), copy.values()));
+        copy.push(&[3.0], 30.0);
+        assert!(!std::ptr::eq(original.values(), copy.values()));
+        assert_eq!(original.values(), [10.0, 20.0]);
+        assert_eq!(copy.values(), [10.0, 20.0, 30.0]);
+        assert_eq!(copy.dimension(0), Some(&[1.0, 2.0, 3.0][..]));
     }
 
     #[test]

@@ -72,8 +72,6 @@ pub(crate) struct RunSummary {
     procedure_id: Option<String>,
     slot: Option<String>,
     start_time_millis: Option<i64>,
-    /// The HTML report's address on this server, if the run has one.
-    report: Option<String>,
 }
 
 /// `GET /api/runs`: the most recent records in the record folder, newest first.
@@ -115,13 +113,16 @@ fn recent_runs(dir: &Path, cache: &RunCache) -> Vec<Value> {
     records
         .into_iter()
         .filter_map(|(modified, path)| {
-            if let Some((seen, summary)) = cache.get(&path)
-                && *seen == modified
-            {
-                return Some(summary.clone());
-            }
-            let summary = serde_json::to_value(summarize(&path)?).ok()?;
-            cache.insert(path, (modified, summary.clone()));
+            let mut summary = match cache.get(&path) {
+                Some((seen, summary)) if *seen == modified => summary.clone(),
+                _ => {
+                    let summary = serde_json::to_value(summarize(&path)?).ok()?;
+                    cache.insert(path.clone(), (modified, summary.clone()));
+                    summary
+                }
+            };
+            // Looked for each time: the report is written after the record.
+            summary["report"] = report_of(&path).map_or(Value::Null, Value::from);
             Some(summary)
         })
         .collect()
@@ -132,15 +133,6 @@ fn summarize(path: &Path) -> Option<RunSummary> {
     let record: Value = serde_json::from_slice(&text).ok()?;
     let text_of = |key: &str| record.get(key).and_then(Value::as_str).map(str::to_owned);
     let file = path.file_name()?.to_str()?.to_owned();
-    let html = path.with_extension("html");
-    let report = html
-        .is_file()
-        .then(|| {
-            html.file_name()
-                .and_then(|n| n.to_str())
-                .map(|n| format!("/reports/{n}"))
-        })
-        .flatten();
     Some(RunSummary {
         file,
         serial_number: text_of("dut_id"),
@@ -154,8 +146,14 @@ fn summarize(path: &Path) -> Option<RunSummary> {
             .and_then(Value::as_str)
             .map(str::to_owned),
         start_time_millis: record.get("start_time_millis").and_then(Value::as_i64),
-        report,
     })
+}
+
+/// The address of a record's HTML report on this server, if it has one.
+fn report_of(record: &Path) -> Option<String> {
+    let html = record.with_extension("html");
+    let name = html.file_name()?.to_str()?;
+    html.is_file().then(|| format!("/reports/{name}"))
 }
 
 /// `GET /reports/{name}`: an HTML report from the record folder (a plain file in it, no
@@ -269,7 +267,12 @@ mod tests {
         std::fs::write(dir.path().join("SN1.FVT.5.json"), record.to_string()).unwrap();
         std::fs::write(dir.path().join("SN1.FVT.5.html"), "<html>").unwrap();
         std::fs::write(dir.path().join("notes.txt"), "x").unwrap();
-        let runs = recent_runs(dir.path(), &RunCache::default());
+        std::fs::remove_file(dir.path().join("SN1.FVT.5.html")).unwrap();
+        let cache = RunCache::default();
+        assert_eq!(recent_runs(dir.path(), &cache)[0]["report"], Value::Null);
+        // The report, written after the record, is listed once it is there.
+        std::fs::write(dir.path().join("SN1.FVT.5.html"), "<html>").unwrap();
+        let runs = recent_runs(dir.path(), &cache);
         assert_eq!(runs.len(), 1);
         assert_eq!(runs[0]["serial_number"], "SN1");
         assert_eq!(runs[0]["outcome"], "FAIL");

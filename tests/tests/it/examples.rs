@@ -680,36 +680,102 @@ fn logging() {
     );
 }
 
+/// The `*IDN?` answers of the instruments a record lists (`metadata.instruments`), each
+/// checked to be on a simulator's loopback port.
+pub(crate) fn instrument_idns(record: &Value) -> Vec<&str> {
+    let instruments = record["metadata"]["instruments"]
+        .as_array()
+        .unwrap_or_else(|| panic!("no instruments: {:#}", record["metadata"]));
+    for i in instruments {
+        assert!(
+            i["address"]
+                .as_str()
+                .is_some_and(|a| a.starts_with("TCPIP::127.0.0.1::")),
+            "{i}"
+        );
+    }
+    instruments
+        .iter()
+        .map(|i| i["idn"].as_str().unwrap_or_default())
+        .collect()
+}
+
+/// The messages of a record's log, in order.
+fn log_messages(record: &Value) -> Vec<&str> {
+    record["log_records"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|l| l["message"].as_str())
+        .collect()
+}
+
+const SIM_PSU: &str = "TOFU SIM,PSU-3005,PSU000117,2.1.0";
+const SIM_DMM: &str = "TOFU SIM,DMM-6500,DMM000421,1.7.2";
+
 #[test]
 fn plugs() {
     let record = run_example("plugs");
     check_unit(&record, "PCB01A0002", "PCB01");
     assert_eq!(phase_names(&record), ["check_fixture", "power_on"]);
+    // The simulated converter's quiescent current at 5 V, read from the supply over SCPI.
     check_measurement(
         phase(&record, "power_on"),
         "supply_current",
-        json!(0.5),
-        &["0.45 <= x <= 0.55"],
+        json!(0.012),
+        &["0.005 <= x <= 0.02"],
         unit("ampere", "AMP", "A"),
     );
-    let messages: Vec<&str> = record["log_records"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .filter_map(|l| l["message"].as_str())
-        .collect();
+    assert_eq!(instrument_idns(&record), [SIM_PSU]);
+    let messages = log_messages(&record);
     let released = messages
         .iter()
         .position(|m| *m == "fixture released")
         .unwrap();
-    let off = messages
-        .iter()
-        .position(|m| *m == "supply output off")
-        .unwrap();
+    // The supply's teardown switches its output off (the transcript, at DEBUG).
+    let off = messages.iter().position(|m| *m == "psu > OUTP 0").unwrap();
     assert!(
         released < off,
         "teardown in reverse order of setup: {messages:?}"
     );
+}
+
+/// A supply at an address where none answers: its setup fails naming the plug and the
+/// address; the run is ERROR, and the record still names the instrument.
+#[test]
+fn plugs_with_no_supply_at_the_address_is_an_error_naming_it() {
+    let records = tempfile::tempdir().unwrap();
+    // A port nothing listens on: bound, then released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .unwrap()
+        .port();
+    let address = format!("tcp://127.0.0.1:{port}");
+    let output = crate::exit_codes::run_offline("plugs", &["--psu", &address], records.path(), &[]);
+    assert_eq!(output.status.code(), Some(tofu_core::exit::ERROR as i32));
+    let record = only_record(records.path());
+    assert_eq!(record["outcome"], "ERROR");
+    assert_eq!(record["phases"], json!([]));
+    let details = record["outcome_details"].to_string();
+    assert!(
+        details.contains("PowerSupply") && details.contains(&format!("127.0.0.1::{port}")),
+        "{details}"
+    );
+    assert_eq!(
+        record["metadata"]["instruments"],
+        json!([{"name": "psu", "address": format!("TCPIP::127.0.0.1::{port}::SOCKET"), "connected": false}])
+    );
+}
+
+/// The one JSON record written in `dir`.
+fn only_record(dir: &std::path::Path) -> Value {
+    let records: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "json"))
+        .collect();
+    assert_eq!(records.len(), 1, "{records:?}");
+    serde_json::from_slice(&std::fs::read(&records[0]).unwrap()).unwrap()
 }
 
 #[test]
@@ -720,6 +786,35 @@ fn timeout() {
         phase(&record, "read_meter")["options"]["timeout_s"],
         json!(0.3)
     );
+    assert_eq!(
+        phase(&record, "read_meter")["measurements"]["reading"]["measured_value"],
+        json!(3.3)
+    );
+    assert_eq!(instrument_idns(&record), [SIM_PSU, SIM_DMM]);
+}
+
+/// `--hang`: the simulated DMM never answers; the phase is TIMEOUT at its 300 ms deadline, the
+/// supply is still turned off, and the record lists both instruments (the DMM's own 1 s
+/// timeout gives it back to its teardown).
+#[test]
+fn timeout_hang_times_out_and_still_turns_the_supply_off() {
+    let records = tempfile::tempdir().unwrap();
+    let output = crate::exit_codes::run_offline("timeout", &["--hang"], records.path(), &[]);
+    assert_eq!(output.status.code(), Some(tofu_core::exit::ERROR as i32));
+    let record = only_record(records.path());
+    assert_eq!(record["outcome"], "TIMEOUT");
+    let read = phase(&record, "read_meter");
+    let ran =
+        read["end_time_millis"].as_i64().unwrap() - read["start_time_millis"].as_i64().unwrap();
+    assert!((300..1000).contains(&ran), "the phase ran {ran} ms");
+    let messages = log_messages(&record);
+    let timed_out = messages
+        .iter()
+        .position(|m| m.starts_with("phase read_meter timed out"))
+        .unwrap_or_else(|| panic!("{messages:?}"));
+    let off = messages.iter().position(|m| *m == "psu > OUTP 0");
+    assert!(off.is_some_and(|off| off > timed_out), "{messages:?}");
+    assert_eq!(instrument_idns(&record), [SIM_PSU, SIM_DMM]);
 }
 
 #[test]
@@ -752,30 +847,14 @@ fn scpi_bench_lists_its_instruments_and_measures_a_plausible_efficiency_curve() 
         (&record["dut_id"], &record["metadata"]["procedure_id"]),
         (&json!("DCDC0001"), &json!("DCDC-FVT"))
     );
-    let instruments = record["metadata"]["instruments"]
-        .as_array()
-        .unwrap_or_else(|| panic!("no instruments: {:#}", record["metadata"]));
-    let idns: Vec<&str> = instruments
-        .iter()
-        .map(|i| i["idn"].as_str().unwrap_or_default())
-        .collect();
     assert_eq!(
-        idns,
-        [
-            "TOFU SIM,PSU-3005,PSU000117,2.1.0",
-            "TOFU SIM,ELOAD-8500,LD0000093,3.0.4",
-            "TOFU SIM,DMM-6500,DMM000421,1.7.2"
-        ]
+        instrument_idns(&record),
+        [SIM_PSU, "TOFU SIM,ELOAD-8500,LD0000093,3.0.4", SIM_DMM]
     );
-    for i in instruments {
-        assert!(
-            i["address"]
-                .as_str()
-                .is_some_and(|a| a.starts_with("TCPIP::127.0.0.1::")),
-            "{i}"
-        );
-    }
-    assert_eq!(instruments[2]["calibration_expired"], false);
+    assert_eq!(
+        record["metadata"]["instruments"][2]["calibration_expired"],
+        false
+    );
     let sweep = phase(&record, "Efficiency sweep");
     let points = sweep["measurements"]["efficiency"]["measured_value"]
         .as_array()

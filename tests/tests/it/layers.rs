@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use crate::example_binaries::workspace_root;
 
 /// Every `.rs` file under `dir`, with the top-level module it belongs to.
-fn files(src: &Path) -> Vec<(String, PathBuf)> {
+pub(crate) fn files(src: &Path) -> Vec<(String, PathBuf)> {
     let mut out = Vec::new();
     let mut stack = vec![src.to_path_buf()];
     while let Some(dir) = stack.pop() {

@@ -14,6 +14,7 @@ mod examples;
 mod execution;
 mod exit_codes;
 mod flow;
+mod function_length;
 mod groups;
 mod hostile_limits;
 mod junit;

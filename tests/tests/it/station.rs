@@ -477,6 +477,98 @@ fn a_shared_plug_that_fails_to_set_up_makes_every_slot_error_naming_it() {
     assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 2);
 }
 
+/// A station's instrument: its identity (here, which setup it is) read at setup.
+#[derive(Default)]
+struct IdentifiedMeter {
+    setups: usize,
+    dead: bool,
+}
+
+impl Plug for IdentifiedMeter {
+    fn setup(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        self.setups += 1;
+        if self.dead {
+            return Err("no answer on 192.168.1.20:5025".into());
+        }
+        Ok(())
+    }
+
+    fn record_metadata(&self) -> Vec<(String, serde_json::Value)> {
+        let entry = serde_json::json!({"name": "meter", "setup": self.setups});
+        vec![("instruments".to_owned(), entry)]
+    }
+}
+
+/// A slot's own instrument.
+struct SlotMeter(usize);
+
+impl Plug for SlotMeter {
+    fn record_metadata(&self) -> Vec<(String, serde_json::Value)> {
+        let entry = serde_json::json!({"name": "dmm", "slot": self.0});
+        vec![("instruments".to_owned(), entry)]
+    }
+}
+
+#[phase]
+fn hold_the_meter(_meter: &mut IdentifiedMeter, _dmm: &mut SlotMeter) {
+    std::thread::sleep(Duration::from_millis(100));
+}
+
+/// The shared plugs' entries (instruments' identities) are in every slot's record, after the
+/// slot's own, as they were after the batch's setup: also for a slot whose record is made
+/// while another slot holds the shared plug.
+#[test]
+fn every_slots_record_lists_the_shared_plugs_entries_of_its_batch() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut station = Station::new(3, |slot| {
+        quiet_test(dir.path())
+            .phases([hold_the_meter])
+            .plug(SlotMeter(slot.index()))
+    })
+    .shared_plug(IdentifiedMeter::default())
+    .quiet();
+    for batch in 1..=2 {
+        let executions = serials(&mut station).executions;
+        assert_eq!(executions.len(), 3);
+        for e in &executions {
+            let slot = e.record.slot.as_ref().map(|s| s.index);
+            assert_eq!(
+                e.record.metadata.extra["instruments"],
+                serde_json::json!([
+                    {"name": "dmm", "slot": slot},
+                    {"name": "meter", "setup": batch}
+                ]),
+                "batch {batch}"
+            );
+        }
+    }
+}
+
+/// A shared instrument that failed its setup is still named in every slot's record.
+#[test]
+fn a_shared_plug_that_failed_to_set_up_is_still_listed() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut station = Station::new(2, |slot| {
+        quiet_test(dir.path())
+            .phases([hold_the_meter])
+            .plug(SlotMeter(slot.index()))
+    })
+    .shared_plug(IdentifiedMeter {
+        dead: true,
+        ..Default::default()
+    })
+    .quiet();
+    for e in &serials(&mut station).executions {
+        assert_eq!(e.record.outcome, Outcome::Error);
+        let listed = &e.record.metadata.extra["instruments"];
+        assert_eq!(
+            listed[1],
+            serde_json::json!({"name": "meter", "setup": 1}),
+            "{listed}"
+        );
+    }
+}
+
 #[test]
 fn a_plug_both_per_slot_and_shared_is_a_clear_error() {
     let dir = tempfile::tempdir().unwrap();
@@ -607,6 +699,18 @@ fn the_example_prints_progress_and_a_line_per_slot() {
         .map(|r| r["phases"][0]["plug_wait_millis"].as_i64().unwrap())
         .collect();
     assert!(waited.iter().filter(|&&w| w > 0).count() == 3, "{waited:?}");
+    // Each slot's record lists its own DMM, then the station's supply (the simulator's, over
+    // loopback sockets).
+    for r in &records {
+        let slot = r["slot"]["index"].as_u64().unwrap() + 1;
+        assert_eq!(
+            crate::examples::instrument_idns(r),
+            [
+                format!("TOFU SIM,DMM-6500,DMM00050{slot},1.7.2").as_str(),
+                "TOFU SIM,PSU-3005,PSU000202,2.1.0"
+            ],
+        );
+    }
 }
 
 /// Ctrl-C during a batch: every slot stops, tears down, and writes its record as ABORTED.

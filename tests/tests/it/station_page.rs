@@ -1008,8 +1008,15 @@ fn the_station_ui_example_serves_its_page_and_stops_on_sigterm() {
         state(addr)["slots"][2]["failures"],
         serde_json::json!(["Power on.input_current"])
     );
-    let runs: Value = serde_json::from_str(&http(addr, "GET", "/api/runs", &[], "").1).unwrap();
-    let report = runs["runs"][0]["report"].as_str().unwrap().to_owned();
+    // The HTML report is written by the run's outputs, after its end.
+    let report = loop {
+        let runs: Value = serde_json::from_str(&http(addr, "GET", "/api/runs", &[], "").1).unwrap();
+        if let Some(report) = runs["runs"][0]["report"].as_str() {
+            break report.to_owned();
+        }
+        assert!(Instant::now() < deadline, "no report listed: {runs}");
+        std::thread::sleep(Duration::from_millis(20));
+    };
     let (status, page) = http(addr, "GET", &report, &[], "");
     assert_eq!(status, 200);
     assert!(page.contains("PCB01A0900"));

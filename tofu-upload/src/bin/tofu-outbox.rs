@@ -8,6 +8,7 @@
 //! tofu-outbox upload                       send every run in the outbox now
 //! tofu-outbox upload-report FILE           import a saved OpenHTF-format JSON report (once)
 //! tofu-outbox get-runs SERIAL [--json]     the runs of a unit on TofuPilot
+//! tofu-outbox recover                      record and queue the runs of processes that died mid-run
 //! ```
 //!
 //! The outbox is `$TOFU_OUTBOX_DIR`, else `outbox` in `$TOFU_OUTPUT_DIR` (`./tofu-records`);
@@ -79,6 +80,21 @@ enum Command {
         #[arg(long, value_name = "FILE")]
         out: Option<PathBuf>,
     },
+    /// Recovers the runs of processes that died mid-run (SIGKILL, power cut, out of memory):
+    /// each run left in the journal folder becomes an ERROR record (with every phase completed
+    /// before) written to the record folder and queued in the outbox, once. A test's next start
+    /// does the same; a run still under way is left alone.
+    Recover(Recover),
+}
+
+#[derive(Args, Debug)]
+struct Recover {
+    /// The record folder (default: $TOFU_OUTPUT_DIR, else ./tofu-records).
+    #[arg(long, value_name = "DIR")]
+    records: Option<PathBuf>,
+    /// The journal folder (default: $TOFU_JOURNAL_DIR, else .tofu-journal in the record folder).
+    #[arg(long, value_name = "DIR")]
+    journal: Option<PathBuf>,
 }
 
 #[derive(Args, Debug)]
@@ -169,6 +185,7 @@ fn main() -> ExitCode {
         Command::Upload => upload(&dir),
         Command::UploadReport { file, force } => upload_report(&file, force),
         Command::GetRuns { serial, json, out } => get_runs(&serial, json, out),
+        Command::Recover(options) => recover(&dir, &options),
     };
     match result {
         Ok(()) | Err(Stop::Closed) => ExitCode::SUCCESS,
@@ -177,6 +194,65 @@ fn main() -> ExitCode {
             ExitCode::FAILURE
         }
     }
+}
+
+/// Records and queues the runs that dead processes left in their journals (the JSON record and
+/// the outbox: the outputs a test with an uploader gives them at its next start).
+fn recover(outbox: &Path, options: &Recover) -> Result<()> {
+    let mut json = match &options.records {
+        Some(dir) => tofu_core::JsonOutput::to_dir(dir),
+        None => tofu_core::JsonOutput::new(),
+    };
+    let journal = options
+        .journal
+        .clone()
+        .unwrap_or_else(|| tofu_core::journal::journal_dir(json.dir()));
+    let uploader = tofu_upload::Uploader::offline(
+        outbox,
+        "recovered by `tofu-outbox recover`; `tofu-outbox upload` sends it now",
+    );
+    let mut outputs: Vec<Box<dyn tofu_core::OutputCallback>> = vec![Box::new(uploader)];
+    let recovered = tofu_core::recover_runs(&journal, &mut outputs, Some(&mut json));
+    if recovered.is_empty() {
+        say!("no run to recover in {}", journal.display());
+    }
+    let mut failed = 0;
+    for run in recovered {
+        let run = match run {
+            Ok(run) => run,
+            Err(e) => {
+                failed += 1;
+                say!("{e}");
+                continue;
+            }
+        };
+        say!(
+            "recovered {} {} ({}): {}",
+            run.serial_number,
+            run.procedure_id,
+            run.outcome,
+            run.journal.display()
+        );
+        for output in &run.outputs {
+            match &output.result {
+                Ok(location) => say!(
+                    "  {}: {}",
+                    output.name,
+                    location.as_deref().unwrap_or("done")
+                ),
+                Err(e) => {
+                    failed += 1;
+                    say!("  {}: failed: {e}", output.name);
+                }
+            }
+        }
+    }
+    if failed > 0 {
+        return Err(Stop::Failed(format!(
+            "{failed} recovery step(s) failed; the journals stay for the next try"
+        )));
+    }
+    Ok(())
 }
 
 /// The outbox of the private fallback folder, if it holds runs (queued when the outbox could

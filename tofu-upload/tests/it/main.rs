@@ -17,11 +17,13 @@ mod examples;
 mod faults;
 mod get_runs;
 mod hostile;
+mod instruments;
 mod logs;
 #[path = "../../../tests/tests/it/mutate.rs"]
 mod mutate;
 mod openhtf;
 mod outbox_command;
+mod recover_command;
 mod second_pass;
 mod security;
 mod station;
