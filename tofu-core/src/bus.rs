@@ -136,6 +136,8 @@ pub struct OpenPrompt {
     pub message: String,
     /// The answer it wants.
     pub kind: PromptKind,
+    /// An image shown with it (a `data:` URL).
+    pub image: Option<String>,
 }
 
 /// What a subscriber receives.
@@ -503,13 +505,24 @@ impl Snapshot {
                 });
             }
             EventKind::PhaseEnded { record, .. } => slot.phase_ended(record),
-            EventKind::PromptOpened { id, message, kind } => {
+            EventKind::PromptOpened {
+                id,
+                message,
+                kind,
+                image,
+            } => {
                 slot.prompts.push(OpenPrompt {
                     id: *id,
                     message: message.clone(),
                     kind: kind.clone(),
+                    image: image.clone(),
                 });
-                slot.state = SlotStatus::Prompt;
+                // A slot asking for its next unit keeps showing its last outcome.
+                let next_unit = matches!(kind, PromptKind::SerialNumber { .. })
+                    && !matches!(slot.state, SlotStatus::Running | SlotStatus::Prompt);
+                if !next_unit {
+                    slot.state = SlotStatus::Prompt;
+                }
             }
             EventKind::PromptAnswered { id, .. } | EventKind::PromptClosed { id, .. } => {
                 slot.prompts.retain(|p| p.id != *id);
@@ -527,6 +540,8 @@ impl Snapshot {
 impl SlotState {
     /// A failed phase's failed measurements (or the phase itself) join the failures.
     fn phase_ended(&mut self, record: &crate::record::PhaseRecord) {
+        // Its wait for a shared plug, if any, is over.
+        self.waiting_for = None;
         if matches!(record.outcome, PhaseOutcome::Fail | PhaseOutcome::Error) {
             let failed: Vec<String> = record
                 .measurements

@@ -107,7 +107,18 @@ impl Desk {
 
     /// Opens a prompt; returns its id. Answer it with [`Desk::answer`], wait with
     /// [`Desk::wait`].
+    #[cfg(test)]
     pub(crate) fn open(&self, message: &str, kind: PromptKind) -> u64 {
+        self.open_with_image(message, kind, None)
+    }
+
+    /// [`Desk::open`], showing an image (a `data:` URL) with the question.
+    pub(crate) fn open_with_image(
+        &self,
+        message: &str,
+        kind: PromptKind,
+        image: Option<String>,
+    ) -> u64 {
         let id = self.bus.next_prompt_id();
         let serial = matches!(kind, PromptKind::SerialNumber { .. });
         self.lock().push(Open {
@@ -121,6 +132,7 @@ impl Desk {
                 id,
                 message: message.to_owned(),
                 kind,
+                image,
             },
         );
         id

@@ -129,6 +129,9 @@ pub enum EventKind {
         message: String,
         /// What kind of answer it wants.
         kind: PromptKind,
+        /// An image to show with the question (a `data:` URL), if the program gave one.
+        #[serde(skip_serializing_if = "Option::is_none")]
+        image: Option<String>,
     },
     /// A prompt got its answer (the first front end to answer wins).
     PromptAnswered {
@@ -214,6 +217,20 @@ pub enum PromptKind {
     Value,
     /// Enter to go on.
     Confirm,
+    /// A number, within `min..=max` where given.
+    Number {
+        /// The lowest answer taken.
+        min: Option<f64>,
+        /// The highest answer taken.
+        max: Option<f64>,
+    },
+    /// One of `options` (its text, or its number from 1).
+    Choice {
+        /// The answers taken.
+        options: Vec<String>,
+    },
+    /// The operator's judgement: `pass` or `fail`.
+    PassFail,
 }
 
 /// A phase as planned: its place, its name and its measurements.

@@ -274,9 +274,14 @@ impl SerialNumber {
         let kind = PromptKind::SerialNumber {
             pattern: self.pattern.clone(),
         };
-        with_desk(&self.message, kind, hint, self.timeout, |answers, out| {
-            self.ask_over(answers, out, pattern.as_ref())
-        })
+        with_desk(
+            &self.message,
+            kind,
+            None,
+            hint,
+            self.timeout,
+            |answers, out| self.ask_over(answers, out, pattern.as_ref()),
+        )
     }
 
     /// Asks over `input` and `output` instead of stdin and stderr (no command line, no
@@ -365,6 +370,8 @@ fn serial_from_args(
 pub struct Prompt {
     message: String,
     timeout: Option<Duration>,
+    /// An image shown with the question by a front end (a `data:` URL).
+    image: Option<String>,
 }
 
 impl Prompt {
@@ -373,7 +380,59 @@ impl Prompt {
         Prompt {
             message: message.into(),
             timeout: None,
+            image: None,
         }
+    }
+
+    /// Shows an image with the question on a front end that can (the station page): the
+    /// connector to look at, the LED pattern to compare. `mimetype` is an image type
+    /// (`image/png`, `image/jpeg`, `image/svg+xml`…); the console shows the text only.
+    pub fn image(mut self, mimetype: &str, bytes: &[u8]) -> Self {
+        use base64::Engine as _;
+        let data = base64::engine::general_purpose::STANDARD.encode(bytes);
+        self.image = Some(format!("data:{mimetype};base64,{data}"));
+        self
+    }
+
+    /// A number within `min..=max`; an answer outside, empty or not a number is refused,
+    /// saying why, and asked again.
+    pub fn number(&self, min: f64, max: f64) -> Result<f64, PromptError> {
+        let kind = PromptKind::Number {
+            min: Some(min),
+            max: Some(max),
+        };
+        self.ask_kind(kind, |answer| check_number(answer, min, max))
+    }
+
+    /// One of `options`: its text (any case) or its number from 1; another answer is refused
+    /// and asked again. Returns the option as given.
+    pub fn choice<S: AsRef<str>>(&self, options: &[S]) -> Result<String, PromptError> {
+        let options: Vec<String> = options.iter().map(|o| o.as_ref().to_owned()).collect();
+        let kind = PromptKind::Choice {
+            options: options.clone(),
+        };
+        self.ask_kind(kind, |answer| check_choice(answer, &options))
+    }
+
+    /// The operator's judgement: `true` for `pass` (or `p`, `y`, `yes`), `false` for `fail`
+    /// (or `f`, `n`, `no`); another answer is refused and asked again.
+    pub fn pass_fail(&self) -> Result<bool, PromptError> {
+        self.ask_kind(PromptKind::PassFail, check_pass_fail)
+    }
+
+    fn ask_kind<T>(
+        &self,
+        kind: PromptKind,
+        accept: impl FnMut(&str) -> Result<T, String>,
+    ) -> Result<T, PromptError> {
+        with_desk(
+            &self.message,
+            kind,
+            self.image.clone(),
+            STDIN_HINT,
+            self.timeout,
+            |answers, out| ask(&self.message, self.timeout, answers, out, accept),
+        )
     }
 
     /// Waits at most this long for each answer.
@@ -387,6 +446,7 @@ impl Prompt {
         with_desk(
             &self.message,
             PromptKind::Confirm,
+            self.image.clone(),
             STDIN_HINT,
             self.timeout,
             |answers, out| self.confirm_over(answers, out),
@@ -403,6 +463,7 @@ impl Prompt {
         with_desk(
             &self.message,
             PromptKind::Value,
+            self.image.clone(),
             STDIN_HINT,
             self.timeout,
             |answers, out| self.value_over(answers, out),
@@ -449,6 +510,37 @@ impl Prompt {
         T::Err: fmt::Display,
     {
         ask(&self.message, self.timeout, answers, out, parse::<T>)
+    }
+}
+
+/// A number answer within `min..=max`.
+fn check_number(answer: &str, min: f64, max: f64) -> Result<f64, String> {
+    let value: f64 = parse(answer)?;
+    if !value.is_finite() || value < min || value > max {
+        return Err(format!("'{answer}' is not between {min} and {max}"));
+    }
+    Ok(value)
+}
+
+/// One of `options`, by its text (any case) or its number from 1.
+fn check_choice(answer: &str, options: &[String]) -> Result<String, String> {
+    if let Some(option) = options.iter().find(|o| o.eq_ignore_ascii_case(answer)) {
+        return Ok(option.clone());
+    }
+    if let Ok(n) = answer.parse::<usize>()
+        && let Some(option) = n.checked_sub(1).and_then(|i| options.get(i))
+    {
+        return Ok(option.clone());
+    }
+    Err(format!("'{answer}' is not one of: {}", options.join(", ")))
+}
+
+/// `pass` or `fail` (and their short forms).
+fn check_pass_fail(answer: &str) -> Result<bool, String> {
+    match answer.to_ascii_lowercase().as_str() {
+        "pass" | "p" | "y" | "yes" => Ok(true),
+        "fail" | "f" | "n" | "no" => Ok(false),
+        _ => Err(format!("'{answer}' is neither pass nor fail")),
     }
 }
 
@@ -616,6 +708,7 @@ fn lone_context() -> AskContext {
 fn with_desk<T>(
     prompt: &str,
     kind: PromptKind,
+    image: Option<String>,
     hint: &str,
     timeout: Option<Duration>,
     f: impl FnOnce(&mut dyn Answers, &mut dyn Write) -> Result<T, PromptError>,
@@ -640,6 +733,7 @@ fn with_desk<T>(
         context,
         message: prompt.to_owned(),
         kind,
+        image,
         timeout,
         stdin,
         terminal,
@@ -654,6 +748,7 @@ struct DeskAnswers {
     context: AskContext,
     message: String,
     kind: PromptKind,
+    image: Option<String>,
     timeout: Option<Duration>,
     /// Stdin may answer.
     stdin: bool,
@@ -665,7 +760,7 @@ struct DeskAnswers {
 impl Answers for DeskAnswers {
     fn next_line(&mut self, _timeout: Option<Duration>) -> Result<Option<String>, LineError> {
         let desk = &self.context.desk;
-        let id = desk.open(&self.message, self.kind.clone());
+        let id = desk.open_with_image(&self.message, self.kind.clone(), self.image.clone());
         if let Some(value) = next_arg_answer() {
             let _ = desk.reply(
                 id,
@@ -1016,6 +1111,45 @@ mod tests {
     }
 
     #[test]
+    fn numbers_choices_and_judgements_are_checked_as_tables() {
+        for (answer, taken) in [
+            ("3.3", Some(3.3)),
+            ("3.2", Some(3.2)),
+            ("3.5", None),
+            ("-1", None),
+            ("NaN", None),
+            ("", None),
+            ("x", None),
+        ] {
+            assert_eq!(check_number(answer, 3.2, 3.4).ok(), taken, "{answer}");
+        }
+        let options = ["Red".to_owned(), "Green".to_owned()];
+        for (answer, taken) in [
+            ("green", Some("Green")),
+            ("1", Some("Red")),
+            ("2", Some("Green")),
+            ("0", None),
+            ("3", None),
+            ("blue", None),
+        ] {
+            assert_eq!(
+                check_choice(answer, &options).ok().as_deref(),
+                taken,
+                "{answer}"
+            );
+        }
+        for (answer, taken) in [
+            ("PASS", Some(true)),
+            ("p", Some(true)),
+            ("fail", Some(false)),
+            ("n", Some(false)),
+            ("maybe", None),
+        ] {
+            assert_eq!(check_pass_fail(answer).ok(), taken, "{answer}");
+        }
+    }
+
+    #[test]
     fn a_refused_serial_number_is_asked_again_saying_why() {
         let (result, console) = ask_serial("bad\n\n  PCB01A0001\r\n");
         assert_eq!(result.unwrap(), "PCB01A0001");
@@ -1188,6 +1322,7 @@ mod tests {
             },
             message: "q".into(),
             kind: PromptKind::Value,
+            image: None,
             timeout,
             stdin: false,
             terminal: false,

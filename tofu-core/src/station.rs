@@ -323,17 +323,7 @@ impl Station {
         &mut self,
         mut serial_number: impl FnMut(&SlotInfo) -> S,
     ) -> Batch {
-        if !self.quiet && self.console.is_none() {
-            self.console = Some(Console::start(
-                &self.bus,
-                ConsoleOptions {
-                    progress: true,
-                    summary: false,
-                    batch: true,
-                    stderr: false,
-                },
-            ));
-        }
+        self.start_console();
         // The station's own abort (its shared plugs), and one per slot: a command can abort
         // one slot; a signal aborts them all.
         let station_abort = Arc::new(Abort::new());
@@ -440,6 +430,79 @@ impl Station {
         (serials, empty)
     }
 
+    /// Runs every slot on its own, unit after unit, until each slot's serial number source
+    /// gives no unit (`None`) or Ctrl-C (SIGTERM, SIGHUP) stops the station: a slot asks for
+    /// its next unit as soon as its run is closed, while the other slots go on (the operator
+    /// scans a board into any free slot, and it starts). The shared plugs are set up once,
+    /// before the first unit, and torn down at the end. Returns how many runs were made (each
+    /// run's record went to its outputs; none is kept here, so a station can run for weeks).
+    /// [`Commands::abort_slot`] and [`Commands::abort_all`] abort the runs under way; the slots
+    /// then ask for their next unit.
+    ///
+    /// The slots move through the phases independently (a synchronized station needs batches:
+    /// [`Station::run`]).
+    pub fn run_continuously<S: IntoSerialNumber>(
+        &mut self,
+        serial_number: impl Fn(&SlotInfo) -> S + Sync,
+    ) -> usize {
+        crate::logging::with_capturing_subscriber(|_| self.run_slots_continuously(&serial_number))
+    }
+
+    fn run_slots_continuously<S: IntoSerialNumber>(
+        &mut self,
+        serial_number: &(impl Fn(&SlotInfo) -> S + Sync),
+    ) -> usize {
+        self.start_console();
+        // Signals stop the station: the runs under way abort, no slot asks for another unit.
+        let station_abort = Arc::new(Abort::new());
+        let _watch = crate::signals::watch(&station_abort);
+        let (set_up, setup_error) = self.set_up_shared(&station_abort);
+        // Asked now, while no slot holds them: their instruments' identities are read.
+        let shared_metadata: Arc<[crate::plug::PlugMetadata]> =
+            crate::plug::record_metadata(&self.shared).into();
+        let shared = Continuous {
+            station_abort: &station_abort,
+            setup_error: &setup_error,
+            execution_id: &new_execution_id(),
+            shared_metadata: &shared_metadata,
+            done: &AtomicU64::new(0),
+        };
+        std::thread::scope(|scope| {
+            for (info, test) in &mut self.slots {
+                let shared = &shared;
+                let job = move || shared.run_slot(info, test, serial_number);
+                if let Err(e) = std::thread::Builder::new()
+                    .name("tofu-slot".into())
+                    .spawn_scoped(scope, job)
+                {
+                    tracing::error!("can't start a thread for a slot ({e}); it stays empty");
+                }
+            }
+        });
+        plug_calls::tear_down_all(
+            self.shared[..set_up].iter(),
+            &station_abort,
+            DEFAULT_PLUG_TIMEOUT,
+            &mut |_, _| {},
+        );
+        usize::try_from(shared.done.load(Ordering::Relaxed)).unwrap_or(usize::MAX)
+    }
+
+    /// The console's progress lines, unless quiet (once per station).
+    fn start_console(&mut self) {
+        if !self.quiet && self.console.is_none() {
+            self.console = Some(Console::start(
+                &self.bus,
+                ConsoleOptions {
+                    progress: true,
+                    summary: false,
+                    batch: true,
+                    stderr: false,
+                },
+            ));
+        }
+    }
+
     /// Sets up the shared plugs in order; stops at the first failure. Returns how many were
     /// set up, and the failure.
     fn set_up_shared(&self, abort: &Abort) -> (usize, Option<String>) {
@@ -450,6 +513,69 @@ impl Station {
             tracing::error!("{error}");
         }
         (count, error)
+    }
+}
+
+/// What the slots of a station running continuously share.
+struct Continuous<'a> {
+    station_abort: &'a Arc<Abort>,
+    setup_error: &'a Option<String>,
+    execution_id: &'a String,
+    shared_metadata: &'a Arc<[crate::plug::PlugMetadata]>,
+    /// How many runs were made.
+    done: &'a AtomicU64,
+}
+
+impl Continuous<'_> {
+    /// One slot, unit after unit, until its source gives no unit or the station stops.
+    fn run_slot<S: IntoSerialNumber>(
+        &self,
+        info: &SlotInfo,
+        test: &mut Test,
+        serial_number: &(impl Fn(&SlotInfo) -> S + Sync),
+    ) {
+        while !self.station_abort.is_aborted() {
+            let abort = Arc::new(Abort::new());
+            let _watch = crate::signals::watch(&abort);
+            let asking = crate::prompt::AskContext {
+                desk: Arc::clone(&test.desk),
+                waiting: crate::desk::Waiting {
+                    abort: Arc::clone(&abort),
+                    level: 1,
+                    stop: None,
+                },
+            };
+            let mut empty = false;
+            let serial = crate::prompt::asking(asking, || {
+                ask_serial_number(|| {
+                    let given = serial_number(info);
+                    empty = given.is_no_unit();
+                    given
+                })
+            });
+            if empty || self.station_abort.is_aborted() {
+                break;
+            }
+            let slot = SlotRun {
+                record: SlotRecord {
+                    index: info.index,
+                    name: info.name.clone(),
+                    execution_id: self.execution_id.clone(),
+                },
+                sync: None,
+                shared_setup_error: self.setup_error.clone(),
+                shared_metadata: Arc::clone(self.shared_metadata),
+            };
+            // A source that fails (no terminal, end of input) would fail again: its run is
+            // recorded as ERROR, and the slot stops.
+            let failed = !matches!(serial, Ok(Ok(_)));
+            // The record went to the run's outputs: nothing is kept here.
+            let _ = test.execute_run(abort, move || serial, Some(&slot));
+            self.done.fetch_add(1, Ordering::Relaxed);
+            if failed {
+                break;
+            }
+        }
     }
 }
 

@@ -59,6 +59,10 @@ pub use tofu_instruments as instruments;
 #[doc(inline)]
 pub use tofu_sim as sim;
 
+#[cfg(feature = "station")]
+#[doc(inline)]
+pub use tofu_station as station_page;
+
 /// Everything a test program needs: `use tofu::prelude::*;`.
 pub mod prelude {
     pub use tofu_core::prelude::*;

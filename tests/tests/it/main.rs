@@ -30,6 +30,7 @@ mod prompt;
 mod properties;
 mod report;
 mod station;
+mod station_page;
 mod support;
 mod testing;
 mod timeouts;

@@ -26,7 +26,7 @@ const REQUIRE_BROWSER_ENV: &str = "TOFU_REQUIRE_BROWSER";
 
 /// The browser. Without one: a loud "SKIPPED" on the console and `None` (the test stops there,
 /// after the checks that need no browser), or a failure when `TOFU_REQUIRE_BROWSER=1`.
-fn chromium() -> Option<PathBuf> {
+pub(crate) fn chromium() -> Option<PathBuf> {
     let path = std::env::var_os("PATH").unwrap_or_default();
     for name in ["chromium", "chromium-browser"] {
         for dir in std::env::split_paths(&path) {

@@ -1,0 +1,239 @@
+//! The station page's benchmarks (BENCHMARKS.md), run by hand, in release:
+//!
+//! `cargo test --release -p tests --test it station_page::bench -- --ignored --nocapture --test-threads 1`
+//!
+//! - latency: four slots run the bench workload (phases of 10 measurements, the last one the
+//!   time it was set) unit after unit; the browser records, for each value that reaches the
+//!   page's DOM, the time since it was set; p50/p99/max.
+//! - overhead: the 1000-phase × 10-measurement run of a `Test`, without a page, then with its
+//!   page served and open in the browser.
+//! - reconnects: 100 reconnections of an event stream (`Last-Event-ID`) while four slots run;
+//!   every resumed stream must start right after the last event seen; the process's memory.
+//!
+//! They print figures and check correctness only (no timing assertion).
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use tofu_core::declare::{at_least, in_range};
+use tofu_core::phase::MeasurementAccessError;
+use tofu_core::prelude::*;
+use tofu_core::unit::VOLT;
+use tofu_core::{Phase, Station};
+use tofu_station::{PageServer, Serve as _};
+
+use super::cdp::Browser;
+use super::sse;
+
+fn epoch_ms() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// `phases` phases of 9 measurements and a last one, `stamp`: when it was set (epoch ms).
+fn workload(phases: usize) -> Vec<Phase> {
+    (0..phases)
+        .map(|i| {
+            let names: Vec<String> = (0..9).map(|j| format!("m{j}")).collect();
+            let mut builder = Phase::dynamic(format!("phase_{i}"));
+            for name in &names {
+                builder = builder.measure::<f64, _>(name, in_range(0.0, 10.0).units(VOLT));
+            }
+            builder
+                .measure::<f64, _>("stamp", at_least(0.0))
+                .run(move |_test, m| {
+                    for (j, name) in names.iter().enumerate() {
+                        #[allow(clippy::cast_precision_loss)]
+                        m.get::<f64>(name)?.set(1.0 + (j % 7) as f64 * 0.5);
+                    }
+                    m.get::<f64>("stamp")?.set(epoch_ms());
+                    Ok::<(), MeasurementAccessError>(())
+                })
+        })
+        .collect()
+}
+
+/// Four slots running `phases`-phase units back to back until `stop`.
+fn busy_station(
+    phases: usize,
+    stop: &Arc<AtomicBool>,
+) -> (PageServer, std::thread::JoinHandle<usize>) {
+    let mut station = Station::new(4, |_| {
+        Test::new("bench")
+            .phases(workload(phases))
+            .without_json_output()
+            .quiet()
+    })
+    .quiet();
+    let server = station
+        .page()
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .quiet()
+        .start()
+        .unwrap();
+    let stop = Arc::clone(stop);
+    let runs = std::thread::spawn(move || {
+        let count = std::sync::atomic::AtomicUsize::new(0);
+        station.run_continuously(|slot| {
+            let n = count.fetch_add(1, Ordering::Relaxed);
+            (!stop.load(Ordering::Relaxed)).then(|| format!("SN-{}-{n}", slot.index()))
+        })
+    });
+    (server, runs)
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    #[allow(
+        clippy::cast_possible_truncation,
+        clippy::cast_sign_loss,
+        clippy::cast_precision_loss
+    )]
+    let i = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[i.min(sorted.len() - 1)]
+}
+
+#[test]
+#[ignore = "a benchmark: see BENCHMARKS.md"]
+fn bench_latency_in_the_browser_with_four_busy_slots() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (server, runs) = busy_station(1000, &stop);
+    let Some(mut browser) = Browser::launch() else {
+        return;
+    };
+    let mut page = browser.open(&server.url(), "bench");
+    page.eval(
+        "window.lat = []; new MutationObserver(() => { \
+           const t = performance.timeOrigin + performance.now(); \
+           for (const el of document.querySelectorAll('.measurement')) { \
+             const m = /^stamp = ([0-9.]+)/.exec(el.textContent); \
+             if (m && el.dataset.last !== m[1]) { el.dataset.last = m[1]; window.lat.push(t - Number(m[1])); } } \
+         }).observe(document.getElementById('slots'), {subtree: true, childList: true, characterData: true}); 1",
+    );
+    std::thread::sleep(Duration::from_secs(10));
+    let samples = page.eval("window.lat");
+    let seen = page.eval("window.tofuStation.seen");
+    stop.store(true, Ordering::Relaxed);
+    let units = runs.join().unwrap();
+    let mut lat: Vec<f64> = samples
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(serde_json::Value::as_f64)
+        .collect();
+    lat.sort_by(f64::total_cmp);
+    assert!(!lat.is_empty(), "no value reached the page");
+    println!(
+        "latency set → page DOM, 4 slots × 1000-phase units ({units} units in ~10 s, {} events seen, {} snapshots, {} gaps): \
+         {} samples, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        seen["events"],
+        seen["snapshots"],
+        seen["gaps"],
+        lat.len(),
+        percentile(&lat, 0.5),
+        percentile(&lat, 0.99),
+        lat[lat.len() - 1]
+    );
+    page.assert_no_errors();
+}
+
+fn median_run_ms(test: &mut Test, runs: usize) -> f64 {
+    let mut times: Vec<f64> = (0..runs)
+        .map(|_| {
+            let started = Instant::now();
+            let _ = test.execute(|| "SN-BENCH");
+            started.elapsed().as_secs_f64() * 1000.0
+        })
+        .collect();
+    times.sort_by(f64::total_cmp);
+    percentile(&times, 0.5)
+}
+
+#[test]
+#[ignore = "a benchmark: see BENCHMARKS.md"]
+fn bench_executor_overhead_with_the_page_open() {
+    let mut test = Test::new("bench")
+        .phases(workload(1000))
+        .without_json_output()
+        .quiet();
+    median_run_ms(&mut test, 3);
+    let without = median_run_ms(&mut test, 15);
+    let server = test
+        .page()
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .quiet()
+        .start()
+        .unwrap();
+    let Some(mut browser) = Browser::launch() else {
+        return;
+    };
+    let mut page = browser.open(&server.url(), "bench");
+    let with = median_run_ms(&mut test, 15);
+    std::thread::sleep(Duration::from_millis(500));
+    let seen = page.eval("window.tofuStation.seen");
+    println!(
+        "1000 phases × 10 measurements: median {without:.1} ms without a page, {with:.1} ms with the page open \
+         ({:.2}×; the page saw {} events, {} snapshots, {} gaps)",
+        with / without,
+        seen["events"],
+        seen["snapshots"],
+        seen["gaps"]
+    );
+    page.assert_no_errors();
+}
+
+/// The process's resident memory, in KiB.
+fn rss_kib() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(0)
+}
+
+#[test]
+#[ignore = "a benchmark: see BENCHMARKS.md"]
+fn bench_100_reconnects_miss_nothing_and_memory_stays_flat() {
+    let stop = Arc::new(AtomicBool::new(false));
+    let (server, runs) = busy_station(200, &stop);
+    let addr = server.local_addr();
+    let first = sse(addr, &[], 50);
+    assert_eq!(first[0].0, "snapshot");
+    let mut last = first.last().unwrap().1;
+    let (mut resumed, mut snapshots, mut events) = (0, 0, 0);
+    let mut rss = Vec::new();
+    for i in 1..=100 {
+        let id = last.to_string();
+        let got = sse(addr, &[("Last-Event-ID", &id)], 50);
+        if got[0].0 == "snapshot" {
+            snapshots += 1;
+        } else {
+            assert_eq!(got[0].1, last + 1, "reconnection {i} resumed after {last}");
+            resumed += 1;
+        }
+        for pair in got.windows(2) {
+            if pair[1].0 == "snapshot" {
+                // The stream fell behind what the server keeps: it starts again from there.
+                snapshots += 1;
+            } else {
+                assert_eq!(pair[1].1, pair[0].1 + 1, "a gap in reconnection {i}");
+            }
+        }
+        events += got.len();
+        last = got.last().unwrap().1;
+        if i == 10 || i == 100 {
+            rss.push(rss_kib());
+        }
+    }
+    stop.store(true, Ordering::Relaxed);
+    let units = runs.join().unwrap();
+    println!(
+        "100 reconnections during a busy 4-slot station ({units} units): {resumed} resumed right after the last \
+         event seen, {snapshots} started from a snapshot, {events} events read; resident memory after 10: \
+         {} KiB, after 100: {} KiB",
+        rss[0], rss[1]
+    );
+}

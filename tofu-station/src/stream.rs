@@ -1,0 +1,106 @@
+//! `GET /events`: the events as server-sent events, one stream for every slot.
+//!
+//! Each event is sent as `id: <seq>` and `data: <its JSON form>` (docs/events.md). A stream
+//! that resumes (`Last-Event-ID`, which a browser's `EventSource` sends when it reconnects, or
+//! `?last_event_id=`) gets the events after that id, while the replay buffer still holds them.
+//! A new stream, or one whose id is too old, first gets an `event: snapshot` (every slot's
+//! state, `id:` its `seq`), then the events after it: nothing is missed either way.
+//!
+//! The events waiting for a stream are written together (up to [`BATCH`] in one write), so a
+//! fast test costs one write per batch, not one per event.
+
+use std::convert::Infallible;
+use std::fmt::Write as _;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::{Body, Bytes};
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode, Uri, header};
+use axum::response::{IntoResponse, Response};
+use futures_util::stream;
+use tokio::sync::watch;
+
+use crate::app::App;
+use crate::hub::{Hub, Next};
+
+/// The most events written at once.
+const BATCH: usize = 1000;
+/// A comment is sent after this long without events, so proxies and browsers keep the
+/// connection.
+const KEEP_ALIVE: Duration = Duration::from_secs(15);
+
+struct Cursor {
+    hub: Arc<Hub>,
+    /// The last event sent; `None` before the first (a snapshot then).
+    seen: Option<u64>,
+    changed: watch::Receiver<u64>,
+}
+
+pub(crate) async fn events(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .or_else(|| {
+            uri.query()?.split('&').find_map(|pair| {
+                let (name, value) = pair.split_once('=')?;
+                (name == "last_event_id").then(|| value.to_owned())
+            })
+        })
+        .and_then(|id| id.trim().parse::<u64>().ok());
+    let cursor = Cursor {
+        hub: Arc::clone(&app.hub),
+        seen: resume,
+        changed: app.hub.watch(),
+    };
+    let chunks = stream::unfold(cursor, |mut cursor| async move {
+        let chunk = cursor.next().await?;
+        Some((Ok::<Bytes, Infallible>(Bytes::from(chunk)), cursor))
+    });
+    (
+        StatusCode::OK,
+        [
+            (header::CONTENT_TYPE, "text/event-stream"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        Body::from_stream(chunks),
+    )
+        .into_response()
+}
+
+impl Cursor {
+    /// The next text to write: a snapshot, a batch of events, or a keep-alive comment; `None`
+    /// when the server stops.
+    async fn next(&mut self) -> Option<String> {
+        loop {
+            let next = match self.seen {
+                None => Next::Snapshot,
+                Some(seen) => self.hub.after(seen, BATCH),
+            };
+            match next {
+                Next::Snapshot => {
+                    let (seq, json) = self.hub.snapshot();
+                    self.seen = Some(seq);
+                    return Some(format!("event: snapshot\nid: {seq}\ndata: {json}\n\n"));
+                }
+                Next::Events(events) => {
+                    let mut text =
+                        String::with_capacity(events.iter().map(|(_, j)| j.len() + 24).sum());
+                    for (seq, json) in &events {
+                        let _ = write!(text, "id: {seq}\ndata: {json}\n\n");
+                    }
+                    self.seen = events.last().map(|(seq, _)| *seq).or(self.seen);
+                    return Some(text);
+                }
+                Next::Nothing => {
+                    match tokio::time::timeout(KEEP_ALIVE, self.changed.changed()).await {
+                        Ok(Ok(())) => {}
+                        Ok(Err(_)) => return None,
+                        Err(_) => return Some(": keep-alive\n\n".to_owned()),
+                    }
+                }
+            }
+        }
+    }
+}
