@@ -28,6 +28,12 @@ pub const DEFAULT_QUEUE: usize = 4096;
 /// every 20 ms), a queue half full, or this delay does.
 const LAZY_WAKE: Duration = Duration::from_millis(100);
 
+/// How old the last wake must be before a phase's detail wakes waiting subscribers anyway: a
+/// run of short phases never reaches the run's 20 ms look, and its events would otherwise wait
+/// up to [`LAZY_WAKE`] (a station page showed values half a second late). At most one wake per
+/// subscriber every 20 ms.
+const DETAIL_WAKE_MILLIS: u64 = 20;
+
 /// Numbers events and hands them to the subscribers. One per [`Test`](crate::Test) or
 /// [`Station`](crate::Station).
 #[derive(Debug, Default)]
@@ -46,6 +52,8 @@ struct BusInner {
     /// console is not: it needs no measurement events, and can't answer a prompt).
     subscribers: Vec<(Weak<Queue>, bool)>,
     snapshot: Snapshot,
+    /// When an event last woke the subscribers (the event's time, epoch ms).
+    last_wake_millis: i64,
 }
 
 /// What every slot is doing, as the events so far say.
@@ -252,7 +260,10 @@ impl EventBus {
             kind,
         });
         inner.snapshot.apply(&event);
-        let wake = wakes(&event.kind);
+        let wake = wakes_now(&event.kind, event.time_millis, inner.last_wake_millis);
+        if wake {
+            inner.last_wake_millis = event.time_millis;
+        }
         let mut gone = false;
         for (queue, _) in &inner.subscribers {
             match queue.upgrade() {
@@ -280,6 +291,13 @@ impl EventBus {
     fn lock(&self) -> std::sync::MutexGuard<'_, BusInner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
+}
+
+/// Whether an event published at `now` (epoch ms) wakes waiting subscribers, the last wake
+/// being at `last_wake`: an event that always does ([`wakes`]), or any once the last wake is
+/// [`DETAIL_WAKE_MILLIS`] old (or the clock went back that far).
+fn wakes_now(kind: &EventKind, now: i64, last_wake: i64) -> bool {
+    wakes(kind) || now.abs_diff(last_wake) >= DETAIL_WAKE_MILLIS
 }
 
 /// Whether an event wakes a waiting subscriber at once (see [`LAZY_WAKE`]).
@@ -652,12 +670,42 @@ mod tests {
     }
 
     #[test]
+    fn which_events_wake_subscribers() {
+        let started = EventKind::PhaseStarted {
+            index: 0,
+            name: "p".into(),
+            attempt: 1,
+        };
+        let opened = EventKind::PromptOpened {
+            id: 1,
+            message: "m".into(),
+            kind: PromptKind::Text,
+            image: None,
+        };
+        // (event, now, last wake, wakes)
+        let table = [
+            (&started, 1_000, 1_000, false),
+            (&started, 1_019, 1_000, false),
+            (&started, 1_020, 1_000, true),
+            (&started, 5_000, 1_000, true),
+            // The clock went back: wake, and start counting again from there.
+            (&started, 900, 1_000, true),
+            (&started, 990, 1_000, false),
+            (&opened, 1_000, 1_000, true),
+            (&opened, 1_001, 1_000, true),
+        ];
+        for (kind, now, last, expected) in table {
+            assert_eq!(wakes_now(kind, now, last), expected, "{kind:?} at {now}, last {last}");
+        }
+    }
+
+    #[test]
     fn a_phase_detail_reaches_a_waiting_subscriber_without_a_wake() {
         let bus = Arc::new(EventBus::new());
         let sub = bus.subscribe();
         let reader = std::thread::spawn(move || seq(sub.recv_timeout(Duration::from_secs(30))));
         std::thread::sleep(Duration::from_millis(20));
-        // Doesn't wake the subscriber: it looks again on its own.
+        // Received whether it wakes the subscriber (the first event does: no wake yet) or not.
         detail(&bus);
         assert_eq!(reader.join().unwrap(), 1);
     }
