@@ -695,7 +695,11 @@ mod tests {
             (&opened, 1_001, 1_000, true),
         ];
         for (kind, now, last, expected) in table {
-            assert_eq!(wakes_now(kind, now, last), expected, "{kind:?} at {now}, last {last}");
+            assert_eq!(
+                wakes_now(kind, now, last),
+                expected,
+                "{kind:?} at {now}, last {last}"
+            );
         }
     }
 
