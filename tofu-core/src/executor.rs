@@ -102,6 +102,8 @@ struct Run<'e> {
     /// The subtest running, and whether a phase failed it.
     subtest: Option<(String, bool)>,
     subtests: Vec<serde_json::Value>,
+    /// The groups and subtests running, by name, outermost first.
+    sequence: Vec<String>,
 }
 
 impl<'e> Run<'e> {
@@ -117,6 +119,7 @@ impl<'e> Run<'e> {
             worker: None,
             subtest: None,
             subtests: Vec::new(),
+            sequence: Vec::new(),
         }
     }
 
@@ -271,11 +274,22 @@ impl<'e> Run<'e> {
             let step_flow = match step {
                 Step::Phase(i) => self.run_step(*i, prepared, teardown),
                 Step::Group {
+                    name,
                     setup,
                     main,
                     teardown: down,
-                } => self.run_group(setup, main, down, prepared, teardown),
-                Step::Subtest { name, steps } => self.run_subtest(name, steps, prepared, teardown),
+                } => {
+                    self.sequence.push(name.clone());
+                    let flow = self.run_group(setup, main, down, prepared, teardown);
+                    self.sequence.pop();
+                    flow
+                }
+                Step::Subtest { name, steps } => {
+                    self.sequence.push(name.clone());
+                    let flow = self.run_subtest(name, steps, prepared, teardown);
+                    self.sequence.pop();
+                    flow
+                }
             };
             if step_flow == Flow::Terminal && !teardown {
                 return Flow::Terminal;
@@ -772,6 +786,7 @@ impl<'e> Run<'e> {
             options: plan::options_record(&phase.options()),
             diagnosers: Vec::new(),
             subtest_name: self.subtest.as_ref().map(|(name, _)| name.clone()),
+            sequence: self.sequence.clone(),
             start_time_millis: ended.start,
             end_time_millis: ended.end,
             attachments: ended.attachments,

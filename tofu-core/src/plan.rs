@@ -52,6 +52,7 @@ pub(crate) struct Plan {
 pub(crate) enum Step {
     Phase(usize),
     Group {
+        name: String,
         setup: Vec<Step>,
         main: Vec<Step>,
         teardown: Vec<Step>,
@@ -340,6 +341,7 @@ fn steps(nodes: &[PhaseNode], next: &mut usize) -> Vec<Step> {
                 Step::Phase(*next - 1)
             }
             PhaseNode::Group(g) => Step::Group {
+                name: g.name.clone(),
                 setup: steps(&g.setup, next),
                 main: steps(&g.main, next),
                 teardown: steps(&g.teardown, next),

@@ -144,6 +144,10 @@ pub struct PhaseRecord {
     pub diagnosers: Vec<serde_json::Value>,
     /// The subtest the phase belongs to.
     pub subtest_name: Option<String>,
+    /// The groups and subtests the phase ran in, by name, outermost first. Not in the JSON
+    /// record (OpenHTF's has no such key); TofuPilot's v2 API sends them as sequences.
+    #[serde(skip)]
+    pub sequence: Vec<String>,
     /// When the attempt started (epoch ms).
     pub start_time_millis: i64,
     /// When it ended.

@@ -5,8 +5,9 @@
 //!   `procedure_id` (the procedure as the test names it, resolved to its id when sent),
 //!   `procedure_version`, `operated_by` (metadata `operator`/`operated_by`), `docstring`.
 //! * Phases: every attempt, in execution order, with `retry_count` = attempt − 1; PASS FAIL SKIP
-//!   ERROR (a timeout or an abort is ERROR, with the reason in the `docstring`); a subtest's
-//!   phases carry its `sequence_path`, and the run lists the subtest in `sequences`.
+//!   ERROR (a timeout or an abort is ERROR, with the reason in the `docstring`); a phase in
+//!   groups or subtests carries their `sequence_path` (`outer/inner`, by name), and the run lists
+//!   each of them, parents first, in `sequences`.
 //! * Measurements: the value; the unit's suffix; each limit a validator with its own outcome:
 //!   a range is `>=` and `<=` (`==` when both are equal), a marginal band the non-decisive
 //!   (`is_decisive: false`) `>` and `<` of its bounds, equality `==`, a regex `matches`,
@@ -227,38 +228,63 @@ fn add_instruments(metadata: &mut Map<String, Json>, instruments: &[Json]) {
     }
 }
 
-/// Each subtest once, in the order its first phase ran, with its outcome.
+/// The groups and subtests a phase ran in, outermost first: its `sequence`, or its subtest
+/// alone for a record read back from JSON (which has no groups).
+fn sequence_names(p: &PhaseRecord) -> Vec<&str> {
+    if p.sequence.is_empty() {
+        p.subtest_name.iter().map(String::as_str).collect()
+    } else {
+        p.sequence
+            .iter()
+            .map(String::as_str)
+            .filter(|n| !n.is_empty())
+            .collect()
+    }
+}
+
+/// A sequence's path: its names joined by `/` (a `/` in a name becomes `_`).
+fn sequence_path(names: &[&str]) -> String {
+    names
+        .iter()
+        .map(|n| n.replace('/', "_"))
+        .collect::<Vec<_>>()
+        .join("/")
+}
+
+/// Each group and subtest once (a parent before its children, as v2 wants), in the order its
+/// first phase ran, with the worst outcome of its phases.
 fn sequences(phases: &[PhaseRecord]) -> Option<Vec<Sequence>> {
     let mut out: Vec<Sequence> = Vec::new();
+    let rank = |o: &str| {
+        ["SKIP", "PASS", "FAIL", "ERROR"]
+            .iter()
+            .position(|x| *x == o)
+    };
     for p in phases {
-        let Some(name) = &p.subtest_name else {
-            continue;
-        };
         let outcome = match p.outcome {
             CorePhaseOutcome::Error => "ERROR",
             CorePhaseOutcome::Fail => "FAIL",
             CorePhaseOutcome::Skip => "SKIP",
             CorePhaseOutcome::Pass => "PASS",
         };
-        match out.iter_mut().find(|s| &s.path == name) {
-            Some(s) => {
-                let rank = |o: &str| {
-                    ["SKIP", "PASS", "FAIL", "ERROR"]
-                        .iter()
-                        .position(|x| *x == o)
-                };
-                if rank(outcome) > rank(&s.outcome) {
-                    s.outcome = outcome.to_owned();
+        let names = sequence_names(p);
+        for depth in 1..=names.len() {
+            let path = sequence_path(&names[..depth]);
+            match out.iter_mut().find(|s| s.path == path) {
+                Some(s) => {
+                    if rank(outcome) > rank(&s.outcome) {
+                        s.outcome = outcome.to_owned();
+                    }
+                    s.ended_at = Some(time(p.end_time_millis));
                 }
-                s.ended_at = Some(time(p.end_time_millis));
+                None => out.push(Sequence {
+                    path,
+                    name: names[depth - 1].to_owned(),
+                    outcome: outcome.to_owned(),
+                    started_at: Some(time(p.start_time_millis)),
+                    ended_at: Some(time(p.end_time_millis)),
+                }),
             }
-            None => out.push(Sequence {
-                path: name.replace('/', "_"),
-                name: name.clone(),
-                outcome: outcome.to_owned(),
-                started_at: Some(time(p.start_time_millis)),
-                ended_at: Some(time(p.end_time_millis)),
-            }),
         }
     }
     (!out.is_empty()).then_some(out)
@@ -291,7 +317,7 @@ fn phase(p: &PhaseRecord) -> Phase {
         docstring,
         measurements: Some(p.measurements.iter().map(measurement).collect()),
         retry_count: p.attempt.saturating_sub(1),
-        sequence_path: p.subtest_name.as_ref().map(|s| s.replace('/', "_")),
+        sequence_path: Some(sequence_path(&sequence_names(p))).filter(|s| !s.is_empty()),
     }
 }
 

@@ -575,6 +575,53 @@ fn groups_go_as_sequences_and_flat_where_the_server_refuses_them() {
     assert_eq!(server.runs().len(), 1);
 }
 
+#[phase]
+fn power_on() {}
+
+#[test]
+fn nested_groups_and_subtests_go_as_sequences_parents_first() {
+    let server = TestServer::start();
+    server.add_procedure("FVT1");
+    let dir = tempfile::tempdir().unwrap();
+    let powered = PhaseGroup::new("powered")
+        .setup([power_on])
+        .main([Subtest::new("rails/3v3", [voltage_test])]);
+    let mut test = Test::new("FVT1")
+        .phases([PhaseNode::from(powered), PhaseNode::from(voltage_test)])
+        .json_output(JsonOutput::to_dir(dir.path()))
+        .output(Uploader::offline(dir.path().join("outbox"), "test"))
+        .quiet();
+    let _ = test.execute(|| "SN-NEST");
+    let client = v2_client(&server);
+    assert!(matches!(
+        send_all(&client, dir.path())[..],
+        [Progress::Done { .. }]
+    ));
+    let creates = creates(&server);
+    assert_eq!(creates.len(), 1);
+    let sequences: Vec<(&str, &str)> = creates[0]["sequences"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["path"].as_str().unwrap(), s["name"].as_str().unwrap()))
+        .collect();
+    assert_eq!(
+        sequences,
+        [("powered", "powered"), ("powered/rails_3v3", "rails/3v3")]
+    );
+    let paths: Vec<&Value> = creates[0]["phases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| &p["sequence_path"])
+        .collect();
+    // power_on in the group, voltage_test in its subtest, then outside both.
+    assert_eq!(
+        paths,
+        [&json!("powered"), &json!("powered/rails_3v3"), &Value::Null]
+    );
+}
+
 #[test]
 fn the_clients_v2_calls_list_page_get_and_download() {
     let server = TestServer::start();
