@@ -52,6 +52,10 @@ struct BusInner {
     /// console is not: it needs no measurement events, and can't answer a prompt).
     subscribers: Vec<(Weak<Queue>, bool)>,
     snapshot: Snapshot,
+    /// Each slot's last `measurement_set` event: taken into a snapshot only when one is asked
+    /// for (a run makes one for each measurement; copying its names every time costs more
+    /// than the event).
+    last_measurements: Vec<Option<Arc<Event>>>,
     /// When an event last woke the subscribers (the event's time, epoch ms).
     last_wake_millis: i64,
 }
@@ -232,7 +236,26 @@ impl EventBus {
 
     /// The state of every slot now.
     pub fn snapshot(&self) -> Snapshot {
-        self.lock().snapshot.clone()
+        let inner = self.lock();
+        let mut snapshot = inner.snapshot.clone();
+        for (slot, event) in snapshot.slots.iter_mut().zip(&inner.last_measurements) {
+            if let Some(EventKind::MeasurementSet {
+                phase,
+                name,
+                value,
+                outcome,
+                ..
+            }) = event.as_ref().map(|e| &e.kind)
+            {
+                slot.last_measurement = Some(LastMeasurement {
+                    phase: phase.clone(),
+                    name: name.clone(),
+                    value: value.clone(),
+                    outcome: *outcome,
+                });
+            }
+        }
+        snapshot
     }
 
     /// Declares the slots (a station's), so the snapshot lists them before they run.
@@ -260,6 +283,18 @@ impl EventBus {
             kind,
         });
         inner.snapshot.apply(&event);
+        let last = match &event.kind {
+            EventKind::MeasurementSet { .. } => Some(Some(Arc::clone(&event))),
+            EventKind::RunStarted { .. } => Some(None),
+            _ => None,
+        };
+        if let Some(last) = last {
+            let index = slot.unwrap_or(0);
+            if inner.last_measurements.len() <= index {
+                inner.last_measurements.resize(index + 1, None);
+            }
+            inner.last_measurements[index] = last;
+        }
         let wake = wakes_now(&event.kind, event.time_millis, inner.last_wake_millis);
         if wake {
             inner.last_wake_millis = event.time_millis;
@@ -508,20 +543,8 @@ impl Snapshot {
                 slot.phase_index = Some(*index);
                 slot.waiting_for = None;
             }
-            EventKind::MeasurementSet {
-                phase,
-                name,
-                value,
-                outcome,
-                ..
-            } => {
-                slot.last_measurement = Some(LastMeasurement {
-                    phase: phase.clone(),
-                    name: name.clone(),
-                    value: value.clone(),
-                    outcome: *outcome,
-                });
-            }
+            // Kept by the bus as the event itself (`BusInner::last_measurements`).
+            EventKind::MeasurementSet { .. } => {}
             EventKind::PhaseEnded { record, .. } => slot.phase_ended(record),
             EventKind::PromptOpened {
                 id,
@@ -610,6 +633,66 @@ mod tests {
             Some(Received::Event(e)) => e.seq,
             other => panic!("{other:?}"),
         }
+    }
+
+    fn run_started(bus: &EventBus, slot: usize) {
+        bus.publish(
+            Some(slot),
+            EventKind::RunStarted {
+                serial_number: "SN".into(),
+                procedure_id: "P".into(),
+                test_name: "T".into(),
+                slot_name: None,
+                plan: Arc::new(Vec::new()),
+            },
+        );
+    }
+
+    fn measured(bus: &EventBus, slot: usize, name: &str, value: f64) {
+        bus.publish(
+            Some(slot),
+            EventKind::MeasurementSet {
+                phase: "p".into(),
+                name: name.into(),
+                value: Some(Value::Number(value)),
+                points: None,
+                outcome: None,
+                marginal: false,
+                validators: Arc::from([]),
+                units: None,
+            },
+        );
+    }
+
+    /// Each slot's last measurement is in a snapshot, until its next run starts.
+    #[test]
+    fn a_snapshot_has_each_slots_last_measurement() {
+        let bus = EventBus::new();
+        run_started(&bus, 0);
+        run_started(&bus, 2);
+        measured(&bus, 0, "a", 1.0);
+        measured(&bus, 2, "b", 2.0);
+        measured(&bus, 0, "c", 3.0);
+        let last = |s: &Snapshot, i: usize| {
+            s.slots[i]
+                .last_measurement
+                .as_ref()
+                .map(|m| (m.name.clone(), m.value.clone()))
+        };
+        let snapshot = bus.snapshot();
+        assert_eq!(
+            last(&snapshot, 0),
+            Some(("c".into(), Some(Value::Number(3.0))))
+        );
+        assert_eq!(last(&snapshot, 1), None);
+        assert_eq!(
+            last(&snapshot, 2),
+            Some(("b".into(), Some(Value::Number(2.0))))
+        );
+        run_started(&bus, 0);
+        let snapshot = bus.snapshot();
+        assert_eq!(last(&snapshot, 0), None);
+        assert!(last(&snapshot, 2).is_some());
     }
 
     #[test]

@@ -64,6 +64,14 @@ impl Emitter {
         });
     }
 
+    /// Hands what the journal has buffered to the kernel (before the run waits, or runs the
+    /// user's code other than a phase: a phase's start does it for the phase).
+    pub(crate) fn flush_journal(&self) {
+        if let Some(journal) = self.journal().as_mut() {
+            journal.flush();
+        }
+    }
+
     /// A subtest ended: its record goes to the journal.
     pub(crate) fn subtest(&self, subtest: &serde_json::Value) {
         if let Some(journal) = self.journal().as_mut() {

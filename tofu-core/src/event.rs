@@ -80,8 +80,9 @@ pub enum EventKind {
         outcome: Option<MeasurementOutcome>,
         /// Passed in a marginal band.
         marginal: bool,
-        /// The validators as OpenHTF writes them (`"4.5 <= x <= 5.5"`).
-        validators: Vec<String>,
+        /// The validators as OpenHTF writes them (`"4.5 <= x <= 5.5"`), shared by every
+        /// event of the measurement.
+        validators: Arc<[String]>,
         /// The unit's name, if any.
         units: Option<String>,
     },

@@ -93,7 +93,8 @@ struct Run<'e> {
     dut_id: String,
     start_time_millis: i64,
     station_id: String,
-    phases: Vec<PhaseRecord>,
+    /// The phases' records, shared with the `phase_ended` events an observer may still hold.
+    phases: Vec<Arc<PhaseRecord>>,
     terminal: Option<Terminal>,
     /// The run was aborted.
     aborted: bool,
@@ -309,6 +310,10 @@ impl<'e> Run<'e> {
             return Flow::Continue;
         };
         if let Some(slot) = self.env.slot {
+            if slot.sync.is_some() {
+                // Waiting for the other slots may be long: the journal has the phases before.
+                self.env.events.flush_journal();
+            }
             slot.reach_phase(i, self.abort());
             // An abort ends the wait: it must not start the phase.
             self.notice_abort();
@@ -403,6 +408,8 @@ impl<'e> Run<'e> {
         let Some(run_if) = p.phase.options().run_if else {
             return Some(true);
         };
+        // The condition is the user's code: the journal has the phases before it.
+        self.env.events.flush_journal();
         match catch(run_if) {
             Ok(true) => Some(true),
             Ok(false) => {
@@ -478,6 +485,8 @@ impl<'e> Run<'e> {
     /// Tears down the first `count` own plugs, last first, each once, whatever happens to the
     /// others.
     fn tear_down_plugs(&mut self, count: usize) {
+        // A teardown is the user's code: the journal has every phase before it.
+        self.env.events.flush_journal();
         let plugs: Vec<&PlugEntry> = self.own_plugs().take(count).collect();
         let events = &self.env.events;
         plug_calls::tear_down_all(
@@ -809,8 +818,7 @@ impl<'e> Run<'e> {
         };
         let record = Arc::new(record);
         events.phase_ended(index, &record);
-        self.phases
-            .push(Arc::try_unwrap(record).unwrap_or_else(|shared| (*shared).clone()));
+        self.phases.push(record);
     }
 
     /// Who holds a shared plug while this run's phase `phase` uses it, for messages.
@@ -876,7 +884,12 @@ impl<'e> Run<'e> {
             outcome_details,
             marginal,
             metadata,
-            phases: self.phases,
+            // Copied only if an observer still holds the phase's event.
+            phases: self
+                .phases
+                .into_iter()
+                .map(|p| Arc::try_unwrap(p).unwrap_or_else(|shared| (*shared).clone()))
+                .collect(),
             subtests: self.subtests,
             branches: Vec::new(),
             diagnosers: Vec::new(),
@@ -911,7 +924,7 @@ struct AttemptEnd {
 }
 
 /// The `measurement_set` event of a validated measurement.
-fn measurement_event(phase: &str, m: &MeasurementRecord, validators: Vec<String>) -> EventKind {
+fn measurement_event(phase: &str, m: &MeasurementRecord, validators: Arc<[String]>) -> EventKind {
     let points = m
         .measured_value
         .as_ref()

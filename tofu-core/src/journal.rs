@@ -6,8 +6,10 @@
 //! else `journal/` in the record folder), one JSON object per line: a header (the unit, the
 //! metadata), the events (but the measurements validated at a phase's end: its record has
 //! them), each phase's full record when it ends, the run's end, and each output that handled
-//! the record. Lines are written (not synced) at every phase's end, so a dead
-//! process loses nothing the kernel has; the file is synced at the run's end. The run holds an
+//! the record. Lines are written (not synced) once per phase, when the next phase starts
+//! (before its code runs), and before the run waits or runs other user code (a `run_if`, a
+//! plug's teardown), so a dead process loses nothing the kernel has; the file is synced at
+//! the run's end. The run holds an
 //! exclusive lock on its journal while it lives; a journal nobody holds belongs to a dead
 //! process, and [`recover`] turns it into a record. Once the outputs have the record, the
 //! journal is removed.
@@ -60,8 +62,6 @@ enum Line<'a> {
     Start(Header<'a>),
     #[serde(rename = "event")]
     Event(&'a Event),
-    #[serde(rename = "phase")]
-    Phase(&'a PhaseRecord),
     #[serde(rename = "subtest")]
     Subtest(&'a serde_json::Value),
     #[serde(rename = "end")]
@@ -188,10 +188,21 @@ impl Journal {
         }
     }
 
-    /// Appends a phase's full record and hands what is buffered to the kernel.
+    /// Appends a phase's full record. It reaches the kernel with the next phase's start (one
+    /// write per phase), or before the run waits or runs other user code
+    /// ([`Journal::flush`]), or at the run's end.
     pub(crate) fn phase(&mut self, record: &PhaseRecord) {
-        self.line(&Line::Phase(record));
-        self.flush();
+        // `Line::Phase`, written by hand as the JSON record writes its phases.
+        if !self.broken {
+            let written = self
+                .out
+                .write_all(b"{\"phase\":")
+                .and_then(|()| crate::record_json::write_phase(&mut self.out, record))
+                .and_then(|()| self.out.write_all(b"}\n"));
+            if let Err(e) = written {
+                self.give_up(&e);
+            }
+        }
     }
 
     /// Appends a subtest's record.
@@ -218,7 +229,8 @@ impl Journal {
         self.sync();
     }
 
-    fn flush(&mut self) {
+    /// Hands what is buffered to the kernel (a dead process loses nothing the kernel has).
+    pub(crate) fn flush(&mut self) {
         if !self.broken
             && let Err(e) = self.out.flush()
         {

@@ -51,6 +51,7 @@ pub mod measurement;
 pub mod outcome;
 mod panic_capture;
 pub mod record;
+mod record_json;
 mod recovery;
 pub mod si;
 pub mod unit;

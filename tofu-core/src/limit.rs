@@ -57,13 +57,45 @@ impl From<f32> for Limit {
 
 impl fmt::Display for Limit {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        self.write_text(f)
+    }
+}
+
+impl Limit {
+    /// Writes the limit as OpenHTF does ([`Display`](fmt::Display) without a formatter: a
+    /// record writes two limits for each of its thousands of validators).
+    pub(crate) fn write_text(self, out: &mut impl fmt::Write) -> fmt::Result {
         if self.integer && self.value.fract() == 0.0 && self.value.abs() < 9.007_199_254_740_992e15
         {
-            write!(f, "{}", self.value as i64)
+            #[allow(clippy::cast_possible_truncation)]
+            write_integer(self.value as i64, out)
         } else {
-            write_python_float(self.value, f)
+            write_python_float(self.value, out)
         }
     }
+}
+
+/// Writes a whole number's digits (what `write!(out, "{v}")` writes, without the formatting
+/// machinery).
+fn write_integer(v: i64, out: &mut impl fmt::Write) -> fmt::Result {
+    let mut digits = [0u8; 20];
+    let mut start = digits.len();
+    let mut rest = v.unsigned_abs();
+    loop {
+        start -= 1;
+        // `rest % 10` is a single digit.
+        #[allow(clippy::cast_possible_truncation)]
+        let digit = (rest % 10) as u8;
+        digits[start] = b'0' + digit;
+        rest /= 10;
+        if rest == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.write_char('-')?;
+    }
+    out.write_str(std::str::from_utf8(&digits[start..]).map_err(|_| fmt::Error)?)
 }
 
 /// Writes a float as Python's `repr`/`str` does: the shortest digits that read back the same,
@@ -92,7 +124,8 @@ pub(crate) fn write_python_float(v: f64, out: &mut impl fmt::Write) -> fmt::Resu
     // without the cost of finding the shortest digits (checked against it in the tests).
     if v.fract() == 0.0 && v.abs() < 1e16 {
         #[allow(clippy::cast_possible_truncation)]
-        return write!(out, "{}.0", v as i64);
+        write_integer(v as i64, out)?;
+        return out.write_str(".0");
     }
     // `{:e}` gives the shortest digits that read back as `v` (the same digits as `{}`), as
     // `[-]d[.ddd]e[-]x`.
@@ -144,15 +177,24 @@ pub(crate) fn write_python_float(v: f64, out: &mut impl fmt::Write) -> fmt::Resu
     }
 }
 
-/// A short text on the stack (a float in exponent form is at most 24 bytes).
-#[derive(Default)]
-struct StackText {
-    bytes: [u8; 32],
+/// A short text on the stack (a float in exponent form is at most 24 bytes; most validators'
+/// text fits too); a write that doesn't fit is an error.
+pub(crate) struct StackText {
+    bytes: [u8; 64],
     len: usize,
 }
 
+impl Default for StackText {
+    fn default() -> Self {
+        StackText {
+            bytes: [0; 64],
+            len: 0,
+        }
+    }
+}
+
 impl StackText {
-    fn as_str(&self) -> Result<&str, fmt::Error> {
+    pub(crate) fn as_str(&self) -> Result<&str, fmt::Error> {
         std::str::from_utf8(&self.bytes[..self.len]).map_err(|_| fmt::Error)
     }
 }

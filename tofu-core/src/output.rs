@@ -143,7 +143,7 @@ pub fn write_json(
     // through to `out` without another copy.
     let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut *out);
     match indent {
-        None => serde_json::to_writer(&mut buffered, record)?,
+        None => crate::record_json::write_record(&mut buffered, record)?,
         Some(n) => {
             let spaces = vec![b' '; n];
             let formatter = serde_json::ser::PrettyFormatter::with_indent(&spaces);

@@ -17,6 +17,7 @@ use crate::panic_capture::catch;
 use crate::phase::{Phase, PhaseOptions};
 use crate::plug::PlugEntry;
 use crate::record::{Metadata, PhaseOptionsRecord};
+use crate::validator::Validator;
 
 /// The serial number recorded when none could be had (OpenHTF's default).
 pub const UNKNOWN_DUT: &str = "UNKNOWN_DUT";
@@ -72,19 +73,19 @@ pub(crate) struct Prepared {
     pub(crate) plugs: Vec<usize>,
     /// Each measurement's validators as OpenHTF writes them, made once per run for the
     /// events (formatting limits costs more than the rest of a measurement's event).
-    validator_texts: std::sync::OnceLock<Vec<Vec<String>>>,
+    validator_texts: std::sync::OnceLock<Vec<Arc<[String]>>>,
 }
 
 impl Prepared {
     /// The validators of measurement `i` as OpenHTF writes them.
-    pub(crate) fn validator_texts(&self, i: usize) -> Vec<String> {
+    pub(crate) fn validator_texts(&self, i: usize) -> Arc<[String]> {
         let texts = self.validator_texts.get_or_init(|| {
             self.decls
                 .iter()
-                .map(|d| d.validators.iter().map(ToString::to_string).collect())
+                .map(|d| d.validators.iter().map(Validator::text).collect())
                 .collect()
         });
-        texts.get(i).cloned().unwrap_or_default()
+        texts.get(i).cloned().unwrap_or_else(|| Arc::from([]))
     }
 }
 
@@ -311,9 +312,10 @@ pub(crate) fn planned(prepared: &[Prepared]) -> Vec<PlannedPhase> {
             measurements: p
                 .decls
                 .iter()
-                .map(|d| PlannedMeasurement {
+                .enumerate()
+                .map(|(i, d)| PlannedMeasurement {
                     name: d.name.clone(),
-                    validators: d.validators.iter().map(ToString::to_string).collect(),
+                    validators: p.validator_texts(i).to_vec(),
                     units: d.units.as_ref().map(|u| u.name().to_owned()),
                     dimensions: d
                         .dimensions

@@ -280,7 +280,7 @@ impl Serialize for UnitJson<'_> {
     }
 }
 
-struct DimensionsJson<'a>(&'a [Dimension]);
+pub(crate) struct DimensionsJson<'a>(pub(crate) &'a [Dimension]);
 
 impl Serialize for DimensionsJson<'_> {
     fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
@@ -385,6 +385,15 @@ impl Attachment {
     /// Size in bytes.
     pub fn size(&self) -> usize {
         self.data.len()
+    }
+}
+
+/// A phase's attachments in their JSON form (a map by name).
+pub(crate) struct AttachmentsJson<'a>(pub(crate) &'a [Attachment]);
+
+impl Serialize for AttachmentsJson<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serialize_attachments(self.0, serializer)
     }
 }
 

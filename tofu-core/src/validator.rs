@@ -434,6 +434,72 @@ fn python_str(value: &Value) -> String {
     }
 }
 
+/// Writes an `InRange` validator as OpenHTF does, piece by piece (the most common validator,
+/// written for every measurement of a record: no formatting machinery).
+fn write_in_range(
+    out: &mut impl fmt::Write,
+    minimum: Option<Limit>,
+    maximum: Option<Limit>,
+    marginal_minimum: Option<Limit>,
+    marginal_maximum: Option<Limit>,
+) -> fmt::Result {
+    if let (Some(lo), Some(hi)) = (minimum, maximum)
+        && lo.value() == hi.value()
+    {
+        out.write_str("x == ")?;
+        return lo.write_text(out);
+    }
+    if let Some(lo) = minimum {
+        lo.write_text(out)?;
+        out.write_str(" <= ")?;
+    }
+    if let Some(lo) = marginal_minimum {
+        out.write_str("Marginal:")?;
+        lo.write_text(out)?;
+        out.write_str(" <= ")?;
+    }
+    out.write_str("x")?;
+    if let Some(hi) = marginal_maximum {
+        out.write_str(" <= Marginal:")?;
+        hi.write_text(out)?;
+    }
+    if let Some(hi) = maximum {
+        out.write_str(" <= ")?;
+        hi.write_text(out)?;
+    }
+    Ok(())
+}
+
+impl Validator {
+    /// Writes the validator as OpenHTF does (its [`Display`](fmt::Display)), the common
+    /// `InRange` without the formatting machinery: a record writes one for each measurement.
+    pub(crate) fn write_text(&self, out: &mut impl fmt::Write) -> fmt::Result {
+        match self {
+            Validator::InRange {
+                minimum,
+                maximum,
+                marginal_minimum,
+                marginal_maximum,
+            } => write_in_range(
+                out,
+                *minimum,
+                *maximum,
+                *marginal_minimum,
+                *marginal_maximum,
+            ),
+            other => write!(out, "{other}"),
+        }
+    }
+
+    /// [`Validator::write_text`] into a new string.
+    pub(crate) fn text(&self) -> String {
+        let mut text = String::new();
+        // Writing into a `String` can't fail.
+        let _ = self.write_text(&mut text);
+        text
+    }
+}
+
 impl fmt::Display for Validator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
@@ -442,27 +508,7 @@ impl fmt::Display for Validator {
                 maximum,
                 marginal_minimum,
                 marginal_maximum,
-            } => {
-                if let (Some(lo), Some(hi)) = (minimum, maximum)
-                    && lo.value() == hi.value()
-                {
-                    return write!(f, "x == {lo}");
-                }
-                if let Some(lo) = minimum {
-                    write!(f, "{lo} <= ")?;
-                }
-                if let Some(lo) = marginal_minimum {
-                    write!(f, "Marginal:{lo} <= ")?;
-                }
-                f.write_str("x")?;
-                if let Some(hi) = marginal_maximum {
-                    write!(f, " <= Marginal:{hi}")?;
-                }
-                if let Some(hi) = maximum {
-                    write!(f, " <= {hi}")?;
-                }
-                Ok(())
-            }
+            } => write_in_range(f, *minimum, *maximum, *marginal_minimum, *marginal_maximum),
             Validator::Equals(Value::Bool(b)) => {
                 write!(f, "x == {}", if *b { "True" } else { "False" })
             }
@@ -494,6 +540,13 @@ impl fmt::Debug for Validator {
 
 impl serde::Serialize for Validator {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        // Most validators' text is short: made on the stack and written as one string.
+        let mut text = crate::limit::StackText::default();
+        if self.write_text(&mut text).is_ok()
+            && let Ok(text) = text.as_str()
+        {
+            return serializer.serialize_str(text);
+        }
         serializer.collect_str(self)
     }
 }
