@@ -7,37 +7,41 @@
 //!
 //! Builds `N` phases of `M` numeric measurements each (`p{i}_m{j}`, `in_range(0, 10)` in
 //! volts), with [`Phase::dynamic`], plus, when `K > 0`, one phase with a `Sweep<3>` of `K`
-//! points (s, V, A → Ω). Runs it on `BENCH-DUT-0001`, then writes the record to `FILE` as
-//! compact JSON with the JSON record's own code (`write_json` through an atomic, synced file).
-//! Prints the same two lines as the OpenHTF script:
+//! points (s, V, A → Ω). Runs it on `BENCH-DUT-0001` with the test's own JSON record output
+//! (compact JSON through an atomic, synced file, as any test writes its record), into a
+//! folder beside `FILE`, then moves the record to `FILE`. Prints the same two lines as the
+//! OpenHTF script:
 //!
 //! ```text
 //! RESULT phases=.. measurements_per_phase=.. points=.. passed=True outcome=PASS phase_records=.. measurements_total=.. log_records=.. json_bytes=..
 //! TIMING import_s=0.000 build_s=.. execute_s=.. json_s=..
 //! ```
 //!
-//! `build_s` is the time to construct the `Test`, `execute_s` that of `Test::execute`, `json_s`
-//! that of writing `FILE` (including its `fsync`, which OpenHTF's `OutputToJSON` doesn't do).
+//! `build_s` is the time to construct the `Test`, `execute_s` that of `Test::execute` but its
+//! JSON record output, `json_s` that of the JSON record output (as the execution reports it;
+//! including its `fsync`, which OpenHTF's `OutputToJSON` doesn't do).
 //! `--timing-decimals D` prints them with `D` decimals instead of 3 (for timings under a
 //! millisecond). With `--first-phase-stamp`, a third line gives the time from the start of
 //! `main` to the start of the first phase, and the wall-clock time then (Unix ns), so that a
 //! caller can measure the start-up of the process to its first phase.
 //!
 //! `--observe` adds an observer that turns every event into JSON and drops it; `--journal DIR`
-//! keeps the run's journal in `DIR` (as a test with a JSON record does beside it): what
-//! watching a run live and making it recoverable cost (BENCHMARKS.md).
+//! keeps the run's journal in `DIR` (as a test with a JSON record does beside it; without it,
+//! the run keeps none): what watching a run live and making it recoverable cost
+//! (BENCHMARKS.md). With the journal, the JSON record takes each phase's JSON as the journal
+//! wrote it.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::OnceLock;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use tofu::declare::{dimensions, in_range};
-use tofu::output::write_json;
+use tofu::output::JsonOutput;
 use tofu::phase::MeasurementAccessError;
 use tofu::prelude::*;
 use tofu::unit::{AMPERE, OHM, SECOND, VOLT};
-use tofu::{Phase, TestRecord};
+use tofu::{Execution, Phase};
 
 const USAGE: &str = "usage: bench [--phases N] [--measurements M] [--points K] [--out FILE] \
                      [--indent I] [--timing-decimals D] [--first-phase-stamp] [--observe] \
@@ -173,7 +177,7 @@ fn sweep_phase(points: usize, stamp: bool) -> Phase {
         })
 }
 
-fn build(args: &Args) -> Test {
+fn build(args: &Args, records: &std::path::Path) -> Test {
     let mut phases: Vec<Phase> = (0..args.phases)
         .map(|i| numeric_phase(i, args.measurements, args.first_phase_stamp))
         .collect();
@@ -184,11 +188,15 @@ fn build(args: &Args) -> Test {
         .name("bench")
         .station_id("bench-station")
         .phases(phases)
-        .without_json_output()
+        .json_output(match args.indent {
+            Some(n) => JsonOutput::to_dir(records).indent(n),
+            None => JsonOutput::to_dir(records),
+        })
         .quiet();
-    if let Some(dir) = &args.journal {
-        test = test.journal_dir(dir);
-    }
+    test = match &args.journal {
+        Some(dir) => test.journal_dir(dir),
+        None => test.without_journal(),
+    };
     if args.observe {
         test = test.observe(|received| {
             if let tofu::Received::Event(event) = received {
@@ -201,26 +209,52 @@ fn build(args: &Args) -> Test {
     test
 }
 
-/// Writes the record as the JSON record does (`write_json`, buffered, synced, atomic).
-fn write_record(record: &TestRecord, args: &Args) -> Result<u64, String> {
-    let fail = |e: std::io::Error| format!("can't write {}: {e}", args.out.display());
-    tofu::fs::replace_file(&args.out, |out| write_json(record, args.indent, out)).map_err(fail)?;
-    Ok(std::fs::metadata(&args.out).map_err(fail)?.len())
+/// The time the JSON record output took, and the record it wrote moved to `--out` (the
+/// only file in `records`, a folder of this run's own); returns the record's size.
+fn take_record(execution: &Execution, records: &Path, out: &Path) -> Result<(f64, u64), String> {
+    let json = execution
+        .outputs
+        .iter()
+        .find(|o| o.name == "JSON record")
+        .ok_or("the run has no JSON record output")?;
+    if let Err(e) = &json.result {
+        return Err(format!("the JSON record output failed: {e}"));
+    }
+    let json_s = json.elapsed.unwrap_or_default().as_secs_f64();
+    let fail = |e: std::io::Error| format!("can't move the record from {}: {e}", records.display());
+    let written: Vec<PathBuf> = std::fs::read_dir(records)
+        .map_err(fail)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| p.extension().is_some_and(|e| e == "json"))
+        .collect();
+    let [record] = &written[..] else {
+        return Err(format!(
+            "{} records in {}",
+            written.len(),
+            records.display()
+        ));
+    };
+    std::fs::rename(record, out).map_err(fail)?;
+    std::fs::remove_dir_all(records).map_err(fail)?;
+    Ok((json_s, std::fs::metadata(out).map_err(fail)?.len()))
 }
 
 fn run(args: &Args, started: Instant) -> Result<(), String> {
+    // The record is written into a folder of this run's own beside `--out`, then moved there.
+    let records = args
+        .out
+        .with_file_name(format!(".bench-records-{}", std::process::id()));
     let t_build = Instant::now();
-    let mut test = build(args);
+    let mut test = build(args, &records);
     let build_s = t_build.elapsed().as_secs_f64();
 
     let t_execute = Instant::now();
     let execution = test.execute(|| "BENCH-DUT-0001");
-    let execute_s = t_execute.elapsed().as_secs_f64();
+    let total_s = t_execute.elapsed().as_secs_f64();
+    let (json_s, json_bytes) = take_record(&execution, &records, &args.out)?;
+    let execute_s = total_s - json_s;
 
     let record = &execution.record;
-    let t_json = Instant::now();
-    let json_bytes = write_record(record, args)?;
-    let json_s = t_json.elapsed().as_secs_f64();
 
     let outcome = serde_json::to_value(record.outcome)
         .ok()

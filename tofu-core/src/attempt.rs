@@ -45,7 +45,8 @@ pub(crate) enum Ended {
 }
 
 type Plugs = Vec<(TypeId, &'static str, SharedPlug)>;
-type Job = (Phase, PhaseContext, Vec<Slot>, Plugs);
+/// A phase to run, and whether the worker then spins for the next one (see [`JOB_SPIN`]).
+type Job = (Phase, PhaseContext, Vec<Slot>, Plugs, bool);
 type Done = (Result<PhaseReturn, Panic>, PhaseContext);
 
 /// The thread that runs a run's phases, one after the other.
@@ -70,7 +71,11 @@ impl Worker {
                 tracing::dispatcher::with_default(&dispatch, || {
                     let _span = span.enter();
                     logging::capture_into(sink);
-                    while let Some((phase, mut ctx, mut slots, plugs)) = next_job(&job_rx) {
+                    let mut spin = false;
+                    while let Some((phase, mut ctx, mut slots, plugs, next)) =
+                        next_job(&job_rx, spin)
+                    {
+                        spin = next;
                         let returned = run_job(&phase, &mut ctx, &mut slots, plugs);
                         if done_tx.send((returned, ctx)).is_err() {
                             break;
@@ -87,10 +92,11 @@ impl Worker {
 /// that returns within this time is handed back without one.
 const SPIN: Duration = Duration::from_micros(50);
 
-/// How long the worker spins for its next job: long enough for the run's own work between two
-/// phases when nobody observes it (a few microseconds), short enough to leave the CPU to an
-/// observer or the journal when the run has more to do.
-const JOB_SPIN: Duration = Duration::from_micros(10);
+/// How long the worker spins for its next job, when the run has little to do between two
+/// phases (a few microseconds: nobody observes it, no journal). When it has more, the worker
+/// sleeps at once and leaves the CPU to the observers: spinning then would take it from them
+/// (a yield hands it over for a whole time slice), and the hand-off would wait for that.
+const JOB_SPIN: Duration = Duration::from_micros(20);
 
 /// Waits for a message: spins [`SPIN`] at most (yielding the CPU between looks), then sleeps
 /// until it comes or `timeout` passes (`Timeout`); `Disconnected`: the other side is gone.
@@ -115,8 +121,11 @@ fn receive<T>(rx: &mpsc::Receiver<T>, timeout: Duration) -> Result<T, mpsc::Recv
     }
 }
 
-/// The worker's next job (`None`: the run is over).
-fn next_job(jobs: &mpsc::Receiver<Job>) -> Option<Job> {
+/// The worker's next job (`None`: the run is over); `spin`: spin for it first.
+fn next_job(jobs: &mpsc::Receiver<Job>, spin: bool) -> Option<Job> {
+    if !spin {
+        return jobs.recv().ok();
+    }
     match receive(jobs, JOB_SPIN) {
         Ok(job) => Some(job),
         Err(mpsc::RecvTimeoutError::Timeout) => jobs.recv().ok(),
@@ -200,6 +209,8 @@ pub(crate) struct Attempt<'a> {
     pub(crate) slots: Vec<Slot>,
     pub(crate) plugs: &'a [&'a PlugEntry],
     pub(crate) timeout: Option<Duration>,
+    /// The run will have little to do before its next phase: the worker may spin for it.
+    pub(crate) quick_turnaround: bool,
 }
 
 /// Runs one attempt on `worker` (started if needed) and waits for it, giving up at the
@@ -217,6 +228,7 @@ pub(crate) fn run(
         slots,
         plugs,
         timeout,
+        quick_turnaround,
     } = attempt;
     let abort_at = ctx.abort_at;
     let stop = std::sync::Arc::clone(&ctx.stop);
@@ -243,7 +255,7 @@ pub(crate) fn run(
     };
     if active
         .jobs
-        .send((phase.clone(), ctx, slots, plugs))
+        .send((phase.clone(), ctx, slots, plugs, quick_turnaround))
         .is_err()
     {
         return worker_stopped();

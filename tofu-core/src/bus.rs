@@ -248,8 +248,8 @@ impl EventBus {
             }) = event.as_ref().map(|e| &e.kind)
             {
                 slot.last_measurement = Some(LastMeasurement {
-                    phase: phase.clone(),
-                    name: name.clone(),
+                    phase: phase.to_string(),
+                    name: name.to_string(),
                     value: value.clone(),
                     outcome: *outcome,
                 });

@@ -131,6 +131,7 @@ fn show(event: &Event, options: ConsoleOptions, slots: &mut HashMap<Option<usize
         } => seen.outputs.push(OutputStatus {
             name: name.clone(),
             result: error.clone().map_or_else(|| Ok(location.clone()), Err),
+            elapsed: None,
         }),
         EventKind::RunClosed if options.summary && event.slot.is_none() => {
             if let Some(record) = &seen.record {

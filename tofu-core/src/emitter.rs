@@ -14,7 +14,20 @@ pub(crate) struct Emitter {
     bus: Arc<EventBus>,
     slot: Option<usize>,
     journal: Mutex<Option<Journal>>,
+    /// Each phase's JSON as the journal wrote it, in the order of the record's phases (none
+    /// without a journal): the JSON record writes them again as they are.
+    phase_json: Mutex<PhaseJson>,
 }
+
+/// The phases' JSON kept for the JSON record, and how many bytes that is.
+#[derive(Debug, Default)]
+struct PhaseJson {
+    phases: Vec<Option<Arc<[u8]>>>,
+    bytes: usize,
+}
+
+/// At most this much phase JSON is kept for the JSON record (beyond, phases are written again).
+const KEPT_JSON: usize = 64 << 20;
 
 impl Emitter {
     pub(crate) fn new(bus: Arc<EventBus>, slot: Option<usize>) -> Self {
@@ -22,6 +35,7 @@ impl Emitter {
             bus,
             slot,
             journal: Mutex::new(None),
+            phase_json: Mutex::new(PhaseJson::default()),
         }
     }
 
@@ -29,6 +43,12 @@ impl Emitter {
     /// observes.
     pub(crate) fn is_observed(&self) -> bool {
         self.bus.is_observed()
+    }
+
+    /// Whether a phase's end costs the run more than its record: events for observers, a
+    /// journal line.
+    pub(crate) fn is_busy(&self) -> bool {
+        self.is_observed() || self.journal().is_some()
     }
 
     /// Wakes the subscribers that have events waiting (a running phase's detail).
@@ -56,7 +76,14 @@ impl Emitter {
     /// A phase attempt ended: its event, and its full record in the journal.
     pub(crate) fn phase_ended(&self, index: usize, record: &Arc<PhaseRecord>) {
         if let Some(journal) = self.journal().as_mut() {
-            journal.phase(record);
+            let json = journal.phase(record);
+            let mut kept = self
+                .phase_json
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner);
+            let json = json.filter(|j| kept.bytes + j.len() <= KEPT_JSON);
+            kept.bytes += json.as_ref().map_or(0, |j| j.len());
+            kept.phases.push(json);
         }
         self.emit(EventKind::PhaseEnded {
             index,
@@ -70,6 +97,18 @@ impl Emitter {
         if let Some(journal) = self.journal().as_mut() {
             journal.flush();
         }
+    }
+
+    /// The phases' JSON as the journal wrote them, one per phase of the record (empty without
+    /// a journal).
+    pub(crate) fn take_phase_json(&self) -> Vec<Option<Arc<[u8]>>> {
+        std::mem::take(
+            &mut self
+                .phase_json
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .phases,
+        )
     }
 
     /// A subtest ended: its record goes to the journal.

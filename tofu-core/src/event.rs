@@ -69,9 +69,9 @@ pub enum EventKind {
     /// validated at the phase's end.
     MeasurementSet {
         /// The phase.
-        phase: String,
+        phase: Arc<str>,
         /// The measurement.
-        name: String,
+        name: Arc<str>,
         /// The value; for a multi-dimensional measurement, only in [`EventKind::SweepPoints`].
         value: Option<Value>,
         /// How many points a multi-dimensional measurement has.
@@ -84,7 +84,7 @@ pub enum EventKind {
         /// event of the measurement.
         validators: Arc<[String]>,
         /// The unit's name, if any.
-        units: Option<String>,
+        units: Option<Arc<str>>,
     },
     /// New points of a multi-dimensional measurement, batched (never one event per point).
     SweepPoints {

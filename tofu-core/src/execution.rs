@@ -26,6 +26,8 @@ pub struct OutputStatus {
     pub name: String,
     /// Where the record went, or the error.
     pub result: Result<Option<String>, String>,
+    /// How long the callback took (`None` where it is not known: a summary made from events).
+    pub elapsed: Option<std::time::Duration>,
 }
 
 impl Execution {
@@ -70,6 +72,7 @@ pub(crate) fn deliver(
         .into_iter()
         .map(|callback| {
             let name = callback.name().to_owned();
+            let started = std::time::Instant::now();
             let result = match catch(|| callback.on_record(record)) {
                 Ok(Ok(location)) => Ok(location),
                 Ok(Err(e)) => Err(e.to_string()),
@@ -83,7 +86,11 @@ pub(crate) fn deliver(
                 Err(e) => (None, Some(e.clone())),
             };
             events.output_done(&name, location, error);
-            OutputStatus { name, result }
+            OutputStatus {
+                name,
+                result,
+                elapsed: Some(started.elapsed()),
+            }
         })
         .collect()
 }
@@ -182,7 +189,11 @@ fn deliver_one(
                 "recovered run: output {name} failed: {e}; it is tried again at the next start"
             );
         }
-        statuses.push(OutputStatus { name, result });
+        statuses.push(OutputStatus {
+            name,
+            result,
+            elapsed: None,
+        });
     }
     let journal = run.journal.clone();
     let serial_number = text(&run.record["dut_id"]);

@@ -666,6 +666,7 @@ impl<'e> Run<'e> {
                     slots,
                     plugs,
                     timeout,
+                    quick_turnaround: !env.events.is_busy(),
                 },
                 &env.abort,
                 &mut || live.tick(),
@@ -779,7 +780,7 @@ impl<'e> Run<'e> {
         let events = &self.env.events;
         if events.is_observed() {
             for (i, m) in ended.measurements.iter().enumerate() {
-                events.emit(measurement_event(phase.name(), m, p.validator_texts(i)));
+                events.emit(measurement_event(p, i, m));
             }
             for a in &ended.attachments {
                 events.emit(EventKind::Attachment {
@@ -924,15 +925,23 @@ struct AttemptEnd {
 }
 
 /// The `measurement_set` event of a validated measurement.
-fn measurement_event(phase: &str, m: &MeasurementRecord, validators: Arc<[String]>) -> EventKind {
+fn measurement_event(p: &Prepared, i: usize, m: &MeasurementRecord) -> EventKind {
     let points = m
         .measured_value
         .as_ref()
         .and_then(Value::as_columns)
         .map(crate::value::Columns::len);
+    let texts = p.event_texts();
+    let (name, validators, units) = texts.measurements.get(i).map_or_else(
+        || {
+            let units = m.decl.units.as_ref().map(|u| Arc::from(u.name()));
+            (Arc::from(m.name()), Arc::from([]), units)
+        },
+        Clone::clone,
+    );
     EventKind::MeasurementSet {
-        phase: phase.to_owned(),
-        name: m.name().to_owned(),
+        phase: Arc::clone(&texts.phase),
+        name,
         // Not `clone().filter(..)`: that copies a million-point sweep only to drop it.
         value: if points.is_none() {
             m.measured_value.clone()
@@ -943,7 +952,7 @@ fn measurement_event(phase: &str, m: &MeasurementRecord, validators: Arc<[String
         outcome: Some(m.outcome),
         marginal: m.marginal,
         validators,
-        units: m.decl.units.as_ref().map(|u| u.name().to_owned()),
+        units,
     }
 }
 
@@ -1032,15 +1041,21 @@ impl<'a> LivePoints<'a> {
                 Seen::Value(last) => {
                     let now = slot.with(|v| v.clone());
                     if now.is_some() && now != *last {
+                        let texts = self.prepared.event_texts();
+                        let (name, validators, units) =
+                            texts.measurements.get(i).cloned().unwrap_or_else(|| {
+                                let units = slot.decl().units.as_ref().map(|u| Arc::from(u.name()));
+                                (Arc::from(slot.name()), Arc::from([]), units)
+                            });
                         self.events.emit(EventKind::MeasurementSet {
-                            phase: self.phase.to_owned(),
-                            name: slot.name().to_owned(),
+                            phase: Arc::clone(&texts.phase),
+                            name,
                             value: now.clone(),
                             points: None,
                             outcome: None,
                             marginal: false,
-                            validators: self.prepared.validator_texts(i),
-                            units: slot.decl().units.as_ref().map(|u| u.name().to_owned()),
+                            validators,
+                            units,
                         });
                         *last = now;
                     }

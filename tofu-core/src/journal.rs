@@ -17,6 +17,7 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead as _, BufWriter, Write};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
@@ -42,7 +43,12 @@ pub(crate) struct Journal {
     out: BufWriter<File>,
     /// A write failed: the journal is given up (the run goes on).
     broken: bool,
+    /// Where a phase's line is made.
+    scratch: Vec<u8>,
 }
+
+/// The longest phase JSON a run keeps for its JSON record (a sweep's phase is written again).
+pub(crate) const KEPT_PHASE_JSON: usize = 1 << 20;
 
 /// The first line: what the record needs besides the phases.
 #[derive(Serialize)]
@@ -124,6 +130,7 @@ impl Journal {
             path: draft,
             out: BufWriter::with_capacity(1 << 16, file),
             broken: false,
+            scratch: Vec::new(),
         };
         journal.line(&Line::Start(Header {
             journal: 1,
@@ -191,18 +198,33 @@ impl Journal {
     /// Appends a phase's full record. It reaches the kernel with the next phase's start (one
     /// write per phase), or before the run waits or runs other user code
     /// ([`Journal::flush`]), or at the run's end.
-    pub(crate) fn phase(&mut self, record: &PhaseRecord) {
-        // `Line::Phase`, written by hand as the JSON record writes its phases.
-        if !self.broken {
-            let written = self
-                .out
-                .write_all(b"{\"phase\":")
-                .and_then(|()| crate::record_json::write_phase(&mut self.out, record))
-                .and_then(|()| self.out.write_all(b"}\n"));
-            if let Err(e) = written {
-                self.give_up(&e);
-            }
+    ///
+    /// Returns the record's JSON (the JSON record's bytes for this phase), unless it is over
+    /// [`KEPT_PHASE_JSON`] long.
+    pub(crate) fn phase(&mut self, record: &PhaseRecord) -> Option<Arc<[u8]>> {
+        if self.broken {
+            return None;
         }
+        // `Line::Phase`, written by hand as the JSON record writes its phases.
+        let mut json = std::mem::take(&mut self.scratch);
+        json.clear();
+        json.extend_from_slice(b"{\"phase\":");
+        let written = crate::record_json::write_phase(&mut json, record)
+            .and_then(|()| self.out.write_all(&json))
+            .and_then(|()| self.out.write_all(b"}\n"));
+        let phase = json.get(b"{\"phase\":".len()..);
+        let kept = match (&written, phase) {
+            (Ok(()), Some(phase)) if phase.len() <= KEPT_PHASE_JSON => Some(Arc::from(phase)),
+            _ => None,
+        };
+        if let Err(e) = written {
+            self.give_up(&e);
+        }
+        // A big phase's buffer is not kept for the next.
+        if json.capacity() <= KEPT_PHASE_JSON {
+            self.scratch = json;
+        }
+        kept
     }
 
     /// Appends a subtest's record.

@@ -81,6 +81,20 @@ pub const DEFAULT_OUTPUT_DIR: &str = "tofu-records";
 pub struct JsonOutput {
     dir: PathBuf,
     indent: Option<usize>,
+    /// The phases of the record being delivered, as its run's journal wrote them.
+    written: WrittenPhases,
+}
+
+/// Phases' JSON as a run's journal wrote them, for the run's own record only: set by the run
+/// just before its outputs get the record, cleared just after (the record can't change in
+/// between: the outputs get it read-only).
+#[derive(Clone, Default)]
+struct WrittenPhases(Vec<Option<std::sync::Arc<[u8]>>>);
+
+impl std::fmt::Debug for WrittenPhases {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "WrittenPhases({} phases)", self.0.len())
+    }
 }
 
 impl Default for JsonOutput {
@@ -95,7 +109,11 @@ impl JsonOutput {
         let dir = std::env::var_os(OUTPUT_DIR_ENV)
             .filter(|d| !d.is_empty())
             .map_or_else(|| PathBuf::from(DEFAULT_OUTPUT_DIR), PathBuf::from);
-        JsonOutput { dir, indent: None }
+        JsonOutput {
+            dir,
+            indent: None,
+            written: WrittenPhases::default(),
+        }
     }
 
     /// Into `dir`.
@@ -103,7 +121,14 @@ impl JsonOutput {
         JsonOutput {
             dir: dir.into(),
             indent: None,
+            written: WrittenPhases::default(),
         }
+    }
+
+    /// The next record's phases as its run's journal wrote them (empty: none); see
+    /// [`WrittenPhases`].
+    pub(crate) fn use_written_phases(&mut self, phases: Vec<Option<std::sync::Arc<[u8]>>>) {
+        self.written = WrittenPhases(phases);
     }
 
     /// Indents the JSON by `spaces` (compact by default, as OpenHTF).
@@ -126,7 +151,13 @@ impl JsonOutput {
             record.start_time_millis
         );
         atomic::write_new_file(dir, &stem, "json", |out| {
-            write_json(record, self.indent, out)
+            if self.indent.is_none() && !self.written.0.is_empty() {
+                let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut *out);
+                crate::record_json::write_record(&mut buffered, record, &self.written.0)?;
+                buffered.flush()
+            } else {
+                write_json(record, self.indent, out)
+            }
         })
     }
 }
@@ -143,7 +174,7 @@ pub fn write_json(
     // through to `out` without another copy.
     let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut *out);
     match indent {
-        None => crate::record_json::write_record(&mut buffered, record)?,
+        None => crate::record_json::write_record(&mut buffered, record, &[])?,
         Some(n) => {
             let spaces = vec![b' '; n];
             let formatter = serde_json::ser::PrettyFormatter::with_indent(&spaces);
@@ -246,6 +277,86 @@ mod tests {
         let mut pretty = Vec::new();
         write_json(&record, Some(2), &mut pretty).unwrap();
         assert_eq!(pretty, serde_json::to_vec_pretty(&record).unwrap());
+    }
+
+    /// A run with a journal: its JSON record takes the phases as the journal wrote them, and
+    /// is what serde writes of the record it returns (a sweep too long to keep is written
+    /// again, between kept phases; a phase repeated).
+    #[test]
+    fn a_journaled_runs_record_is_serdes() {
+        let dir = tempfile::tempdir().unwrap();
+        let phase = |name: &str, points: usize| {
+            Phase::dynamic(name)
+                .measure::<f64, _>("v", in_range(0.0, 10.0).units(VOLT).doc("é\n\\"))
+                .measure::<Sweep<2>, _>("s", dimensions([SECOND, AMPERE]).units(OHM))
+                .repeat_on_measurement_fail()
+                .repeat_limit(2)
+                .run(
+                    move |_test, m| -> Result<(), crate::phase::MeasurementAccessError> {
+                        m.get::<f64>("v")?.set(11.5);
+                        let mut s = m.get::<Sweep<2>>("s")?;
+                        for i in 0..points {
+                            #[allow(clippy::cast_precision_loss)]
+                            s.push([i as f64 * 1e-4, f64::NAN], 100.0);
+                        }
+                        Ok(())
+                    },
+                )
+        };
+        let execution = Test::new("FVT1")
+            .station_id("st")
+            .phases([phase("a \"1\"", 3), phase("big", 40_000), phase("c", 0)])
+            .json_output(JsonOutput::to_dir(dir.path().join("records")))
+            .journal_dir(dir.path().join("journal"))
+            .quiet()
+            .execute(|| "SN-1");
+        assert_eq!(execution.record.phases.len(), 6, "each phase twice");
+        let files: Vec<_> = std::fs::read_dir(dir.path().join("records"))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "json"))
+            .collect();
+        assert_eq!(files.len(), 1, "{files:?}");
+        let written = std::fs::read(&files[0]).unwrap();
+        assert!(
+            written.len() > KEPT_PHASE_JSON_FOR_TEST,
+            "the sweep is long"
+        );
+        assert_eq!(
+            String::from_utf8_lossy(&written),
+            String::from_utf8_lossy(&serde_json::to_vec(&execution.record).unwrap())
+        );
+    }
+
+    const KEPT_PHASE_JSON_FOR_TEST: usize = crate::journal::KEPT_PHASE_JSON;
+
+    /// A test with a JSON record keeps a journal while it runs, unless told not to; its
+    /// record is the same either way.
+    #[test]
+    fn without_journal_a_run_keeps_none() {
+        let journals_seen = |without: bool| {
+            let dir = tempfile::tempdir().unwrap();
+            let records = dir.path().join("records");
+            let journal = crate::journal::journal_dir(&records);
+            let seen = std::sync::Arc::new(std::sync::Mutex::new(0));
+            let counted = std::sync::Arc::clone(&seen);
+            let look = Phase::dynamic("look").run(move |_test, _m| {
+                *counted.lock().unwrap() = std::fs::read_dir(&journal).map_or(0, Iterator::count);
+            });
+            let mut test = Test::new("FVT1")
+                .phases([look])
+                .json_output(JsonOutput::to_dir(&records))
+                .quiet();
+            if without {
+                test = test.without_journal();
+            }
+            let execution = test.execute(|| "SN-1");
+            assert!(execution.ok(), "{:?}", execution.outputs);
+            let count = *seen.lock().unwrap();
+            count
+        };
+        assert_eq!(journals_seen(false), 1);
+        assert_eq!(journals_seen(true), 0);
     }
 
     #[test]

@@ -71,21 +71,48 @@ pub(crate) struct Prepared {
     pub(crate) decls: Vec<Arc<MeasurementDecl>>,
     /// Indexes into the plan's plugs, one per plug the phase asks for.
     pub(crate) plugs: Vec<usize>,
-    /// Each measurement's validators as OpenHTF writes them, made once per run for the
-    /// events (formatting limits costs more than the rest of a measurement's event).
-    validator_texts: std::sync::OnceLock<Vec<Arc<[String]>>>,
+    /// The texts of the phase's `measurement_set` events, made once per run and shared by
+    /// every event (formatting limits costs more than the rest of a measurement's event).
+    event_texts: std::sync::OnceLock<EventTexts>,
 }
 
+/// What every `measurement_set` event of a phase repeats.
+#[derive(Debug)]
+pub(crate) struct EventTexts {
+    /// The phase's name.
+    pub(crate) phase: Arc<str>,
+    /// Per measurement: its name, its validators as OpenHTF writes them, its unit's name.
+    pub(crate) measurements: Vec<MeasurementTexts>,
+}
+
+/// A measurement's name, its validators as OpenHTF writes them, its unit's name.
+pub(crate) type MeasurementTexts = (Arc<str>, Arc<[String]>, Option<Arc<str>>);
+
 impl Prepared {
+    /// The texts of the phase's measurement events.
+    pub(crate) fn event_texts(&self) -> &EventTexts {
+        self.event_texts.get_or_init(|| EventTexts {
+            phase: Arc::from(self.phase.name()),
+            measurements: self
+                .decls
+                .iter()
+                .map(|d| {
+                    (
+                        Arc::from(d.name.as_str()),
+                        d.validators.iter().map(Validator::text).collect(),
+                        d.units.as_ref().map(|u| Arc::from(u.name())),
+                    )
+                })
+                .collect(),
+        })
+    }
+
     /// The validators of measurement `i` as OpenHTF writes them.
     pub(crate) fn validator_texts(&self, i: usize) -> Arc<[String]> {
-        let texts = self.validator_texts.get_or_init(|| {
-            self.decls
-                .iter()
-                .map(|d| d.validators.iter().map(Validator::text).collect())
-                .collect()
-        });
-        texts.get(i).cloned().unwrap_or_else(|| Arc::from([]))
+        self.event_texts()
+            .measurements
+            .get(i)
+            .map_or_else(|| Arc::from([]), |m| Arc::clone(&m.1))
     }
 }
 
@@ -261,7 +288,7 @@ impl Plan {
             phase: phase.clone(),
             decls,
             plugs,
-            validator_texts: std::sync::OnceLock::new(),
+            event_texts: std::sync::OnceLock::new(),
         })
     }
 

@@ -59,6 +59,8 @@ pub struct Test {
     pub(crate) desk: Arc<Desk>,
     /// The journal folder given with [`Test::journal_dir`].
     journal_dir: Option<std::path::PathBuf>,
+    /// [`Test::without_journal`].
+    without_journal: bool,
     console: Option<Console>,
     /// The journals of dead processes were looked at.
     recovered: bool,
@@ -82,6 +84,7 @@ impl Test {
             control,
             desk,
             journal_dir: None,
+            without_journal: false,
             console: None,
             recovered: false,
         }
@@ -269,6 +272,14 @@ impl Test {
         self
     }
 
+    /// Keeps no journal (nor recovers the runs of dead processes from one): a run whose
+    /// process dies mid-run is lost. For a measurement of what the journal costs (`--example
+    /// bench`), not for a station.
+    pub fn without_journal(mut self) -> Self {
+        self.without_journal = true;
+        self
+    }
+
     /// Prints the summary on stderr rather than stdout (when stdout carries data of the
     /// program's own, such as events as JSON lines).
     pub fn summary_to_stderr(mut self) -> Self {
@@ -404,6 +415,8 @@ impl Test {
             plug_timeout: self.plug_timeout,
         };
         let record = executor::execute(&env, serial_number);
+        // The JSON record writes the phases as the journal did, not again (the same bytes).
+        let written = events.take_phase_json();
         let record = Arc::new(record);
         events.run_ended(&record);
         let record = Arc::try_unwrap(record).unwrap_or_else(|shared| (*shared).clone());
@@ -414,12 +427,18 @@ impl Test {
         if let Some(junit) = junit {
             self.outputs.push(Box::new(junit));
         }
+        if let Some(json) = self.json_output.as_mut() {
+            json.use_written_phases(written);
+        }
         let outputs = execution::deliver(
             &mut self.outputs,
             self.json_output.as_mut(),
             &record,
             &events,
         );
+        if let Some(json) = self.json_output.as_mut() {
+            json.use_written_phases(Vec::new());
+        }
         if with_junit {
             self.outputs.pop();
         }
@@ -432,6 +451,9 @@ impl Test {
     /// Where this test's runs keep their journal: the folder given, else beside the records
     /// (none without a JSON record, unless `$TOFU_JOURNAL_DIR` names a folder).
     fn journal_folder(&self) -> Option<std::path::PathBuf> {
+        if self.without_journal {
+            return None;
+        }
         if let Some(dir) = &self.journal_dir {
             return Some(dir.clone());
         }
