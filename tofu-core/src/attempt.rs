@@ -117,6 +117,7 @@ fn receive<T>(rx: &mpsc::Receiver<T>, timeout: Duration) -> Result<T, mpsc::Recv
         if spent >= spin {
             return rx.recv_timeout(timeout.saturating_sub(spent));
         }
+        // Spinning must not keep the other thread from the CPU it needs to answer.
         std::thread::yield_now();
     }
 }

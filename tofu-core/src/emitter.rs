@@ -7,6 +7,7 @@ use crate::bus::EventBus;
 use crate::event::EventKind;
 use crate::journal::Journal;
 use crate::record::{PhaseRecord, TestRecord};
+use crate::record_json::PhasesJson;
 
 /// Publishes a run's events, numbered by the bus, and appends them to the run's journal.
 #[derive(Debug)]
@@ -16,18 +17,8 @@ pub(crate) struct Emitter {
     journal: Mutex<Option<Journal>>,
     /// Each phase's JSON as the journal wrote it, in the order of the record's phases (none
     /// without a journal): the JSON record writes them again as they are.
-    phase_json: Mutex<PhaseJson>,
+    phase_json: Mutex<PhasesJson>,
 }
-
-/// The phases' JSON kept for the JSON record, and how many bytes that is.
-#[derive(Debug, Default)]
-struct PhaseJson {
-    phases: Vec<Option<Arc<[u8]>>>,
-    bytes: usize,
-}
-
-/// At most this much phase JSON is kept for the JSON record (beyond, phases are written again).
-const KEPT_JSON: usize = 64 << 20;
 
 impl Emitter {
     pub(crate) fn new(bus: Arc<EventBus>, slot: Option<usize>) -> Self {
@@ -35,7 +26,7 @@ impl Emitter {
             bus,
             slot,
             journal: Mutex::new(None),
-            phase_json: Mutex::new(PhaseJson::default()),
+            phase_json: Mutex::new(PhasesJson::default()),
         }
     }
 
@@ -76,14 +67,12 @@ impl Emitter {
     /// A phase attempt ended: its event, and its full record in the journal.
     pub(crate) fn phase_ended(&self, index: usize, record: &Arc<PhaseRecord>) {
         if let Some(journal) = self.journal().as_mut() {
-            let json = journal.phase(record);
             let mut kept = self
                 .phase_json
                 .lock()
                 .unwrap_or_else(PoisonError::into_inner);
-            let json = json.filter(|j| kept.bytes + j.len() <= KEPT_JSON);
-            kept.bytes += json.as_ref().map_or(0, |j| j.len());
-            kept.phases.push(json);
+            let PhasesJson { bytes, phases } = &mut *kept;
+            phases.push(journal.phase(record, bytes));
         }
         self.emit(EventKind::PhaseEnded {
             index,
@@ -101,13 +90,12 @@ impl Emitter {
 
     /// The phases' JSON as the journal wrote them, one per phase of the record (empty without
     /// a journal).
-    pub(crate) fn take_phase_json(&self) -> Vec<Option<Arc<[u8]>>> {
+    pub(crate) fn take_phase_json(&self) -> PhasesJson {
         std::mem::take(
-            &mut self
+            &mut *self
                 .phase_json
                 .lock()
-                .unwrap_or_else(PoisonError::into_inner)
-                .phases,
+                .unwrap_or_else(PoisonError::into_inner),
         )
     }
 

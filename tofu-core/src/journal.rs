@@ -17,7 +17,6 @@
 use std::fs::{File, OpenOptions};
 use std::io::{self, BufRead as _, BufWriter, Write};
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
 use serde::Serialize;
@@ -43,12 +42,14 @@ pub(crate) struct Journal {
     out: BufWriter<File>,
     /// A write failed: the journal is given up (the run goes on).
     broken: bool,
-    /// Where a phase's line is made.
-    scratch: Vec<u8>,
 }
 
 /// The longest phase JSON a run keeps for its JSON record (a sweep's phase is written again).
 pub(crate) const KEPT_PHASE_JSON: usize = 1 << 20;
+
+/// At most this much phase JSON is kept for a run's JSON record (beyond, phases are written
+/// again).
+const KEPT_JSON: usize = 64 << 20;
 
 /// The first line: what the record needs besides the phases.
 #[derive(Serialize)]
@@ -130,7 +131,6 @@ impl Journal {
             path: draft,
             out: BufWriter::with_capacity(1 << 16, file),
             broken: false,
-            scratch: Vec::new(),
         };
         journal.line(&Line::Start(Header {
             journal: 1,
@@ -199,32 +199,34 @@ impl Journal {
     /// write per phase), or before the run waits or runs other user code
     /// ([`Journal::flush`]), or at the run's end.
     ///
-    /// Returns the record's JSON (the JSON record's bytes for this phase), unless it is over
-    /// [`KEPT_PHASE_JSON`] long.
-    pub(crate) fn phase(&mut self, record: &PhaseRecord) -> Option<Arc<[u8]>> {
+    /// The record's JSON (the JSON record's bytes for this phase) is appended to `kept`, and
+    /// where it is returned, unless it is over [`KEPT_PHASE_JSON`] long or `kept` would pass
+    /// [`KEPT_JSON`] (then `kept` is as it was).
+    pub(crate) fn phase(
+        &mut self,
+        record: &PhaseRecord,
+        kept: &mut Vec<u8>,
+    ) -> Option<std::ops::Range<usize>> {
         if self.broken {
             return None;
         }
         // `Line::Phase`, written by hand as the JSON record writes its phases.
-        let mut json = std::mem::take(&mut self.scratch);
-        json.clear();
-        json.extend_from_slice(b"{\"phase\":");
-        let written = crate::record_json::write_phase(&mut json, record)
-            .and_then(|()| self.out.write_all(&json))
+        let start = kept.len();
+        let written = crate::record_json::write_phase(kept, record)
+            .and_then(|()| self.out.write_all(b"{\"phase\":"))
+            .and_then(|()| self.out.write_all(kept.get(start..).unwrap_or_default()))
             .and_then(|()| self.out.write_all(b"}\n"));
-        let phase = json.get(b"{\"phase\":".len()..);
-        let kept = match (&written, phase) {
-            (Ok(()), Some(phase)) if phase.len() <= KEPT_PHASE_JSON => Some(Arc::from(phase)),
-            _ => None,
-        };
+        let end = kept.len();
         if let Err(e) = written {
             self.give_up(&e);
+            kept.truncate(start);
+            return None;
         }
-        // A big phase's buffer is not kept for the next.
-        if json.capacity() <= KEPT_PHASE_JSON {
-            self.scratch = json;
+        if end - start > KEPT_PHASE_JSON || end > KEPT_JSON {
+            kept.truncate(start);
+            return None;
         }
-        kept
+        Some(start..end)
     }
 
     /// Appends a subtest's record.

@@ -6,6 +6,7 @@ use std::path::{Path, PathBuf};
 
 use crate::atomic;
 use crate::record::TestRecord;
+use crate::record_json::PhasesJson;
 
 /// Receives every finished record, in the order callbacks were added to the test.
 ///
@@ -81,20 +82,10 @@ pub const DEFAULT_OUTPUT_DIR: &str = "tofu-records";
 pub struct JsonOutput {
     dir: PathBuf,
     indent: Option<usize>,
-    /// The phases of the record being delivered, as its run's journal wrote them.
-    written: WrittenPhases,
-}
-
-/// Phases' JSON as a run's journal wrote them, for the run's own record only: set by the run
-/// just before its outputs get the record, cleared just after (the record can't change in
-/// between: the outputs get it read-only).
-#[derive(Clone, Default)]
-struct WrittenPhases(Vec<Option<std::sync::Arc<[u8]>>>);
-
-impl std::fmt::Debug for WrittenPhases {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "WrittenPhases({} phases)", self.0.len())
-    }
+    /// The phases of the record being delivered as its run's journal wrote them: set by the
+    /// run just before its outputs get the record, cleared just after (the record can't
+    /// change in between: the outputs get it read-only).
+    written: PhasesJson,
 }
 
 impl Default for JsonOutput {
@@ -112,7 +103,7 @@ impl JsonOutput {
         JsonOutput {
             dir,
             indent: None,
-            written: WrittenPhases::default(),
+            written: PhasesJson::default(),
         }
     }
 
@@ -121,14 +112,13 @@ impl JsonOutput {
         JsonOutput {
             dir: dir.into(),
             indent: None,
-            written: WrittenPhases::default(),
+            written: PhasesJson::default(),
         }
     }
 
-    /// The next record's phases as its run's journal wrote them (empty: none); see
-    /// [`WrittenPhases`].
-    pub(crate) fn use_written_phases(&mut self, phases: Vec<Option<std::sync::Arc<[u8]>>>) {
-        self.written = WrittenPhases(phases);
+    /// The next record's phases as its run's journal wrote them (empty: none).
+    pub(crate) fn use_written_phases(&mut self, phases: PhasesJson) {
+        self.written = phases;
     }
 
     /// Indents the JSON by `spaces` (compact by default, as OpenHTF).
@@ -151,9 +141,9 @@ impl JsonOutput {
             record.start_time_millis
         );
         atomic::write_new_file(dir, &stem, "json", |out| {
-            if self.indent.is_none() && !self.written.0.is_empty() {
+            if self.indent.is_none() && !self.written.phases.is_empty() {
                 let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut *out);
-                crate::record_json::write_record(&mut buffered, record, &self.written.0)?;
+                crate::record_json::write_record(&mut buffered, record, &self.written)?;
                 buffered.flush()
             } else {
                 write_json(record, self.indent, out)
@@ -174,7 +164,7 @@ pub fn write_json(
     // through to `out` without another copy.
     let mut buffered = io::BufWriter::with_capacity(1 << 16, &mut *out);
     match indent {
-        None => crate::record_json::write_record(&mut buffered, record, &[])?,
+        None => crate::record_json::write_record(&mut buffered, record, &PhasesJson::default())?,
         Some(n) => {
             let spaces = vec![b' '; n];
             let formatter = serde_json::ser::PrettyFormatter::with_indent(&spaces);

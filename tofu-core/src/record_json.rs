@@ -17,15 +17,47 @@ use crate::outcome::{MeasurementOutcome, PhaseOutcome};
 use crate::record::{CodeInfo, MeasurementRecord, PhaseOptionsRecord, PhaseRecord, TestRecord};
 use crate::value::{Columns, Value};
 
+/// Phases' JSON as a run's journal wrote them, one after the other in one buffer (a buffer
+/// per phase would cost an allocation of the size malloc consolidates its free lists for).
+#[derive(Clone, Default)]
+pub(crate) struct PhasesJson {
+    /// The JSON of every phase kept.
+    pub(crate) bytes: Vec<u8>,
+    /// Per phase of the record, in order: where its JSON is in `bytes`, if kept.
+    pub(crate) phases: Vec<Option<std::ops::Range<usize>>>,
+}
+
+impl std::fmt::Debug for PhasesJson {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(
+            f,
+            "PhasesJson({} phases, {} bytes)",
+            self.phases.len(),
+            self.bytes.len()
+        )
+    }
+}
+
+impl PhasesJson {
+    /// Phase `i`'s JSON, if kept.
+    fn phase(&self, i: usize) -> Option<&[u8]> {
+        self.phases
+            .get(i)
+            .cloned()
+            .flatten()
+            .and_then(|range| self.bytes.get(range))
+    }
+}
+
 /// Writes `record` as `serde_json::to_writer` does (compact), its phases by hand, or as
 /// `written` has them: phase `i`'s JSON as the run's journal wrote it, when `written` has one
 /// entry per phase (the caller vouches that the phases are the ones written).
 pub(crate) fn write_record(
     out: &mut impl Write,
     record: &TestRecord,
-    written: &[Option<std::sync::Arc<[u8]>>],
+    written: &PhasesJson,
 ) -> io::Result<()> {
-    let written = (written.len() == record.phases.len()).then_some(written);
+    let written = (written.phases.len() == record.phases.len()).then_some(written);
     out.write_all(b"{\"dut_id\":")?;
     string(out, &record.dut_id)?;
     out.write_all(b",\"start_time_millis\":")?;
@@ -45,7 +77,7 @@ pub(crate) fn write_record(
         if i > 0 {
             out.write_all(b",")?;
         }
-        match written.and_then(|w| w.get(i)).and_then(Option::as_ref) {
+        match written.and_then(|w| w.phase(i)) {
             Some(json) => out.write_all(json)?,
             None => write_phase(out, phase)?,
         }
@@ -406,7 +438,7 @@ mod tests {
         assert!(records.len() > 1);
         for record in &records {
             let mut ours = Vec::new();
-            write_record(&mut ours, record, &[]).unwrap();
+            write_record(&mut ours, record, &PhasesJson::default()).unwrap();
             let theirs = serde_json::to_vec(record).unwrap();
             assert_eq!(
                 String::from_utf8_lossy(&ours),

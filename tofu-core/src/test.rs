@@ -437,7 +437,7 @@ impl Test {
             &events,
         );
         if let Some(json) = self.json_output.as_mut() {
-            json.use_written_phases(Vec::new());
+            json.use_written_phases(crate::record_json::PhasesJson::default());
         }
         if with_junit {
             self.outputs.pop();
