@@ -342,8 +342,7 @@ mod tests {
             }
             let execution = test.execute(|| "SN-1");
             assert!(execution.ok(), "{:?}", execution.outputs);
-            let count = *seen.lock().unwrap();
-            count
+            *seen.lock().unwrap()
         };
         assert_eq!(journals_seen(false), 1);
         assert_eq!(journals_seen(true), 0);
