@@ -55,6 +55,7 @@ mod app;
 mod files;
 mod guard;
 mod hub;
+mod json;
 mod server;
 mod stream;
 

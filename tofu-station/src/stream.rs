@@ -7,10 +7,12 @@
 //! state, `id:` its `seq`), then the events after it: nothing is missed either way.
 //!
 //! The events waiting for a stream are written together (up to [`BATCH`] in one write), so a
-//! fast test costs one write per batch, not one per event.
+//! fast test costs one write per batch, not one per event. With `?batch=1` (the page's) each
+//! such write is one server-sent event: a `data:` line per event (its JSON form), then `id:` the
+//! last one's `seq`, so a client handles one message per batch; resuming after that id is
+//! exact, as for single events.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -22,7 +24,7 @@ use futures_util::stream;
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::hub::{Hub, Next};
+use crate::hub::{Framing, Hub, Next};
 
 /// The most events written at once.
 const BATCH: usize = 1000;
@@ -34,29 +36,36 @@ struct Cursor {
     hub: Arc<Hub>,
     /// The last event sent; `None` before the first (a snapshot then).
     seen: Option<u64>,
+    framing: Framing,
     changed: watch::Receiver<u64>,
 }
 
 pub(crate) async fn events(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    let query = |wanted: &str| {
+        uri.query()?.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            (name == wanted).then(|| value.to_owned())
+        })
+    };
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| {
-            uri.query()?.split('&').find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                (name == "last_event_id").then(|| value.to_owned())
-            })
-        })
+        .or_else(|| query("last_event_id"))
         .and_then(|id| id.trim().parse::<u64>().ok());
+    let framing = match query("batch").as_deref() {
+        Some("1" | "true") => Framing::Batch,
+        _ => Framing::Each,
+    };
     let cursor = Cursor {
         hub: Arc::clone(&app.hub),
         seen: resume,
+        framing,
         changed: app.hub.watch(),
     };
     let chunks = stream::unfold(cursor, |mut cursor| async move {
         let chunk = cursor.next().await?;
-        Some((Ok::<Bytes, Infallible>(Bytes::from(chunk)), cursor))
+        Some((Ok::<Bytes, Infallible>(chunk), cursor))
     });
     (
         StatusCode::OK,
@@ -72,32 +81,27 @@ pub(crate) async fn events(State(app): State<Arc<App>>, headers: HeaderMap, uri:
 impl Cursor {
     /// The next text to write: a snapshot, a batch of events, or a keep-alive comment; `None`
     /// when the server stops.
-    async fn next(&mut self) -> Option<String> {
+    async fn next(&mut self) -> Option<Bytes> {
         loop {
             let next = match self.seen {
                 None => Next::Snapshot,
-                Some(seen) => self.hub.after(seen, BATCH),
+                Some(seen) => self.hub.after(seen, BATCH, self.framing),
             };
             match next {
                 Next::Snapshot => {
                     let (seq, json) = self.hub.snapshot();
                     self.seen = Some(seq);
-                    return Some(format!("event: snapshot\nid: {seq}\ndata: {json}\n\n"));
+                    return Some(format!("event: snapshot\nid: {seq}\ndata: {json}\n\n").into());
                 }
-                Next::Events(events) => {
-                    let mut text =
-                        String::with_capacity(events.iter().map(|(_, j)| j.len() + 24).sum());
-                    for (seq, json) in &events {
-                        let _ = write!(text, "id: {seq}\ndata: {json}\n\n");
-                    }
-                    self.seen = events.last().map(|(seq, _)| *seq).or(self.seen);
+                Next::Events(text, last) => {
+                    self.seen = Some(last);
                     return Some(text);
                 }
                 Next::Nothing => {
                     match tokio::time::timeout(KEEP_ALIVE, self.changed.changed()).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return None,
-                        Err(_) => return Some(": keep-alive\n\n".to_owned()),
+                        Err(_) => return Some(Bytes::from_static(b": keep-alive\n\n")),
                     }
                 }
             }
