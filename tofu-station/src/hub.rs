@@ -20,15 +20,18 @@ use tokio::sync::watch;
 
 use crate::json;
 
-/// How many events the replay buffer of `GET /events` keeps at most.
+/// How many events the replay buffer of `GET /events` keeps at most, unless told otherwise
+/// ([`StationPage::replay_buffer`](crate::StationPage::replay_buffer)).
 pub const REPLAY_EVENTS: usize = 1_000_000;
 /// How many bytes of events the replay buffer keeps at most (their JSON, framed as
-/// server-sent events).
+/// server-sent events), unless told otherwise: about 2.5 s of four slots running phases of 10
+/// measurements as fast as they go, far more at a bench's pace.
 pub const REPLAY_BYTES: usize = 128 * 1024 * 1024;
 /// The hub's own queue on the bus. It takes everything queued at once, at least every
 /// 20 ms while phases run.
 const HUB_QUEUE: usize = 262_144;
-/// The most events in one chunk of the buffer (the buffer drops whole chunks).
+/// The most events in one chunk of the buffer (the buffer drops whole chunks, so a chunk is
+/// also at most a sixteenth of the buffer).
 const CHUNK_EVENTS: usize = 4096;
 
 /// How a stream frames the events it sends.
@@ -49,6 +52,9 @@ pub(crate) struct Hub {
     /// The last sequence number in the buffer; streams wait on it.
     latest: watch::Sender<u64>,
     stop: AtomicBool,
+    /// A chunk is closed at this many events or bytes.
+    chunk_events: usize,
+    chunk_bytes: usize,
 }
 
 /// Events in order, framed once: `id: <seq>\ndata: <json>\n\n` each.
@@ -59,8 +65,11 @@ struct Chunk {
     index: Vec<(u64, u32, u32)>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct Ring {
+    /// The most events and bytes kept.
+    max_events: usize,
+    max_bytes: usize,
     chunks: VecDeque<Chunk>,
     events: usize,
     bytes: usize,
@@ -158,10 +167,10 @@ impl Chunk {
 
 impl Hub {
     /// Follows `bus` on a thread of its own until [`Hub::stop`].
-    pub(crate) fn start(bus: Arc<EventBus>) -> std::io::Result<Arc<Hub>> {
+    pub(crate) fn start(bus: Arc<EventBus>, replay: (usize, usize)) -> std::io::Result<Arc<Hub>> {
         let subscription = bus.subscribe_with_capacity(HUB_QUEUE);
         let first = bus.snapshot().seq;
-        let hub = Arc::new(Hub::new(bus, first));
+        let hub = Arc::new(Hub::new(bus, first, replay));
         let pump = Arc::clone(&hub);
         std::thread::Builder::new()
             .name("tofu-station-hub".into())
@@ -178,15 +187,23 @@ impl Hub {
         Ok(hub)
     }
 
-    fn new(bus: Arc<EventBus>, first: u64) -> Hub {
+    /// A hub whose buffer keeps `max_events` events and `max_bytes` bytes at most.
+    fn new(bus: Arc<EventBus>, first: u64, (max_events, max_bytes): (usize, usize)) -> Hub {
         Hub {
             bus,
             ring: Mutex::new(Ring {
+                max_events,
+                max_bytes,
+                chunks: VecDeque::new(),
+                events: 0,
+                bytes: 0,
                 complete_after: first,
-                ..Ring::default()
+                gap: false,
             }),
             latest: watch::channel(first).0,
             stop: AtomicBool::new(false),
+            chunk_events: (max_events / 16).clamp(1, CHUNK_EVENTS),
+            chunk_bytes: (max_bytes / 16).max(1),
         }
     }
 
@@ -208,7 +225,7 @@ impl Hub {
                     if writer.add(&event) {
                         latest = Some(event.seq);
                     }
-                    if writer.len() >= CHUNK_EVENTS {
+                    if writer.len() >= self.chunk_events || writer.text.len() >= self.chunk_bytes {
                         self.push(writer.take());
                     }
                 }
@@ -264,7 +281,9 @@ impl Ring {
         self.bytes += chunk.text.len();
         self.chunks.push_back(chunk);
         // The newest chunk stays, however large.
-        while self.chunks.len() > 1 && (self.events > REPLAY_EVENTS || self.bytes > REPLAY_BYTES) {
+        while self.chunks.len() > 1
+            && (self.events > self.max_events || self.bytes > self.max_bytes)
+        {
             if let Some(old) = self.chunks.pop_front() {
                 self.events -= old.index.len();
                 self.bytes -= old.text.len();
@@ -334,7 +353,7 @@ mod tests {
     use super::*;
 
     fn hub() -> Hub {
-        Hub::new(Arc::new(EventBus::new()), 0)
+        Hub::new(Arc::new(EventBus::new()), 0, (REPLAY_EVENTS, REPLAY_BYTES))
     }
 
     /// Events `seqs` (each `{"seq":n}`) as one chunk.

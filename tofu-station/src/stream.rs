@@ -10,7 +10,8 @@
 //! fast test costs one write per batch, not one per event. With `?batch=1` (the page's) each
 //! such write is one server-sent event: a `data:` line per event (its JSON form), then `id:` the
 //! last one's `seq`, so a client handles one message per batch; resuming after that id is
-//! exact, as for single events.
+//! exact, as for single events. A batched stream starts with `retry: 500`: a browser then
+//! reconnects after half a second, not three.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -20,7 +21,7 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream;
+use futures_util::{StreamExt as _, stream};
 use tokio::sync::watch;
 
 use crate::app::App;
@@ -28,6 +29,10 @@ use crate::hub::{Framing, Hub, Next};
 
 /// The most events written at once.
 const BATCH: usize = 1000;
+/// How soon a page's `EventSource` reconnects (`retry:`, sent first on a batched stream):
+/// soon enough that the events it missed are still in the replay buffer at a busy station's
+/// pace (browsers wait 3 s by default).
+const RETRY: &[u8] = b"retry: 500\n\n";
 /// A comment is sent after this long without events, so proxies and browsers keep the
 /// connection.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -63,10 +68,14 @@ pub(crate) async fn events(State(app): State<Arc<App>>, headers: HeaderMap, uri:
         framing,
         changed: app.hub.watch(),
     };
-    let chunks = stream::unfold(cursor, |mut cursor| async move {
+    let retry = match framing {
+        Framing::Batch => Some(Ok(Bytes::from_static(RETRY))),
+        Framing::Each => None,
+    };
+    let chunks = stream::iter(retry).chain(stream::unfold(cursor, |mut cursor| async move {
         let chunk = cursor.next().await?;
         Some((Ok::<Bytes, Infallible>(chunk), cursor))
-    });
+    }));
     (
         StatusCode::OK,
         [

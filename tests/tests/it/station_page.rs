@@ -802,9 +802,10 @@ fn events_resume_after_the_last_event_id_or_start_from_a_snapshot() {
 #[test]
 fn a_resume_id_older_than_the_replay_buffer_gets_a_snapshot_first() {
     // A lone test publishing more events than the buffer holds.
+    const KEPT: usize = 2000;
     let dir = tempfile::tempdir().unwrap();
     let many = Phase::dynamic("many").run(|_test, _m| {
-        for i in 0..(tofu_station::REPLAY_EVENTS + 50) {
+        for i in 0..(KEPT + 50) {
             tracing::info!("line {i}");
         }
         Ok::<(), std::convert::Infallible>(())
@@ -817,6 +818,7 @@ fn a_resume_id_older_than_the_replay_buffer_gets_a_snapshot_first() {
         .page()
         .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .records(dir.path())
+        .replay_buffer(KEPT, tofu_station::REPLAY_BYTES)
         .quiet()
         .start()
         .unwrap();
@@ -834,7 +836,7 @@ fn a_resume_id_older_than_the_replay_buffer_gets_a_snapshot_first() {
     let old = sse(addr, &[("Last-Event-ID", "2")], 1);
     assert_eq!(old[0].0, "snapshot", "an id too old starts from a snapshot");
     let latest = old[0].1;
-    assert!(latest > tofu_station::REPLAY_EVENTS as u64);
+    assert!(latest > KEPT as u64);
     // An id still in the buffer resumes right after it.
     let recent = (latest - 5).to_string();
     let resumed = sse(addr, &[("Last-Event-ID", &recent)], 1);
