@@ -392,49 +392,29 @@
 
   // -- the event stream --
 
-  // A batch of events, one JSON form per line. A busy station sends hundreds of thousands a
-  // second, more than a page can parse on a shared machine: the events whose whole effect on
-  // the cards a later event of the same batch replaces (a slot's measurement set, its phase
-  // started, its phase ended without a failure) are not parsed, only counted and their one
-  // other effect applied (the slot no longer waits for a plug). The state after the batch is
-  // the same as with every event applied.
-  const HEAD = /^\{"v":\d+,"seq":(\d+),"slot":(\d+|null),"time_millis":-?\d+,"type":"([a-z_]+)"/;
-  const REPLACED = new Set(["measurement_set", "phase_started", "phase_ended"]);
-  function takeBatch(lines) {
-    const heads = lines.map((line) => HEAD.exec(line));
-    const lastOf = new Map(); // "slot type" → the last line of that kind in the batch
-    heads.forEach((h, n) => { if (h && REPLACED.has(h[3])) lastOf.set(h[2] + " " + h[3], n); });
-    lines.forEach((line, n) => {
-      const h = heads[n];
-      if (line === "") return;
-      const seq = h ? Number(h[1]) : null;
-      if (seq !== null && seq <= seen.seq) return; // sent again after a reconnection
-      const skip = h && REPLACED.has(h[3]) && lastOf.get(h[2] + " " + h[3]) !== n
-        && !(h[3] === "phase_ended" && /"(FAIL|ERROR)"/.test(line));
-      if (skip) {
-        count(seq);
-        slot(h[2] === "null" ? null : Number(h[2])).waiting = null;
-        return;
-      }
-      const e = JSON.parse(line);
-      if (e.seq <= seen.seq) return;
-      count(e.seq);
-      apply(e);
-    });
-  }
-  function count(seq) {
-    if (seq !== seen.seq + 1) seen.gaps += 1;
-    seen.seq = seq;
-    seen.events += 1;
-  }
-
-  // The events come in batches (`?batch=1`): one message per batch, one event's JSON per
-  // line (JSON has no raw line break), `id:` the last one's seq, so a reconnection resumes
-  // after it.
+  // The events come in batches (`?coalesce=1`): one message per batch, one event's JSON per
+  // line (JSON has no raw line break), `id:` the batch's last seq, so a reconnection resumes
+  // after it. A batch leaves out the events a later one of the same batch replaces on the
+  // cards (a slot's measurement set, phase started…): what is left brings the page to the
+  // state every event would, at a busy station's pace too.
   function connect() {
-    const source = new EventSource("/events?batch=1");
+    const source = new EventSource("/events?coalesce=1");
     source.addEventListener("snapshot", (m) => { fromSnapshot(JSON.parse(m.data)); });
-    source.onmessage = (m) => takeBatch(m.data.split("\n"));
+    source.onmessage = (m) => {
+      const last = Number(m.lastEventId);
+      if (m.data !== "") {
+        const events = JSON.parse("[" + m.data.replaceAll("\n", ",") + "]");
+        // A batch's first event is always sent: it follows the last batch's id.
+        if (events.length && events[0].seq > seen.seq + 1) seen.gaps += 1;
+        for (const e of events) {
+          if (e.seq <= seen.seq) continue; // sent again after a reconnection
+          seen.seq = e.seq;
+          seen.events += 1;
+          apply(e);
+        }
+      }
+      if (last > seen.seq) seen.seq = last;
+    };
     source.onopen = () => { $("connection").textContent = "live"; $("connection").dataset.connected = "true"; };
     source.onerror = () => { $("connection").textContent = "reconnecting…"; $("connection").dataset.connected = "false"; };
   }

@@ -15,7 +15,7 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use axum::body::Bytes;
-use tofu_core::{Event, EventBus, Received};
+use tofu_core::{Event, EventBus, EventKind, PhaseOutcome, Received};
 use tokio::sync::watch;
 
 use crate::json;
@@ -29,7 +29,7 @@ pub const REPLAY_EVENTS: usize = 1_000_000;
 pub const REPLAY_BYTES: usize = 128 * 1024 * 1024;
 /// The hub's own queue on the bus. It takes everything queued at once, at least every
 /// 20 ms while phases run.
-const HUB_QUEUE: usize = 262_144;
+const HUB_QUEUE: usize = 65_536;
 /// The most events in one chunk of the buffer (the buffer drops whole chunks, so a chunk is
 /// also at most a sixteenth of the buffer).
 const CHUNK_EVENTS: usize = 4096;
@@ -40,8 +40,43 @@ pub(crate) enum Framing {
     /// One server-sent event per event: `id: <seq>\ndata: <json>\n\n` (docs/events.md).
     Each,
     /// One server-sent event per batch: a `data:` line per event, then `id:` the last one's
-    /// `seq` (`GET /events?batch=1`, the page's).
+    /// `seq` (`GET /events?batch=1`).
     Batch,
+    /// [`Framing::Batch`], without the events whose effect on a slot's card a later event
+    /// of the same batch replaces ([`Role`]; `GET /events?coalesce=1`, the page's).
+    Coalesced,
+}
+
+/// What an event is to the page's view of a slot ([`Framing::Coalesced`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// It counts whatever follows (a run started or ended, a prompt, a failing phase, a
+    /// sweep's points…).
+    Keep,
+    /// A later event of this kind (a code) in the same slot replaces it: a measurement set
+    /// (the card shows the last one), a phase started (the phase running), a phase ended
+    /// without a failure, a log line shown (the last one).
+    Replaced(u8, usize),
+    /// The page shows nothing of it: a log line below INFO.
+    Hidden,
+}
+
+impl Role {
+    fn of(event: &Event) -> Role {
+        let slot = event.slot.unwrap_or(0);
+        match &event.kind {
+            EventKind::MeasurementSet { .. } => Role::Replaced(0, slot),
+            EventKind::PhaseStarted { .. } => Role::Replaced(1, slot),
+            EventKind::PhaseEnded { record, .. }
+                if !matches!(record.outcome, PhaseOutcome::Fail | PhaseOutcome::Error) =>
+            {
+                Role::Replaced(2, slot)
+            }
+            EventKind::Log { record } if record.level >= 20 => Role::Replaced(3, slot),
+            EventKind::Log { .. } => Role::Hidden,
+            _ => Role::Keep,
+        }
+    }
 }
 
 /// The replay buffer and the bus it follows.
@@ -61,8 +96,18 @@ pub(crate) struct Hub {
 #[derive(Debug)]
 struct Chunk {
     text: Bytes,
-    /// Per event: its `seq`, where its text starts, where its `data:` line starts.
-    index: Vec<(u64, u32, u32)>,
+    index: Vec<Entry>,
+}
+
+/// An event of a chunk.
+#[derive(Debug, Clone, Copy)]
+struct Entry {
+    seq: u64,
+    /// Where its text starts.
+    start: u32,
+    /// Where its `data:` line starts.
+    data: u32,
+    role: Role,
 }
 
 #[derive(Debug)]
@@ -95,19 +140,22 @@ pub(crate) enum Next {
 #[derive(Debug, Default)]
 struct ChunkWriter {
     text: Vec<u8>,
-    index: Vec<(u64, u32, u32)>,
+    index: Vec<Entry>,
 }
 
 impl ChunkWriter {
     /// Frames `event`; `false` (and nothing written) if it can't be turned into JSON.
     fn add(&mut self, event: &Event) -> bool {
-        self.add_with(event.seq, |out| json::write_event(out, event))
+        self.add_with(event.seq, Role::of(event), |out| {
+            json::write_event(out, event)
+        })
     }
 
     /// Frames the event `seq` whose JSON `write` appends.
     fn add_with(
         &mut self,
         seq: u64,
+        role: Role,
         write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
     ) -> bool {
         let start = self.text.len();
@@ -129,7 +177,12 @@ impl ChunkWriter {
             self.text.truncate(start);
             return false;
         };
-        self.index.push((seq, start32, data));
+        self.index.push(Entry {
+            seq,
+            start: start32,
+            data,
+            role,
+        });
         true
     }
 
@@ -154,14 +207,14 @@ impl ChunkWriter {
 
 impl Chunk {
     fn last_seq(&self) -> u64 {
-        self.index.last().map_or(0, |(seq, _, _)| *seq)
+        self.index.last().map_or(0, |e| e.seq)
     }
 
     /// Where event `i`'s text ends.
     fn end(&self, i: usize) -> usize {
         self.index
             .get(i + 1)
-            .map_or(self.text.len(), |(_, start, _)| *start as usize)
+            .map_or(self.text.len(), |e| e.start as usize)
     }
 }
 
@@ -272,10 +325,15 @@ impl Hub {
     }
 }
 
+/// Whether two references are to the same event of the same chunk.
+fn same((a, i): (&Chunk, usize), (b, j): (&Chunk, usize)) -> bool {
+    std::ptr::eq(a, b) && i == j
+}
+
 impl Ring {
     fn push(&mut self, chunk: Chunk) {
         if std::mem::take(&mut self.gap) {
-            self.complete_after = chunk.index.first().map_or(0, |(seq, _, _)| *seq) - 1;
+            self.complete_after = chunk.index.first().map_or(0, |e| e.seq) - 1;
         }
         self.events += chunk.index.len();
         self.bytes += chunk.text.len();
@@ -304,45 +362,87 @@ impl Ring {
         if seen < self.complete_after {
             return Next::Snapshot;
         }
-        let mut at = self.chunks.partition_point(|c| c.last_seq() <= seen);
+        let at = self.chunks.partition_point(|c| c.last_seq() <= seen);
         let Some(chunk) = self.chunks.get(at) else {
             return Next::Nothing;
         };
-        let mut first = chunk.index.partition_point(|(seq, _, _)| *seq <= seen);
+        // The events to send: (chunk, from, to) ranges, `max` events in all.
+        let mut ranges = Vec::new();
+        let mut first = chunk.index.partition_point(|e| e.seq <= seen);
         let mut left = max.max(1);
-        let (mut pieces, mut lines) = (Vec::new(), Vec::new());
-        let mut last = seen;
-        while let Some(chunk) = self.chunks.get(at).filter(|_| left > 0) {
+        for (n, chunk) in self.chunks.range(at..).enumerate() {
+            if left == 0 {
+                break;
+            }
             let end = chunk.index.len().min(first.saturating_add(left));
-            match framing {
-                Framing::Each => {
-                    let from = chunk.index[first].1 as usize;
-                    pieces.push(chunk.text.slice(from..chunk.end(end - 1)));
+            ranges.push((at + n, first, end));
+            left -= end - first;
+            first = 0;
+        }
+        let last = ranges
+            .last()
+            .map_or(seen, |&(c, _, end)| self.chunks[c].index[end - 1].seq);
+        let text = match framing {
+            Framing::Each => {
+                let mut pieces: Vec<Bytes> = ranges
+                    .iter()
+                    .map(|&(c, from, end)| {
+                        let chunk = &self.chunks[c];
+                        chunk
+                            .text
+                            .slice(chunk.index[from].start as usize..chunk.end(end - 1))
+                    })
+                    .collect();
+                match pieces.len() {
+                    1 => pieces.swap_remove(0),
+                    _ => Bytes::from(pieces.concat()),
                 }
-                // Each event's `data:` line, without its `id:` line and its blank line.
-                Framing::Batch => {
-                    for i in first..end {
-                        let data = chunk.index[i].2 as usize;
-                        lines.extend_from_slice(&chunk.text[data..chunk.end(i) - 1]);
+            }
+            Framing::Batch | Framing::Coalesced => self.batch(&ranges, last, framing),
+        };
+        Next::Events(text, last)
+    }
+
+    /// One server-sent event: each event's `data:` line (without its `id:` line and its
+    /// blank line), then `id: last`; if `Coalesced`, without the events a later one replaces
+    /// but the first (a client checks that it follows the last batch's id).
+    fn batch(&self, ranges: &[(usize, usize, usize)], last: u64, framing: Framing) -> Bytes {
+        let events = ranges
+            .iter()
+            .flat_map(|&(c, from, end)| (from..end).map(move |i| (&self.chunks[c], i)));
+        let mut keep: Vec<(&Chunk, usize)> = events.collect();
+        if framing == Framing::Coalesced {
+            // From the last: an event goes if a later one replaces it.
+            let mut replaced: Vec<Role> = Vec::new();
+            let mut kept = Vec::with_capacity(keep.len());
+            let first = keep.first().copied();
+            for (chunk, i) in keep.into_iter().rev() {
+                if first.is_some_and(|f| same((chunk, i), f)) {
+                    // The first stays: a client sees where the batch starts (no gap).
+                    kept.push((chunk, i));
+                    continue;
+                }
+                match chunk.index[i].role {
+                    Role::Keep => kept.push((chunk, i)),
+                    Role::Hidden => {}
+                    role if replaced.contains(&role) => {}
+                    role => {
+                        replaced.push(role);
+                        kept.push((chunk, i));
                     }
                 }
             }
-            last = chunk.index[end - 1].0;
-            left -= end - first;
-            at += 1;
-            first = 0;
+            kept.reverse();
+            keep = kept;
         }
-        let text = match framing {
-            Framing::Each if pieces.len() == 1 => pieces.swap_remove(0),
-            Framing::Each => Bytes::from(pieces.concat()),
-            Framing::Batch => {
-                lines.extend_from_slice(b"id: ");
-                json::put_u64(&mut lines, last);
-                lines.extend_from_slice(b"\n\n");
-                Bytes::from(lines)
-            }
-        };
-        Next::Events(text, last)
+        let mut lines = Vec::new();
+        for (chunk, i) in keep {
+            lines.extend_from_slice(&chunk.text[chunk.index[i].data as usize..chunk.end(i) - 1]);
+        }
+        lines.extend_from_slice(b"id: ");
+        json::put_u64(&mut lines, last);
+        lines.extend_from_slice(b"\n\n");
+        Bytes::from(lines)
     }
 }
 
@@ -360,7 +460,7 @@ mod tests {
     fn push(hub: &Hub, seqs: impl IntoIterator<Item = u64>) {
         let mut writer = ChunkWriter::default();
         for seq in seqs {
-            assert!(writer.add_with(seq, |out| {
+            assert!(writer.add_with(seq, Role::Keep, |out| {
                 out.extend_from_slice(format!("{{\"seq\":{seq}}}").as_bytes());
                 Ok(())
             }));
@@ -450,12 +550,53 @@ mod tests {
     }
 
     #[test]
+    fn the_pages_view_leaves_out_what_a_later_event_of_the_batch_replaces() {
+        let hub = hub();
+        let (m0, m1) = (Role::Replaced(0, 0), Role::Replaced(0, 1));
+        let roles = [
+            (1, m0),
+            (2, Role::Keep),
+            (3, m0),
+            (4, m1),
+            (5, Role::Hidden),
+            (6, m0),
+            (7, Role::Replaced(1, 0)),
+        ];
+        let mut writer = ChunkWriter::default();
+        for (seq, role) in roles {
+            writer.add_with(seq, role, |out| {
+                out.extend_from_slice(format!("{{\"seq\":{seq}}}").as_bytes());
+                Ok(())
+            });
+        }
+        hub.push(writer.take());
+        // 1 and 3 are replaced by 6 (same kind, same slot), 5 is never shown; 4 is another
+        // slot's, 7 another kind. The id is the batch's last event's.
+        // The first event of a batch always stays.
+        let (text, last) = text(hub.after(1, 100, Framing::Coalesced));
+        assert_eq!(
+            text,
+            "data: {\"seq\":2}\ndata: {\"seq\":4}\ndata: {\"seq\":6}\ndata: {\"seq\":7}\nid: 7\n\n"
+        );
+        assert_eq!(last, 7);
+        assert_eq!(seqs(hub.after(0, 100, Framing::Coalesced)), [1, 2, 4, 6, 7]);
+        // Within what one batch covers only: 3 stays when the batch ends before 6.
+        assert_eq!(seqs(hub.after(1, 3, Framing::Coalesced)), [2, 3, 4]);
+        assert_eq!(seqs(hub.after(2, 4, Framing::Coalesced)), [3, 4, 6]);
+        assert_eq!(seqs(hub.after(4, 1, Framing::Coalesced)), [5]);
+        assert_eq!(
+            seqs(hub.after(0, 100, Framing::Batch)),
+            [1, 2, 3, 4, 5, 6, 7]
+        );
+    }
+
+    #[test]
     fn the_buffer_is_bounded_in_bytes_too() {
         let hub = hub();
         let big = "x".repeat(REPLAY_BYTES / 4 + 1);
         for seq in 1..=5 {
             let mut writer = ChunkWriter::default();
-            writer.add_with(seq, |out| {
+            writer.add_with(seq, Role::Keep, |out| {
                 out.extend_from_slice(big.as_bytes());
                 Ok(())
             });
@@ -472,7 +613,7 @@ mod tests {
     #[test]
     fn an_event_that_is_no_json_is_left_out() {
         let mut writer = ChunkWriter::default();
-        assert!(!writer.add_with(1, |out| {
+        assert!(!writer.add_with(1, Role::Keep, |out| {
             out.extend_from_slice(b"{\"half");
             Err(serde::ser::Error::custom("no"))
         }));

@@ -12,6 +12,13 @@
 //! last one's `seq`, so a client handles one message per batch; resuming after that id is
 //! exact, as for single events. A batched stream starts with `retry: 500`: a browser then
 //! reconnects after half a second, not three.
+//!
+//! `?coalesce=1` (the page's) is a batched stream without the events whose effect on a slot's
+//! card a later event of the same batch replaces: a slot's measurement set, phase started,
+//! phase ended without a failure or log line (INFO and above) followed by another of the same
+//! kind, and log lines below INFO. A page applying the rest ends each batch in the state it
+//! would reach with every event, at a fraction of the work: a busy station sends hundreds of
+//! thousands of events a second, more than a browser sharing the machine can parse.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -58,9 +65,13 @@ pub(crate) async fn events(State(app): State<Arc<App>>, headers: HeaderMap, uri:
         .map(str::to_owned)
         .or_else(|| query("last_event_id"))
         .and_then(|id| id.trim().parse::<u64>().ok());
-    let framing = match query("batch").as_deref() {
-        Some("1" | "true") => Framing::Batch,
-        _ => Framing::Each,
+    let yes = |name: &str| matches!(query(name).as_deref(), Some("1" | "true"));
+    let framing = if yes("coalesce") {
+        Framing::Coalesced
+    } else if yes("batch") {
+        Framing::Batch
+    } else {
+        Framing::Each
     };
     let cursor = Cursor {
         hub: Arc::clone(&app.hub),
@@ -69,7 +80,7 @@ pub(crate) async fn events(State(app): State<Arc<App>>, headers: HeaderMap, uri:
         changed: app.hub.watch(),
     };
     let retry = match framing {
-        Framing::Batch => Some(Ok(Bytes::from_static(RETRY))),
+        Framing::Batch | Framing::Coalesced => Some(Ok(Bytes::from_static(RETRY))),
         Framing::Each => None,
     };
     let chunks = stream::iter(retry).chain(stream::unfold(cursor, |mut cursor| async move {
