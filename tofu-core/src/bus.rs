@@ -235,6 +235,11 @@ impl EventBus {
         self.lock().snapshot.clone()
     }
 
+    /// The sequence number of the last event published (0 before the first).
+    pub fn last_seq(&self) -> u64 {
+        self.lock().seq
+    }
+
     /// Declares the slots (a station's), so the snapshot lists them before they run.
     pub(crate) fn declare_slots(&self, names: &[String]) {
         let mut inner = self.lock();
@@ -654,6 +659,7 @@ mod tests {
         assert_eq!(seq(slow.try_recv()), 4);
         assert_eq!(seq(slow.try_recv()), 5);
         assert_eq!(slow.snapshot().seq, 5);
+        assert_eq!(bus.last_seq(), 5);
         assert_eq!(
             slow.snapshot().slots[0].serial_number.as_deref(),
             Some("SN4")

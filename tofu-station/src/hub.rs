@@ -314,6 +314,11 @@ impl Hub {
         (snapshot.seq, json)
     }
 
+    /// The station's last event (the buffer may not have it yet).
+    pub(crate) fn station_seq(&self) -> u64 {
+        self.bus.last_seq()
+    }
+
     /// How many slots the station has.
     pub(crate) fn slot_count(&self) -> usize {
         self.bus.snapshot().slots.len()

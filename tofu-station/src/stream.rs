@@ -18,7 +18,9 @@
 //! phase ended without a failure or log line (INFO and above) followed by another of the same
 //! kind, and log lines below INFO. A page applying the rest ends each batch in the state it
 //! would reach with every event, at a fraction of the work: a busy station sends hundreds of
-//! thousands of events a second, more than a browser sharing the machine can parse.
+//! thousands of events a second, more than a browser sharing the machine can parse. It also
+//! stays current rather than complete: when the server falls behind the station (see
+//! [`LIVE_LAG`]), it sends a snapshot instead of events that are no longer news.
 
 use std::convert::Infallible;
 use std::sync::Arc;
@@ -34,8 +36,16 @@ use tokio::sync::watch;
 use crate::app::App;
 use crate::hub::{Framing, Hub, Next};
 
-/// The most events written at once.
+/// The most events written at once (one batch).
 const BATCH: usize = 1000;
+/// The most events one batch of the page's view covers (it sends few of them).
+const COALESCED_BATCH: usize = 20_000;
+/// The page's view stays current rather than complete when the server falls behind the
+/// station (four slots running flat out on a busy machine): when the events it would send
+/// next are this many behind the station's last, or when nothing reached the buffer for
+/// [`LIVE_WAIT`] while the station went on, it sends a snapshot (the state now) instead.
+const LIVE_LAG: u64 = 20_000;
+const LIVE_WAIT: Duration = Duration::from_millis(50);
 /// How soon a page's `EventSource` reconnects (`retry:`, sent first on a batched stream):
 /// soon enough that the events it missed are still in the replay buffer at a busy station's
 /// pace (browsers wait 3 s by default).
@@ -102,9 +112,25 @@ impl Cursor {
     /// The next text to write: a snapshot, a batch of events, or a keep-alive comment; `None`
     /// when the server stops.
     async fn next(&mut self) -> Option<Bytes> {
+        let live = self.framing == Framing::Coalesced;
+        let since = tokio::time::Instant::now();
         loop {
             let next = match self.seen {
                 None => Next::Snapshot,
+                Some(seen) if live => match self.hub.after(seen, COALESCED_BATCH, self.framing) {
+                    Next::Events(_, last)
+                        if self.hub.station_seq().saturating_sub(last) > LIVE_LAG =>
+                    {
+                        Next::Snapshot
+                    }
+                    // Nothing new in the buffer for a while, but the station went on.
+                    Next::Nothing
+                        if since.elapsed() >= LIVE_WAIT && self.hub.station_seq() > seen =>
+                    {
+                        Next::Snapshot
+                    }
+                    next => next,
+                },
                 Some(seen) => self.hub.after(seen, BATCH, self.framing),
             };
             match next {
@@ -118,9 +144,11 @@ impl Cursor {
                     return Some(text);
                 }
                 Next::Nothing => {
-                    match tokio::time::timeout(KEEP_ALIVE, self.changed.changed()).await {
+                    let wait = if live { LIVE_WAIT } else { KEEP_ALIVE };
+                    match tokio::time::timeout(wait, self.changed.changed()).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return None,
+                        Err(_) if since.elapsed() < KEEP_ALIVE => {}
                         Err(_) => return Some(Bytes::from_static(b": keep-alive\n\n")),
                     }
                 }
