@@ -43,9 +43,11 @@ const COALESCED_BATCH: usize = 20_000;
 /// The page's view stays current rather than complete when the server falls behind the
 /// station (four slots running flat out on a busy machine): when the events it would send
 /// next are this many behind the station's last, or when nothing reached the buffer for
-/// [`LIVE_WAIT`] while the station went on, it sends a snapshot (the state now) instead.
+/// [`LIVE_WAIT`] while the station went [`LIVE_AHEAD`] events on, it sends a snapshot (the
+/// state now) instead. At a bench's pace (phases of milliseconds) neither happens.
 const LIVE_LAG: u64 = 20_000;
 const LIVE_WAIT: Duration = Duration::from_millis(50);
+const LIVE_AHEAD: u64 = 2_000;
 /// How soon a page's `EventSource` reconnects (`retry:`, sent first on a batched stream):
 /// soon enough that the events it missed are still in the replay buffer at a busy station's
 /// pace (browsers wait 3 s by default).
@@ -125,7 +127,8 @@ impl Cursor {
                     }
                     // Nothing new in the buffer for a while, but the station went on.
                     Next::Nothing
-                        if since.elapsed() >= LIVE_WAIT && self.hub.station_seq() > seen =>
+                        if since.elapsed() >= LIVE_WAIT
+                            && self.hub.station_seq().saturating_sub(seen) > LIVE_AHEAD =>
                     {
                         Next::Snapshot
                     }

@@ -148,6 +148,68 @@ fn bench_latency_in_the_browser_with_four_busy_slots() {
     page.assert_no_errors();
 }
 
+/// CPU time (user + system, in clock ticks) from a `/proc/…/stat` line.
+fn stat_ticks(stat: &str) -> u64 {
+    // After the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(14) + field(15)
+}
+
+/// CPU ticks used so far by the process `root` and its descendants (chromium's processes).
+fn tree_ticks(root: u32) -> u64 {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        parents.push((pid, ppid.unwrap_or(0), stat_ticks(&stat)));
+    }
+    let mut tree = vec![root];
+    let mut total = 0;
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for &(pid, ppid, _) in &parents {
+            if tree.contains(&ppid) && !tree.contains(&pid) {
+                tree.push(pid);
+                grew = true;
+            }
+        }
+    }
+    for &(pid, _, ticks) in &parents {
+        if tree.contains(&pid) {
+            total += ticks;
+        }
+    }
+    total
+}
+
+/// CPU ticks used so far by this process's threads whose name starts with `prefix`.
+fn thread_ticks(prefix: &str) -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
+        })
+        .map(|t| stat_ticks(&std::fs::read_to_string(t.path().join("stat")).unwrap_or_default()))
+        .sum()
+}
+
 fn median_run_ms(test: &mut Test, runs: usize) -> f64 {
     let mut times: Vec<f64> = (0..runs)
         .map(|_| {
@@ -179,9 +241,29 @@ fn bench_executor_overhead_with_the_page_open() {
         return;
     };
     let mut page = browser.open(&server.url(), "bench");
+    // The browser settles after loading the page.
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = |what: &str| match what {
+        "chromium" => tree_ticks(browser.pid()),
+        prefix => thread_ticks(prefix),
+    };
+    let threads = ["chromium", "tofu-station-hu", "tofu-station-pa"];
+    let before: Vec<u64> = threads.map(ticks).to_vec();
+    let started = Instant::now();
     let with = median_run_ms(&mut test, 15);
+    let wall = started.elapsed();
+    let after: Vec<u64> = threads.map(ticks).to_vec();
     std::thread::sleep(Duration::from_millis(500));
     let seen = page.eval("window.tofuStation.seen");
+    // Clock ticks are 1/100 s on Linux.
+    println!(
+        "during the 15 runs with the page ({} ms): chromium used {} ms of CPU, the server's hub thread {} ms, \
+         its HTTP thread {} ms",
+        wall.as_millis(),
+        (after[0] - before[0]) * 10,
+        (after[1] - before[1]) * 10,
+        (after[2] - before[2]) * 10
+    );
     println!(
         "1000 phases × 10 measurements: median {without:.1} ms without a page, {with:.1} ms with the page open \
          ({:.2}×; the page saw {} events, {} snapshots, {} gaps)",
