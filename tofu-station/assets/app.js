@@ -44,7 +44,9 @@
     }
     seen.seq = snap.seq;
     seen.snapshots += 1;
-    build();
+    // The same slots: their cards are redrawn, not built again (a field being typed into
+    // keeps its text and focus; a busy station's page gets snapshots often).
+    if (cards.length === slots.length) slots.forEach((s) => scheduleRender(s.index)); else build();
   }
 
   function apply(e) {
