@@ -241,12 +241,15 @@ fn bench_executor_overhead_with_the_page_open() {
         return;
     };
     let mut page = browser.open(&server.url(), "bench");
-    // The browser settles after loading the page.
+    // The browser settles after loading the page; then a second with the page open and no run.
     std::thread::sleep(Duration::from_secs(1));
     let ticks = |what: &str| match what {
         "chromium" => tree_ticks(browser.pid()),
         prefix => thread_ticks(prefix),
     };
+    let idle = ticks("chromium");
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = ticks("chromium") - idle;
     let threads = ["chromium", "tofu-station-hu", "tofu-station-pa"];
     let before: Vec<u64> = threads.map(ticks).to_vec();
     let started = Instant::now();
@@ -258,11 +261,12 @@ fn bench_executor_overhead_with_the_page_open() {
     // Clock ticks are 1/100 s on Linux.
     println!(
         "during the 15 runs with the page ({} ms): chromium used {} ms of CPU, the server's hub thread {} ms, \
-         its HTTP thread {} ms",
+         its HTTP thread {} ms (chromium with the page open and no run: {} ms of CPU a second)",
         wall.as_millis(),
         (after[0] - before[0]) * 10,
         (after[1] - before[1]) * 10,
-        (after[2] - before[2]) * 10
+        (after[2] - before[2]) * 10,
+        idle * 10
     );
     println!(
         "1000 phases × 10 measurements: median {without:.1} ms without a page, {with:.1} ms with the page open \
