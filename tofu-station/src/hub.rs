@@ -24,8 +24,9 @@ use crate::json;
 /// ([`StationPage::replay_buffer`](crate::StationPage::replay_buffer)).
 pub const REPLAY_EVENTS: usize = 1_000_000;
 /// How many bytes of events the replay buffer keeps at most (their JSON, framed as
-/// server-sent events), unless told otherwise: about 2.5 s of four slots running phases of 10
-/// measurements as fast as they go, far more at a bench's pace.
+/// server-sent events), unless told otherwise: about 2 s of four slots running phases of 10
+/// measurements as fast as they go (60 MB a second, by our estimate), far more at a bench's
+/// pace.
 pub const REPLAY_BYTES: usize = 128 * 1024 * 1024;
 /// The hub's own queue on the bus. It takes everything queued at once, at least every
 /// 20 ms while phases run.
@@ -195,7 +196,8 @@ impl ChunkWriter {
         if self.index.is_empty() {
             return None;
         }
-        let text = std::mem::take(&mut self.text);
+        let text = fit(std::mem::take(&mut self.text));
+        // The next batch is likely about as large.
         let capacity = text.len() + text.len() / 4;
         self.text = Vec::with_capacity(capacity.min(8 << 20));
         Some(Chunk {
@@ -203,6 +205,14 @@ impl ChunkWriter {
             index: std::mem::take(&mut self.index),
         })
     }
+}
+
+/// `text`, holding not much more memory than its length (the buffer counts the length).
+fn fit(mut text: Vec<u8>) -> Vec<u8> {
+    if text.capacity() > text.len() + text.len() / 4 + 4096 {
+        text.shrink_to_fit();
+    }
+    text
 }
 
 impl Chunk {
@@ -613,6 +623,20 @@ mod tests {
             Next::Snapshot
         ));
         assert_eq!(text(hub.after(2, usize::MAX, Framing::Each)).1, 5);
+    }
+
+    #[test]
+    fn a_chunk_holds_little_more_memory_than_its_text() {
+        let mut small = Vec::with_capacity(1 << 20);
+        small.extend_from_slice(b"id: 1\ndata: {}\n\n");
+        assert!(fit(small).capacity() < 4096);
+        let mut full = Vec::with_capacity(100_000);
+        full.resize(90_000, b'x');
+        assert_eq!(
+            fit(full).capacity(),
+            100_000,
+            "not copied when little is spare"
+        );
     }
 
     #[test]

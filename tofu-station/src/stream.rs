@@ -7,7 +7,7 @@
 //! state, `id:` its `seq`), then the events after it: nothing is missed either way.
 //!
 //! The events waiting for a stream are written together (up to [`BATCH`] in one write), so a
-//! fast test costs one write per batch, not one per event. With `?batch=1` (the page's) each
+//! fast test costs one write per batch, not one per event. With `?batch=1` each
 //! such write is one server-sent event: a `data:` line per event (its JSON form), then `id:` the
 //! last one's `seq`, so a client handles one message per batch; resuming after that id is
 //! exact, as for single events. A batched stream starts with `retry: 500`: a browser then
