@@ -251,11 +251,11 @@ pub struct PlannedPhase {
 #[non_exhaustive]
 pub struct PlannedMeasurement {
     /// Its name.
-    pub name: String,
-    /// The validators as OpenHTF writes them.
-    pub validators: Vec<String>,
+    pub name: Arc<str>,
+    /// The validators as OpenHTF writes them (shared with the measurement's events).
+    pub validators: Arc<[String]>,
     /// The unit's name, if any.
-    pub units: Option<String>,
+    pub units: Option<Arc<str>>,
     /// The dimensions of a multi-dimensional measurement.
     pub dimensions: Vec<String>,
 }

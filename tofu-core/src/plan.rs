@@ -106,14 +106,6 @@ impl Prepared {
                 .collect(),
         })
     }
-
-    /// The validators of measurement `i` as OpenHTF writes them.
-    pub(crate) fn validator_texts(&self, i: usize) -> Arc<[String]> {
-        self.event_texts()
-            .measurements
-            .get(i)
-            .map_or_else(|| Arc::from([]), |m| Arc::clone(&m.1))
-    }
 }
 
 /// Why a plan can't run: every problem found, each naming its phase, measurement or plug,
@@ -339,11 +331,11 @@ pub(crate) fn planned(prepared: &[Prepared]) -> Vec<PlannedPhase> {
             measurements: p
                 .decls
                 .iter()
-                .enumerate()
-                .map(|(i, d)| PlannedMeasurement {
-                    name: d.name.clone(),
-                    validators: p.validator_texts(i).to_vec(),
-                    units: d.units.as_ref().map(|u| u.name().to_owned()),
+                .zip(&p.event_texts().measurements)
+                .map(|(d, (name, validators, units))| PlannedMeasurement {
+                    name: Arc::clone(name),
+                    validators: Arc::clone(validators),
+                    units: units.clone(),
                     dimensions: d
                         .dimensions
                         .iter()

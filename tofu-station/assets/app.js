@@ -44,7 +44,9 @@
     }
     seen.seq = snap.seq;
     seen.snapshots += 1;
-    build();
+    // The same slots: their cards are redrawn, not built again (a field being typed into
+    // keeps its text and focus; a busy station's page gets snapshots often).
+    if (cards.length === slots.length) slots.forEach((s) => scheduleRender(s.index)); else build();
   }
 
   function apply(e) {
@@ -96,11 +98,14 @@
     scheduleRender(s.index);
   }
 
-  // Cards are drawn at most every 16 ms, however fast the events come (a fast test sends
-  // thousands a second); the state above is always up to date.
+  // Cards are drawn at most once per animation frame, however fast the events come (a fast
+  // test sends thousands a second); the state above is always up to date. A hidden page gets
+  // no frames: it draws every 250 ms instead.
   const dirty = new Set();
   function scheduleRender(i) {
-    if (dirty.size === 0) setTimeout(renderDirty, 16);
+    if (dirty.size === 0) {
+      if (document.hidden) setTimeout(renderDirty, 250); else requestAnimationFrame(renderDirty);
+    }
     dirty.add(i);
   }
   function renderDirty() {
@@ -389,16 +394,28 @@
 
   // -- the event stream --
 
+  // The events come in batches (`?coalesce=1`): one message per batch, one event's JSON per
+  // line (JSON has no raw line break), `id:` the batch's last seq, so a reconnection resumes
+  // after it. A batch leaves out the events a later one of the same batch replaces on the
+  // cards (a slot's measurement set, phase started…): what is left brings the page to the
+  // state every event would, at a busy station's pace too.
   function connect() {
-    const source = new EventSource("/events");
+    const source = new EventSource("/events?coalesce=1");
     source.addEventListener("snapshot", (m) => { fromSnapshot(JSON.parse(m.data)); });
     source.onmessage = (m) => {
-      const e = JSON.parse(m.data);
-      if (e.seq <= seen.seq) return; // sent again after a reconnection
-      if (e.seq !== seen.seq + 1) seen.gaps += 1;
-      seen.seq = e.seq;
-      seen.events += 1;
-      apply(e);
+      const last = Number(m.lastEventId);
+      if (m.data !== "") {
+        const events = JSON.parse("[" + m.data.replaceAll("\n", ",") + "]");
+        // A batch's first event is always sent: it follows the last batch's id.
+        if (events.length && events[0].seq > seen.seq + 1) seen.gaps += 1;
+        for (const e of events) {
+          if (e.seq <= seen.seq) continue; // sent again after a reconnection
+          seen.seq = e.seq;
+          seen.events += 1;
+          apply(e);
+        }
+      }
+      if (last > seen.seq) seen.seq = last;
     };
     source.onopen = () => { $("connection").textContent = "live"; $("connection").dataset.connected = "true"; };
     source.onerror = () => { $("connection").textContent = "reconnecting…"; $("connection").dataset.connected = "false"; };

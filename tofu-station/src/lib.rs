@@ -55,6 +55,7 @@ mod app;
 mod files;
 mod guard;
 mod hub;
+mod json;
 mod server;
 mod stream;
 
@@ -106,6 +107,8 @@ pub struct StationPage {
     records: PathBuf,
     outbox: PathBuf,
     announce: bool,
+    /// The replay buffer's most events and bytes.
+    replay: (usize, usize),
 }
 
 impl StationPage {
@@ -121,6 +124,7 @@ impl StationPage {
             records: tofu_core::JsonOutput::new().dir().to_path_buf(),
             outbox: tofu_upload::Outbox::default_dir(),
             announce: true,
+            replay: (REPLAY_EVENTS, REPLAY_BYTES),
         }
     }
 
@@ -147,6 +151,15 @@ impl StationPage {
     /// The upload queue the page shows.
     pub fn outbox(mut self, dir: impl Into<PathBuf>) -> Self {
         self.outbox = dir.into();
+        self
+    }
+
+    /// How much of the event stream the server keeps for clients that reconnect: `events`
+    /// events and `bytes` bytes of their JSON at most (by default [`REPLAY_EVENTS`] and
+    /// [`REPLAY_BYTES`]). A client that resumes after an event no longer kept starts again
+    /// from a snapshot.
+    pub fn replay_buffer(mut self, events: usize, bytes: usize) -> Self {
+        self.replay = (events.max(1), bytes.max(1));
         self
     }
 

@@ -85,7 +85,7 @@ pub(crate) fn start(page: StationPage) -> Result<PageServer, ServeError> {
     })?;
     let addr = listener.local_addr().map_err(ServeError::Io)?;
     listener.set_nonblocking(true).map_err(ServeError::Io)?;
-    let hub = Hub::start(page.events).map_err(ServeError::Io)?;
+    let hub = Hub::start(page.events, page.replay).map_err(ServeError::Io)?;
     let app = Arc::new(App {
         hub: Arc::clone(&hub),
         commands: page.commands,

@@ -7,10 +7,22 @@
 //! state, `id:` its `seq`), then the events after it: nothing is missed either way.
 //!
 //! The events waiting for a stream are written together (up to [`BATCH`] in one write), so a
-//! fast test costs one write per batch, not one per event.
+//! fast test costs one write per batch, not one per event. With `?batch=1` each
+//! such write is one server-sent event: a `data:` line per event (its JSON form), then `id:` the
+//! last one's `seq`, so a client handles one message per batch; resuming after that id is
+//! exact, as for single events. A batched stream starts with `retry: 500`: a browser then
+//! reconnects after half a second, not three.
+//!
+//! `?coalesce=1` (the page's) is a batched stream without the events whose effect on a slot's
+//! card a later event of the same batch replaces: a slot's measurement set, phase started,
+//! phase ended without a failure or log line (INFO and above) followed by another of the same
+//! kind, and log lines below INFO. A page applying the rest ends each batch in the state it
+//! would reach with every event, at a fraction of the work: a busy station sends hundreds of
+//! thousands of events a second, more than a browser sharing the machine can parse. It also
+//! stays current rather than complete: when the server falls behind the station (see
+//! [`LIVE_LAG`]), it sends a snapshot instead of events that are no longer news.
 
 use std::convert::Infallible;
-use std::fmt::Write as _;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -18,14 +30,28 @@ use axum::body::{Body, Bytes};
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode, Uri, header};
 use axum::response::{IntoResponse, Response};
-use futures_util::stream;
+use futures_util::{StreamExt as _, stream};
 use tokio::sync::watch;
 
 use crate::app::App;
-use crate::hub::{Hub, Next};
+use crate::hub::{Framing, Hub, Next};
 
-/// The most events written at once.
+/// The most events written at once (one batch).
 const BATCH: usize = 1000;
+/// The most events one batch of the page's view covers (it sends few of them).
+const COALESCED_BATCH: usize = 20_000;
+/// The page's view stays current rather than complete when the server falls behind the
+/// station (four slots running flat out on a busy machine): when the events it would send
+/// next are this many behind the station's last, or when nothing reached the buffer for
+/// [`LIVE_WAIT`] while the station went [`LIVE_AHEAD`] events on, it sends a snapshot (the
+/// state now) instead. At a bench's pace (phases of milliseconds) neither happens.
+const LIVE_LAG: u64 = 20_000;
+const LIVE_WAIT: Duration = Duration::from_millis(50);
+const LIVE_AHEAD: u64 = 2_000;
+/// How soon a page's `EventSource` reconnects (`retry:`, sent first on a batched stream):
+/// soon enough that the events it missed are still in the replay buffer at a busy station's
+/// pace (browsers wait 3 s by default).
+const RETRY: &[u8] = b"retry: 500\n\n";
 /// A comment is sent after this long without events, so proxies and browsers keep the
 /// connection.
 const KEEP_ALIVE: Duration = Duration::from_secs(15);
@@ -34,30 +60,45 @@ struct Cursor {
     hub: Arc<Hub>,
     /// The last event sent; `None` before the first (a snapshot then).
     seen: Option<u64>,
+    framing: Framing,
     changed: watch::Receiver<u64>,
 }
 
 pub(crate) async fn events(State(app): State<Arc<App>>, headers: HeaderMap, uri: Uri) -> Response {
+    let query = |wanted: &str| {
+        uri.query()?.split('&').find_map(|pair| {
+            let (name, value) = pair.split_once('=')?;
+            (name == wanted).then(|| value.to_owned())
+        })
+    };
     let resume = headers
         .get("last-event-id")
         .and_then(|v| v.to_str().ok())
         .map(str::to_owned)
-        .or_else(|| {
-            uri.query()?.split('&').find_map(|pair| {
-                let (name, value) = pair.split_once('=')?;
-                (name == "last_event_id").then(|| value.to_owned())
-            })
-        })
+        .or_else(|| query("last_event_id"))
         .and_then(|id| id.trim().parse::<u64>().ok());
+    let yes = |name: &str| matches!(query(name).as_deref(), Some("1" | "true"));
+    let framing = if yes("coalesce") {
+        Framing::Coalesced
+    } else if yes("batch") {
+        Framing::Batch
+    } else {
+        Framing::Each
+    };
     let cursor = Cursor {
         hub: Arc::clone(&app.hub),
         seen: resume,
+        framing,
         changed: app.hub.watch(),
     };
-    let chunks = stream::unfold(cursor, |mut cursor| async move {
+    let retry = match framing {
+        Framing::Batch | Framing::Coalesced => Some(Ok(Bytes::from_static(RETRY))),
+        Framing::Each => None,
+    };
+    let chunks = stream::iter(retry).chain(stream::unfold(cursor, |mut cursor| async move {
         let chunk = cursor.next().await?;
-        Some((Ok::<Bytes, Infallible>(Bytes::from(chunk)), cursor))
-    });
+        Some((Ok::<Bytes, Infallible>(chunk), cursor))
+    }));
     (
         StatusCode::OK,
         [
@@ -72,32 +113,46 @@ pub(crate) async fn events(State(app): State<Arc<App>>, headers: HeaderMap, uri:
 impl Cursor {
     /// The next text to write: a snapshot, a batch of events, or a keep-alive comment; `None`
     /// when the server stops.
-    async fn next(&mut self) -> Option<String> {
+    async fn next(&mut self) -> Option<Bytes> {
+        let live = self.framing == Framing::Coalesced;
+        let since = tokio::time::Instant::now();
         loop {
             let next = match self.seen {
                 None => Next::Snapshot,
-                Some(seen) => self.hub.after(seen, BATCH),
+                Some(seen) if live => match self.hub.after(seen, COALESCED_BATCH, self.framing) {
+                    Next::Events(_, last)
+                        if self.hub.station_seq().saturating_sub(last) > LIVE_LAG =>
+                    {
+                        Next::Snapshot
+                    }
+                    // Nothing new in the buffer for a while, but the station went on.
+                    Next::Nothing
+                        if since.elapsed() >= LIVE_WAIT
+                            && self.hub.station_seq().saturating_sub(seen) > LIVE_AHEAD =>
+                    {
+                        Next::Snapshot
+                    }
+                    next => next,
+                },
+                Some(seen) => self.hub.after(seen, BATCH, self.framing),
             };
             match next {
                 Next::Snapshot => {
                     let (seq, json) = self.hub.snapshot();
                     self.seen = Some(seq);
-                    return Some(format!("event: snapshot\nid: {seq}\ndata: {json}\n\n"));
+                    return Some(format!("event: snapshot\nid: {seq}\ndata: {json}\n\n").into());
                 }
-                Next::Events(events) => {
-                    let mut text =
-                        String::with_capacity(events.iter().map(|(_, j)| j.len() + 24).sum());
-                    for (seq, json) in &events {
-                        let _ = write!(text, "id: {seq}\ndata: {json}\n\n");
-                    }
-                    self.seen = events.last().map(|(seq, _)| *seq).or(self.seen);
+                Next::Events(text, last) => {
+                    self.seen = Some(last);
                     return Some(text);
                 }
                 Next::Nothing => {
-                    match tokio::time::timeout(KEEP_ALIVE, self.changed.changed()).await {
+                    let wait = if live { LIVE_WAIT } else { KEEP_ALIVE };
+                    match tokio::time::timeout(wait, self.changed.changed()).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return None,
-                        Err(_) => return Some(": keep-alive\n\n".to_owned()),
+                        Err(_) if since.elapsed() < KEEP_ALIVE => {}
+                        Err(_) => return Some(Bytes::from_static(b": keep-alive\n\n")),
                     }
                 }
             }

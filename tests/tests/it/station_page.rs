@@ -799,12 +799,144 @@ fn events_resume_after_the_last_event_id_or_start_from_a_snapshot() {
     assert_eq!(parse_sse(&text)[0].1, 6, "{text}");
 }
 
+/// The messages of a batched stream (`GET /events?{query}`), read until `done` says so:
+/// `(id, the events of its data lines)` each, the `retry:` and snapshots left out.
+fn batches(
+    addr: SocketAddr,
+    query: &str,
+    done: impl Fn(&[(u64, Vec<Value>)]) -> bool,
+) -> Vec<(u64, Vec<Value>)> {
+    let mut stream = TcpStream::connect(addr).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(200)))
+        .unwrap();
+    write!(
+        stream,
+        "GET /events?{query} HTTP/1.1\r\nHost: {addr}\r\n\r\n"
+    )
+    .unwrap();
+    let (mut text, mut buf) = (String::new(), vec![0u8; 65536]);
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let mut messages = Vec::new();
+        let (mut id, mut data) = (None, Vec::new());
+        let body = text.split_once("\r\n\r\n").map_or("", |(_, b)| b);
+        // Chunk sizes are lines without a colon: left out like comments.
+        for line in body.lines() {
+            if let Some(v) = line.strip_prefix("id: ") {
+                id = v.parse().ok();
+            } else if let Some(v) = line.strip_prefix("data: ") {
+                data.push(serde_json::from_str::<Value>(v).unwrap());
+            } else if line.starts_with("event: snapshot") {
+                data.push(Value::Null);
+            } else if line.is_empty() {
+                if let Some(id) = id.take()
+                    && !data.contains(&Value::Null)
+                {
+                    messages.push((id, std::mem::take(&mut data)));
+                }
+                data.clear();
+            }
+        }
+        if done(&messages) || Instant::now() > deadline {
+            return messages;
+        }
+        if let Ok(n) = stream.read(&mut buf) {
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+}
+
+#[test]
+fn batched_streams_send_a_message_per_batch_and_resume_after_its_id() {
+    // Three phases of two measurements: events a later one replaces on the card.
+    let phases = || {
+        (0..3)
+            .map(|i| {
+                Phase::dynamic(format!("step_{i}"))
+                    .measure::<f64, _>("a", in_range(0.0, 10.0))
+                    .measure::<f64, _>("b", in_range(0.0, 10.0))
+                    .run(|_test, m| {
+                        m.get::<f64>("a")?.set(1.0);
+                        m.get::<f64>("b")?.set(2.0);
+                        Ok::<(), tofu_core::phase::MeasurementAccessError>(())
+                    })
+            })
+            .collect()
+    };
+    let fixture = Fixture::start(1, Duration::ZERO, phases);
+    let addr = fixture.server.local_addr();
+    let origin = format!("http://{addr}");
+    let unit = |serial: &str| {
+        fixture.wait_for_unit(0);
+        let body = format!(r#"{{"serial": "{serial}"}}"#);
+        let (status, _) = http(
+            addr,
+            "POST",
+            "/api/slots/0/start",
+            &[("Origin", &origin)],
+            &body,
+        );
+        assert_eq!(status, 200);
+        fixture.record(serial);
+    };
+    unit("PCB01A0070");
+    fixture.wait_for_unit(0);
+    let (_, state) = fixture.get("/api/state");
+    let last = state["seq"].as_u64().unwrap();
+    // Every event after 3 in one message (the run is over: they were all waiting), each on
+    // its line in order, the message's id the last one's.
+    let all = batches(addr, "batch=1&last_event_id=3", |m| {
+        m.last().is_some_and(|(id, _)| *id >= last)
+    });
+    let seqs: Vec<u64> = all
+        .iter()
+        .flat_map(|(_, events)| events.iter().map(|e| e["seq"].as_u64().unwrap()))
+        .collect();
+    assert_eq!(seqs, (4..=last).collect::<Vec<_>>());
+    assert_eq!(all.last().unwrap().0, last);
+    assert!(
+        all.len() < seqs.len(),
+        "one message per batch, not per event"
+    );
+    // The page's view of the same events: fewer lines, the first and the last among them,
+    // the same id, and the last measurement set still there.
+    let coalesced = batches(addr, "coalesce=1&last_event_id=3", |m| {
+        m.last().is_some_and(|(id, _)| *id >= last)
+    });
+    let kept: Vec<&Value> = coalesced.iter().flat_map(|(_, events)| events).collect();
+    assert!(kept.len() < seqs.len(), "{kept:?}");
+    assert_eq!(kept[0]["seq"], 4);
+    assert_eq!(kept.last().unwrap()["seq"], last);
+    assert_eq!(coalesced.last().unwrap().0, last);
+    let measured = |events: &[&Value]| {
+        events
+            .iter()
+            .rev()
+            .find(|e| e["type"] == "measurement_set")
+            .map(|e| e["name"].clone())
+    };
+    let every: Vec<&Value> = all.iter().flat_map(|(_, events)| events).collect();
+    assert_eq!(measured(&kept), measured(&every));
+    // Resuming after a batch's id: the next unit's events, from the one right after it.
+    let next = std::thread::spawn(move || {
+        batches(addr, &format!("batch=1&last_event_id={last}"), |m| {
+            !m.is_empty()
+        })
+    });
+    std::thread::sleep(Duration::from_millis(300));
+    unit("PCB01A0071");
+    let next = next.join().unwrap();
+    assert_eq!(next[0].1[0]["seq"], last + 1);
+}
+
 #[test]
 fn a_resume_id_older_than_the_replay_buffer_gets_a_snapshot_first() {
     // A lone test publishing more events than the buffer holds.
+    const KEPT: usize = 2000;
     let dir = tempfile::tempdir().unwrap();
     let many = Phase::dynamic("many").run(|_test, _m| {
-        for i in 0..(tofu_station::REPLAY_EVENTS + 50) {
+        for i in 0..(KEPT + 50) {
             tracing::info!("line {i}");
         }
         Ok::<(), std::convert::Infallible>(())
@@ -817,6 +949,7 @@ fn a_resume_id_older_than_the_replay_buffer_gets_a_snapshot_first() {
         .page()
         .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
         .records(dir.path())
+        .replay_buffer(KEPT, tofu_station::REPLAY_BYTES)
         .quiet()
         .start()
         .unwrap();
@@ -834,7 +967,7 @@ fn a_resume_id_older_than_the_replay_buffer_gets_a_snapshot_first() {
     let old = sse(addr, &[("Last-Event-ID", "2")], 1);
     assert_eq!(old[0].0, "snapshot", "an id too old starts from a snapshot");
     let latest = old[0].1;
-    assert!(latest > tofu_station::REPLAY_EVENTS as u64);
+    assert!(latest > KEPT as u64);
     // An id still in the buffer resumes right after it.
     let recent = (latest - 5).to_string();
     let resumed = sse(addr, &[("Last-Event-ID", &recent)], 1);

@@ -7,8 +7,9 @@
 //!   page's DOM, the time since it was set; p50/p99/max.
 //! - overhead: the 1000-phase × 10-measurement run of a `Test`, without a page, then with its
 //!   page served and open in the browser.
-//! - reconnects: 100 reconnections of an event stream (`Last-Event-ID`) while four slots run;
-//!   every resumed stream must start right after the last event seen; the process's memory.
+//! - reconnects: 100 reconnections of an event stream (`Last-Event-ID`) while four slots run,
+//!   every tenth a second after the last; every resumed stream must start right after the last
+//!   event seen; the process's memory after a 5 s warm-up, 10 and 100 reconnections.
 //!
 //! They print figures and check correctness only (no timing assertion).
 
@@ -115,6 +116,8 @@ fn bench_latency_in_the_browser_with_four_busy_slots() {
     std::thread::sleep(Duration::from_secs(10));
     let samples = page.eval("window.lat");
     let seen = page.eval("window.tofuStation.seen");
+    let (_, state) = super::http(server.local_addr(), "GET", "/api/state", &[], "");
+    let state: serde_json::Value = serde_json::from_str(&state).unwrap();
     stop.store(true, Ordering::Relaxed);
     let units = runs.join().unwrap();
     let mut lat: Vec<f64> = samples
@@ -126,9 +129,15 @@ fn bench_latency_in_the_browser_with_four_busy_slots() {
     lat.sort_by(f64::total_cmp);
     assert!(!lat.is_empty(), "no value reached the page");
     println!(
-        "latency set → page DOM, 4 slots × 1000-phase units ({units} units in ~10 s, {} events seen, {} snapshots, {} gaps): \
+        "latency set → page DOM, 4 slots × 1000-phase units ({units} units in ~10 s, {} events published, {} seen, \
+         the page {} events behind at the end, {} snapshots, {} gaps): \
          {} samples, p50 {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        state["seq"],
         seen["events"],
+        state["seq"]
+            .as_u64()
+            .unwrap_or(0)
+            .saturating_sub(seen["seq"].as_u64().unwrap_or(0)),
         seen["snapshots"],
         seen["gaps"],
         lat.len(),
@@ -137,6 +146,68 @@ fn bench_latency_in_the_browser_with_four_busy_slots() {
         lat[lat.len() - 1]
     );
     page.assert_no_errors();
+}
+
+/// CPU time (user + system, in clock ticks) from a `/proc/…/stat` line.
+fn stat_ticks(stat: &str) -> u64 {
+    // After the command's closing parenthesis: state is field 3, utime 14, stime 15.
+    let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    let field = |n: usize| {
+        fields
+            .get(n - 3)
+            .and_then(|f| f.parse::<u64>().ok())
+            .unwrap_or(0)
+    };
+    field(14) + field(15)
+}
+
+/// CPU ticks used so far by the process `root` and its descendants (chromium's processes).
+fn tree_ticks(root: u32) -> u64 {
+    let mut parents = Vec::new();
+    for entry in std::fs::read_dir("/proc").into_iter().flatten().flatten() {
+        let Ok(pid) = entry.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let stat = std::fs::read_to_string(entry.path().join("stat")).unwrap_or_default();
+        let rest = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let ppid = rest
+            .split_whitespace()
+            .nth(1)
+            .and_then(|p| p.parse::<u32>().ok());
+        parents.push((pid, ppid.unwrap_or(0), stat_ticks(&stat)));
+    }
+    let mut tree = vec![root];
+    let mut total = 0;
+    let mut grew = true;
+    while grew {
+        grew = false;
+        for &(pid, ppid, _) in &parents {
+            if tree.contains(&ppid) && !tree.contains(&pid) {
+                tree.push(pid);
+                grew = true;
+            }
+        }
+    }
+    for &(pid, _, ticks) in &parents {
+        if tree.contains(&pid) {
+            total += ticks;
+        }
+    }
+    total
+}
+
+/// CPU ticks used so far by this process's threads whose name starts with `prefix`.
+fn thread_ticks(prefix: &str) -> u64 {
+    std::fs::read_dir("/proc/self/task")
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter(|t| {
+            std::fs::read_to_string(t.path().join("comm")).is_ok_and(|c| c.starts_with(prefix))
+        })
+        .map(|t| stat_ticks(&std::fs::read_to_string(t.path().join("stat")).unwrap_or_default()))
+        .sum()
 }
 
 fn median_run_ms(test: &mut Test, runs: usize) -> f64 {
@@ -170,9 +241,33 @@ fn bench_executor_overhead_with_the_page_open() {
         return;
     };
     let mut page = browser.open(&server.url(), "bench");
+    // The browser settles after loading the page; then a second with the page open and no run.
+    std::thread::sleep(Duration::from_secs(1));
+    let ticks = |what: &str| match what {
+        "chromium" => tree_ticks(browser.pid()),
+        prefix => thread_ticks(prefix),
+    };
+    let idle = ticks("chromium");
+    std::thread::sleep(Duration::from_secs(1));
+    let idle = ticks("chromium") - idle;
+    let threads = ["chromium", "tofu-station-hu", "tofu-station-pa"];
+    let before: Vec<u64> = threads.map(ticks).to_vec();
+    let started = Instant::now();
     let with = median_run_ms(&mut test, 15);
+    let wall = started.elapsed();
+    let after: Vec<u64> = threads.map(ticks).to_vec();
     std::thread::sleep(Duration::from_millis(500));
     let seen = page.eval("window.tofuStation.seen");
+    // Clock ticks are 1/100 s on Linux.
+    println!(
+        "during the 15 runs with the page ({} ms): chromium used {} ms of CPU, the server's hub thread {} ms, \
+         its HTTP thread {} ms (chromium with the page open and no run: {} ms of CPU a second)",
+        wall.as_millis(),
+        (after[0] - before[0]) * 10,
+        (after[1] - before[1]) * 10,
+        (after[2] - before[2]) * 10,
+        idle * 10
+    );
     println!(
         "1000 phases × 10 measurements: median {without:.1} ms without a page, {with:.1} ms with the page open \
          ({:.2}×; the page saw {} events, {} snapshots, {} gaps)",
@@ -200,12 +295,19 @@ fn bench_100_reconnects_miss_nothing_and_memory_stays_flat() {
     let stop = Arc::new(AtomicBool::new(false));
     let (server, runs) = busy_station(200, &stop);
     let addr = server.local_addr();
+    // Warm-up: the replay buffer fills (about 2.5 s at this pace), then memory should stay.
+    std::thread::sleep(Duration::from_secs(5));
+    let warm = rss_kib();
     let first = sse(addr, &[], 50);
     assert_eq!(first[0].0, "snapshot");
     let mut last = first.last().unwrap().1;
     let (mut resumed, mut snapshots, mut events) = (0, 0, 0);
     let mut rss = Vec::new();
     for i in 1..=100 {
+        if i % 10 == 0 {
+            // A page that comes back a second later.
+            std::thread::sleep(Duration::from_secs(1));
+        }
         let id = last.to_string();
         let got = sse(addr, &[("Last-Event-ID", &id)], 50);
         if got[0].0 == "snapshot" {
@@ -233,7 +335,7 @@ fn bench_100_reconnects_miss_nothing_and_memory_stays_flat() {
     println!(
         "100 reconnections during a busy 4-slot station ({units} units): {resumed} resumed right after the last \
          event seen, {snapshots} started from a snapshot, {events} events read; resident memory after 10: \
-         {} KiB, after 100: {} KiB",
+         {} KiB, after 100: {} KiB (after a 5 s warm-up: {warm} KiB)",
         rss[0], rss[1]
     );
 }

@@ -38,6 +38,11 @@ impl Drop for Browser {
 }
 
 impl Browser {
+    /// The browser's process id (its renderers are its descendants).
+    pub(crate) fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// Starts chromium; `None` when there is none (see [`chromium`]).
     pub(crate) fn launch() -> Option<Browser> {
         let path = chromium()?;
