@@ -44,6 +44,18 @@ pub(crate) struct Journal {
     broken: bool,
 }
 
+/// Whether a phase's JSON is too big to make in memory before writing it: its sweeps hold more
+/// numbers than fit in [`KEPT_PHASE_JSON`] (a number takes at least a byte and a comma).
+fn is_big(record: &PhaseRecord) -> bool {
+    let numbers: usize = record
+        .measurements
+        .iter()
+        .filter_map(|m| m.measured_value.as_ref()?.as_columns())
+        .map(|c| c.len() * (c.dimension_count() + 1))
+        .sum();
+    numbers * 2 > KEPT_PHASE_JSON
+}
+
 /// The longest phase JSON a run keeps for its JSON record (a sweep's phase is written again).
 pub(crate) const KEPT_PHASE_JSON: usize = 1 << 20;
 
@@ -208,6 +220,18 @@ impl Journal {
         kept: &mut Vec<u8>,
     ) -> Option<std::ops::Range<usize>> {
         if self.broken {
+            return None;
+        }
+        if is_big(record) {
+            // Streamed to the file, not made in memory first (a sweep's million points).
+            let written = self
+                .out
+                .write_all(b"{\"phase\":")
+                .and_then(|()| crate::record_json::write_phase(&mut self.out, record))
+                .and_then(|()| self.out.write_all(b"}\n"));
+            if let Err(e) = written {
+                self.give_up(&e);
+            }
             return None;
         }
         // `Line::Phase`, written by hand as the JSON record writes its phases.

@@ -270,8 +270,8 @@ mod tests {
     }
 
     /// A run with a journal: its JSON record takes the phases as the journal wrote them, and
-    /// is what serde writes of the record it returns (a sweep too long to keep is written
-    /// again, between kept phases; a phase repeated).
+    /// is what serde writes of the record it returns (a sweep too long to keep, or too big to
+    /// make in memory, is written again, between kept phases; a phase repeated).
     #[test]
     fn a_journaled_runs_record_is_serdes() {
         let dir = tempfile::tempdir().unwrap();
@@ -295,12 +295,18 @@ mod tests {
         };
         let execution = Test::new("FVT1")
             .station_id("st")
-            .phases([phase("a \"1\"", 3), phase("big", 40_000), phase("c", 0)])
+            .phases([
+                phase("a \"1\"", 3),
+                phase("big", 40_000),
+                phase("c", 0),
+                // Streamed to the journal, not made in memory first.
+                phase("huge", 200_000),
+            ])
             .json_output(JsonOutput::to_dir(dir.path().join("records")))
             .journal_dir(dir.path().join("journal"))
             .quiet()
             .execute(|| "SN-1");
-        assert_eq!(execution.record.phases.len(), 6, "each phase twice");
+        assert_eq!(execution.record.phases.len(), 8, "each phase twice");
         let files: Vec<_> = std::fs::read_dir(dir.path().join("records"))
             .unwrap()
             .map(|e| e.unwrap().path())
