@@ -503,12 +503,7 @@ impl Validator {
 impl fmt::Display for Validator {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Validator::InRange {
-                minimum,
-                maximum,
-                marginal_minimum,
-                marginal_maximum,
-            } => write_in_range(f, *minimum, *maximum, *marginal_minimum, *marginal_maximum),
+            Validator::InRange { .. } => self.write_text(f),
             Validator::Equals(Value::Bool(b)) => {
                 write!(f, "x == {}", if *b { "True" } else { "False" })
             }
