@@ -932,13 +932,7 @@ fn measurement_event(p: &Prepared, i: usize, m: &MeasurementRecord) -> EventKind
         .and_then(Value::as_columns)
         .map(crate::value::Columns::len);
     let texts = p.event_texts();
-    let (name, validators, units) = texts.measurements.get(i).map_or_else(
-        || {
-            let units = m.decl.units.as_ref().map(|u| Arc::from(u.name()));
-            (Arc::from(m.name()), Arc::from([]), units)
-        },
-        Clone::clone,
-    );
+    let (name, validators, units) = texts.measurement(i, &m.decl);
     EventKind::MeasurementSet {
         phase: Arc::clone(&texts.phase),
         name,
@@ -1042,11 +1036,7 @@ impl<'a> LivePoints<'a> {
                     let now = slot.with(|v| v.clone());
                     if now.is_some() && now != *last {
                         let texts = self.prepared.event_texts();
-                        let (name, validators, units) =
-                            texts.measurements.get(i).cloned().unwrap_or_else(|| {
-                                let units = slot.decl().units.as_ref().map(|u| Arc::from(u.name()));
-                                (Arc::from(slot.name()), Arc::from([]), units)
-                            });
+                        let (name, validators, units) = texts.measurement(i, slot.decl());
                         self.events.emit(EventKind::MeasurementSet {
                             phase: Arc::clone(&texts.phase),
                             name,

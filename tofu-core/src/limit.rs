@@ -78,24 +78,7 @@ impl Limit {
 /// Writes a whole number's digits (what `write!(out, "{v}")` writes, without the formatting
 /// machinery).
 fn write_integer(v: i64, out: &mut impl fmt::Write) -> fmt::Result {
-    let mut digits = [0u8; 20];
-    let mut start = digits.len();
-    let mut rest = v.unsigned_abs();
-    loop {
-        start -= 1;
-        // `rest % 10` is a single digit.
-        #[allow(clippy::cast_possible_truncation)]
-        let digit = (rest % 10) as u8;
-        digits[start] = b'0' + digit;
-        rest /= 10;
-        if rest == 0 {
-            break;
-        }
-    }
-    if v < 0 {
-        out.write_char('-')?;
-    }
-    out.write_str(std::str::from_utf8(&digits[start..]).map_err(|_| fmt::Error)?)
+    out.write_str(itoa::Buffer::new().format(v))
 }
 
 /// Writes a float as Python's `repr`/`str` does: the shortest digits that read back the same,

@@ -88,6 +88,19 @@ pub(crate) struct EventTexts {
 /// A measurement's name, its validators as OpenHTF writes them, its unit's name.
 pub(crate) type MeasurementTexts = (Arc<str>, Arc<[String]>, Option<Arc<str>>);
 
+impl EventTexts {
+    /// Measurement `i`'s texts (`decl`'s, made now, should `i` be out of the plan's range).
+    pub(crate) fn measurement(&self, i: usize, decl: &MeasurementDecl) -> MeasurementTexts {
+        self.measurements.get(i).cloned().unwrap_or_else(|| {
+            (
+                Arc::from(decl.name.as_str()),
+                decl.validators.iter().map(Validator::text).collect(),
+                decl.units.as_ref().map(|u| Arc::from(u.name())),
+            )
+        })
+    }
+}
+
 impl Prepared {
     /// The texts of the phase's measurement events.
     pub(crate) fn event_texts(&self) -> &EventTexts {
