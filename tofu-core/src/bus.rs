@@ -4,6 +4,10 @@
 //! Publishing never waits for a subscriber: each has a bounded queue, and when it is full the
 //! oldest events are dropped and counted. The subscriber is then told how many it missed
 //! ([`Received::Missed`]) and can start again from [`Subscription::snapshot`].
+//!
+//! A reader that must miss nothing however busy the machine (a station page's streams) reads
+//! the bus's history instead ([`EventBus::keep_history`]): the last events, kept as they are
+//! published, that it reads after the last one it saw.
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -14,6 +18,7 @@ use serde::Serialize;
 
 use crate::clock::now_millis;
 use crate::event::{Event, EventKind, PromptKind};
+use crate::history::{Events, History, HistoryRead};
 use crate::outcome::{MeasurementOutcome, Outcome, PhaseOutcome};
 use crate::value::Value;
 
@@ -45,7 +50,7 @@ pub struct EventBus {
     prompts: AtomicU64,
 }
 
-#[derive(Debug, Default)]
+#[derive(Default)]
 struct BusInner {
     seq: u64,
     /// Each subscriber's queue, and whether it is an observer of the run's detail (the
@@ -58,6 +63,32 @@ struct BusInner {
     last_measurements: Vec<Option<Arc<Event>>>,
     /// When an event last woke the subscribers (the event's time, epoch ms).
     last_wake_millis: i64,
+    /// The last events, while someone reads them ([`EventBus::keep_history`]).
+    history: Option<History>,
+    /// The history's readers: an id each, and how to wake it.
+    readers: Vec<(u64, Waker)>,
+    /// The last reader id given.
+    reader_ids: u64,
+    /// The last `seq` the readers were woken for.
+    readers_woken_seq: u64,
+}
+
+/// How a history reader is told of new events.
+type Waker = Arc<dyn Fn() + Send + Sync>;
+
+/// A reader of the bus's history ([`EventBus::keep_history`]). Dropping the last one lets the
+/// bus forget its history.
+pub struct HistoryReader {
+    bus: Weak<EventBus>,
+    id: u64,
+}
+
+impl std::fmt::Debug for HistoryReader {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("HistoryReader")
+            .field("id", &self.id)
+            .finish()
+    }
 }
 
 /// What every slot is doing, as the events so far say.
@@ -224,6 +255,47 @@ impl EventBus {
         }
     }
 
+    /// Keeps the events published from now on, the last `max_events` of them and `max_bytes`
+    /// of memory at most (estimated: each event, its texts and values, and the phase record or
+    /// plan it refers to, as if it alone held them), for the returned reader to read after the last one it saw ([`HistoryReader::read_after`]).
+    /// Unlike a subscriber's queue, the history can't fall behind: it is filled as each event
+    /// is published, at the cost of a pointer pushed (and the oldest event dropped) then.
+    ///
+    /// `wake` is called (without the bus locked) when new events are worth reading: by the
+    /// events that always wake a subscriber, and at least every 20 ms while events come. A
+    /// second reader shares the history, which keeps the larger bounds.
+    pub fn keep_history(
+        self: &Arc<Self>,
+        max_events: usize,
+        max_bytes: usize,
+        wake: impl Fn() + Send + Sync + 'static,
+    ) -> HistoryReader {
+        let mut inner = self.lock();
+        let seq = inner.seq;
+        match &mut inner.history {
+            Some(history) => history.widen(max_events, max_bytes),
+            None => inner.history = Some(History::new(seq, max_events, max_bytes)),
+        }
+        inner.reader_ids += 1;
+        let id = inner.reader_ids;
+        inner.readers.push((id, Arc::new(wake)));
+        self.observed.store(true, Ordering::Relaxed);
+        HistoryReader {
+            bus: Arc::downgrade(self),
+            id,
+        }
+    }
+
+    /// Whether anyone needs the detail: an observing subscriber or a history reader.
+    fn refresh_observed(&self, inner: &BusInner) {
+        let observed = !inner.readers.is_empty()
+            || inner
+                .subscribers
+                .iter()
+                .any(|(q, observer)| *observer && q.strong_count() > 0);
+        self.observed.store(observed, Ordering::Relaxed);
+    }
+
     /// A new prompt id.
     pub(crate) fn next_prompt_id(&self) -> u64 {
         self.prompts.fetch_add(1, Ordering::Relaxed) + 1
@@ -277,7 +349,8 @@ impl EventBus {
             .collect();
     }
 
-    /// Numbers the event, takes it into the snapshot and hands it to the subscribers.
+    /// Numbers the event, takes it into the snapshot and the history, and hands it to the
+    /// subscribers.
     pub(crate) fn publish(&self, slot: Option<usize>, kind: EventKind) -> Arc<Event> {
         let mut inner = self.lock();
         inner.seq += 1;
@@ -300,10 +373,18 @@ impl EventBus {
             }
             inner.last_measurements[index] = last;
         }
+        if let Some(history) = &mut inner.history {
+            history.push(&event);
+        }
         let wake = wakes_now(&event.kind, event.time_millis, inner.last_wake_millis);
         if wake {
             inner.last_wake_millis = event.time_millis;
         }
+        let readers = if wake {
+            inner.readers_to_wake()
+        } else {
+            Vec::new()
+        };
         let mut gone = false;
         for (queue, _) in &inner.subscribers {
             match queue.upgrade() {
@@ -313,23 +394,99 @@ impl EventBus {
         }
         if gone {
             inner.subscribers.retain(|(q, _)| q.strong_count() > 0);
-            let observed = inner.subscribers.iter().any(|(_, observer)| *observer);
-            self.observed.store(observed, Ordering::Relaxed);
+            self.refresh_observed(&inner);
+        }
+        drop(inner);
+        for wake in readers {
+            wake();
         }
         event
     }
 
     /// Wakes the subscribers that wait while events are queued for them (the detail of a
-    /// phase that is still running).
+    /// phase that is still running), and the history's readers if there are new events.
     pub(crate) fn wake_subscribers(&self) {
-        let inner = self.lock();
+        let mut inner = self.lock();
         for queue in inner.subscribers.iter().filter_map(|(q, _)| q.upgrade()) {
             queue.wake_if_pending();
+        }
+        let readers = inner.readers_to_wake();
+        drop(inner);
+        for wake in readers {
+            wake();
         }
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, BusInner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+}
+
+impl std::fmt::Debug for BusInner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("BusInner")
+            .field("seq", &self.seq)
+            .field("subscribers", &self.subscribers.len())
+            .field("history", &self.history)
+            .field("readers", &self.readers.len())
+            .finish_non_exhaustive()
+    }
+}
+
+impl BusInner {
+    /// The history's readers, if there are events they weren't woken for (then they are).
+    fn readers_to_wake(&mut self) -> Vec<Waker> {
+        if self.readers.is_empty() || self.readers_woken_seq == self.seq {
+            return Vec::new();
+        }
+        self.readers_woken_seq = self.seq;
+        self.readers.iter().map(|(_, w)| Arc::clone(w)).collect()
+    }
+}
+
+impl HistoryReader {
+    /// Calls `read` with the events published after event `seen` (none if it is the last),
+    /// oldest first, with the bus locked: it should take what it needs (clone the events it
+    /// keeps) and return. [`HistoryRead::Gone`] if the history no longer holds every one of
+    /// them (or `seen` is not one of this bus's): start again from [`HistoryReader::snapshot`],
+    /// then read after its `seq`.
+    pub fn read_after<R>(&self, seen: u64, read: impl FnOnce(Events<'_>) -> R) -> HistoryRead<R> {
+        let Some(bus) = self.bus.upgrade() else {
+            return HistoryRead::Gone;
+        };
+        let inner = bus.lock();
+        match &inner.history {
+            Some(history) => history.after(seen, inner.seq, read),
+            None => HistoryRead::Gone,
+        }
+    }
+
+    /// What every slot is doing now; its `seq` is the last event published, from which a
+    /// reader reads on.
+    pub fn snapshot(&self) -> Snapshot {
+        self.bus
+            .upgrade()
+            .map(|bus| bus.snapshot())
+            .unwrap_or_default()
+    }
+
+    /// The sequence number of the last event published (0 before the first, or once the
+    /// bus is gone).
+    pub fn last_seq(&self) -> u64 {
+        self.bus.upgrade().map_or(0, |bus| bus.last_seq())
+    }
+}
+
+impl Drop for HistoryReader {
+    fn drop(&mut self) {
+        if let Some(bus) = self.bus.upgrade() {
+            let mut inner = bus.lock();
+            inner.readers.retain(|(id, _)| *id != self.id);
+            if inner.readers.is_empty() {
+                inner.history = None;
+            }
+            bus.refresh_observed(&inner);
+        }
     }
 }
 
@@ -864,6 +1021,86 @@ mod tests {
         got.clear();
         drop(bus);
         assert!(!sub.recv_all_timeout(&mut got, Duration::from_millis(5)));
+    }
+
+    fn read(reader: &HistoryReader, seen: u64) -> Option<Vec<u64>> {
+        match reader.read_after(seen, |events| events.map(|e| e.seq).collect()) {
+            HistoryRead::Events(seqs) => Some(seqs),
+            HistoryRead::Gone => None,
+        }
+    }
+
+    /// The history misses nothing a queue of the same size would drop, and a snapshot plus
+    /// what follows it is every event.
+    #[test]
+    fn a_history_reader_gets_every_event_after_the_one_it_saw() {
+        let bus = Arc::new(EventBus::new());
+        log(&bus, 2);
+        let reader = bus.keep_history(100, usize::MAX, || {});
+        let queue = bus.subscribe_with_capacity(10);
+        assert_eq!(read(&reader, 2), Some(vec![]));
+        assert_eq!(read(&reader, 1), None, "published before the history began");
+        log(&bus, 50);
+        assert!(matches!(queue.try_recv(), Some(Received::Missed(40))));
+        assert_eq!(read(&reader, 2), Some((3..=52).collect()));
+        assert_eq!(read(&reader, 50), Some(vec![51, 52]));
+        let snapshot = reader.snapshot();
+        assert_eq!(snapshot.seq, 52);
+        assert_eq!(snapshot.slots[0].serial_number.as_deref(), Some("SN49"));
+        assert_eq!(reader.last_seq(), 52);
+        // Beyond its bound, the oldest go.
+        log(&bus, 60);
+        assert_eq!(read(&reader, 11), None);
+        assert_eq!(read(&reader, 12).map(|s| s.len()), Some(100));
+    }
+
+    #[test]
+    fn history_readers_are_woken_when_subscribers_would_be() {
+        let bus = Arc::new(EventBus::new());
+        let woken = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let count = Arc::clone(&woken);
+        let reader = bus.keep_history(100, usize::MAX, move || {
+            count.fetch_add(1, Ordering::Relaxed);
+        });
+        let woken = || woken.load(Ordering::Relaxed);
+        // The first event wakes (no wake yet); a phase's detail right after it doesn't.
+        detail(&bus);
+        assert_eq!(woken(), 1);
+        detail(&bus);
+        assert_eq!(woken(), 1);
+        // The run's look wakes the readers for what is new, once.
+        bus.wake_subscribers();
+        assert_eq!(woken(), 2);
+        bus.wake_subscribers();
+        assert_eq!(woken(), 2);
+        // An event that always wakes.
+        log(&bus, 1);
+        assert_eq!(woken(), 3);
+        assert_eq!(read(&reader, 0), Some(vec![1, 2, 3]));
+    }
+
+    #[test]
+    fn the_history_lasts_while_it_has_a_reader_and_the_larger_bounds_hold() {
+        let bus = Arc::new(EventBus::new());
+        assert!(!bus.is_observed());
+        let a = bus.keep_history(2, usize::MAX, || {});
+        assert!(bus.is_observed());
+        let b = bus.keep_history(5, usize::MAX, || {});
+        log(&bus, 6);
+        assert_eq!(read(&a, 1), Some(vec![2, 3, 4, 5, 6]));
+        drop(b);
+        assert!(bus.is_observed());
+        assert_eq!(read(&a, 1).map(|s| s.len()), Some(5));
+        drop(a);
+        assert!(!bus.is_observed());
+        // A new reader starts from now.
+        let c = bus.keep_history(5, usize::MAX, || {});
+        assert_eq!(read(&c, 5), None);
+        log(&bus, 1);
+        assert_eq!(read(&c, 6), Some(vec![7]));
+        drop(bus);
+        assert_eq!(read(&c, 6), None, "the bus is gone");
+        assert_eq!(c.last_seq(), 0);
     }
 
     #[test]

@@ -120,7 +120,7 @@ pub(crate) fn put_u64(out: &mut Vec<u8>, n: u64) {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     #![allow(clippy::unwrap_used, clippy::expect_used)]
 
     use std::sync::Arc;
@@ -138,6 +138,14 @@ mod tests {
     /// without units, a marginal one, logs with quotes, control characters and non-ASCII
     /// text, a sweep, a failing phase, a phase that errs (the last), a station's slots.
     pub(crate) fn real_events(phases: usize) -> Vec<Arc<Event>> {
+        real_events_with(phases, |_| ()).0
+    }
+
+    /// [`real_events`], and what `before` returns, given the station's bus before it runs.
+    pub(crate) fn real_events_with<T>(
+        phases: usize,
+        before: impl FnOnce(&Arc<tofu_core::EventBus>) -> T,
+    ) -> (Vec<Arc<Event>>, T) {
         let mut list = vec![
             Phase::dynamic("odd \"names\" \\ \u{1}\n é ✓")
                 .measure::<f64, _>("nan", at_least(0.0))
@@ -191,6 +199,7 @@ mod tests {
                 .quiet()
         })
         .quiet();
+        let before = before(&station.events());
         let subscription = station.events().subscribe_with_capacity(1 << 20);
         let _ = station.run(|slot| format!("SN\"{}\"", slot.index()));
         let mut events = Vec::new();
@@ -199,7 +208,7 @@ mod tests {
                 events.push(event);
             }
         }
-        events
+        (events, before)
     }
 
     #[test]

@@ -20,7 +20,6 @@ use crate::{ServeError, StationPage};
 pub struct PageServer {
     addr: SocketAddr,
     token: Option<String>,
-    hub: Arc<Hub>,
     stop: Option<oneshot::Sender<()>>,
     thread: Option<std::thread::JoinHandle<()>>,
 }
@@ -47,7 +46,6 @@ impl PageServer {
 
 impl Drop for PageServer {
     fn drop(&mut self) {
-        self.hub.stop();
         if let Some(stop) = self.stop.take() {
             let _ = stop.send(());
         }
@@ -85,9 +83,8 @@ pub(crate) fn start(page: StationPage) -> Result<PageServer, ServeError> {
     })?;
     let addr = listener.local_addr().map_err(ServeError::Io)?;
     listener.set_nonblocking(true).map_err(ServeError::Io)?;
-    let hub = Hub::start(page.events, page.replay).map_err(ServeError::Io)?;
     let app = Arc::new(App {
-        hub: Arc::clone(&hub),
+        hub: Arc::new(Hub::start(&page.events, page.replay)),
         commands: page.commands,
         records: page.records,
         outbox: page.outbox,
@@ -131,7 +128,6 @@ pub(crate) fn start(page: StationPage) -> Result<PageServer, ServeError> {
     let server = PageServer {
         addr,
         token,
-        hub,
         stop: Some(stop),
         thread: Some(thread),
     };

@@ -40,14 +40,13 @@ use crate::hub::{Framing, Hub, Next};
 const BATCH: usize = 1000;
 /// The most events one batch of the page's view covers (it sends few of them).
 const COALESCED_BATCH: usize = 20_000;
-/// The page's view stays current rather than complete when the server falls behind the
+/// The page's view stays current rather than complete when its stream falls behind the
 /// station (four slots running flat out on a busy machine): when the events it would send
-/// next are this many behind the station's last, or when nothing reached the buffer for
-/// [`LIVE_WAIT`] while the station went [`LIVE_AHEAD`] events on, it sends a snapshot (the
-/// state now) instead. At a bench's pace (phases of milliseconds) neither happens.
+/// next are this many behind the station's last, it sends a snapshot (the state now)
+/// instead. At a bench's pace (phases of milliseconds) that doesn't happen.
 const LIVE_LAG: u64 = 20_000;
+/// How long the page's stream waits for news before it looks again.
 const LIVE_WAIT: Duration = Duration::from_millis(50);
-const LIVE_AHEAD: u64 = 2_000;
 /// How soon a page's `EventSource` reconnects (`retry:`, sent first on a batched stream):
 /// soon enough that the events it missed are still in the replay buffer at a busy station's
 /// pace (browsers wait 3 s by default).
@@ -122,13 +121,6 @@ impl Cursor {
                 Some(seen) if live => match self.hub.after(seen, COALESCED_BATCH, self.framing) {
                     Next::Events(_, last)
                         if self.hub.station_seq().saturating_sub(last) > LIVE_LAG =>
-                    {
-                        Next::Snapshot
-                    }
-                    // Nothing new in the buffer for a while, but the station went on.
-                    Next::Nothing
-                        if since.elapsed() >= LIVE_WAIT
-                            && self.hub.station_seq().saturating_sub(seen) > LIVE_AHEAD =>
                     {
                         Next::Snapshot
                     }
