@@ -11,7 +11,7 @@
 
 use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Condvar, Mutex, PoisonError, Weak};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, Weak};
 use std::time::{Duration, Instant};
 
 use serde::Serialize;
@@ -46,6 +46,9 @@ pub struct EventBus {
     inner: Mutex<BusInner>,
     /// Someone subscribed: worth building the detailed events.
     observed: AtomicBool,
+    /// An observing subscriber has a thread of its own taking the events (a history reader
+    /// takes them from the history, in its own time).
+    subscribed: AtomicBool,
     /// The last prompt id given (prompt ids are unique per test or station).
     prompts: AtomicU64,
 }
@@ -71,6 +74,15 @@ struct BusInner {
     reader_ids: u64,
     /// The last `seq` the readers were woken for.
     readers_woken_seq: u64,
+}
+
+/// What publishing found to do once the bus is unlocked.
+#[derive(Default)]
+struct AfterPublish {
+    /// An event wakes the subscribers and the history's readers.
+    wake: bool,
+    /// A subscriber is gone.
+    gone: bool,
 }
 
 /// How a history reader is told of new events.
@@ -248,6 +260,7 @@ impl EventBus {
         inner.subscribers.push((Arc::downgrade(&queue), observer));
         if observer {
             self.observed.store(true, Ordering::Relaxed);
+            self.subscribed.store(true, Ordering::Relaxed);
         }
         Subscription {
             queue,
@@ -288,12 +301,13 @@ impl EventBus {
 
     /// Whether anyone needs the detail: an observing subscriber or a history reader.
     fn refresh_observed(&self, inner: &BusInner) {
-        let observed = !inner.readers.is_empty()
-            || inner
-                .subscribers
-                .iter()
-                .any(|(q, observer)| *observer && q.strong_count() > 0);
-        self.observed.store(observed, Ordering::Relaxed);
+        let subscribed = inner
+            .subscribers
+            .iter()
+            .any(|(q, observer)| *observer && q.strong_count() > 0);
+        self.subscribed.store(subscribed, Ordering::Relaxed);
+        self.observed
+            .store(subscribed || !inner.readers.is_empty(), Ordering::Relaxed);
     }
 
     /// A new prompt id.
@@ -304,6 +318,12 @@ impl EventBus {
     /// Whether anyone subscribed (detailed events are built only then).
     pub(crate) fn is_observed(&self) -> bool {
         self.observed.load(Ordering::Relaxed)
+    }
+
+    /// Whether an observing subscriber takes the events as they come (on a thread that needs
+    /// a CPU then); history readers don't.
+    pub(crate) fn is_subscribed(&self) -> bool {
+        self.subscribed.load(Ordering::Relaxed)
     }
 
     /// The state of every slot now.
@@ -353,46 +373,69 @@ impl EventBus {
     /// subscribers.
     pub(crate) fn publish(&self, slot: Option<usize>, kind: EventKind) -> Arc<Event> {
         let mut inner = self.lock();
+        let mut after = AfterPublish::default();
+        let event = self.add(&mut inner, slot, kind, now_millis(), &mut after);
+        self.finish_publishing(inner, after);
+        event
+    }
+
+    /// [`EventBus::publish`] for several events of a slot, one after the other, with the
+    /// bus locked once (a phase's end: its measurements); they are appended to `published`.
+    pub(crate) fn publish_all(
+        &self,
+        slot: Option<usize>,
+        kinds: impl IntoIterator<Item = EventKind>,
+        published: &mut Vec<Arc<Event>>,
+    ) {
+        let mut inner = self.lock();
+        let mut after = AfterPublish::default();
+        let time_millis = now_millis();
+        for kind in kinds {
+            published.push(self.add(&mut inner, slot, kind, time_millis, &mut after));
+        }
+        self.finish_publishing(inner, after);
+    }
+
+    /// Numbers an event and takes it everywhere it goes.
+    fn add(
+        &self,
+        inner: &mut BusInner,
+        slot: Option<usize>,
+        kind: EventKind,
+        time_millis: i64,
+        after: &mut AfterPublish,
+    ) -> Arc<Event> {
         inner.seq += 1;
         let event = Arc::new(Event {
             seq: inner.seq,
             slot,
-            time_millis: now_millis(),
+            time_millis,
             kind,
         });
-        inner.snapshot.apply(&event);
-        let last = match &event.kind {
-            EventKind::MeasurementSet { .. } => Some(Some(Arc::clone(&event))),
-            EventKind::RunStarted { .. } => Some(None),
-            _ => None,
-        };
-        if let Some(last) = last {
-            let index = slot.unwrap_or(0);
-            if inner.last_measurements.len() <= index {
-                inner.last_measurements.resize(index + 1, None);
-            }
-            inner.last_measurements[index] = last;
-        }
-        if let Some(history) = &mut inner.history {
-            history.push(&event);
-        }
-        let wake = wakes_now(&event.kind, event.time_millis, inner.last_wake_millis);
+        inner.take(&event);
+        let wake = wakes_now(&event.kind, time_millis, inner.last_wake_millis);
         if wake {
-            inner.last_wake_millis = event.time_millis;
+            inner.last_wake_millis = time_millis;
         }
-        let readers = if wake {
+        after.wake |= wake;
+        for (queue, _) in &inner.subscribers {
+            match queue.upgrade() {
+                Some(queue) => queue.push(&event, wake),
+                None => after.gone = true,
+            }
+        }
+        event
+    }
+
+    /// After publishing: forgets the subscribers gone, unlocks the bus, wakes the history's
+    /// readers if an event called for it.
+    fn finish_publishing(&self, mut inner: MutexGuard<'_, BusInner>, after: AfterPublish) {
+        let readers = if after.wake {
             inner.readers_to_wake()
         } else {
             Vec::new()
         };
-        let mut gone = false;
-        for (queue, _) in &inner.subscribers {
-            match queue.upgrade() {
-                Some(queue) => queue.push(&event, wake),
-                None => gone = true,
-            }
-        }
-        if gone {
+        if after.gone {
             inner.subscribers.retain(|(q, _)| q.strong_count() > 0);
             self.refresh_observed(&inner);
         }
@@ -400,7 +443,6 @@ impl EventBus {
         for wake in readers {
             wake();
         }
-        event
     }
 
     /// Wakes the subscribers that wait while events are queued for them (the detail of a
@@ -417,7 +459,7 @@ impl EventBus {
         }
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, BusInner> {
+    fn lock(&self) -> MutexGuard<'_, BusInner> {
         self.inner.lock().unwrap_or_else(PoisonError::into_inner)
     }
 }
@@ -434,6 +476,26 @@ impl std::fmt::Debug for BusInner {
 }
 
 impl BusInner {
+    /// Takes a new event into the snapshot, the slots' last measurements and the history.
+    fn take(&mut self, event: &Arc<Event>) {
+        self.snapshot.apply(event);
+        let last = match &event.kind {
+            EventKind::MeasurementSet { .. } => Some(Some(Arc::clone(event))),
+            EventKind::RunStarted { .. } => Some(None),
+            _ => None,
+        };
+        if let Some(last) = last {
+            let index = event.slot.unwrap_or(0);
+            if self.last_measurements.len() <= index {
+                self.last_measurements.resize(index + 1, None);
+            }
+            self.last_measurements[index] = last;
+        }
+        if let Some(history) = &mut self.history {
+            history.push(event);
+        }
+    }
+
     /// The history's readers, if there are events they weren't woken for (then they are).
     fn readers_to_wake(&mut self) -> Vec<Waker> {
         if self.readers.is_empty() || self.readers_woken_seq == self.seq {
@@ -1085,6 +1147,7 @@ mod tests {
         assert!(!bus.is_observed());
         let a = bus.keep_history(2, usize::MAX, || {});
         assert!(bus.is_observed());
+        assert!(!bus.is_subscribed());
         let b = bus.keep_history(5, usize::MAX, || {});
         log(&bus, 6);
         assert_eq!(read(&a, 1), Some(vec![2, 3, 4, 5, 6]));
@@ -1108,9 +1171,9 @@ mod tests {
         let bus = Arc::new(EventBus::new());
         assert!(!bus.is_observed());
         let sub = bus.subscribe();
-        assert!(bus.is_observed());
+        assert!(bus.is_observed() && bus.is_subscribed());
         drop(sub);
         log(&bus, 1);
-        assert!(!bus.is_observed());
+        assert!(!bus.is_observed() && !bus.is_subscribed());
     }
 }

@@ -36,10 +36,11 @@ impl Emitter {
         self.bus.is_observed()
     }
 
-    /// Whether a phase's end costs the run more than its record: events for observers, a
-    /// journal line.
+    /// Whether a phase's end keeps more than the run busy: an observer's thread taking the
+    /// events, a journal line to write. (A history reader, such as the station page, reads
+    /// the bus's history in its own time: the run only builds the events.)
     pub(crate) fn is_busy(&self) -> bool {
-        self.is_observed() || self.journal().is_some()
+        self.bus.is_subscribed() || self.journal().is_some()
     }
 
     /// Wakes the subscribers that have events waiting (a running phase's detail).
@@ -62,6 +63,17 @@ impl Emitter {
             journal.event(&event);
         }
         event.seq
+    }
+
+    /// Publishes several events at once (one look at the bus).
+    pub(crate) fn emit_all(&self, kinds: impl IntoIterator<Item = EventKind>) {
+        let mut published = Vec::new();
+        self.bus.publish_all(self.slot, kinds, &mut published);
+        if let Some(journal) = self.journal().as_mut() {
+            for event in &published {
+                journal.event(event);
+            }
+        }
     }
 
     /// A phase attempt ended: its event, and its full record in the journal.

@@ -779,17 +779,15 @@ impl<'e> Run<'e> {
         let phase = &p.phase;
         let events = &self.env.events;
         if events.is_observed() {
-            for (i, m) in ended.measurements.iter().enumerate() {
-                events.emit(measurement_event(p, i, m));
-            }
-            for a in &ended.attachments {
-                events.emit(EventKind::Attachment {
-                    phase: phase.name().to_owned(),
-                    name: a.name.clone(),
-                    size: a.size(),
-                    mimetype: a.mimetype.clone(),
-                });
-            }
+            let measured =
+                (ended.measurements.iter().enumerate()).map(|(i, m)| measurement_event(p, i, m));
+            let attached = ended.attachments.iter().map(|a| EventKind::Attachment {
+                phase: phase.name().to_owned(),
+                name: a.name.clone(),
+                size: a.size(),
+                mimetype: a.mimetype.clone(),
+            });
+            events.emit_all(measured.chain(attached));
         }
         let record = PhaseRecord {
             measurements: ended.measurements,
