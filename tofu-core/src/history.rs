@@ -124,12 +124,28 @@ impl DoubleEndedIterator for Events<'_> {
 
 impl ExactSizeIterator for Events<'_> {}
 
+/// What an allocation costs beyond what it holds: the allocator's header and rounding, an
+/// `Arc`'s counts.
+const ALLOCATION: usize = 32;
+
 /// An estimate of the memory an event holds: itself, its texts, its values, and what it
-/// shares with the run's record (a phase's record, a run's plan), counted as if it alone
-/// held them (after the run it may).
+/// shares with the run's record (a phase's record, a run's plan), counted as if it alone held
+/// them (after the run it may). It counts allocations as the allocator makes them; a
+/// process's resident memory is more (what the allocator keeps after it was freed).
 pub(crate) fn held_bytes(event: &Event) -> usize {
-    const EVENT: usize = std::mem::size_of::<Event>() + 16;
-    let texts = |texts: &[&str]| texts.iter().map(|t| t.len()).sum::<usize>();
+    const EVENT: usize = std::mem::size_of::<Event>() + ALLOCATION;
+    let texts = |texts: &[&str]| {
+        texts
+            .iter()
+            .map(|t| {
+                if t.is_empty() {
+                    0
+                } else {
+                    t.len() + ALLOCATION
+                }
+            })
+            .sum::<usize>()
+    };
     EVENT
         + match &event.kind {
             EventKind::RunStarted {
@@ -142,14 +158,24 @@ pub(crate) fn held_bytes(event: &Event) -> usize {
                 texts(&[serial_number, procedure_id, test_name])
                     + plan
                         .iter()
-                        .map(|p| 64 + p.name.len() + p.measurements.len() * 96)
+                        .map(|p| {
+                            std::mem::size_of_val(p)
+                                + texts(&[&p.name])
+                                + ALLOCATION
+                                + p.measurements.len()
+                                    * std::mem::size_of::<crate::event::PlannedMeasurement>()
+                        })
                         .sum::<usize>()
             }
-            EventKind::UnitIdentified { serial_number } => serial_number.len(),
-            EventKind::PhaseStarted { name, .. } => name.len(),
+            EventKind::UnitIdentified { serial_number } => texts(&[serial_number]),
+            EventKind::PhaseStarted { name, .. } => texts(&[name]),
             EventKind::MeasurementSet { value, .. } => value.as_ref().map_or(0, value_bytes),
             EventKind::SweepPoints { points, .. } => {
-                points.iter().map(|p| 24 + p.len() * 8).sum::<usize>()
+                ALLOCATION
+                    + points
+                        .iter()
+                        .map(|p| 24 + ALLOCATION + p.len() * 8)
+                        .sum::<usize>()
             }
             EventKind::PhaseEnded { record, .. } => phase_bytes(record),
             EventKind::Log { record } => {
@@ -157,7 +183,7 @@ pub(crate) fn held_bytes(event: &Event) -> usize {
             }
             EventKind::RunEnded { record } => 1024 + record.phases.len() * 8,
             EventKind::PromptOpened { message, image, .. } => {
-                message.len() + image.as_ref().map_or(0, String::len)
+                texts(&[message, image.as_deref().unwrap_or_default()])
             }
             _ => 64,
         }
@@ -167,21 +193,27 @@ fn phase_bytes(record: &PhaseRecord) -> usize {
     let measurements: usize = record
         .measurements
         .iter()
-        .map(|m| 64 + m.measured_value.as_ref().map_or(0, value_bytes))
+        .map(|m| std::mem::size_of_val(m) + m.measured_value.as_ref().map_or(0, value_bytes))
         .sum();
     let attachments: usize = record
         .attachments
         .iter()
         .map(|a| 128 + a.name.len() + a.data.len())
         .sum();
-    std::mem::size_of::<PhaseRecord>() + record.name.len() + measurements + attachments
+    // The record, its measurements' list, its name, its code's names.
+    std::mem::size_of::<PhaseRecord>()
+        + 4 * ALLOCATION
+        + record.name.len()
+        + 64
+        + measurements
+        + attachments
 }
 
 fn value_bytes(value: &Value) -> usize {
     match value {
-        Value::Text(text) => text.len(),
-        Value::Json(json) => json.to_string().len(),
-        Value::Columns(columns) => columns.len() * (columns.dimension_count() + 1) * 8,
+        Value::Text(text) => ALLOCATION + text.len(),
+        Value::Json(json) => ALLOCATION + json.to_string().len(),
+        Value::Columns(columns) => ALLOCATION + columns.len() * (columns.dimension_count() + 1) * 8,
         _ => 0,
     }
 }
@@ -269,7 +301,10 @@ mod tests {
     #[test]
     fn what_an_event_holds_counts_its_texts_values_and_attachments() {
         let bare = held_bytes(&event(1, ""));
-        assert_eq!(held_bytes(&event(1, &"x".repeat(1000))), bare + 1000);
+        assert_eq!(
+            held_bytes(&event(1, &"x".repeat(1000))),
+            bare + 1000 + ALLOCATION
+        );
         let measured = |value: Value| {
             held_bytes(&Event {
                 seq: 1,
@@ -288,6 +323,9 @@ mod tests {
             })
         };
         assert_eq!(measured(Value::Number(1.0)), bare);
-        assert_eq!(measured(Value::Text("x".repeat(500))), bare + 500);
+        assert_eq!(
+            measured(Value::Text("x".repeat(500))),
+            bare + 500 + ALLOCATION
+        );
     }
 }

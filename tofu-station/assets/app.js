@@ -145,27 +145,37 @@
     slots.forEach((s) => render(s.index));
   }
 
+  // Only what changed is written: the browser lays out and paints again only what was
+  // written (a busy station redraws its cards many times a second).
+  function setText(node, text) {
+    if (node.textContent !== text) node.textContent = text;
+  }
+
   function render(i) {
     const s = slots[i], c = cards[i];
     if (!c) { build(); return; }
-    c.root.dataset.state = s.state;
-    c.name.textContent = s.name;
-    c.state.textContent = s.state;
-    c.serial.textContent = s.serial || "—";
-    c.phase.textContent = s.phase && s.state !== "IDLE"
-      ? "phase " + (s.phaseIndex + 1) + " of " + s.phaseCount + ": " + s.phase : "";
-    c.measurement.textContent = s.last ? describe(s.last) : "";
-    c.waiting.textContent = s.waiting && (s.state === "RUNNING" || s.state === "PROMPT") ? "waiting for " + s.waiting : "";
-    c.log.textContent = s.log || "";
+    if (c.root.dataset.state !== s.state) c.root.dataset.state = s.state;
+    setText(c.name, s.name);
+    setText(c.state, s.state);
+    setText(c.serial, s.serial || "—");
+    setText(c.phase, s.phase && s.state !== "IDLE"
+      ? "phase " + (s.phaseIndex + 1) + " of " + s.phaseCount + ": " + s.phase : "");
+    setText(c.measurement, s.last ? describe(s.last) : "");
+    setText(c.waiting, s.waiting && (s.state === "RUNNING" || s.state === "PROMPT") ? "waiting for " + s.waiting : "");
+    setText(c.log, s.log || "");
     const done = ["PASS", "FAIL", "ERROR", "ABORTED"].includes(s.state);
-    c.banner.hidden = !done;
-    if (done) {
+    if (c.banner.hidden === done) c.banner.hidden = !done;
+    const bannerKey = done ? s.state + "\n" + s.outcome + "\n" + s.failures.join("\n") : null;
+    if (done && c.bannerKey !== bannerKey) {
+      c.bannerKey = bannerKey;
       c.banner.dataset.outcome = s.state;
       const list = el("ul", "failures");
       for (const f of s.failures) list.append(el("li", null, f));
       c.banner.replaceChildren(el("div", "outcome", s.outcome && s.outcome !== s.state ? s.state + " (" + s.outcome + ")" : s.state), list);
     }
-    c.stop.disabled = !(s.state === "RUNNING" || s.state === "PROMPT");
+    if (!done) c.bannerKey = null;
+    const stoppable = s.state === "RUNNING" || s.state === "PROMPT";
+    if (c.stop.disabled === stoppable) c.stop.disabled = !stoppable;
     renderAsk(s, c);
     elapsed(s, c);
   }
@@ -184,7 +194,7 @@
     // A run that ended before the page opened: its end time is not in the snapshot.
     if (!running && !s.ended) { c.elapsed.textContent = ""; return; }
     const end = running ? Date.now() : s.ended;
-    c.elapsed.textContent = "  " + ((end - s.started) / 1000).toFixed(1) + " s";
+    setText(c.elapsed, "  " + ((end - s.started) / 1000).toFixed(1) + " s");
   }
 
   // -- prompts: the answer field has the focus, Enter sends (a barcode scanner types and sends Enter) --

@@ -155,9 +155,10 @@ impl StationPage {
     }
 
     /// How much of the event stream the server keeps for clients that reconnect: `events`
-    /// events and `bytes` bytes of their JSON at most (by default [`REPLAY_EVENTS`] and
-    /// [`REPLAY_BYTES`]). A client that resumes after an event no longer kept starts again
-    /// from a snapshot.
+    /// events, holding `bytes` bytes of memory at most by an estimate (by default
+    /// [`REPLAY_EVENTS`] and [`REPLAY_BYTES`]). A client that resumes after an event no longer
+    /// kept starts again from a snapshot. Two servers of the same test or station share one
+    /// buffer, with the larger bounds.
     pub fn replay_buffer(mut self, events: usize, bytes: usize) -> Self {
         self.replay = (events.max(1), bytes.max(1));
         self

@@ -19,7 +19,7 @@
 //! kind, and log lines below INFO. A page applying the rest ends each batch in the state it
 //! would reach with every event, at a fraction of the work: a busy station sends hundreds of
 //! thousands of events a second, more than a browser sharing the machine can parse. It also
-//! stays current rather than complete: when the server falls behind the station (see
+//! stays current rather than complete: when the stream falls behind the station (see
 //! [`LIVE_LAG`]), it sends a snapshot instead of events that are no longer news.
 
 use std::convert::Infallible;
