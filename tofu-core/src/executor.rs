@@ -27,7 +27,7 @@ use crate::outcome::{
 };
 use crate::panic_capture::{Panic, catch};
 use crate::phase::{PhaseOptions, PhaseReturn};
-use crate::plan::{self, Plan, Prepared, Step, UNKNOWN_DUT};
+use crate::plan::{self, PlanCell, Prepared, PreparedPlan, Step, UNKNOWN_DUT};
 use crate::plug::PlugEntry;
 use crate::plug_calls;
 use crate::prompt;
@@ -41,7 +41,7 @@ pub(crate) type SerialNumber = Result<Result<String, String>, Panic>;
 
 /// Everything a run is given besides its serial number.
 pub(crate) struct RunEnv<'a> {
-    pub(crate) plan: &'a Plan,
+    pub(crate) plan: &'a PlanCell,
     pub(crate) slot: Option<&'a SlotRun>,
     pub(crate) abort: Arc<Abort>,
     pub(crate) events: Arc<Emitter>,
@@ -141,7 +141,7 @@ impl<'e> Run<'e> {
     fn execute(&mut self, serial_number: impl FnOnce() -> SerialNumber) {
         let prepared = match self.env.plan.prepare() {
             Ok(prepared) => {
-                self.start(&prepared);
+                self.start(Some(&prepared));
                 prepared
             }
             Err(errors) => {
@@ -152,7 +152,7 @@ impl<'e> Run<'e> {
                 {
                     self.dut_id = serial;
                 }
-                self.start(&[]);
+                self.start(None);
                 self.fail(errors.code(), errors.description());
                 return;
             }
@@ -181,7 +181,7 @@ impl<'e> Run<'e> {
         let set_up = self.set_up_plugs();
         if self.terminal.is_none() {
             let steps = self.env.plan.steps();
-            self.run_steps(&steps, &prepared, false);
+            self.run_steps(&steps, &prepared.phases, false);
         }
         self.tear_down_plugs(set_up);
         // An abort during the last phase or the teardowns is an abort too.
@@ -189,7 +189,7 @@ impl<'e> Run<'e> {
     }
 
     /// The run starts: its event, and its journal.
-    fn start(&mut self, prepared: &[Prepared]) {
+    fn start(&mut self, prepared: Option<&PreparedPlan>) {
         self.emit(EventKind::RunStarted {
             serial_number: self.dut_id.clone(),
             procedure_id: self.env.plan.metadata.procedure_id.clone(),
@@ -201,7 +201,7 @@ impl<'e> Run<'e> {
                 .clone()
                 .unwrap_or_else(|| self.env.plan.metadata.procedure_id.clone()),
             slot_name: self.env.slot.map(|s| s.record.name.clone()),
-            plan: Arc::new(plan::planned(prepared)),
+            plan: prepared.map_or_else(|| Arc::new(Vec::new()), |p| Arc::clone(&p.planned)),
         });
         let Some(dir) = &self.env.journal_dir else {
             return;

@@ -64,6 +64,65 @@ pub(crate) enum Step {
     },
 }
 
+/// A test's plan, and what it prepares for a run, kept for the next runs until the plan
+/// changes: the phases' declarations (each phase's `declare` runs once, as OpenHTF's
+/// decorators do), their events' texts, the `run_started` plan. A run of a thousand phases
+/// spends more building these than running its phases; the station page's replay buffer keeps
+/// them once for all the runs it holds, not once per run.
+#[derive(Debug)]
+pub(crate) struct PlanCell {
+    plan: Plan,
+    prepared: std::sync::OnceLock<PreparedPlan>,
+}
+
+/// What a plan prepares for its runs ([`PlanCell`]).
+#[derive(Debug, Clone)]
+pub(crate) struct PreparedPlan {
+    /// The phases, their declarations built, in the order of the phase list.
+    pub(crate) phases: Arc<[Prepared]>,
+    /// The `run_started` event's plan.
+    pub(crate) planned: Arc<Vec<PlannedPhase>>,
+}
+
+impl PlanCell {
+    pub(crate) fn new(plan: Plan) -> Self {
+        PlanCell {
+            plan,
+            prepared: std::sync::OnceLock::new(),
+        }
+    }
+
+    /// The phases prepared for a run: kept from an earlier run of the same plan, or built
+    /// (and kept) now. A plan with errors is prepared again at each run.
+    pub(crate) fn prepare(&self) -> Result<PreparedPlan, PlanErrors> {
+        if let Some(prepared) = self.prepared.get() {
+            return Ok(prepared.clone());
+        }
+        let phases: Arc<[Prepared]> = self.plan.prepare()?.into();
+        let prepared = PreparedPlan {
+            planned: Arc::new(planned(&phases)),
+            phases,
+        };
+        Ok(self.prepared.get_or_init(|| prepared).clone())
+    }
+}
+
+impl std::ops::Deref for PlanCell {
+    type Target = Plan;
+
+    fn deref(&self) -> &Plan {
+        &self.plan
+    }
+}
+
+/// Changing the plan forgets what was prepared from it.
+impl std::ops::DerefMut for PlanCell {
+    fn deref_mut(&mut self) -> &mut Plan {
+        self.prepared = std::sync::OnceLock::new();
+        &mut self.plan
+    }
+}
+
 /// A phase with its declarations built.
 #[derive(Debug)]
 pub(crate) struct Prepared {
@@ -71,8 +130,9 @@ pub(crate) struct Prepared {
     pub(crate) decls: Vec<Arc<MeasurementDecl>>,
     /// Indexes into the plan's plugs, one per plug the phase asks for.
     pub(crate) plugs: Vec<usize>,
-    /// The texts of the phase's `measurement_set` events, made once per run and shared by
-    /// every event (formatting limits costs more than the rest of a measurement's event).
+    /// The texts of the phase's `measurement_set` events, made once (for every run of the
+    /// plan) and shared by every event (formatting limits costs more than the rest of a
+    /// measurement's event).
     event_texts: std::sync::OnceLock<EventTexts>,
 }
 
@@ -503,6 +563,53 @@ fn default_station_id() -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn measuring(name: &str) -> Phase {
+        Phase::dynamic(name)
+            .measure::<f64, _>("v", crate::declare::in_range(0.0, 1.0))
+            .run(|_test, m| {
+                m.get::<f64>("v")?.set(0.5);
+                Ok::<(), crate::phase::MeasurementAccessError>(())
+            })
+    }
+
+    /// The `run_started` plans of `runs` runs of `test`.
+    fn plans(test: &mut crate::Test, runs: usize) -> Vec<Arc<Vec<PlannedPhase>>> {
+        let events = test.events().subscribe();
+        for _ in 0..runs {
+            let _ = test.execute(|| "SN");
+        }
+        std::iter::from_fn(|| events.try_recv())
+            .filter_map(|received| match received {
+                crate::Received::Event(event) => match &event.kind {
+                    crate::EventKind::RunStarted { plan, .. } => Some(Arc::clone(plan)),
+                    _ => None,
+                },
+                crate::Received::Missed(_) => None,
+            })
+            .collect()
+    }
+
+    /// The runs of a test share what its plan prepared, until the plan changes.
+    #[test]
+    fn a_plan_is_prepared_once_for_its_runs_and_again_when_it_changes() {
+        let mut test = crate::Test::new("p")
+            .phases([measuring("a")])
+            .without_json_output()
+            .quiet();
+        let first = plans(&mut test, 2);
+        assert_eq!(first.len(), 2);
+        assert!(Arc::ptr_eq(&first[0], &first[1]));
+        assert_eq!(first[0].len(), 1);
+        let mut test = test.phases([measuring("b")]);
+        let second = plans(&mut test, 2);
+        assert!(!Arc::ptr_eq(&first[0], &second[0]));
+        let names: Vec<&str> = second[0].iter().map(|p| p.name.as_str()).collect();
+        assert_eq!(names, ["a", "b"]);
+        assert!(Arc::ptr_eq(&second[0], &second[1]));
+        let records = test.execute(|| "SN");
+        assert_eq!(records.record.phases.len(), 2);
+    }
 
     #[test]
     fn repeated_names_are_found_pairwise_or_hashed() {

@@ -20,7 +20,7 @@ use crate::limits_file::{self, LimitsFileError};
 use crate::output::{JsonOutput, OutputCallback};
 use crate::panic_capture::catch;
 use crate::phase::{Phase, Registered};
-use crate::plan::Plan;
+use crate::plan::{Plan, PlanCell};
 use crate::plug::{DEFAULT_PLUG_TIMEOUT, Plug, PlugEntry};
 use crate::slot::SlotRun;
 
@@ -45,7 +45,7 @@ use crate::slot::SlotRun;
 /// ```
 #[derive(Debug)]
 pub struct Test {
-    pub(crate) plan: Plan,
+    pub(crate) plan: PlanCell,
     outputs: Vec<Box<dyn OutputCallback>>,
     json_output: Option<JsonOutput>,
     console_summary: bool,
@@ -74,7 +74,7 @@ impl Test {
         let desk = Arc::new(Desk::new(Arc::clone(&bus), None));
         control.add_desk(&desk);
         Test {
-            plan: Plan::new(procedure_id.into()),
+            plan: PlanCell::new(Plan::new(procedure_id.into())),
             outputs: Vec::new(),
             json_output: Some(JsonOutput::new()),
             console_summary: true,
