@@ -54,7 +54,7 @@
     switch (e.type) {
       case "run_started":
         Object.assign(s, emptySlot(s.index, s.name), { state: "RUNNING", serial: e.serial_number,
-          phaseCount: e.plan.length, started: e.time_millis, plan: e.plan });
+          phaseCount: e.phase_count, started: e.time_millis });
         break;
       case "unit_identified": s.serial = e.serial_number; break;
       case "phase_started": s.phase = e.name; s.phaseIndex = e.index; s.waiting = null; break;

@@ -203,7 +203,11 @@ fn write(events: &[Arc<Event>], last: u64, framing: Framing) -> Vec<u8> {
             text.push(b'\n');
         }
         text.extend_from_slice(b"data: ");
-        if let Err(e) = json::write_event(&mut text, event) {
+        let written = match framing {
+            Framing::Coalesced => json::write_view_event(&mut text, event),
+            Framing::Each | Framing::Batch => json::write_event(&mut text, event),
+        };
+        if let Err(e) = written {
             tracing::warn!("event {} not sent to pages: {e}", event.seq);
             text.truncate(start);
             continue;

@@ -20,7 +20,46 @@ pub(crate) fn write_event(out: &mut Vec<u8>, event: &Event) -> serde_json::Resul
     written
 }
 
-fn write_unchecked(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
+/// Appends `event`'s JSON form as the page's view (`?coalesce=1`) sends it: a `run_started`
+/// carries `phase_count`, its plan's length, instead of its plan, which the page doesn't show
+/// (a thousand-phase plan is most of a run's JSON, parsed by a browser at every run); every
+/// other event as [`write_event`]. On an error `out` is as it was.
+pub(crate) fn write_view_event(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
+    let EventKind::RunStarted {
+        serial_number,
+        procedure_id,
+        test_name,
+        slot_name,
+        plan,
+    } = &event.kind
+    else {
+        return write_event(out, event);
+    };
+    let start = out.len();
+    let mut written = || {
+        write_common(out, event)?;
+        out.extend_from_slice(b",\"type\":\"run_started\",\"serial_number\":");
+        put(out, serial_number.as_str())?;
+        out.extend_from_slice(b",\"procedure_id\":");
+        put(out, procedure_id.as_str())?;
+        out.extend_from_slice(b",\"test_name\":");
+        put(out, test_name.as_str())?;
+        out.extend_from_slice(b",\"slot_name\":");
+        put(out, slot_name)?;
+        out.extend_from_slice(b",\"phase_count\":");
+        put_u64(out, plan.len() as u64);
+        out.push(b'}');
+        Ok(())
+    };
+    let written = written();
+    if written.is_err() {
+        out.truncate(start);
+    }
+    written
+}
+
+/// `{` and the fields every event has.
+fn write_common(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
     out.extend_from_slice(b"{\"v\":");
     put_u64(out, u64::from(EVENTS_VERSION));
     out.extend_from_slice(b",\"seq\":");
@@ -31,7 +70,11 @@ fn write_unchecked(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
         None => out.extend_from_slice(b"null"),
     }
     out.extend_from_slice(b",\"time_millis\":");
-    put(out, &event.time_millis)?;
+    put(out, &event.time_millis)
+}
+
+fn write_unchecked(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
+    write_common(out, event)?;
     match &event.kind {
         EventKind::PhaseStarted {
             index,
@@ -209,6 +252,26 @@ pub(crate) mod tests {
             }
         }
         (events, before)
+    }
+
+    #[test]
+    fn the_pages_view_of_run_started_has_the_phase_count_for_the_plan() {
+        let events = real_events(2);
+        let mut checked = 0;
+        for event in &events {
+            let mut out = Vec::new();
+            write_view_event(&mut out, event).unwrap();
+            let got: serde_json::Value = serde_json::from_slice(&out).unwrap();
+            let mut expected = serde_json::to_value(&**event).unwrap();
+            if let Some(plan) = expected.as_object_mut().unwrap().remove("plan") {
+                let count = plan.as_array().unwrap().len();
+                assert!(count > 2, "{count}");
+                expected["phase_count"] = count.into();
+                checked += 1;
+            }
+            assert_eq!(got, expected);
+        }
+        assert_eq!(checked, 2, "one run_started a slot");
     }
 
     #[test]
