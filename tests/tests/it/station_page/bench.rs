@@ -310,16 +310,22 @@ fn bench_100_reconnects_miss_nothing_and_memory_stays_flat() {
     assert_eq!(first[0].0, "snapshot");
     let mut last = first.last().unwrap().1;
     let (mut resumed, mut snapshots, mut events) = (0, 0, 0);
+    // The reconnections that started from a snapshot: which, and after how long away.
+    let mut fell_back = Vec::new();
     let mut rss = Vec::new();
     for i in 1..=100 {
-        if i % 10 == 0 {
+        let away = if i % 10 == 0 {
             // A page that comes back a second later.
             std::thread::sleep(Duration::from_secs(1));
-        }
+            "1 s"
+        } else {
+            "0 s"
+        };
         let id = last.to_string();
         let got = sse(addr, &[("Last-Event-ID", &id)], 50);
         if got[0].0 == "snapshot" {
             snapshots += 1;
+            fell_back.push(format!("#{i} ({away} away)"));
         } else {
             assert_eq!(got[0].1, last + 1, "reconnection {i} resumed after {last}");
             resumed += 1;
@@ -342,8 +348,10 @@ fn bench_100_reconnects_miss_nothing_and_memory_stays_flat() {
     let units = runs.join().unwrap();
     println!(
         "100 reconnections during a busy 4-slot station ({units} units): {resumed} resumed right after the last \
-         event seen, {snapshots} started from a snapshot, {events} events read; resident memory after 10: \
+         event seen, {snapshots} started from a snapshot ({}), {events} events read; resident memory after 10: \
          {} KiB, after 100: {} KiB (after a 5 s warm-up: {warm} KiB)",
-        rss[0], rss[1]
+        fell_back.join(", "),
+        rss[0],
+        rss[1]
     );
 }
