@@ -6,7 +6,7 @@
 //! behind the station, however busy the machine (a subscriber's queue can, and then drops
 //! events). It holds the events themselves, not their JSON: a reader turns into text only
 //! what it sends. It is bounded by a count of events and an estimate of the memory they hold
-//! ([`held_bytes`]); the oldest go first.
+//! (`held_bytes`); the oldest go first.
 
 use std::collections::VecDeque;
 use std::sync::Arc;
