@@ -258,10 +258,8 @@ impl EventBus {
         let mut inner = self.lock();
         inner.subscribers.retain(|(q, _)| q.strong_count() > 0);
         inner.subscribers.push((Arc::downgrade(&queue), observer));
-        if observer {
-            self.observed.store(true, Ordering::Relaxed);
-            self.subscribed.store(true, Ordering::Relaxed);
-        }
+        // Also forgets the subscribers gone before (a quiet one doesn't observe).
+        self.refresh_observed(&inner);
         Subscription {
             queue,
             bus: Arc::downgrade(self),
@@ -510,7 +508,7 @@ impl HistoryReader {
     /// Calls `read` with the events published after event `seen` (none if it is the last),
     /// oldest first, with the bus locked: it should take what it needs (clone the events it
     /// keeps) and return. [`HistoryRead::Gone`] if the history no longer holds every one of
-    /// them (or `seen` is not one of this bus's): start again from [`HistoryReader::snapshot`],
+    /// them (or `seen` is past the last event published): start again from [`HistoryReader::snapshot`],
     /// then read after its `seq`.
     pub fn read_after<R>(&self, seen: u64, read: impl FnOnce(Events<'_>) -> R) -> HistoryRead<R> {
         let Some(bus) = self.bus.upgrade() else {
@@ -1125,12 +1123,14 @@ mod tests {
             count.fetch_add(1, Ordering::Relaxed);
         });
         let woken = || woken.load(Ordering::Relaxed);
-        // The first event wakes (no wake yet); a phase's detail right after it doesn't.
+        // The first event wakes (no wake yet); the run's look then has nothing new.
         detail(&bus);
         assert_eq!(woken(), 1);
-        detail(&bus);
+        bus.wake_subscribers();
         assert_eq!(woken(), 1);
-        // The run's look wakes the readers for what is new, once.
+        // A phase's detail wakes the readers, or the run's look does (the 20 ms rule, tested
+        // as a table above): once either way.
+        detail(&bus);
         bus.wake_subscribers();
         assert_eq!(woken(), 2);
         bus.wake_subscribers();
@@ -1174,6 +1174,11 @@ mod tests {
         assert!(bus.is_observed() && bus.is_subscribed());
         drop(sub);
         log(&bus, 1);
+        assert!(!bus.is_observed() && !bus.is_subscribed());
+        // Gone without an event since: a new subscriber that doesn't observe finds it out.
+        let sub = bus.subscribe();
+        drop(sub);
+        let _console = bus.subscribe_quietly(4);
         assert!(!bus.is_observed() && !bus.is_subscribed());
     }
 }

@@ -141,6 +141,9 @@ impl<'e> Run<'e> {
     fn execute(&mut self, serial_number: impl FnOnce() -> SerialNumber) {
         let prepared = match self.env.plan.prepare() {
             Ok(prepared) => {
+                for warning in prepared.warnings.iter() {
+                    tracing::warn!("{warning}");
+                }
                 self.start(Some(&prepared));
                 prepared
             }

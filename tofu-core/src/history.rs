@@ -33,7 +33,8 @@ pub enum HistoryRead<R> {
     /// What the reader's function returned, given the events after the one it saw.
     Events(R),
     /// The history doesn't hold every event after the one the reader saw (it went too far
-    /// back, or the reader's id isn't one of this bus's): start again from a snapshot.
+    /// back, or the reader's id is past the bus's last event: a page of the station's last
+    /// process, while this one hasn't reached that id): start again from a snapshot.
     Gone,
 }
 
@@ -199,10 +200,28 @@ fn phase_bytes(record: &PhaseRecord) -> usize {
         + attachments
 }
 
+/// What a JSON value holds, without writing it out.
+fn json_bytes(json: &serde_json::Value) -> usize {
+    match json {
+        serde_json::Value::String(text) => ALLOCATION + text.len(),
+        serde_json::Value::Array(items) => {
+            ALLOCATION + items.iter().map(|v| 32 + json_bytes(v)).sum::<usize>()
+        }
+        serde_json::Value::Object(map) => {
+            ALLOCATION
+                + map
+                    .iter()
+                    .map(|(k, v)| 64 + k.len() + json_bytes(v))
+                    .sum::<usize>()
+        }
+        _ => 0,
+    }
+}
+
 fn value_bytes(value: &Value) -> usize {
     match value {
         Value::Text(text) => ALLOCATION + text.len(),
-        Value::Json(json) => ALLOCATION + json.to_string().len(),
+        Value::Json(json) => json_bytes(json),
         Value::Columns(columns) => ALLOCATION + columns.len() * (columns.dimension_count() + 1) * 8,
         _ => 0,
     }

@@ -294,6 +294,8 @@ impl LimitsFile {
                      program (add phases made with Phase::dynamic before loading the limits file)"
                 )
             },
+            // Said at each run instead.
+            &mut Vec::new(),
         )
     }
 
@@ -302,13 +304,16 @@ impl LimitsFile {
     pub(crate) fn apply<'a>(
         &self,
         phases: impl IntoIterator<Item = (&'a Phase, &'a mut Vec<Arc<MeasurementDecl>>)>,
+        warnings: &mut Vec<String>,
     ) -> Vec<String> {
         let phases: Vec<(&Phase, Option<&mut Vec<Arc<MeasurementDecl>>>)> =
             phases.into_iter().map(|(p, d)| (p, Some(d))).collect();
         let known = test_phase_names(phases.iter().map(|(p, _)| *p));
-        self.apply_to(phases, |phase| {
-            format!("there is no phase `{phase}` in the test{known}")
-        })
+        self.apply_to(
+            phases,
+            |phase| format!("there is no phase `{phase}` in the test{known}"),
+            warnings,
+        )
         .iter()
         .map(ToString::to_string)
         .collect()
@@ -320,6 +325,7 @@ impl LimitsFile {
         &self,
         phases: impl IntoIterator<Item = (&'a Phase, Option<&'a mut Vec<Arc<MeasurementDecl>>>)>,
         unknown_phase: impl Fn(&str) -> String,
+        warnings: &mut Vec<String>,
     ) -> Vec<LimitsProblem> {
         let mut phases: Vec<_> = phases.into_iter().collect();
         let mut problems = Vec::new();
@@ -364,7 +370,7 @@ impl LimitsFile {
                         );
                         continue;
                     }
-                    if let Err(errors) = self.set(s, phase.name(), decl) {
+                    if let Err(errors) = self.set(s, phase.name(), decl, warnings) {
                         for (line, message) in errors {
                             problem(line, message);
                         }
@@ -402,6 +408,7 @@ impl LimitsFile {
         s: &Section,
         phase: &str,
         decl: &mut Arc<MeasurementDecl>,
+        warnings: &mut Vec<String>,
     ) -> Result<(), Vec<(usize, String)>> {
         let (validators, units) = s.build(decl, &s.phase)?;
         let decl = Arc::make_mut(decl);
@@ -409,14 +416,12 @@ impl LimitsFile {
             let band = |v: &[Validator]| v.iter().any(has_marginal_band);
             if band(&decl.validators) && !band(&validators) {
                 // Said in the run's log (console and record), each run.
-                tracing::warn!(
+                warnings.push(format!(
                     "{}:{}: measurement `{}` of phase `{phase}` was declared with a marginal band \
                      that this entry doesn't give: the file's limits replace the code's, so the \
                      band is dropped (give `marginal = [low, high]` here to keep one)",
-                    self.name,
-                    s.line,
-                    s.measurement,
-                );
+                    self.name, s.line, s.measurement,
+                ));
             }
             decl.validators = validators;
         }

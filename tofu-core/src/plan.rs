@@ -82,6 +82,9 @@ pub(crate) struct PreparedPlan {
     pub(crate) phases: Arc<[Prepared]>,
     /// The `run_started` event's plan.
     pub(crate) planned: Arc<Vec<PlannedPhase>>,
+    /// What each run says in its log before it starts (a limits file's entry that drops a
+    /// marginal band).
+    pub(crate) warnings: Arc<[String]>,
 }
 
 impl PlanCell {
@@ -98,10 +101,12 @@ impl PlanCell {
         if let Some(prepared) = self.prepared.get() {
             return Ok(prepared.clone());
         }
-        let phases: Arc<[Prepared]> = self.plan.prepare()?.into();
+        let (phases, warnings) = self.plan.prepare()?;
+        let phases: Arc<[Prepared]> = phases.into();
         let prepared = PreparedPlan {
             planned: Arc::new(planned(&phases)),
             phases,
+            warnings: warnings.into(),
         };
         Ok(self.prepared.get_or_init(|| prepared).clone())
     }
@@ -277,8 +282,9 @@ impl Plan {
         self.limits.as_ref().map(LimitsFile::parameters)
     }
 
-    /// Builds every phase's declarations, reporting every error found (not just the first).
-    pub(crate) fn prepare(&self) -> Result<Vec<Prepared>, PlanErrors> {
+    /// Builds every phase's declarations, reporting every error found (not just the first),
+    /// and what a run should say of them (warnings).
+    pub(crate) fn prepare(&self) -> Result<(Vec<Prepared>, Vec<String>), PlanErrors> {
         let mut errors = Vec::new();
         let mut missing = Vec::new();
         let mut prepared = Vec::new();
@@ -289,11 +295,15 @@ impl Plan {
             }
         }
         errors.extend(self.duplicate_plugs());
+        let mut warnings = Vec::new();
         if let Some(limits) = &self.limits {
-            errors.extend(limits.apply(prepared.iter_mut().map(|p| (&p.phase, &mut p.decls))));
+            errors.extend(limits.apply(
+                prepared.iter_mut().map(|p| (&p.phase, &mut p.decls)),
+                &mut warnings,
+            ));
         }
         if errors.is_empty() && missing.is_empty() {
-            Ok(prepared)
+            Ok((prepared, warnings))
         } else {
             Err(PlanErrors(errors, missing))
         }

@@ -39,14 +39,17 @@ use crate::hub::{Framing, Hub, Next};
 /// The most events written at once (one batch).
 const BATCH: usize = 1000;
 /// The most events one batch of the page's view covers (it sends few of them).
-const COALESCED_BATCH: usize = 20_000;
+const COALESCED_BATCH: usize = 4096;
 /// The page's view stays current rather than complete when its stream falls behind the
 /// station (four slots running flat out on a busy machine): when the events it would send
 /// next are this many behind the station's last, it sends a snapshot (the state now)
 /// instead. At a bench's pace (phases of milliseconds) that doesn't happen.
 const LIVE_LAG: u64 = 20_000;
-/// How long the page's stream waits for news before it looks again.
-const LIVE_WAIT: Duration = Duration::from_millis(50);
+/// How long a stream waits to be told of new events before it looks again: the bus wakes its
+/// readers at least every 20 ms while a phase runs and for the events that matter, but not for
+/// a phase's detail that follows a wake closely and is followed by nothing (the last phase's
+/// end before a long teardown).
+const LOOK_AGAIN: Duration = Duration::from_millis(50);
 /// How soon a page's `EventSource` reconnects (`retry:`, sent first on a batched stream):
 /// soon enough that the events it missed are still in the replay buffer at a busy station's
 /// pace (browsers wait 3 s by default).
@@ -139,8 +142,7 @@ impl Cursor {
                     return Some(text);
                 }
                 Next::Nothing => {
-                    let wait = if live { LIVE_WAIT } else { KEEP_ALIVE };
-                    match tokio::time::timeout(wait, self.changed.changed()).await {
+                    match tokio::time::timeout(LOOK_AGAIN, self.changed.changed()).await {
                         Ok(Ok(())) => {}
                         Ok(Err(_)) => return None,
                         Err(_) if since.elapsed() < KEEP_ALIVE => {}

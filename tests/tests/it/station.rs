@@ -698,7 +698,13 @@ fn the_example_prints_progress_and_a_line_per_slot() {
         .iter()
         .map(|r| r["phases"][0]["plug_wait_millis"].as_i64().unwrap())
         .collect();
-    assert!(waited.iter().filter(|&&w| w > 0).count() == 3, "{waited:?}");
+    // Three slots waited for another's use of the supply (each holds it for a phase); the
+    // first one only for its own turn to come (a millisecond may pass meanwhile on a busy
+    // machine).
+    assert!(
+        waited.iter().filter(|&&w| w >= 50).count() == 3,
+        "{waited:?}"
+    );
     // Each slot's record lists its own DMM, then the station's supply (the simulator's, over
     // loopback sockets).
     for r in &records {

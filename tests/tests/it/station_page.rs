@@ -1234,3 +1234,68 @@ fn reports_are_plain_files_of_the_record_folder_only() {
         assert!(!body.contains("TOP-SECRET-CONTENT"), "{path}: {body}");
     }
 }
+
+/// A plug whose teardown waits until the test lets it go (20 s at most).
+struct Gate {
+    open: std::sync::Mutex<std::sync::mpsc::Receiver<()>>,
+}
+
+impl Plug for Gate {
+    fn teardown(&mut self) -> Result<(), Box<dyn std::error::Error + Send + Sync>> {
+        let open = self.open.lock().map_err(|_| "poisoned")?;
+        let _ = open.recv_timeout(Duration::from_secs(20));
+        Ok(())
+    }
+}
+
+#[phase]
+#[measures(level: f64 = in_range(0.0, 10.0))]
+fn gated(_gate: &mut Gate, m: &mut gated::Measurements) {
+    m.level.set(5.0);
+}
+
+/// The last phase's events reach a plain stream while a long plug teardown still runs: the
+/// bus wakes its readers for them or not (they follow its last wake closely), the stream
+/// looks again on its own.
+#[test]
+fn the_last_phases_events_reach_a_stream_during_a_long_teardown() {
+    let (open, gate) = std::sync::mpsc::channel();
+    let mut test = Test::new("GATE")
+        .phases([gated])
+        .plug(Gate {
+            open: std::sync::Mutex::new(gate),
+        })
+        .without_json_output()
+        .quiet();
+    let server = test
+        .page()
+        .bind(SocketAddr::from(([127, 0, 0, 1], 0)))
+        .quiet()
+        .start()
+        .unwrap();
+    let mut stream = TcpStream::connect(server.local_addr()).unwrap();
+    stream
+        .set_read_timeout(Some(Duration::from_millis(100)))
+        .unwrap();
+    let request = format!(
+        "GET /events HTTP/1.1\r\nHost: {}\r\n\r\n",
+        server.local_addr()
+    );
+    stream.write_all(request.as_bytes()).unwrap();
+    let run = std::thread::spawn(move || test.execute(|| "SN-GATE").record.outcome);
+    let started = Instant::now();
+    let mut text = String::new();
+    while !text.contains("\"type\":\"phase_ended\"") && started.elapsed() < Duration::from_secs(10)
+    {
+        let mut buf = [0u8; 65536];
+        if let Ok(n) = stream.read(&mut buf) {
+            text.push_str(&String::from_utf8_lossy(&buf[..n]));
+        }
+    }
+    let seen = text.contains("\"type\":\"phase_ended\"");
+    let torn_down = text.contains("\"type\":\"plug_torn_down\"");
+    let _ = open.send(());
+    assert_eq!(run.join().unwrap(), tofu_core::Outcome::Pass);
+    assert!(seen, "no phase_ended while the teardown ran: {text}");
+    assert!(!torn_down, "the teardown was not waiting: {text}");
+}
