@@ -60,10 +60,9 @@ struct BusInner {
     /// console is not: it needs no measurement events, and can't answer a prompt).
     subscribers: Vec<(Weak<Queue>, bool)>,
     snapshot: Snapshot,
-    /// Each slot's last `measurement_set` event: taken into a snapshot only when one is asked
-    /// for (a run makes one for each measurement; copying its names every time costs more
-    /// than the event).
-    last_measurements: Vec<Option<Arc<Event>>>,
+    /// Each slot's last measurement set: taken into a snapshot only when one is asked for (a
+    /// run sets thousands; copying its names each time costs more than the event).
+    last_measurements: Vec<Option<LastSet>>,
     /// When an event last woke the subscribers (the event's time, epoch ms).
     last_wake_millis: i64,
     /// The last events, while someone reads them ([`EventBus::keep_history`]).
@@ -74,6 +73,15 @@ struct BusInner {
     reader_ids: u64,
     /// The last `seq` the readers were woken for.
     readers_woken_seq: u64,
+}
+
+/// A slot's last measurement set, as its event had it (names shared).
+#[derive(Debug)]
+struct LastSet {
+    phase: Arc<str>,
+    name: Arc<str>,
+    value: Option<Value>,
+    outcome: Option<MeasurementOutcome>,
 }
 
 /// What publishing found to do once the bus is unlocked.
@@ -328,20 +336,13 @@ impl EventBus {
     pub fn snapshot(&self) -> Snapshot {
         let inner = self.lock();
         let mut snapshot = inner.snapshot.clone();
-        for (slot, event) in snapshot.slots.iter_mut().zip(&inner.last_measurements) {
-            if let Some(EventKind::MeasurementSet {
-                phase,
-                name,
-                value,
-                outcome,
-                ..
-            }) = event.as_ref().map(|e| &e.kind)
-            {
+        for (slot, last) in snapshot.slots.iter_mut().zip(&inner.last_measurements) {
+            if let Some(last) = last {
                 slot.last_measurement = Some(LastMeasurement {
-                    phase: phase.to_string(),
-                    name: name.to_string(),
-                    value: value.clone(),
-                    outcome: *outcome,
+                    phase: last.phase.to_string(),
+                    name: last.name.to_string(),
+                    value: last.value.clone(),
+                    outcome: last.outcome,
                 });
             }
         }
@@ -368,33 +369,36 @@ impl EventBus {
     }
 
     /// Numbers the event, takes it into the snapshot and the history, and hands it to the
-    /// subscribers.
-    pub(crate) fn publish(&self, slot: Option<usize>, kind: EventKind) -> Arc<Event> {
+    /// subscribers; returns its sequence number.
+    pub(crate) fn publish(&self, slot: Option<usize>, kind: EventKind) -> u64 {
         let mut inner = self.lock();
         let mut after = AfterPublish::default();
-        let event = self.add(&mut inner, slot, kind, now_millis(), &mut after);
+        let seq = self.add(&mut inner, slot, kind, now_millis(), &mut after, None);
         self.finish_publishing(inner, after);
-        event
+        seq
     }
 
     /// [`EventBus::publish`] for several events of a slot, one after the other, with the
-    /// bus locked once (a phase's end: its measurements); they are appended to `published`.
+    /// bus locked once (a phase's end: its measurements); a copy of each is appended to
+    /// `copies` if given (for the run's journal, written once the bus is unlocked).
     pub(crate) fn publish_all(
         &self,
         slot: Option<usize>,
         kinds: impl IntoIterator<Item = EventKind>,
-        published: &mut Vec<Arc<Event>>,
+        mut copies: Option<&mut Vec<Event>>,
     ) {
         let mut inner = self.lock();
         let mut after = AfterPublish::default();
         let time_millis = now_millis();
         for kind in kinds {
-            published.push(self.add(&mut inner, slot, kind, time_millis, &mut after));
+            let copy = copies.as_deref_mut();
+            self.add(&mut inner, slot, kind, time_millis, &mut after, copy);
         }
         self.finish_publishing(inner, after);
     }
 
-    /// Numbers an event and takes it everywhere it goes.
+    /// Numbers an event and takes it everywhere it goes: the snapshot, the subscribers' queues
+    /// (shared by them), the history (as it is: no allocation of its own), `copy`.
     fn add(
         &self,
         inner: &mut BusInner,
@@ -402,27 +406,37 @@ impl EventBus {
         kind: EventKind,
         time_millis: i64,
         after: &mut AfterPublish,
-    ) -> Arc<Event> {
+        copy: Option<&mut Vec<Event>>,
+    ) -> u64 {
         inner.seq += 1;
-        let event = Arc::new(Event {
-            seq: inner.seq,
+        let seq = inner.seq;
+        let event = Event {
+            seq,
             slot,
             time_millis,
             kind,
-        });
+        };
         inner.take(&event);
         let wake = wakes_now(&event.kind, time_millis, inner.last_wake_millis);
         if wake {
             inner.last_wake_millis = time_millis;
         }
         after.wake |= wake;
-        for (queue, _) in &inner.subscribers {
-            match queue.upgrade() {
-                Some(queue) => queue.push(&event, wake),
-                None => after.gone = true,
-            }
+        if let Some(copy) = copy {
+            copy.push(event.clone());
         }
-        event
+        let subscribed = !inner.subscribers.is_empty();
+        match &mut inner.history {
+            Some(history) => {
+                if subscribed {
+                    hand_out(&inner.subscribers, &Arc::new(event.clone()), wake, after);
+                }
+                history.push(event);
+            }
+            None if subscribed => hand_out(&inner.subscribers, &Arc::new(event), wake, after),
+            None => {}
+        }
+        seq
     }
 
     /// After publishing: forgets the subscribers gone, unlocks the bus, wakes the history's
@@ -462,6 +476,21 @@ impl EventBus {
     }
 }
 
+/// Queues `event` for each subscriber (one event shared by all).
+fn hand_out(
+    subscribers: &[(Weak<Queue>, bool)],
+    event: &Arc<Event>,
+    wake: bool,
+    after: &mut AfterPublish,
+) {
+    for (queue, _) in subscribers {
+        match queue.upgrade() {
+            Some(queue) => queue.push(event, wake),
+            None => after.gone = true,
+        }
+    }
+}
+
 impl std::fmt::Debug for BusInner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("BusInner")
@@ -474,23 +503,31 @@ impl std::fmt::Debug for BusInner {
 }
 
 impl BusInner {
-    /// Takes a new event into the snapshot, the slots' last measurements and the history.
-    fn take(&mut self, event: &Arc<Event>) {
+    /// Takes a new event into the snapshot and the slots' last measurements.
+    fn take(&mut self, event: &Event) {
         self.snapshot.apply(event);
         let last = match &event.kind {
-            EventKind::MeasurementSet { .. } => Some(Some(Arc::clone(event))),
+            EventKind::MeasurementSet {
+                phase,
+                name,
+                value,
+                outcome,
+                ..
+            } => Some(Some(LastSet {
+                phase: Arc::clone(phase),
+                name: Arc::clone(name),
+                value: value.clone(),
+                outcome: *outcome,
+            })),
             EventKind::RunStarted { .. } => Some(None),
             _ => None,
         };
         if let Some(last) = last {
             let index = event.slot.unwrap_or(0);
             if self.last_measurements.len() <= index {
-                self.last_measurements.resize(index + 1, None);
+                self.last_measurements.resize_with(index + 1, || None);
             }
             self.last_measurements[index] = last;
-        }
-        if let Some(history) = &mut self.history {
-            history.push(event);
         }
     }
 

@@ -58,21 +58,29 @@ impl Emitter {
 
     /// Publishes one event; returns its sequence number.
     pub(crate) fn emit(&self, kind: EventKind) -> u64 {
-        let event = self.bus.publish(self.slot, kind);
-        if let Some(journal) = self.journal().as_mut() {
-            journal.event(&event);
+        let mut journal = self.journal();
+        let Some(journal) = journal.as_mut() else {
+            return self.bus.publish(self.slot, kind);
+        };
+        let mut copies = Vec::with_capacity(1);
+        self.bus.publish_all(self.slot, [kind], Some(&mut copies));
+        for event in &copies {
+            journal.event(event);
         }
-        event.seq
+        copies.last().map_or(0, |e| e.seq)
     }
 
     /// Publishes several events at once (one look at the bus).
     pub(crate) fn emit_all(&self, kinds: impl IntoIterator<Item = EventKind>) {
-        let mut published = Vec::new();
-        self.bus.publish_all(self.slot, kinds, &mut published);
-        if let Some(journal) = self.journal().as_mut() {
-            for event in &published {
-                journal.event(event);
-            }
+        let mut journal = self.journal();
+        let Some(journal) = journal.as_mut() else {
+            self.bus.publish_all(self.slot, kinds, None);
+            return;
+        };
+        let mut copies = Vec::new();
+        self.bus.publish_all(self.slot, kinds, Some(&mut copies));
+        for event in &copies {
+            journal.event(event);
         }
     }
 

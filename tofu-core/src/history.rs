@@ -4,12 +4,12 @@
 //!
 //! The history is filled as each event is published, under the bus's lock: it can't fall
 //! behind the station, however busy the machine (a subscriber's queue can, and then drops
-//! events). It holds the events themselves, not their JSON: a reader turns into text only
-//! what it sends. It is bounded by a count of events and an estimate of the memory they hold
+//! events). It holds the events themselves, in place (no allocation of their own), not their
+//! JSON: a reader copies out (sharing their names and records) and turns into text only what
+//! it sends. It is bounded by a count of events and an estimate of the memory they hold
 //! (`held_bytes`); the oldest go first.
 
 use std::collections::VecDeque;
-use std::sync::Arc;
 
 use crate::event::{Event, EventKind};
 use crate::record::PhaseRecord;
@@ -18,7 +18,7 @@ use crate::value::Value;
 /// The last events published, in order, without gaps.
 #[derive(Debug)]
 pub(crate) struct History {
-    events: VecDeque<(Arc<Event>, usize)>,
+    events: VecDeque<(Event, usize)>,
     /// The `seq` of the last event not kept (0 before the first): readers that saw less
     /// can't resume.
     dropped_through: u64,
@@ -52,9 +52,9 @@ impl History {
     }
 
     /// Keeps the next event (its `seq` follows the last one's).
-    pub(crate) fn push(&mut self, event: &Arc<Event>) {
-        let bytes = held_bytes(event);
-        self.events.push_back((Arc::clone(event), bytes));
+    pub(crate) fn push(&mut self, event: Event) {
+        let bytes = held_bytes(&event);
+        self.events.push_back((event, bytes));
         self.bytes += bytes;
         while self.events.len() > 1
             && (self.events.len() > self.max_events || self.bytes > self.max_bytes)
@@ -102,11 +102,11 @@ impl History {
 /// The events after the one a reader saw, oldest first (from either end).
 #[derive(Debug)]
 pub struct Events<'a> {
-    inner: std::collections::vec_deque::Iter<'a, (Arc<Event>, usize)>,
+    inner: std::collections::vec_deque::Iter<'a, (Event, usize)>,
 }
 
 impl<'a> Iterator for Events<'a> {
-    type Item = &'a Arc<Event>;
+    type Item = &'a Event;
 
     fn next(&mut self) -> Option<Self::Item> {
         self.inner.next().map(|(event, _)| event)
@@ -136,7 +136,8 @@ const ALLOCATION: usize = 32;
 /// were counted with a counting allocator); a process's resident memory is more (what the
 /// allocator keeps after it was freed).
 pub(crate) fn held_bytes(event: &Event) -> usize {
-    const EVENT: usize = std::mem::size_of::<Event>() + ALLOCATION;
+    // Kept in place, with its estimate.
+    const EVENT: usize = std::mem::size_of::<Event>() + std::mem::size_of::<usize>();
     let texts = |texts: &[&str]| {
         texts
             .iter()
@@ -231,17 +232,19 @@ fn value_bytes(value: &Value) -> usize {
 mod tests {
     #![allow(clippy::unwrap_used)]
 
+    use std::sync::Arc;
+
     use super::*;
 
-    fn event(seq: u64, message: &str) -> Arc<Event> {
-        Arc::new(Event {
+    fn event(seq: u64, message: &str) -> Event {
+        Event {
             seq,
             slot: None,
             time_millis: 0,
             kind: EventKind::UnitIdentified {
                 serial_number: message.into(),
             },
-        })
+        }
     }
 
     fn seqs(history: &History, seen: u64, last: u64) -> Option<Vec<u64>> {
@@ -259,7 +262,7 @@ mod tests {
         assert_eq!(seqs(&history, 10, 10), Some(vec![]));
         assert_eq!(seqs(&history, 9, 10), None);
         for seq in 11..=15 {
-            history.push(&event(seq, ""));
+            history.push(event(seq, ""));
         }
         let table: [(u64, Option<Vec<u64>>); 7] = [
             (11, None),
@@ -285,24 +288,24 @@ mod tests {
         let big = "x".repeat(10 * small);
         let mut history = History::new(0, usize::MAX, 4 * small);
         for seq in 1..=4 {
-            history.push(&event(seq, ""));
+            history.push(event(seq, ""));
         }
         assert_eq!(seqs(&history, 0, 4), Some(vec![1, 2, 3, 4]));
         assert_eq!(history.bytes(), 4 * small);
-        history.push(&event(5, ""));
+        history.push(event(5, ""));
         assert_eq!(seqs(&history, 0, 5), None);
         assert_eq!(seqs(&history, 1, 5), Some(vec![2, 3, 4, 5]));
         // Larger than the bound: it alone stays.
-        history.push(&event(6, &big));
+        history.push(event(6, &big));
         assert_eq!(seqs(&history, 5, 6), Some(vec![6]));
         assert_eq!(seqs(&history, 4, 6), None);
-        history.push(&event(7, ""));
+        history.push(event(7, ""));
         assert_eq!(seqs(&history, 6, 7), Some(vec![7]));
         assert_eq!(history.bytes(), small);
         // Widened: it keeps more from now on.
         history.widen(usize::MAX, 8 * small);
         for seq in 8..=10 {
-            history.push(&event(seq, ""));
+            history.push(event(seq, ""));
         }
         assert_eq!(seqs(&history, 6, 10), Some(vec![7, 8, 9, 10]));
     }

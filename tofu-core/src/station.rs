@@ -383,7 +383,7 @@ impl Station {
             },
         );
         if let Some(console) = &self.console {
-            console.catch_up(ended.seq);
+            console.catch_up(ended);
         }
         Batch { executions }
     }

@@ -93,7 +93,7 @@ pub(crate) enum Next {
 /// The events a stream sends next, taken from the history: `last` is the `seq` of the last
 /// one it covers (sent or left out).
 struct Picked {
-    events: Vec<Arc<Event>>,
+    events: Vec<Event>,
     last: u64,
 }
 
@@ -115,9 +115,10 @@ impl Hub {
     /// What a stream that saw every event up to `seen` gets next: the next `max` events at
     /// most, framed as asked.
     pub(crate) fn after(&self, seen: u64, max: usize, framing: Framing) -> Next {
-        // With the bus locked: only pick (and share) the events to send.
+        // With the bus locked: only pick (and copy, sharing their names and records) the
+        // events to send.
         let picked = self.history.read_after(seen, |events| {
-            let covered: Vec<&Arc<Event>> = events.take(max.max(1)).collect();
+            let covered: Vec<&Event> = events.take(max.max(1)).collect();
             let last = covered.last().map_or(seen, |e| e.seq);
             let events = match framing {
                 Framing::Coalesced => coalesce(&covered),
@@ -159,10 +160,10 @@ impl Hub {
 
 /// The events of `covered` that a later one doesn't replace (by [`Role`]), and the first
 /// one whatever it is: a client sees where the batch starts (no gap).
-fn coalesce(covered: &[&Arc<Event>]) -> Vec<Arc<Event>> {
+fn coalesce(covered: &[&Event]) -> Vec<Event> {
     kept(covered, |e| Role::of(e))
         .into_iter()
-        .map(|i| Arc::clone(covered[i]))
+        .map(|i| covered[i].clone())
         .collect()
 }
 
@@ -193,7 +194,7 @@ fn kept<T>(items: &[T], role: impl Fn(&T) -> Role) -> Vec<usize> {
 /// The server-sent events' text of `events`: each on its own (`id:` and `data:`), or one
 /// batch (a `data:` line each, then `id: last`). An event that can't be turned into JSON is
 /// left out (and said).
-fn write(events: &[Arc<Event>], last: u64, framing: Framing) -> Vec<u8> {
+fn write(events: &[Event], last: u64, framing: Framing) -> Vec<u8> {
     let mut text = Vec::with_capacity(events.len() * 200 + 32);
     for event in events {
         let start = text.len();
