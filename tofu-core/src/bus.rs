@@ -278,7 +278,7 @@ impl EventBus {
     /// of memory at most (estimated: each event, its texts and values, and the phase record or
     /// plan it refers to, as if it alone held them), for the returned reader to read after the last one it saw ([`HistoryReader::read_after`]).
     /// Unlike a subscriber's queue, the history can't fall behind: it is filled as each event
-    /// is published, at the cost of a pointer pushed (and the oldest event dropped) then.
+    /// is published, at the cost of the event moved in (and the oldest dropped) then.
     ///
     /// `wake` is called (without the bus locked) when new events are worth reading: by the
     /// events that always wake a subscriber, and at least every 20 ms while events come. A

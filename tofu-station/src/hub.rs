@@ -21,7 +21,7 @@ use crate::json;
 pub const REPLAY_EVENTS: usize = 1_000_000;
 /// How much memory the replay buffer's events hold at most, unless told otherwise: an
 /// estimate of each event, its texts and values, and the phase record it refers to (about
-/// 5 KB a phase of 10 measurements, 12 events).
+/// 4 KB a phase of 10 measurements, 12 events).
 pub const REPLAY_BYTES: usize = 256 * 1024 * 1024;
 
 /// How a stream frames the events it sends.
