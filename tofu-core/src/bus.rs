@@ -275,8 +275,9 @@ impl EventBus {
     }
 
     /// Keeps the events published from now on, the last `max_events` of them and `max_bytes`
-    /// of memory at most (estimated: each event, its texts and values, and the phase record or
-    /// plan it refers to, as if it alone held them), for the returned reader to read after the last one it saw ([`HistoryReader::read_after`]).
+    /// of memory at most (estimated: each event, its texts and values, and the phase record it
+    /// refers to, as if it alone held them), for the returned reader to read after the last
+    /// one it saw ([`HistoryReader::read_after`]).
     /// Unlike a subscriber's queue, the history can't fall behind: it is filled as each event
     /// is published, at the cost of the event moved in (and the oldest dropped) then.
     ///
@@ -371,71 +372,27 @@ impl EventBus {
     /// Numbers the event, takes it into the snapshot and the history, and hands it to the
     /// subscribers; returns its sequence number.
     pub(crate) fn publish(&self, slot: Option<usize>, kind: EventKind) -> u64 {
-        let mut inner = self.lock();
-        let mut after = AfterPublish::default();
-        let seq = self.add(&mut inner, slot, kind, now_millis(), &mut after, None);
-        self.finish_publishing(inner, after);
-        seq
+        self.publish_all(slot, [kind], None)
     }
 
     /// [`EventBus::publish`] for several events of a slot, one after the other, with the
     /// bus locked once (a phase's end: its measurements); a copy of each is appended to
-    /// `copies` if given (for the run's journal, written once the bus is unlocked).
+    /// `copies` if given (for the run's journal, written once the bus is unlocked). Returns
+    /// the last one's sequence number (the last published if none is given).
     pub(crate) fn publish_all(
         &self,
         slot: Option<usize>,
         kinds: impl IntoIterator<Item = EventKind>,
         mut copies: Option<&mut Vec<Event>>,
-    ) {
+    ) -> u64 {
         let mut inner = self.lock();
         let mut after = AfterPublish::default();
         let time_millis = now_millis();
         for kind in kinds {
-            let copy = copies.as_deref_mut();
-            self.add(&mut inner, slot, kind, time_millis, &mut after, copy);
+            inner.add(slot, kind, time_millis, &mut after, copies.as_deref_mut());
         }
-        self.finish_publishing(inner, after);
-    }
-
-    /// Numbers an event and takes it everywhere it goes: the snapshot, the subscribers' queues
-    /// (shared by them), the history (as it is: no allocation of its own), `copy`.
-    fn add(
-        &self,
-        inner: &mut BusInner,
-        slot: Option<usize>,
-        kind: EventKind,
-        time_millis: i64,
-        after: &mut AfterPublish,
-        copy: Option<&mut Vec<Event>>,
-    ) -> u64 {
-        inner.seq += 1;
         let seq = inner.seq;
-        let event = Event {
-            seq,
-            slot,
-            time_millis,
-            kind,
-        };
-        inner.take(&event);
-        let wake = wakes_now(&event.kind, time_millis, inner.last_wake_millis);
-        if wake {
-            inner.last_wake_millis = time_millis;
-        }
-        after.wake |= wake;
-        if let Some(copy) = copy {
-            copy.push(event.clone());
-        }
-        let subscribed = !inner.subscribers.is_empty();
-        match &mut inner.history {
-            Some(history) => {
-                if subscribed {
-                    hand_out(&inner.subscribers, &Arc::new(event.clone()), wake, after);
-                }
-                history.push(event);
-            }
-            None if subscribed => hand_out(&inner.subscribers, &Arc::new(event), wake, after),
-            None => {}
-        }
+        self.finish_publishing(inner, after);
         seq
     }
 
@@ -503,6 +460,45 @@ impl std::fmt::Debug for BusInner {
 }
 
 impl BusInner {
+    /// Numbers an event and takes it everywhere it goes: the snapshot, the subscribers' queues
+    /// (shared by them), the history (as it is: no allocation of its own), `copy`.
+    fn add(
+        &mut self,
+        slot: Option<usize>,
+        kind: EventKind,
+        time_millis: i64,
+        after: &mut AfterPublish,
+        copy: Option<&mut Vec<Event>>,
+    ) {
+        self.seq += 1;
+        let event = Event {
+            seq: self.seq,
+            slot,
+            time_millis,
+            kind,
+        };
+        self.take(&event);
+        let wake = wakes_now(&event.kind, time_millis, self.last_wake_millis);
+        if wake {
+            self.last_wake_millis = time_millis;
+        }
+        after.wake |= wake;
+        if let Some(copy) = copy {
+            copy.push(event.clone());
+        }
+        let subscribed = !self.subscribers.is_empty();
+        match &mut self.history {
+            Some(history) => {
+                if subscribed {
+                    hand_out(&self.subscribers, &Arc::new(event.clone()), wake, after);
+                }
+                history.push(event);
+            }
+            None if subscribed => hand_out(&self.subscribers, &Arc::new(event), wake, after),
+            None => {}
+        }
+    }
+
     /// Takes a new event into the snapshot and the slots' last measurements.
     fn take(&mut self, event: &Event) {
         self.snapshot.apply(event);

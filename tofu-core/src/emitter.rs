@@ -58,30 +58,22 @@ impl Emitter {
 
     /// Publishes one event; returns its sequence number.
     pub(crate) fn emit(&self, kind: EventKind) -> u64 {
-        let mut journal = self.journal();
-        let Some(journal) = journal.as_mut() else {
-            return self.bus.publish(self.slot, kind);
-        };
-        let mut copies = Vec::with_capacity(1);
-        self.bus.publish_all(self.slot, [kind], Some(&mut copies));
-        for event in &copies {
-            journal.event(event);
-        }
-        copies.last().map_or(0, |e| e.seq)
+        self.emit_all([kind])
     }
 
-    /// Publishes several events at once (one look at the bus).
-    pub(crate) fn emit_all(&self, kinds: impl IntoIterator<Item = EventKind>) {
+    /// Publishes several events at once (one look at the bus); returns the last one's
+    /// sequence number.
+    pub(crate) fn emit_all(&self, kinds: impl IntoIterator<Item = EventKind>) -> u64 {
         let mut journal = self.journal();
         let Some(journal) = journal.as_mut() else {
-            self.bus.publish_all(self.slot, kinds, None);
-            return;
+            return self.bus.publish_all(self.slot, kinds, None);
         };
         let mut copies = Vec::new();
-        self.bus.publish_all(self.slot, kinds, Some(&mut copies));
+        let seq = self.bus.publish_all(self.slot, kinds, Some(&mut copies));
         for event in &copies {
             journal.event(event);
         }
+        seq
     }
 
     /// A phase attempt ended: its event, and its full record in the journal.

@@ -12,8 +12,16 @@ use tofu_core::{Event, EventKind};
 
 /// Appends `event`'s JSON form to `out`. On an error `out` is as it was.
 pub(crate) fn write_event(out: &mut Vec<u8>, event: &Event) -> serde_json::Result<()> {
+    all_or_nothing(out, |out| write_unchecked(out, event))
+}
+
+/// What `write` appends to `out`, or nothing if it fails.
+fn all_or_nothing(
+    out: &mut Vec<u8>,
+    write: impl FnOnce(&mut Vec<u8>) -> serde_json::Result<()>,
+) -> serde_json::Result<()> {
     let start = out.len();
-    let written = write_unchecked(out, event);
+    let written = write(out);
     if written.is_err() {
         out.truncate(start);
     }
@@ -35,8 +43,7 @@ pub(crate) fn write_view_event(out: &mut Vec<u8>, event: &Event) -> serde_json::
     else {
         return write_event(out, event);
     };
-    let start = out.len();
-    let mut written = || {
+    all_or_nothing(out, |out| {
         write_common(out, event)?;
         out.extend_from_slice(b",\"type\":\"run_started\",\"serial_number\":");
         put(out, serial_number.as_str())?;
@@ -50,12 +57,7 @@ pub(crate) fn write_view_event(out: &mut Vec<u8>, event: &Event) -> serde_json::
         put_u64(out, plan.len() as u64);
         out.push(b'}');
         Ok(())
-    };
-    let written = written();
-    if written.is_err() {
-        out.truncate(start);
-    }
-    written
+    })
 }
 
 /// `{` and the fields every event has.
